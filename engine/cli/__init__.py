@@ -1,0 +1,1 @@
+"""The ``wafsmith`` command line: one module per subcommand."""

@@ -1,0 +1,1 @@
+"""Shared plumbing without domain logic: clock, registry, errors."""
