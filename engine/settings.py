@@ -1,0 +1,127 @@
+"""Engine settings: a TOML file plus ``WAFSMITH_*`` environment variables (pydantic-settings).
+
+Precedence, highest first: keyword arguments, environment (``WAFSMITH_DATABASE_URL``,
+``WAFSMITH_AWS__ENDPOINT_URL`` for nested keys), the TOML file, defaults. Unknown keys are
+refused and every validation error names the setting, so a bad config fails at start-up, not
+mid-stream.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+from engine.core.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AwsSettings(_Section):
+    """Where AWS is: unset ``endpoint_url`` means real AWS."""
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+
+
+class SourceSettings(_Section):
+    """Where log objects come from."""
+
+    kind: Literal["sqs", "s3_list", "local"] = "sqs"
+    queue_url: str | None = None
+    bucket: str | None = None
+    prefix: str = ""
+    paths: list[Path] = Field(default_factory=list)
+    format: Literal["auto", "alb", "cloudfront", "waf"] = "auto"
+    max_objects_per_poll: int = Field(10, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> SourceSettings:
+        if self.kind == "sqs" and not self.queue_url:
+            raise ValueError("source.queue_url is required when source.kind = 'sqs'")
+        if self.kind == "s3_list" and not self.bucket:
+            raise ValueError("source.bucket is required when source.kind = 's3_list'")
+        if self.kind == "local" and not self.paths:
+            raise ValueError("source.paths is required when source.kind = 'local'")
+        return self
+
+
+class EnforcementSettings(_Section):
+    """How approved decisions reach AWS WAF."""
+
+    mode: Literal["dry_run", "count_only", "enforce"] = "dry_run"
+    web_acl_name: str | None = None
+    scope: Literal["REGIONAL", "CLOUDFRONT"] = "REGIONAL"
+    interval_s: float = Field(10.0, gt=0)
+    compiler: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApiSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class LoopSettings(_Section):
+    idle_sleep_s: float = Field(0.5, ge=0)
+    status_interval_s: float = Field(5.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything ``wafsmith run`` needs, validated before the engine starts."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WAFSMITH_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    source: SourceSettings = Field(
+        default_factory=lambda: SourceSettings(kind="local", paths=[Path(".")])
+    )
+    detection: dict[str, Any] = Field(default_factory=dict)
+    policy: dict[str, Any] = Field(default_factory=dict)
+    enforcement: EnforcementSettings = Field(default_factory=EnforcementSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    loop: LoopSettings = Field(default_factory=LoopSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        """Keyword arguments, then environment, then the TOML file named in ``toml_file``."""
+        sources = [init_settings, env_settings]
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The ledger URL: ``database_url`` or a SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'wafsmith.db').resolve()}"
+
+
+def load_settings(toml_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate settings; raise ``ConfigError`` naming each bad setting."""
+    if toml_file is not None and not Path(toml_file).is_file():
+        raise ConfigError(f"config file {toml_file} does not exist")
+
+    config = {**Settings.model_config, "toml_file": toml_file}
+    from_file = type("FileSettings", (Settings,), {"model_config": config})
+    try:
+        loaded = from_file(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    return Settings.model_validate(loaded.model_dump())
