@@ -1,1 +1,45 @@
-"""decisions stage."""
+"""Decisions stage: the ledger (state machine, audit, allowlist, tokens), policy and backtest.
+
+``Ledger`` is the source of truth for what is enforced; ``apply_policy`` approves what the
+admin's policy allows; ``backtest`` says what a decision or draft rule would have matched in
+the retained request history.
+"""
+
+from engine.decisions.errors import (
+    AllowlistedClient,
+    ConcurrentUpdate,
+    IllegalTransition,
+    UnknownDecision,
+    UnknownEntry,
+)
+from engine.decisions.ledger import Ledger
+from engine.decisions.policy import (
+    AutoApproveRule,
+    EscalationStep,
+    Policy,
+    PolicyOutcome,
+    apply_policy,
+)
+from engine.decisions.records import AllowlistEntry, AuditEvent, LedgerEntry, Page, StatusDoc
+from engine.decisions.tokens import Role, TokenRecord
+
+__all__ = [
+    "AllowlistEntry",
+    "AllowlistedClient",
+    "AuditEvent",
+    "AutoApproveRule",
+    "ConcurrentUpdate",
+    "EscalationStep",
+    "IllegalTransition",
+    "Ledger",
+    "LedgerEntry",
+    "Page",
+    "Policy",
+    "PolicyOutcome",
+    "Role",
+    "StatusDoc",
+    "TokenRecord",
+    "UnknownDecision",
+    "UnknownEntry",
+    "apply_policy",
+]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the ledger schema (applied by ``engine.decisions.db.upgrade``)."""
