@@ -1,9 +1,19 @@
 """Sources: where log objects come from (local files, S3 listing, S3 notifications via SQS).
 
-``iter_objects(uri)`` is the one-shot reader every command can use; the continuous S3 sources
-hand out :class:`Delivery` objects that are acknowledged only after their object is committed.
+``iter_objects(uri)`` is the one-shot reader every command can use. The continuous sources
+(:class:`LocalSource`, :class:`S3ListSource`, :class:`S3SqsSource`) hand out
+:class:`Delivery` objects that are acknowledged with a :class:`ProcessedRecord` only after the
+object's result is committed; the :class:`ProcessedStore` makes re-delivery a no-op.
 """
 
+from engine.sources.config import (
+    LocalSourceConfig,
+    ProcessedStoreConfig,
+    S3ListSourceConfig,
+    S3SqsSourceConfig,
+)
+from engine.sources.delivery import Delivery, LocalSource, Source
+from engine.sources.notifications import BodyKind, DecodedBody, ObjectEvent, decode_body
 from engine.sources.objects import (
     SourceError,
     SourceObject,
@@ -13,10 +23,28 @@ from engine.sources.objects import (
     make_client,
     parse_s3_uri,
 )
+from engine.sources.s3_list import S3ListSource
+from engine.sources.s3_sqs import S3SqsSource
+from engine.sources.store import ProcessedRecord, ProcessedStore
 
 __all__ = [
+    "BodyKind",
+    "DecodedBody",
+    "Delivery",
+    "LocalSource",
+    "LocalSourceConfig",
+    "ObjectEvent",
+    "ProcessedRecord",
+    "ProcessedStore",
+    "ProcessedStoreConfig",
+    "S3ListSource",
+    "S3ListSourceConfig",
+    "S3SqsSource",
+    "S3SqsSourceConfig",
+    "Source",
     "SourceError",
     "SourceObject",
+    "decode_body",
     "iter_local",
     "iter_objects",
     "list_s3",
