@@ -1,0 +1,186 @@
+"""The streaming feature state: panes by event time, a watermark, and bounded memory.
+
+``add`` folds a request batch into its panes (late rows land in their own, older panes);
+the watermark is the newest event time seen minus the allowed lateness, and a pane is final
+once the watermark passes its end. ``snapshot`` finalizes every configured window ending at
+a pane; ``evict`` drops panes older than the longest window behind the last closed pane, so
+memory follows the active clients, not the history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.features import pane as P
+from engine.features.config import FeatureConfig
+from engine.features.identity import ClientResolver
+from engine.features.patterns import Patterns
+from engine.features.rows import row_signals
+from engine.features.window import FeatureFrame, finalize
+from engine.schema.request import EVENT_TIME
+
+
+@dataclass
+class Snapshot:
+    """All windows ending at one pane boundary, plus the client keys behind the codes."""
+
+    window_end_ms: int
+    frames: dict[int, FeatureFrame]
+    clients: np.ndarray  # object array: client key of each global code
+
+
+@dataclass
+class StoreStats:
+    rows: int = 0
+    edge_rows: int = 0
+    late_rows: int = 0
+    dropped_too_late: int = 0
+    panes_closed: int = 0
+    panes_evicted: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class FeatureStore:
+    """Pane state for one worker (or one shard of clients)."""
+
+    def __init__(self, cfg: FeatureConfig | None = None) -> None:
+        self.cfg = cfg or FeatureConfig()
+        self.patterns = Patterns(self.cfg)
+        self.resolver = ClientResolver(self.cfg.trusted_proxies, self.cfg.cloudfront_origin_cidrs)
+        self.panes: dict[int, P.PanePartial] = {}
+        self._codes: dict[int, np.ndarray] = {}
+        self._interner: dict[str, int] = {}
+        self._names: list[str] = []
+        self.max_event_ms: int | None = None
+        self.closed_through: int | None = None  # last pane finalized
+        self.stats = StoreStats()
+
+    # --- ingest ------------------------------------------------------------------------
+    @property
+    def watermark_ms(self) -> int | None:
+        if self.max_event_ms is None:
+            return None
+        return self.max_event_ms - self.cfg.allowed_lateness_s * 1000
+
+    def add(self, table: pa.Table) -> None:
+        """Fold one canonical batch into its panes."""
+        if table.num_rows == 0:
+            return
+        self.stats.rows += table.num_rows
+        clients, edge = self.resolver.resolve(table)
+        if edge.any():
+            self.stats.edge_rows += int(edge.sum())
+            keep = pa.array(~edge)
+            table, clients = table.filter(keep), pc.filter(clients, keep)
+        ts = table.column(EVENT_TIME).cast(pa.int64()).to_numpy()
+        if self.closed_through is not None and len(ts):
+            pane = ts // P.PANE_MS
+            oldest = self.closed_through - self.cfg.longest_window + 1
+            too_old = pane < oldest
+            self.stats.late_rows += int((pane <= self.closed_through).sum())
+            if too_old.any():
+                self.stats.dropped_too_late += int(too_old.sum())
+                keep = pa.array(~too_old)
+                table, clients, ts = table.filter(keep), pc.filter(clients, keep), ts[~too_old]
+        if table.num_rows == 0:
+            return
+        sig = row_signals(table, clients, self.cfg, self.patterns)
+        for part in P.from_batch(
+            sig, self.cfg.distinct_k, self.cfg.entropy_buckets, self.cfg.evidence_per_client, table
+        ):
+            self._put(part)
+        newest = int(ts.max())
+        self.max_event_ms = newest if self.max_event_ms is None else max(self.max_event_ms, newest)
+
+    def _put(self, part: P.PanePartial) -> None:
+        old = self.panes.get(part.pane)
+        if old is not None:
+            part = P.merge(old, part, self.cfg.distinct_k, self.cfg.evidence_per_client)
+        self.panes[part.pane] = part
+        self._codes[part.pane] = self._intern(part.clients)
+
+    def _intern(self, clients: pa.Array) -> np.ndarray:
+        out = np.empty(len(clients), dtype=np.int64)
+        interner, names = self._interner, self._names
+        for i, name in enumerate(clients.to_pylist()):
+            code = interner.get(name)
+            if code is None:
+                code = interner[name] = len(names)
+                names.append(name)
+            out[i] = code
+        return out
+
+    # --- panes and windows -----------------------------------------------------------------
+    def closable(self, final: bool = False) -> list[int]:
+        """Panes (with data) whose end the watermark has passed and that are not closed yet."""
+        wm = self.watermark_ms
+        if wm is None:
+            return []
+        done = self.closed_through if self.closed_through is not None else -(2**62)
+        return sorted(p for p in self.panes if p > done and (final or (p + 1) * P.PANE_MS <= wm))
+
+    def snapshot(self, pane: int) -> Snapshot:
+        """Finalize every configured window ending at the end of ``pane``; mark it closed."""
+        end_ms = (pane + 1) * P.PANE_MS
+        frames = {}
+        for w in self.cfg.windows_min:
+            ids = [p for p in range(pane - w + 1, pane + 1) if p in self.panes]
+            frames[w] = finalize(
+                [self.panes[p] for p in ids],
+                [self._codes[p] for p in ids],
+                w,
+                end_ms,
+                self.cfg.distinct_k,
+            )
+        self.closed_through = (
+            pane if self.closed_through is None else max(self.closed_through, pane)
+        )
+        self.stats.panes_closed += 1
+        return Snapshot(end_ms, frames, np.asarray(self._names, dtype=object))
+
+    def evict(self) -> None:
+        """Drop panes that no window can reach any more, and compact the client interner."""
+        if self.closed_through is None:
+            return
+        oldest = self.closed_through - self.cfg.longest_window + 1
+        for p in [p for p in self.panes if p < oldest]:
+            del self.panes[p], self._codes[p]
+            self.stats.panes_evicted += 1
+        live = self.active_clients()
+        if len(self._names) > 2 * live + 1024:
+            self._compact()
+
+    def _compact(self) -> None:
+        self._interner.clear()
+        self._names = []
+        for p, part in self.panes.items():
+            self._codes[p] = self._intern(part.clients)
+
+    def samples(self, client: str, panes: int = 5) -> list[dict]:
+        """Evidence rows for a client from its most recent panes, most telling first."""
+        rows: list[dict] = []
+        for p in sorted(self.panes, reverse=True)[:panes]:
+            s = self.panes[p].samples
+            if s is None or s.num_rows == 0:
+                continue
+            hit = s.filter(pc.equal(s.column("client"), client))
+            rows.extend(hit.drop_columns(["client", "pane"]).to_pylist())
+        rows.sort(key=lambda r: -r["priority"])
+        return rows[: self.cfg.evidence_per_client]
+
+    # --- accounting --------------------------------------------------------------------
+    def active_clients(self) -> int:
+        if not self._codes:
+            return 0
+        return len(np.unique(np.concatenate(list(self._codes.values()))))
+
+    def state_bytes(self) -> int:
+        """Bytes of feature state held in panes (evidence samples excluded)."""
+        return sum(p.nbytes() + self._codes[k].nbytes for k, p in self.panes.items())
+
+    def sample_bytes(self) -> int:
+        return sum(p.samples.nbytes for p in self.panes.values() if p.samples is not None)
