@@ -1,1 +1,33 @@
-"""compiler stage."""
+"""Rule compiler: approved decisions + config → validated desired WAF state (pure).
+
+Public API::
+
+    config = load_config("enforcement.toml")          # or CompilerConfig(...)
+    state = compile_state(decisions, config, now)      # DesiredState (engine.schema.rule)
+    validate_or_raise(state)                           # DocumentInvalid lists violations
+    check_document(state)                              # botocore-model check, offline
+"""
+
+from engine.compiler.compile import compile_state
+from engine.compiler.config import CompilerConfig, config_from_dict, load_config
+from engine.compiler.modelcheck import check_document
+from engine.compiler.validate import (
+    DocumentInvalid,
+    Violation,
+    estimate_wcu,
+    validate,
+    validate_or_raise,
+)
+
+__all__ = [
+    "CompilerConfig",
+    "DocumentInvalid",
+    "Violation",
+    "check_document",
+    "compile_state",
+    "config_from_dict",
+    "estimate_wcu",
+    "load_config",
+    "validate",
+    "validate_or_raise",
+]

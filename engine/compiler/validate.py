@@ -1,0 +1,454 @@
+"""Check a ``DesiredState`` against WAFv2/Shield constraints before anything is sent.
+
+Neither botocore (it checks only required/min/types) nor moto (it checks almost nothing)
+catches invalid documents, so this is the line of defence (aws-wafv2-shield.md §10). Every
+``Violation`` names the field, the offending value and the rule it broke.
+``validate_or_raise`` raises ``DocumentInvalid`` carrying all of them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.compiler import wcu
+from engine.core.errors import WafsmithError
+from engine.schema.rule import (
+    AGGREGATE_KEY_TYPES,
+    IP_SET_CATEGORIES,
+    IP_VERSIONS,
+    OVERFLOW_REASONS,
+    RULE_ACTIONS,
+    SCOPES,
+    DesiredState,
+    IPSetRuleSpec,
+    IPSetSpec,
+    RateRuleSpec,
+    is_owned,
+    render_rule,
+    render_rules,
+)
+
+MAX_ADDRESSES_PER_SET = 10_000
+MAX_RATE_RULES_PER_WEB_ACL = 10
+MAX_RATE_RULES_PER_RULE_GROUP = 4
+MAX_REFERENCES = 50
+MAX_IP_SETS = 100
+MAX_CAPACITY = 5000
+SHIELD_PRIORITY = 10_000_000
+WINDOWS = (60, 120, 300, 600)
+
+NAME_RE = re.compile(r"^[\w\-]+$")
+DESCRIPTION_RE = re.compile(r"^[\w+=:#@/\-,\.][\w+=:#@/\-,\.\s]+[\w+=:#@/\-,\.]$")
+METRIC_RE = re.compile(r"^[\w#:\.\-/]+$")
+HEADER_RE = re.compile(r"^[a-zA-Z0-9-]+$")
+SHIELD_NAME_RE = re.compile(r"^[ a-zA-Z0-9_\.\-]*$")
+KEY_TYPES = {
+    "Header",
+    "Cookie",
+    "QueryArgument",
+    "QueryString",
+    "HTTPMethod",
+    "ForwardedIP",
+    "IP",
+    "LabelNamespace",
+    "UriPath",
+    "JA3Fingerprint",
+    "JA4Fingerprint",
+    "ASN",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken constraint: where, what value, which rule."""
+
+    field: str
+    value: Any
+    rule: str
+
+    def __str__(self) -> str:
+        shown = repr(self.value)
+        if len(shown) > 120:
+            shown = shown[:117] + "..."
+        return f"{self.field} = {shown}: {self.rule}"
+
+
+class DocumentInvalid(WafsmithError):
+    """The compiled document breaks WAFv2 constraints; nothing may be sent."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        lines = "\n".join(f"  - {v}" for v in violations[:50])
+        more = f"\n  ... and {len(violations) - 50} more" if len(violations) > 50 else ""
+        super().__init__(f"{len(violations)} constraint violation(s):\n{lines}{more}")
+
+
+def validate(
+    state: DesiredState, *, foreign_priorities: Iterable[int] = (), max_ip_sets: int = MAX_IP_SETS
+) -> list[Violation]:
+    """Every violation in ``state``; ``foreign_priorities`` are the web ACL's other rules'."""
+    out: list[Violation] = []
+    _check_placement(state, out)
+    names = _check_ip_sets(state, out, max_ip_sets)
+    _check_rules(state, names, set(foreign_priorities), out)
+    _check_capacity(state, out)
+    _check_shield(state, out)
+    for i, o in enumerate(state.overflow):
+        if o.reason not in OVERFLOW_REASONS:
+            out.append(Violation(f"overflow[{i}].reason", o.reason, f"one of {OVERFLOW_REASONS}"))
+    return out
+
+
+def validate_or_raise(state: DesiredState, **kwargs: Any) -> DesiredState:
+    violations = validate(state, **kwargs)
+    if violations:
+        raise DocumentInvalid(violations)
+    return state
+
+
+def _name(field: str, name: str, prefix: str, out: list[Violation], max_len: int = 128) -> None:
+    if not 1 <= len(name) <= max_len or not NAME_RE.match(name):
+        out.append(Violation(field, name, f"names are 1-{max_len} chars of [A-Za-z0-9_-]"))
+    if not is_owned(name, prefix):
+        out.append(Violation(field, name, f"engine objects carry the owner prefix {prefix!r}"))
+
+
+def _check_placement(state: DesiredState, out: list[Violation]) -> None:
+    p = state.placement
+    if p.scope not in SCOPES:
+        out.append(Violation("placement.scope", p.scope, f"scope is one of {SCOPES}"))
+    if p.mode not in ("rule_group", "web_acl"):
+        out.append(Violation("placement.mode", p.mode, "mode is 'rule_group' or 'web_acl'"))
+    if not 0 <= p.priority_min <= p.priority_max:
+        out.append(
+            Violation("placement.priority_min", p.priority_min, "0 <= priority_min <= priority_max")
+        )
+    if p.priority_min <= SHIELD_PRIORITY <= p.priority_max:
+        out.append(
+            Violation(
+                "placement.priority_max",
+                p.priority_max,
+                "the owned range must not contain Shield's priority 10000000",
+            )
+        )
+    _name("placement.rule_group_name", p.rule_group_name, state.owner_prefix, out)
+    if p.web_acl_name is not None and not NAME_RE.match(p.web_acl_name):
+        out.append(Violation("placement.web_acl_name", p.web_acl_name, "pattern ^[\\w\\-]+$"))
+    if not 1 <= p.rule_group_capacity <= MAX_CAPACITY:
+        out.append(
+            Violation(
+                "placement.rule_group_capacity",
+                p.rule_group_capacity,
+                f"rule group capacity is 1..{MAX_CAPACITY} WCU",
+            )
+        )
+
+
+def _check_ip_sets(state: DesiredState, out: list[Violation], max_ip_sets: int) -> set[str]:
+    counts = Counter(s.name for s in state.ip_sets)
+    for name, n in counts.items():
+        if n > 1:
+            out.append(Violation("ip_sets.name", name, f"names are unique per scope ({n} uses)"))
+    if len(state.ip_sets) > max_ip_sets:
+        out.append(
+            Violation(
+                "ip_sets",
+                len(state.ip_sets),
+                f"at most {max_ip_sets} IP sets per account and Region",
+            )
+        )
+    for i, spec in enumerate(state.ip_sets):
+        _check_ip_set(f"ip_sets[{i}]", spec, state, out)
+    return set(counts)
+
+
+def _check_ip_set(field: str, spec: IPSetSpec, state: DesiredState, out: list[Violation]) -> None:
+    _name(f"{field}.name", spec.name, state.owner_prefix, out)
+    if spec.scope != state.placement.scope:
+        out.append(
+            Violation(
+                f"{field}.scope",
+                spec.scope,
+                f"must match the placement scope {state.placement.scope}",
+            )
+        )
+    if spec.ip_version not in IP_VERSIONS:
+        out.append(Violation(f"{field}.ip_version", spec.ip_version, f"one of {IP_VERSIONS}"))
+    if spec.category not in IP_SET_CATEGORIES:
+        out.append(Violation(f"{field}.category", spec.category, f"one of {IP_SET_CATEGORIES}"))
+    _description(f"{field}.description", spec.description, out)
+    if len(spec.addresses) > MAX_ADDRESSES_PER_SET:
+        out.append(
+            Violation(
+                f"{field}.addresses",
+                len(spec.addresses),
+                f"an IP set holds at most {MAX_ADDRESSES_PER_SET} entries",
+            )
+        )
+    version = 4 if spec.ip_version == "IPV4" else 6
+    seen: set[str] = set()
+    for j, text in enumerate(spec.addresses):
+        problem = _address_problem(text, version)
+        if problem:
+            out.append(Violation(f"{field}.addresses[{j}]", text, problem))
+        elif text in seen:
+            out.append(Violation(f"{field}.addresses[{j}]", text, "entries are unique"))
+        seen.add(text)
+
+
+def _address_problem(text: str, version: int) -> str | None:
+    if not isinstance(text, str) or not 1 <= len(text) <= 50 or "/" not in text:
+        return "entries are CIDRs of 1-50 chars (e.g. 192.0.2.7/32)"
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        return f"not a CIDR with host bits clear: {exc}"
+    if net.version != version:
+        return f"one family per set: this set is IPv{version}"
+    if net.prefixlen == 0:
+        return "/0 is not allowed"
+    if str(net) != text:
+        return f"not canonical (expected {net})"
+    return None
+
+
+def _description(field: str, text: str, out: list[Violation]) -> None:
+    if not 1 <= len(text) <= 256 or not DESCRIPTION_RE.match(text):
+        out.append(
+            Violation(
+                field,
+                text,
+                "1-256 chars, at least 3, of [\\w+=:#@/-,.] and "
+                "inner spaces, no leading/trailing space",
+            )
+        )
+
+
+def _check_rules(
+    state: DesiredState, ip_sets: set[str], foreign: set[int], out: list[Violation]
+) -> None:
+    p = state.placement
+    for name, n in Counter(r.name for r in state.rules).items():
+        if n > 1:
+            out.append(Violation("rules.name", name, "rule names are unique"))
+    for prio, n in Counter(r.priority for r in state.rules).items():
+        if n > 1:
+            out.append(Violation("rules.priority", prio, "priorities are unique in a container"))
+    web_acl_priorities = (
+        [r.priority for r in state.rules] if p.mode == "web_acl" else [p.priority_min]
+    )
+    for prio in web_acl_priorities:
+        if not p.priority_min <= prio <= p.priority_max:
+            out.append(
+                Violation(
+                    "rules.priority",
+                    prio,
+                    f"outside the owned range {p.priority_min}..{p.priority_max}",
+                )
+            )
+        if prio in foreign or prio == SHIELD_PRIORITY:
+            out.append(Violation("rules.priority", prio, "collides with a foreign rule"))
+    for i, rule in enumerate(state.rules):
+        field = f"rules[{i}]"
+        _name(f"{field}.name", rule.name, state.owner_prefix, out)
+        if not METRIC_RE.match(rule.name) or rule.name in ("All", "Default_Action"):
+            out.append(Violation(f"{field}.name", rule.name, "invalid metric name"))
+        if rule.priority < 0:
+            out.append(Violation(f"{field}.priority", rule.priority, "priorities are >= 0"))
+        if rule.action not in RULE_ACTIONS:
+            out.append(
+                Violation(f"{field}.action", rule.action, f"one of {RULE_ACTIONS} (never Allow)")
+            )
+        for name in rule.ip_set_names:
+            if name not in ip_sets:
+                out.append(Violation(f"{field}.ip_set_names", name, "IP set not in the document"))
+        if isinstance(rule, IPSetRuleSpec) and not rule.ip_set_names:
+            out.append(Violation(f"{field}.ip_set_names", [], "an IP-set rule needs a set"))
+        if isinstance(rule, RateRuleSpec):
+            _check_rate(field, rule, out)
+    _check_counts(state, out)
+
+
+def _check_rate(field: str, rule: RateRuleSpec, out: list[Violation]) -> None:
+    if not 10 <= rule.limit <= 2_000_000_000:
+        out.append(Violation(f"{field}.limit", rule.limit, "10 <= Limit <= 2,000,000,000"))
+    if rule.window_s not in WINDOWS:
+        out.append(Violation(f"{field}.window_s", rule.window_s, f"one of {WINDOWS}"))
+    kind = rule.aggregate_key_type
+    if kind not in AGGREGATE_KEY_TYPES:
+        out.append(Violation(f"{field}.aggregate_key_type", kind, f"one of {AGGREGATE_KEY_TYPES}"))
+    if kind == "CONSTANT" and rule.scope_down is None and not rule.ip_set_names:
+        out.append(Violation(f"{field}.scope_down", None, "CONSTANT needs a scope-down"))
+    fwd = rule.forwarded_ip_config
+    uses_fwd = kind == "FORWARDED_IP" or any("ForwardedIP" in k for k in rule.custom_keys)
+    if uses_fwd and fwd is None:
+        out.append(
+            Violation(
+                f"{field}.forwarded_ip_config",
+                None,
+                "FORWARDED_IP aggregation needs ForwardedIPConfig",
+            )
+        )
+    if fwd is not None:
+        header = fwd.get("HeaderName") or ""
+        if not 1 <= len(header) <= 255 or not HEADER_RE.match(header):
+            out.append(
+                Violation(
+                    f"{field}.forwarded_ip_config.HeaderName", header, "1-255 chars of [a-zA-Z0-9-]"
+                )
+            )
+        if fwd.get("FallbackBehavior") not in ("MATCH", "NO_MATCH"):
+            out.append(
+                Violation(
+                    f"{field}.forwarded_ip_config.FallbackBehavior",
+                    fwd.get("FallbackBehavior"),
+                    "MATCH or NO_MATCH",
+                )
+            )
+    _check_custom_keys(field, rule, out)
+    if rule.scope_down is not None and _contains_rate(rule.scope_down):
+        out.append(
+            Violation(
+                f"{field}.scope_down",
+                "RateBasedStatement",
+                "a rate-based statement cannot be nested",
+            )
+        )
+
+
+def _check_custom_keys(field: str, rule: RateRuleSpec, out: list[Violation]) -> None:
+    keys = rule.custom_keys
+    if rule.aggregate_key_type == "CUSTOM_KEYS" and not 1 <= len(keys) <= 5:
+        out.append(Violation(f"{field}.custom_keys", len(keys), "CUSTOM_KEYS needs 1-5 keys"))
+    if rule.aggregate_key_type != "CUSTOM_KEYS" and keys:
+        out.append(Violation(f"{field}.custom_keys", len(keys), "keys need CUSTOM_KEYS"))
+    kinds = []
+    for j, key in enumerate(keys):
+        if len(key) != 1 or next(iter(key)) not in KEY_TYPES:
+            out.append(Violation(f"{field}.custom_keys[{j}]", key, f"one of {sorted(KEY_TYPES)}"))
+            continue
+        ((kind, body),) = key.items()
+        kinds.append(kind)
+        name = body.get("Name")
+        if kind in ("Header", "Cookie", "QueryArgument") and not 1 <= len(name or "") <= 64:
+            out.append(Violation(f"{field}.custom_keys[{j}].Name", name, "1-64 chars"))
+        if "TextTransformations" in body and not body["TextTransformations"]:
+            out.append(Violation(f"{field}.custom_keys[{j}]", key, "needs a text transformation"))
+    if kinds and set(kinds) <= {"IP", "ForwardedIP"}:
+        out.append(Violation(f"{field}.custom_keys", kinds, "IP/ForwardedIP need another key"))
+
+
+def _contains_rate(statement: Any) -> bool:
+    if isinstance(statement, dict):
+        return any(k == "RateBasedStatement" or _contains_rate(v) for k, v in statement.items())
+    if isinstance(statement, list):
+        return any(_contains_rate(s) for s in statement)
+    return False
+
+
+def _check_counts(state: DesiredState, out: list[Violation]) -> None:
+    rate = sum(isinstance(r, RateRuleSpec) for r in state.rules)
+    limit = (
+        MAX_RATE_RULES_PER_RULE_GROUP
+        if state.placement.mode == "rule_group"
+        else MAX_RATE_RULES_PER_WEB_ACL
+    )
+    if rate > limit:
+        out.append(
+            Violation("rules", rate, f"at most {limit} rate-based rules per {state.placement.mode}")
+        )
+    refs = sum(len(r.ip_set_names) for r in state.rules)
+    if refs > MAX_REFERENCES:
+        out.append(
+            Violation(
+                "rules.ip_set_names",
+                refs,
+                f"at most {MAX_REFERENCES} IP-set references per container",
+            )
+        )
+
+
+def estimate_wcu(state: DesiredState) -> int:
+    """Estimated WCU of the engine's rules (raises ``wcu.UnknownCost``)."""
+    return sum(wcu.rule_wcu(r) for r in render_rules(state))
+
+
+def _check_capacity(state: DesiredState, out: list[Violation]) -> None:
+    p = state.placement
+    total = 0
+    for i, rule in enumerate(render_rules(state)):
+        try:
+            total += wcu.rule_wcu(rule)
+        except wcu.UnknownCost as exc:
+            out.append(Violation(f"rules[{i}].Statement", rule["Name"], str(exc)))
+    if p.mode == "rule_group" and total > p.rule_group_capacity:
+        out.append(
+            Violation(
+                "placement.rule_group_capacity",
+                p.rule_group_capacity,
+                f"rules need about {total} WCU; capacity is fixed at create",
+            )
+        )
+    engine_share = p.rule_group_capacity if p.mode == "rule_group" else total
+    if any(pr.auto_response for pr in state.shield.protections):
+        engine_share += wcu.SHIELD_MITIGATION_WCU
+    if engine_share > p.web_acl_wcu_budget:
+        out.append(
+            Violation(
+                "placement.web_acl_wcu_budget",
+                p.web_acl_wcu_budget,
+                f"the engine's share of the web ACL needs {engine_share} WCU "
+                "(Shield's 150 included when automatic response is on)",
+            )
+        )
+
+
+def _check_shield(state: DesiredState, out: list[Violation]) -> None:
+    arns = Counter(pr.resource_arn for pr in state.shield.protections)
+    for arn, n in arns.items():
+        if n > 1:
+            out.append(Violation("shield.protections.resource_arn", arn, "listed twice"))
+    for i, pr in enumerate(state.shield.protections):
+        field = f"shield.protections[{i}]"
+        if not 1 <= len(pr.name) <= 128 or not SHIELD_NAME_RE.match(pr.name):
+            out.append(Violation(f"{field}.name", pr.name, "1-128 chars of [ a-zA-Z0-9_.-]"))
+        if not pr.resource_arn.startswith("arn:aws"):
+            out.append(Violation(f"{field}.resource_arn", pr.resource_arn, "pattern ^arn:aws.*"))
+        if pr.auto_response not in (None, "COUNT", "BLOCK"):
+            out.append(
+                Violation(f"{field}.auto_response", pr.auto_response, "COUNT, BLOCK or null")
+            )
+        capable = ":distribution/" in pr.resource_arn or ":loadbalancer/app/" in pr.resource_arn
+        if pr.auto_response and not capable:
+            out.append(
+                Violation(
+                    f"{field}.auto_response",
+                    pr.auto_response,
+                    "automatic response needs a CloudFront distribution or ALB",
+                )
+            )
+    if any(pr.auto_response for pr in state.shield.protections) and not any(
+        isinstance(r, RateRuleSpec) for r in state.rules
+    ):
+        out.append(
+            Violation(
+                "shield.protections",
+                "auto_response",
+                "automatic response needs a rate-based rule in the web ACL",
+            )
+        )
+
+
+__all__ = [
+    "DocumentInvalid",
+    "Violation",
+    "estimate_wcu",
+    "render_rule",
+    "validate",
+    "validate_or_raise",
+]
