@@ -1,1 +1,107 @@
-"""parsers stage."""
+"""Parsers stage: log bytes (gzip or plain) → Arrow tables in the canonical request schema.
+
+Public API::
+
+    parse_object(data, *, fmt="auto", key=None, max_bad_samples=20) -> ParseResult
+    detect_format(head, key=None) -> "alb" | "cloudfront" | "waf" | "unknown"
+    PARSERS  # Registry of parser classes: "alb", "cloudfront", "waf"
+    BadLine, ParseResult
+
+Bad data never raises: every unusable line is counted by reason in ``ParseResult.malformed``
+and a bounded sample is kept in ``bad_samples``; the rest of the object is still read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import pyarrow as pa
+
+from engine.parsers import alb, cloudfront, waf  # noqa: F401  (register the parsers)
+from engine.parsers.detect import UNKNOWN, detect_format
+from engine.parsers.registry import PARSERS, LogParser
+from engine.parsers.result import (
+    EMPTY_OBJECT,
+    UNKNOWN_FORMAT,
+    BadLine,
+    ParseResult,
+    Tally,
+)
+from engine.parsers.stream import iter_blocks, iter_decompressed
+from engine.schema.request import REQUEST_SCHEMA
+
+__all__ = ["PARSERS", "BadLine", "LogParser", "ParseResult", "detect_format", "parse_object"]
+
+DETECT_BYTES = 64 * 1024
+
+
+def _numbered(first: bytes, rest: Iterator[bytes], seen: list[int]) -> Iterator[tuple[int, bytes]]:
+    """Blocks with the 1-based number of their first line; ``seen[0]`` sums their bytes."""
+    line = 1
+    block: bytes | None = first
+    while block is not None:
+        seen[0] += len(block)
+        yield line, block
+        line += block.count(b"\n")
+        block = next(rest, None)
+
+
+def _count_unknown(blocks: Iterator[tuple[int, bytes]], tally: Tally) -> None:
+    """An object no parser recognises: every non-empty line is counted, the first sampled."""
+    for first_line, block in blocks:
+        for i, line in enumerate(block.split(b"\n")[:-1]):
+            if line.strip():
+                if tally.counts[UNKNOWN_FORMAT] == 0:
+                    tally.add(UNKNOWN_FORMAT, first_line + i, line)
+                else:
+                    tally.counts[UNKNOWN_FORMAT] += 1
+
+
+def parse_object(
+    data: bytes | BinaryIO,
+    *,
+    fmt: str = "auto",
+    key: str | None = None,
+    max_bad_samples: int = 20,
+) -> ParseResult:
+    """Parse one log object (bytes or a binary stream; gzip is detected by magic bytes).
+
+    ``fmt="auto"`` detects the format from the content, then from the S3 ``key`` layout.
+    An explicit ``fmt`` must be a registered parser name.
+    """
+    tally = Tally(max_samples=max_bad_samples)
+    if fmt != "auto":
+        PARSERS.get(fmt)  # refuse unknown names before reading anything
+    blocks = iter_blocks(iter_decompressed(data, tally))
+    first = next(blocks, None)
+    seen = [0]
+    if first is None:
+        if not tally.counts:
+            tally.add(EMPTY_OBJECT, 0)
+        return _result(None, UNKNOWN, tally, 0)
+    found = detect_format(first[:DETECT_BYTES], key) if fmt == "auto" else fmt
+    numbered = _numbered(first, blocks, seen)
+    if found == UNKNOWN:
+        _count_unknown(numbered, tally)
+        if not tally.counts:  # nothing but blank lines
+            tally.add(EMPTY_OBJECT, 0)
+        return _result(None, UNKNOWN, tally, seen[0])
+    parser = PARSERS.get(found)(tally)
+    tables = [t for t in parser.parse(numbered) if t.num_rows]
+    return _result(tables, found, tally, seen[0])
+
+
+def _result(tables: list[pa.Table] | None, fmt: str, tally: Tally, nbytes: int) -> ParseResult:
+    if tables:
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    else:
+        table = REQUEST_SCHEMA.empty_table()
+    return ParseResult(
+        table=table,
+        format=fmt,
+        rows=table.num_rows,
+        malformed=tally.as_dict(),
+        bad_samples=list(tally.samples),
+        bytes_read=nbytes,
+    )

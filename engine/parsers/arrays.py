@@ -1,0 +1,79 @@
+"""Small vectorised helpers shared by the parsers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def as_dictionary(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    """Dictionary-encode (or keep) ``values`` so derived work runs on distinct values only."""
+    values = as_array(values)
+    if pa.types.is_dictionary(values.type):
+        return values
+    return pc.dictionary_encode(values)
+
+
+def expand(dictionary_values: pa.Array, like: pa.DictionaryArray) -> pa.Array:
+    """Per-row values: ``dictionary_values`` (one per distinct value of ``like``) by index."""
+    return pc.take(dictionary_values, like.indices)
+
+
+def decoded(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A dictionary column back to a plain one (plain columns pass through)."""
+    values = as_array(values)
+    if pa.types.is_dictionary(values.type):
+        return pc.take(values.dictionary, values.indices)
+    return values
+
+
+def empty_to_null(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
+
+
+def constant(value: str, n: int) -> pa.Array:
+    """A string column holding ``value`` ``n`` times."""
+    return pc.take(pa.array([value], pa.string()), pa.array(np.zeros(n, dtype=np.int32)))
+
+
+def split_last(values: pa.Array, sep: str) -> tuple[pa.Array, pa.Array]:
+    """Split each string at its last ``sep``: (head, tail); tail is null when there is none."""
+    return _split_two(values, sep, reverse=True)
+
+
+def split_first(values: pa.Array, sep: str) -> tuple[pa.Array, pa.Array]:
+    """Split each string at its first ``sep``: (head, tail); tail is null when there is none."""
+    return _split_two(values, sep, reverse=False)
+
+
+def _split_two(values: pa.Array, sep: str, *, reverse: bool) -> tuple[pa.Array, pa.Array]:
+    parts = pc.split_pattern(values, sep, max_splits=1, reverse=reverse)
+    parts = as_array(parts)
+    offsets = np.asarray(parts.offsets)
+    flat = parts.values
+    starts, ends = offsets[:-1], offsets[1:]
+    has_two = (ends - starts) == 2
+    valid = np.asarray(parts.is_valid())
+    head_idx = np.where(valid & (ends > starts), starts, -1)
+    tail_idx = np.where(valid & has_two, starts + 1, -1)
+    head = pc.take(flat, pa.array(head_idx, mask=head_idx < 0))
+    tail = pc.take(flat, pa.array(tail_idx, mask=tail_idx < 0))
+    return head, tail
+
+
+def negative_to_null(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.less(values, 0), pa.scalar(None, values.type), values)
+
+
+def to_int(values: pa.Array, target: pa.DataType) -> pa.Array:
+    """Cast digit strings to ``target``; anything else becomes null instead of raising."""
+    try:
+        return pc.cast(values, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        ok = pc.fill_null(pc.match_substring_regex(values, r"^[0-9]{1,9}$"), False)
+        return pc.cast(pc.if_else(ok, values, pa.scalar(None, values.type)), target)

@@ -1,0 +1,109 @@
+"""Bytes in, newline-aligned blocks of decompressed text out.
+
+gzip is detected by its magic bytes, never by a name. Decompression is streamed with ISA-L
+(``isal_zlib``, the fastest inflate per core), member after member, so concatenated gzip files
+work. A truncated or damaged member ends the stream but everything inflated before it is kept
+and the damage is counted on the object (``truncated_gzip`` / ``corrupt_gzip``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from isal import isal_zlib
+
+from engine.parsers.result import CORRUPT_GZIP, TRAILING_GARBAGE, TRUNCATED_GZIP, Tally
+
+GZIP_MAGIC = b"\x1f\x8b"
+READ_CHUNK = 1 << 20  # compressed bytes per read
+BLOCK_BYTES = 4 << 20  # decompressed bytes per parsed block (cut at a newline)
+MAX_INFLATE_STEP = 64 << 20  # bound on one inflate call's output (gzip bombs)
+
+
+def iter_raw(data: bytes | bytearray | memoryview | BinaryIO) -> Iterator[bytes]:
+    """The object's bytes as chunks, whether it was handed over whole or as a stream."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        view = memoryview(data)
+        for start in range(0, len(view), READ_CHUNK):
+            yield bytes(view[start : start + READ_CHUNK])
+        return
+    while True:
+        chunk = data.read(READ_CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _inflate(chunks: Iterator[bytes], first: bytes, tally: Tally) -> Iterator[bytes]:
+    """Inflate consecutive gzip members; stop (and count) at damage or trailing garbage."""
+    inflater = isal_zlib.decompressobj(wbits=31)
+    member_started = False
+    pending = first
+    while True:
+        while pending:
+            member_started = True
+            try:
+                out = inflater.decompress(pending, MAX_INFLATE_STEP)
+            except isal_zlib.error:
+                tally.add(CORRUPT_GZIP, 0)
+                return
+            if out:
+                yield out
+            if inflater.eof:
+                rest = inflater.unused_data
+                inflater = isal_zlib.decompressobj(wbits=31)
+                member_started = False
+                if rest and not rest.startswith(GZIP_MAGIC[: len(rest)]):
+                    if rest.strip(b"\x00"):  # zero padding after the last member is harmless
+                        tally.add(TRAILING_GARBAGE, 0)
+                    return
+                pending = rest
+            else:
+                pending = inflater.unconsumed_tail
+        nxt = next(chunks, None)
+        if nxt is None:
+            if member_started:
+                try:
+                    out = inflater.flush()
+                except isal_zlib.error:
+                    out = b""
+                if out:
+                    yield out
+                tally.add(TRUNCATED_GZIP, 0)
+            return
+        pending = nxt
+
+
+def iter_decompressed(
+    data: bytes | bytearray | memoryview | BinaryIO, tally: Tally
+) -> Iterator[bytes]:
+    """Decompressed chunks of the object (plain input passes through)."""
+    chunks = iter_raw(data)
+    first = next(chunks, b"")
+    while first == b"":
+        first = next(chunks, None)
+        if first is None:
+            return
+    if first.startswith(GZIP_MAGIC) or (len(first) == 1 and first == GZIP_MAGIC[:1]):
+        yield from _inflate(chunks, first, tally)
+    else:
+        yield first
+        yield from chunks
+
+
+def iter_blocks(chunks: Iterator[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """Blocks of whole lines, each ending with ``\\n`` (one is added to an unterminated tail)."""
+    buf = bytearray()
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) >= block_bytes:
+            cut = buf.rfind(b"\n")
+            if cut < 0:
+                continue  # one very long line: keep reading until it ends
+            yield bytes(buf[: cut + 1])
+            del buf[: cut + 1]
+    if buf:
+        if not buf.endswith(b"\n"):
+            buf += b"\n"
+        yield bytes(buf)

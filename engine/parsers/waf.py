@@ -1,0 +1,240 @@
+"""AWS WAF logs: one JSON object per request (log-formats.md §4).
+
+Read with ``pyarrow.json`` against an explicit schema of the fields used (never inferred).
+Records concatenated without a newline (``}{``, seen from Firehose) are split before reading.
+A block the reader rejects is re-read line by line by bisection; a line that still fails is
+split on object boundaries with a streaming decoder, so one bad record costs only itself.
+Headers are picked case-insensitively (first occurrence), vectorised over the flattened
+header list.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from engine.parsers import arrays
+from engine.parsers.columnar import MAX_LINE_BYTES, Entry, Piece, drop_rows
+from engine.parsers.detect import WAF
+from engine.parsers.ipnorm import normalize_ips
+from engine.parsers.registry import PARSERS
+from engine.parsers.result import (
+    INVALID_CLIENT_IP,
+    INVALID_JSON,
+    INVALID_TIMESTAMP,
+    INVALID_UTF8,
+    LINE_TOO_LONG,
+    Tally,
+)
+from engine.schema import request as rq
+
+MAX_RECORD_BYTES = 4 * MAX_LINE_BYTES  # WAF records carry all headers (up to ~20 KiB+)
+
+_HEADER = pa.struct([("name", pa.string()), ("value", pa.string())])
+WAF_SCHEMA = pa.schema(
+    [
+        ("timestamp", pa.int64()),
+        ("action", pa.string()),
+        ("terminatingRuleId", pa.string()),
+        ("terminatingRuleType", pa.string()),
+        (
+            "httpRequest",
+            pa.struct(
+                [
+                    ("clientIp", pa.string()),
+                    ("country", pa.string()),
+                    ("headers", pa.list_(_HEADER)),
+                    ("uri", pa.string()),
+                    ("args", pa.string()),
+                    ("httpVersion", pa.string()),
+                    ("httpMethod", pa.string()),
+                    ("requestId", pa.string()),
+                ]
+            ),
+        ),
+        ("labels", pa.list_(pa.struct([("name", pa.string())]))),
+    ]
+)
+_PARSE = pajson.ParseOptions(
+    explicit_schema=WAF_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False
+)
+_HEADERS_WANTED = {
+    "host": rq.HOST,
+    "user-agent": rq.USER_AGENT,
+    "referer": rq.REFERER,
+    "x-forwarded-for": rq.X_FORWARDED_FOR,
+}
+
+
+def _read(text: bytes) -> pa.Table:
+    options = pajson.ReadOptions(use_threads=False, block_size=len(text) + 1)
+    return pajson.read_json(io.BytesIO(text), read_options=options, parse_options=_PARSE)
+
+
+def pick_headers(headers: pa.Array, names: list[str]) -> dict[str, pa.Array]:
+    """First value of each wanted header per record, matching names case-insensitively."""
+    n = len(headers)
+    flat = headers.flatten()
+    parents = np.asarray(pc.list_parent_indices(headers))
+    lowered = pc.utf8_lower(pc.struct_field(flat, "name"))
+    values = pc.struct_field(flat, "value")
+    out: dict[str, pa.Array] = {}
+    for name in names:
+        hits = np.asarray(pc.indices_nonzero(pc.fill_null(pc.equal(lowered, name), False)))
+        rows, first = np.unique(parents[hits], return_index=True)
+        pick = np.full(n, -1, dtype=np.int64)
+        pick[rows] = hits[first]
+        out[name] = pc.take(values, pa.array(pick, mask=pick < 0))
+    return out
+
+
+def label_names(labels: pa.Array) -> pa.Array:
+    """``[{"name": ...}, ...]`` → ``["...", ...]`` keeping the list offsets."""
+    names = pc.struct_field(labels.values, "name")
+    return pa.ListArray.from_arrays(labels.offsets, names, mask=labels.is_null())
+
+
+def _null_if(values: pa.Array, *placeholders: str) -> pa.Array:
+    bad = pc.fill_null(pc.is_in(values, pa.array(placeholders, pa.string())), False)
+    return pc.if_else(bad, pa.scalar(None, pa.string()), values)
+
+
+def to_canonical(piece: Piece, tally: Tally) -> pa.Table:
+    """One read piece of WAF records → canonical rows."""
+    t = piece.table.combine_chunks()
+    request = arrays.as_array(t["httpRequest"])
+    ip = normalize_ips(pc.struct_field(request, "clientIp"))
+    t = t.append_column("__ip", ip)
+    t = drop_rows(
+        Piece(t, piece.locate),
+        [(INVALID_TIMESTAMP, pc.is_null(t["timestamp"])), (INVALID_CLIENT_IP, pc.is_null(ip))],
+        tally,
+    ).combine_chunks()
+    request = arrays.as_array(t["httpRequest"])
+    headers = pick_headers(pc.struct_field(request, "headers"), list(_HEADERS_WANTED))
+    columns = {
+        rq.EVENT_TIME: pc.cast(t["timestamp"], rq.TIMESTAMP_TYPE),
+        rq.CLIENT_IP: t["__ip"],
+        rq.SOURCE: arrays.constant(rq.SOURCE_WAF, t.num_rows),
+        rq.METHOD: pc.struct_field(request, "httpMethod"),
+        rq.PATH: pc.struct_field(request, "uri"),
+        rq.QUERY: arrays.empty_to_null(pc.struct_field(request, "args")),
+        rq.PROTOCOL: pc.struct_field(request, "httpVersion"),
+        rq.REQUEST_ID: _null_if(pc.struct_field(request, "requestId"), "null", ""),
+        rq.WAF_ACTION: t["action"],
+        rq.WAF_RULE: t["terminatingRuleId"],
+        rq.COUNTRY: _null_if(pc.struct_field(request, "country"), "-", ""),
+        rq.WAF_LABELS: label_names(arrays.as_array(t["labels"])),
+        **{column: headers[name] for name, column in _HEADERS_WANTED.items()},
+    }
+    return rq.conform(pa.table(columns))
+
+
+@PARSERS.register(WAF)
+class WafParser:
+    """AWS WAF JSON log → canonical requests."""
+
+    name = WAF
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+
+    def parse(self, blocks: Iterator[tuple[int, bytes]]) -> Iterator[pa.Table]:
+        for first_line, block in blocks:
+            for piece in self.read_block(block, first_line):
+                yield to_canonical(piece, self.tally)
+
+    def read_block(self, block: bytes, first_line: int) -> list[Piece]:
+        text = block.replace(b"}{", b"}\n{") if b"}{" in block else block
+        lines = text.count(b"\n")
+        blank = text.count(b"\n\n") + text.startswith(b"\n") + text.count(b"\n\r\n")
+        try:
+            table = _read(text)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return self._salvage(block, first_line)
+        if table.num_rows + blank != lines:
+            return self._salvage(block, first_line)
+        if text is block:
+            return [Piece(table, self._block_locator(block, first_line))]
+        split_lines = [line for line in text.split(b"\n")[:-1] if line.strip()]
+        return [Piece(table, lambda rows: [(first_line, split_lines[r]) for r in rows])]
+
+    @staticmethod
+    def _block_locator(block: bytes, first_line: int):
+        def locate(rows: list[int]) -> list[Entry]:
+            lines = block.split(b"\n")
+            data = [i for i, line in enumerate(lines[:-1]) if line.strip(b"\r")]
+            return [(first_line + data[r], lines[data[r]]) for r in rows]
+
+        return locate
+
+    def _salvage(self, block: bytes, first_line: int) -> list[Piece]:
+        entries: list[Entry] = []
+        for i, raw in enumerate(block.split(b"\n")[:-1]):
+            line = raw.strip()
+            if not line:
+                continue
+            if len(line) > MAX_RECORD_BYTES and b"}{" not in line:
+                self.tally.add(LINE_TOO_LONG, first_line + i, line)
+                continue
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                self.tally.add(INVALID_UTF8, first_line + i, line)
+                continue
+            entries.append((first_line + i, line))
+        return self._robust(entries)
+
+    def _robust(self, entries: list[Entry]) -> list[Piece]:
+        if not entries:
+            return []
+        try:
+            table = _read(b"\n".join(raw for _, raw in entries) + b"\n")
+            if table.num_rows == len(entries):
+                return [Piece(table, lambda rows: [entries[r] for r in rows])]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        if len(entries) > 1:
+            mid = len(entries) // 2
+            return self._robust(entries[:mid]) + self._robust(entries[mid:])
+        return self._split_objects(*entries[0])
+
+    def _split_objects(self, line_no: int, raw: bytes) -> list[Piece]:
+        """A line the reader rejects: decode it object by object (``}{`` joins, garbage)."""
+        text = raw.decode("utf-8")
+        decoder = json.JSONDecoder()
+        records: list[Entry] = []
+        pos = 0
+        while pos < len(text):
+            try:
+                obj, end = decoder.raw_decode(text, pos)
+            except ValueError:
+                self.tally.add(INVALID_JSON, line_no, text[pos:])
+                break
+            if isinstance(obj, dict) and len(text[pos:end]) <= MAX_RECORD_BYTES:
+                records.append((line_no, json.dumps(obj).encode()))
+            elif isinstance(obj, dict):
+                self.tally.add(LINE_TOO_LONG, line_no, text[pos:end])
+            else:
+                self.tally.add(INVALID_JSON, line_no, text[pos:end])
+            pos = end
+            while pos < len(text) and text[pos] in " \t\r\n":
+                pos += 1
+        if len(records) == 1 and records[0][1] == raw:
+            self.tally.add(INVALID_JSON, line_no, raw)  # decodes, but not to the WAF schema
+            return []
+        pieces: list[Piece] = []
+        for record in records:
+            try:
+                table = _read(record[1] + b"\n")
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                self.tally.add(INVALID_JSON, line_no, record[1])
+                continue
+            pieces.append(Piece(table, lambda rows, r=record: [r for _ in rows]))
+        return pieces
