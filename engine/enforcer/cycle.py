@@ -1,0 +1,135 @@
+"""One reconciliation cycle's working state: mode, planned steps, errors, drift, call stats.
+
+Phases (``ipsets``, ``rules``, ``shield``) add ``Step`` records and run them through
+``Cycle.run_step``, which makes no call in dry-run, records every failure as a ``CycleError``
+(with the AWS code and, for invalid parameters, the offending field) and never hides one.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError
+
+from engine.core.clock import Clock
+from engine.core.errors import WafsmithError
+from engine.enforcer.api import ShieldApi, WafV2Api
+from engine.enforcer.calls import Caller, EnforcerCallError, InvalidParameterError
+from engine.enforcer.drift import DriftReport
+from engine.enforcer.state import ActualIPSet, ActualRuleGroup, ActualWebAcl
+from engine.schema.rule import DesiredState
+
+
+class Mode(enum.StrEnum):
+    """``dry_run``: plan only; ``count_only``: every engine rule in Count; ``enforce``."""
+
+    ENFORCE = "enforce"
+    DRY_RUN = "dry_run"
+    COUNT_ONLY = "count_only"
+
+
+@dataclass
+class Step:
+    """One AWS write the cycle plans (and, unless dry-run, makes)."""
+
+    phase: str
+    operation: str
+    resource: str
+    reason: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    status: str = "planned"  # planned | applied | converged | failed | skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"phase": self.phase, "operation": self.operation, "resource": self.resource,
+                "reason": self.reason, "detail": self.detail, "status": self.status}
+
+
+@dataclass(frozen=True)
+class CycleError:
+    resource: str
+    operation: str
+    code: str
+    message: str
+    field: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"resource": self.resource, "operation": self.operation, "code": self.code,
+               "message": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+class Cycle:
+    """Everything one cycle knows; phases read and fill it."""
+
+    def __init__(self, *, wafv2: WafV2Api, shield: ShieldApi | None, caller: Caller,
+                 desired: DesiredState, mode: Mode, clock: Clock, lock_attempts: int,
+                 prior_failures: frozenset[str]) -> None:
+        self.wafv2 = wafv2
+        self.shield = shield
+        self.caller = caller
+        self.desired = desired
+        self.mode = mode
+        self.clock = clock
+        self.lock_attempts = lock_attempts
+        self.prior_failures = prior_failures
+        self.scope = desired.placement.scope
+        self.prefix = desired.owner_prefix
+        self.steps: list[Step] = []
+        self.errors: list[CycleError] = []
+        self.drift = DriftReport(checked_at=clock.now().isoformat().replace("+00:00", "Z"))
+        self.arns: dict[str, str] = {}
+        self.entries: dict[str, int] = {}
+        self.owned_sets: dict[str, ActualIPSet] = {}
+        self.duplicate_sets: list[ActualIPSet] = []
+        self.blocked_names: set[str] = set()  # desired names held by foreign objects
+        self.owned_groups: dict[str, ActualRuleGroup] = {}
+        self.web_acl: ActualWebAcl | None = None
+        self.shield_status: dict[str, Any] = {"enabled": desired.shield.enabled}
+
+    @property
+    def dry_run(self) -> bool:
+        return self.mode is Mode.DRY_RUN
+
+    @property
+    def count_only(self) -> bool:
+        return self.mode is Mode.COUNT_ONLY or self.desired.count_only
+
+    def fail(self, resource: str, operation: str, exc: BaseException) -> None:
+        """Record a failure (never hidden: the cycle reports ``ok=False``)."""
+        if isinstance(exc, InvalidParameterError):
+            error = CycleError(resource, operation, exc.code, str(exc), exc.field)
+        elif isinstance(exc, EnforcerCallError):
+            error = CycleError(resource, operation, exc.code, str(exc))
+        else:
+            error = CycleError(resource, operation, type(exc).__name__, str(exc))
+        self.errors.append(error)
+
+    def run_step(self, step: Step, action: Callable[[], str | None]) -> bool:
+        """Plan ``step``; unless dry-run, run ``action`` (returns a final status or None)."""
+        self.steps.append(step)
+        if self.dry_run:
+            return True
+        try:
+            step.status = action() or "applied"
+        except (WafsmithError, BotoCoreError) as exc:
+            step.status = "failed"
+            self.fail(step.resource, step.operation, exc)
+            return False
+        return True
+
+    def guard(self, resource: str, operation: str, action: Callable[[], None]) -> bool:
+        """Run a read or planning action, recording its failure; True when it succeeded."""
+        try:
+            action()
+        except (WafsmithError, BotoCoreError) as exc:
+            self.fail(resource, operation, exc)
+            return False
+        return True
+
+    def backoff(self, attempt: int) -> None:
+        self.clock.sleep(self.caller.policy.backoff(attempt))

@@ -1,0 +1,155 @@
+"""The reconciler: converge AWS WAFv2 (and Shield) on a compiled ``DesiredState``.
+
+One cycle reads the actual state, notes drift, and applies the minimal calls in a safe order:
+
+1. create / update IP sets (rules may only reference sets that exist);
+2. create / update the engine's rule group, then the web ACL (foreign rules copied back);
+3. delete engine-owned rule groups, then IP sets, that are no longer referenced or desired;
+4. Shield protections and automatic response (independent of 1–3).
+
+Level-triggered: the cycle derives everything from what it reads, so a crash at any point is
+repaired by the next cycle, and nothing is ever torn down on start or stop. A phase that
+fails stops the dependent phases; the failure is in ``CycleResult.errors`` and ``ok`` is False.
+
+>>> rec = Reconciler(Boto3WafV2Api(endpoint_url=url), clock=SystemClock())  # doctest: +SKIP
+>>> result = rec.run_cycle(compile(decisions, config), mode=Mode.ENFORCE)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError
+
+from engine.core.clock import Clock
+from engine.core.errors import WafsmithError
+from engine.enforcer import ipsets, rules, shield
+from engine.enforcer.api import ShieldApi, WafV2Api
+from engine.enforcer.calls import Caller, CallPolicy, CallStats
+from engine.enforcer.cycle import Cycle, CycleError, Mode, Step
+from engine.enforcer.drift import DriftReport
+from engine.schema.decision import Decision
+from engine.schema.rule import DesiredState
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class CycleResult:
+    """What one cycle did: plan and step outcomes, calls, entries per set, drift, errors."""
+
+    mode: Mode
+    ok: bool
+    started_at: datetime
+    finished_at: datetime
+    steps: list[Step]
+    stats: CallStats
+    entries: dict[str, int]
+    drift: DriftReport
+    errors: list[CycleError]
+    shield: dict[str, Any] = field(default_factory=dict)
+    next_expiry: datetime | None = None
+
+    @property
+    def writes(self) -> int:
+        return self.stats.writes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode.value, "ok": self.ok,
+            "started_at": _iso(self.started_at), "finished_at": _iso(self.finished_at),
+            "writes": self.stats.writes, "calls": self.stats.to_dict(),
+            "plan": [s.to_dict() for s in self.steps],
+            "entries": dict(sorted(self.entries.items())),
+            "drift": self.drift.to_dict(), "errors": [e.to_dict() for e in self.errors],
+            "shield": self.shield, "next_expiry": _iso(self.next_expiry),
+        }
+
+
+def next_expiry(decisions: Iterable[Decision], now: datetime) -> datetime | None:
+    """When the earliest active decision expires: schedule the next cycle then, so the
+    compiler drops it and the enforcer removes its addresses on time."""
+    times = [d.expires_at for d in decisions if d.is_active(now)]
+    return min(times) if times else None
+
+
+class Reconciler:
+    """Runs reconciliation cycles against one account, Region and scope.
+
+    ``policy`` holds the write pacing bucket (~1 write/s) and retry settings; share one
+    policy between reconcilers of the same account and Region. ``lock_attempts`` bounds the
+    re-read/re-apply loop on ``WAFOptimisticLockException``.
+    """
+
+    def __init__(self, wafv2: WafV2Api, *, clock: Clock, shield_api: ShieldApi | None = None,
+                 policy: CallPolicy | None = None, lock_attempts: int = 5) -> None:
+        self.wafv2 = wafv2
+        self.shield_api = shield_api
+        self.clock = clock
+        self.policy = policy or CallPolicy(clock)
+        self.lock_attempts = lock_attempts
+        self.last_result: CycleResult | None = None
+
+    def plan(self, desired: DesiredState) -> CycleResult:
+        """Dry run: read AWS and return the calls a cycle would make, making none."""
+        return self.run_cycle(desired, mode=Mode.DRY_RUN)
+
+    def run_cycle(self, desired: DesiredState, *, mode: Mode = Mode.ENFORCE,
+                  next_expiry: datetime | None = None) -> CycleResult:
+        started = self.clock.now()
+        prior = frozenset(e.resource for e in self.last_result.errors) if self.last_result \
+            else frozenset()
+        cycle = Cycle(wafv2=self.wafv2, shield=self.shield_api, caller=Caller(self.policy),
+                      desired=desired, mode=Mode(mode), clock=self.clock,
+                      lock_attempts=self.lock_attempts, prior_failures=prior)
+        self._run_waf(cycle)
+        self._run_shield(cycle)
+        self._finish_drift(cycle)
+        result = CycleResult(
+            mode=cycle.mode, ok=not cycle.errors, started_at=started,
+            finished_at=self.clock.now(), steps=cycle.steps, stats=cycle.caller.stats,
+            entries=cycle.entries, drift=cycle.drift, errors=cycle.errors,
+            shield=cycle.shield_status, next_expiry=next_expiry)
+        if cycle.mode is not Mode.DRY_RUN:
+            self.last_result = result
+        return result
+
+    @staticmethod
+    def _run_waf(cycle: Cycle) -> None:
+        read_ok = cycle.guard("wafv2", "read", lambda: (ipsets.read(cycle), rules.read(cycle)))
+        if not read_ok or cycle.errors:
+            return
+        for phase in (ipsets.apply, rules.apply, rules.delete_stale_groups,
+                      ipsets.delete_stale):
+            before = len(cycle.errors)
+            cycle.guard("wafv2", phase.__module__.rsplit(".", 1)[-1], lambda p=phase: p(cycle))
+            if len(cycle.errors) > before:
+                return  # later phases depend on this one; the next cycle retries
+
+    @staticmethod
+    def _run_shield(cycle: Cycle) -> None:
+        try:
+            shield.apply(cycle)
+        except (WafsmithError, BotoCoreError) as exc:
+            cycle.fail("shield", "read", exc)
+
+    @staticmethod
+    def _finish_drift(cycle: Cycle) -> None:
+        for resource in sorted(cycle.prior_failures):
+            cycle.drift.add(resource, "failed_call", "the previous cycle failed on this resource")
+        if cycle.dry_run:
+            cycle.drift.unresolved = list(cycle.drift.found)
+            return
+        failed = {e.resource for e in cycle.errors} | {
+            s.resource for s in cycle.steps if s.status in ("failed", "planned")}
+        if any(e.resource in ("wafv2", "shield") for e in cycle.errors):
+            cycle.drift.unresolved = list(cycle.drift.found)  # a phase aborted: assume nothing
+        else:
+            cycle.drift.unresolved = [d for d in cycle.drift.found
+                                      if d.resource in failed or d.cause in
+                                      ("name_conflict", "priority_conflict")]

@@ -1,0 +1,184 @@
+"""Reading the actual WAFv2 state the enforcer cares about, and recognising what it owns.
+
+Ownership takes two marks: the name carries the document's ``owner_prefix`` **and** the
+description carries ``OWNER_MARK`` followed by a digest of the content wafsmith last wrote.
+An object with the prefix but not the mark is someone else's (refused, reported as drift);
+an owned object whose content no longer matches its digest was edited outside wafsmith.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.enforcer.api import WafV2Api
+from engine.enforcer.calls import Caller
+
+OWNER_MARK = "wafsmith-digest="
+_MARK_RE = re.compile(re.escape(OWNER_MARK) + r"([0-9a-f]{16})")
+_DESCRIPTION_MAX = 256
+OWNER_TAG_KEY = "wafsmith:owner"
+
+
+def canonical_cidr(entry: str) -> str:
+    """``2001:DB8::1/128`` → ``2001:db8::1/128``; host bits are cleared; garbage is kept."""
+    try:
+        return str(ipaddress.ip_network(entry.strip(), strict=False))
+    except ValueError:
+        return entry
+
+
+def canonical_addresses(entries: Iterable[str]) -> frozenset[str]:
+    return frozenset(canonical_cidr(e) for e in entries)
+
+
+def sorted_addresses(entries: Iterable[str]) -> list[str]:
+    """Deterministic order (family, network number, prefix); unparsable entries last."""
+    def key(cidr: str) -> tuple[int, int, int, str]:
+        try:
+            net = ipaddress.ip_network(cidr)
+        except ValueError:
+            return (9, 0, 0, cidr)
+        return (net.version, int(net.network_address), net.prefixlen, "")
+    return sorted(entries, key=key)
+
+
+def _json_default(value: Any) -> Any:
+    # boto3 hands blobs (ByteMatch SearchString) back as bytes; the compiler writes str.
+    if isinstance(value, bytes | bytearray):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def digest_of(content: Any) -> str:
+    """16 hex chars of SHA-256 over the canonical JSON of ``content``."""
+    blob = json.dumps(content, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def owned_description(base: str, digest: str) -> str:
+    """``base`` plus the ownership mark and digest, within WAFv2's 256-char limit."""
+    suffix = f" {OWNER_MARK}{digest}"
+    head = " ".join(base.split())[: _DESCRIPTION_MAX - len(suffix)].rstrip() or "wafsmith"
+    return head + suffix
+
+
+def marked_digest(description: str | None) -> str | None:
+    """The digest in an owned description, or None when the mark is absent."""
+    match = _MARK_RE.search(description or "")
+    return match.group(1) if match else None
+
+
+def canonical_rule(rule: dict[str, Any]) -> str:
+    """A rule as comparable text: sorted keys, top-level empty defaults dropped."""
+    trimmed = {k: v for k, v in rule.items() if v not in (None, [], {})}
+    return json.dumps(trimmed, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+@dataclass
+class ActualIPSet:
+    name: str
+    id: str
+    arn: str
+    description: str
+    lock_token: str
+    ip_version: str = ""
+    addresses: frozenset[str] | None = None  # None until GetIPSet was called
+
+    @property
+    def owned_digest(self) -> str | None:
+        return marked_digest(self.description)
+
+
+@dataclass
+class ActualRuleGroup:
+    name: str
+    id: str
+    arn: str
+    description: str
+    lock_token: str
+    capacity: int = 0
+    rules: list[dict[str, Any]] | None = None
+    visibility: dict[str, Any] | None = None
+
+
+@dataclass
+class ActualWebAcl:
+    name: str
+    id: str
+    arn: str
+    lock_token: str
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def _paginate(caller: Caller, op: str, fn: Any, key: str, **kw: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    marker: str | None = None
+    while True:
+        args = dict(kw, Limit=100)
+        if marker:
+            args["NextMarker"] = marker
+        reply = caller.read(op, fn, **args)
+        items.extend(reply.get(key, []))
+        marker = reply.get("NextMarker")
+        if not marker or not reply.get(key):
+            return items
+
+
+def list_ip_sets(api: WafV2Api, caller: Caller, scope: str) -> list[ActualIPSet]:
+    rows = _paginate(caller, "ListIPSets", api.list_ip_sets, "IPSets", Scope=scope)
+    return [ActualIPSet(r["Name"], r["Id"], r["ARN"], r.get("Description", ""),
+                        r.get("LockToken", "")) for r in rows]
+
+
+def fetch_ip_set(api: WafV2Api, caller: Caller, scope: str, item: ActualIPSet) -> ActualIPSet:
+    """Fill addresses, version, description and a fresh LockToken (GetIPSet)."""
+    reply = caller.read("GetIPSet", api.get_ip_set, Name=item.name, Scope=scope, Id=item.id)
+    body = reply["IPSet"]
+    item.addresses = canonical_addresses(body.get("Addresses", []))
+    item.ip_version = body.get("IPAddressVersion", "")
+    item.description = body.get("Description", "") or ""
+    item.lock_token = reply["LockToken"]
+    return item
+
+
+def list_rule_groups(api: WafV2Api, caller: Caller, scope: str) -> list[ActualRuleGroup]:
+    rows = _paginate(caller, "ListRuleGroups", api.list_rule_groups, "RuleGroups", Scope=scope)
+    return [ActualRuleGroup(r["Name"], r["Id"], r["ARN"], r.get("Description", ""),
+                            r.get("LockToken", "")) for r in rows]
+
+
+def fetch_rule_group(api: WafV2Api, caller: Caller, scope: str,
+                     item: ActualRuleGroup) -> ActualRuleGroup:
+    reply = caller.read("GetRuleGroup", api.get_rule_group, Name=item.name, Scope=scope,
+                        Id=item.id)
+    body = reply["RuleGroup"]
+    item.rules = list(body.get("Rules", []))
+    item.capacity = int(body.get("Capacity", 0))
+    item.description = body.get("Description", "") or ""
+    item.visibility = body.get("VisibilityConfig")
+    item.lock_token = reply["LockToken"]
+    return item
+
+
+def find_web_acl(api: WafV2Api, caller: Caller, scope: str, name: str) -> ActualWebAcl | None:
+    rows = _paginate(caller, "ListWebACLs", api.list_web_acls, "WebACLs", Scope=scope)
+    for row in rows:
+        if row["Name"] == name:
+            return fetch_web_acl(api, caller, scope,
+                                 ActualWebAcl(row["Name"], row["Id"], row["ARN"], ""))
+    return None
+
+
+def fetch_web_acl(api: WafV2Api, caller: Caller, scope: str, item: ActualWebAcl) -> ActualWebAcl:
+    reply = caller.read("GetWebACL", api.get_web_acl, Name=item.name, Scope=scope, Id=item.id)
+    item.body = reply["WebACL"]
+    item.lock_token = reply["LockToken"]
+    return item

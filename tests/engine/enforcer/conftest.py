@@ -1,0 +1,116 @@
+"""Helpers for the enforcer tests: approved decisions, compiled documents, a web ACL holding
+foreign rules, and a reconciler on a fake clock (pacing sleeps advance it, never wait)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from engine.compiler.compile import compile_state
+from engine.compiler.config import config_from_dict
+from engine.compiler.validate import validate_or_raise
+from engine.core.clock import FakeClock
+from engine.enforcer import Boto3WafV2Api, CallPolicy, Reconciler
+from engine.schema.decision import Action, Decision, Status
+from engine.schema.rule import DesiredState
+
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+WEB_ACL = "prod-acl"
+SHIELD_RULE = "ShieldMitigationRuleGroup_123456789012_0a1b2c3d_e4f5"
+
+
+def vis(name: str) -> dict[str, Any]:
+    return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": name}
+
+
+FOREIGN_RULES: list[dict[str, Any]] = [
+    {"Name": "operator-allow-office", "Priority": 1, "Action": {"Allow": {}},
+     "Statement": {"GeoMatchStatement": {"CountryCodes": ["LU"]}},
+     "VisibilityConfig": vis("operator-allow-office")},
+    {"Name": "operator-rate-login", "Priority": 5, "Action": {"Block": {}},
+     "Statement": {"RateBasedStatement": {
+         "Limit": 300, "EvaluationWindowSec": 60, "AggregateKeyType": "IP",
+         "ScopeDownStatement": {"ByteMatchStatement": {
+             "SearchString": "/login", "FieldToMatch": {"UriPath": {}},
+             "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+             "PositionalConstraint": "STARTS_WITH"}}}},
+     "VisibilityConfig": vis("operator-rate-login")},
+    {"Name": SHIELD_RULE, "Priority": 10_000_000, "OverrideAction": {"None": {}},
+     "Statement": {"RuleGroupReferenceStatement": {
+         "ARN": "arn:aws:wafv2:us-east-1:123456789012:regional/rulegroup/"
+                "ShieldMitigationRuleGroup_123456789012_0a1b2c3d_e4f5/"
+                "11111111-2222-3333-4444-555555555555"}},
+     "VisibilityConfig": vis("shield-mitigation")},
+]
+
+
+def v4_addresses(n: int, start: str = "10.0.0.0") -> list[str]:
+    base = int(ipaddress.IPv4Address(start))
+    # Step 2 so that neighbours never aggregate into wider CIDRs: one entry per decision.
+    return [str(ipaddress.IPv4Address(base + 2 * i)) for i in range(n)]
+
+
+def v6_addresses(n: int, start: str = "2001:db8::") -> list[str]:
+    base = int(ipaddress.IPv6Address(start))
+    return [str(ipaddress.IPv6Address(base + 2 * i)) for i in range(n)]
+
+
+def decisions(clients: list[str], action: Action = Action.BLOCK, ttl_s: int = 3600,
+              decided_at: datetime = NOW, score: float = 0.9) -> list[Decision]:
+    return [Decision(client=c, action=action, ttl_s=ttl_s, score=score, detector="test",
+                     decided_at=decided_at, status=Status.APPROVED, id=f"d-{c}")
+            for c in clients]
+
+
+def compile_doc(decs: list[Decision], now: datetime = NOW, **config: Any) -> DesiredState:
+    settings: dict[str, Any] = {"placement": {"web_acl_name": WEB_ACL}}
+    settings.update(config)
+    state = compile_state(decs, config_from_dict(settings), now)
+    return validate_or_raise(state)
+
+
+@pytest.fixture()
+def api(aws_endpoint: str) -> Boto3WafV2Api:
+    return Boto3WafV2Api(endpoint_url=aws_endpoint, max_attempts=1)
+
+
+@pytest.fixture()
+def web_acl(wafv2) -> dict[str, Any]:
+    """A web ACL holding an operator allow rule, an operator rate rule and Shield's group."""
+    wafv2.create_web_acl(
+        Name=WEB_ACL, Scope="REGIONAL", DefaultAction={"Allow": {}},
+        VisibilityConfig=vis("prod-acl"), Rules=FOREIGN_RULES,
+        CustomResponseBodies={"blocked": {"ContentType": "TEXT_PLAIN", "Content": "denied"}},
+        TokenDomains=["example.com"])
+    return acl_body(wafv2)
+
+
+def acl_body(wafv2) -> dict[str, Any]:
+    summary = next(a for a in wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"]
+                   if a["Name"] == WEB_ACL)
+    return wafv2.get_web_acl(Name=WEB_ACL, Scope="REGIONAL", Id=summary["Id"])["WebACL"]
+
+
+def ip_set_contents(wafv2, prefix: str = "wafsmith-") -> dict[str, set[str]]:
+    out = {}
+    for s in wafv2.list_ip_sets(Scope="REGIONAL", Limit=100)["IPSets"]:
+        if s["Name"].startswith(prefix):
+            body = wafv2.get_ip_set(Name=s["Name"], Scope="REGIONAL", Id=s["Id"])["IPSet"]
+            out[s["Name"]] = set(body["Addresses"])
+    return out
+
+
+def all_addresses(contents: dict[str, set[str]]) -> set[str]:
+    return set().union(*contents.values()) if contents else set()
+
+
+@pytest.fixture()
+def make_reconciler(api: Boto3WafV2Api, fake_clock: FakeClock) -> Callable[..., Reconciler]:
+    def make(wafv2_api: Any = None, **kw: Any) -> Reconciler:
+        policy = kw.pop("policy", None) or CallPolicy(fake_clock, seed=1)
+        return Reconciler(wafv2_api or api, clock=fake_clock, policy=policy, **kw)
+    return make
