@@ -129,10 +129,12 @@ class Ledger:
         """
         if decision.status is not Status.PROPOSED:
             raise DecisionError(f"propose takes proposals, got status {decision.status.value}")
-        for _attempt in range(3):
+        for _attempt in range(5):
             try:
                 with self._write() as conn:
                     return self._propose(conn, decision, by=_actor(by))
+            except ConcurrentUpdate:
+                continue  # merged concurrently by another writer: merge again on top
             except IntegrityError:
                 if decision.id is not None and self._exists(decision.id):
                     raise DecisionError(f"decision id {decision.id!r} already exists") from None
@@ -143,11 +145,13 @@ class Ledger:
         now = self._clock.now()
         d = db.decisions
         row = conn.execute(
-            sa.select(d).where(
+            sa.select(d)
+            .where(
                 d.c.client == new.client,
                 d.c.action == new.action.value,
                 d.c.status.in_(db.OPEN_STATUSES),
             )
+            .with_for_update()
         ).first()
         if row is not None and row.status != Status.PROPOSED and row.expires_at <= new.decided_at:
             self._move(conn, row, Status.EXPIRED, by=TTL_ACTOR, comment="lapsed", now=now)

@@ -1,0 +1,80 @@
+"""Ledger fixtures: every ledger test runs against SQLite and against PostgreSQL.
+
+Each PostgreSQL test gets a fresh schema (selected through ``search_path`` in the URL) that
+is dropped afterwards, so tests never share rows; each SQLite test gets its own file.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from engine.core.clock import FakeClock
+from engine.decisions import Ledger
+from engine.schema.decision import Action, Decision
+
+POSTGRES_URL = os.environ.get(
+    "WAFSMITH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL of an empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(_libpq(POSTGRES_URL), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is needed for the ledger tests: {exc}")
+    with admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        sep = "&" if "?" in POSTGRES_URL else "?"
+        try:
+            yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture()
+def ledger(db_url: str, clock: FakeClock) -> Iterator[Ledger]:
+    with Ledger.open(db_url, clock=clock) as opened:
+        yield opened
+
+
+@pytest.fixture()
+def make() -> Callable[..., Decision]:
+    """Build a proposal with sensible defaults; keyword arguments override them."""
+
+    def build(client: str = "203.0.113.7", **kw: object) -> Decision:
+        fields: dict[str, object] = {
+            "action": Action.BLOCK,
+            "ttl_s": 600,
+            "score": 0.9,
+            "detector": "request_rate",
+            "decided_at": START,
+            "reasons": ("520 requests/min",),
+            "confidence": 0.8,
+        }
+        fields.update(kw)
+        return Decision(client=client, **fields)  # type: ignore[arg-type]
+
+    return build
