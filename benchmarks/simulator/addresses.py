@@ -13,10 +13,58 @@ import ipaddress
 import numpy as np
 
 # First octets of public unicast space typical of access ISPs and of hosting providers.
-RESIDENTIAL_FIRST = (24, 31, 37, 46, 73, 76, 77, 78, 79, 81, 82, 84, 86, 88, 90, 92, 94, 98,
-                     109, 151, 176, 178, 186, 188, 189, 201)
-HOSTING_FIRST = (5, 23, 45, 51, 62, 89, 91, 103, 104, 107, 139, 141, 146, 154, 159, 167, 185,
-                 193, 194, 195, 212, 217)
+RESIDENTIAL_FIRST = (
+    24,
+    31,
+    37,
+    46,
+    73,
+    76,
+    77,
+    78,
+    79,
+    81,
+    82,
+    84,
+    86,
+    88,
+    90,
+    92,
+    94,
+    98,
+    109,
+    151,
+    176,
+    178,
+    186,
+    188,
+    189,
+    201,
+)
+HOSTING_FIRST = (
+    5,
+    23,
+    45,
+    51,
+    62,
+    89,
+    91,
+    103,
+    104,
+    107,
+    139,
+    141,
+    146,
+    154,
+    159,
+    167,
+    185,
+    193,
+    194,
+    195,
+    212,
+    217,
+)
 
 
 class AddressAllocator:
@@ -100,9 +148,16 @@ class AddressAllocator:
 
     def ipv6(self) -> str:
         while True:
-            words = [0x2A02, int(self._rng.integers(0x0100, 0x8000)),
-                     int(self._rng.integers(0, 0x10000)), int(self._rng.integers(0, 0x10000)),
-                     0, 0, 0, int(self._rng.integers(1, 0x10000))]
+            words = [
+                0x2A02,
+                int(self._rng.integers(0x0100, 0x8000)),
+                int(self._rng.integers(0, 0x10000)),
+                int(self._rng.integers(0, 0x10000)),
+                0,
+                0,
+                0,
+                int(self._rng.integers(1, 0x10000)),
+            ]
             ip = str(ipaddress.IPv6Address(":".join(f"{w:x}" for w in words)))
             if ip not in self._used_ips:
                 self._used_ips.add(ip)

@@ -59,14 +59,18 @@ class AttackMaterial:
     anomalous_queries: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, corpora: Path | None = None,
-             path: Path = DATA_DIR / "attack_material.json") -> AttackMaterial:
+    def load(
+        cls, corpora: Path | None = None, path: Path = DATA_DIR / "attack_material.json"
+    ) -> AttackMaterial:
         d = json.loads(Path(path).read_text())
-        payloads = [urllib.parse.quote(p, safe="") for k in ("sqli", "xss", "lfi", "cmd")
-                    for p in d[k]]
+        payloads = [
+            urllib.parse.quote(p, safe="") for k in ("sqli", "xss", "lfi", "cmd") for p in d[k]
+        ]
         mat = cls(
-            scan_paths=[clean_target(p)[0] for p in d["scan_paths_common"]
-                        + d["scan_paths_cgi"] + d["scan_paths_backdoors"]],
+            scan_paths=[
+                clean_target(p)[0]
+                for p in d["scan_paths_common"] + d["scan_paths_cgi"] + d["scan_paths_backdoors"]
+            ],
             sensitive_paths=[clean_target(p)[0] for p in d["scan_paths_quickhits"]],
             wordpress_paths=[clean_target(p)[0] for p in d["scan_paths_wordpress"]],
             payloads=payloads,
@@ -114,8 +118,13 @@ def _scan_status(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def emit(
-    b: StreamBuilder, prof: Profile, mat: AttackMaterial, spec: CampaignSpec, ips: list[str],
-    t0: int, t1: int,
+    b: StreamBuilder,
+    prof: Profile,
+    mat: AttackMaterial,
+    spec: CampaignSpec,
+    ips: list[str],
+    t0: int,
+    t1: int,
 ) -> None:
     """Write the requests of one campaign (every client between t0 and t1)."""
     rng = b.rng
@@ -130,8 +139,15 @@ def emit(
         if k in ("volumetric_flood", "distributed_flood"):
             paths = rng.choice(flood_targets, size=n)
             status = np.where(rng.random(n) < 0.03, 503, 200)
-            b.add(ip, times, paths, status=status, ua=ua, country=ctry,
-                  bytes_out=rng.choice(prof.page_bytes, size=n).astype(np.int64))
+            b.add(
+                ip,
+                times,
+                paths,
+                status=status,
+                ua=ua,
+                country=ctry,
+                bytes_out=rng.choice(prof.page_bytes, size=n).astype(np.int64),
+            )
         elif k == "scanner_fast":
             if mat.scanner_traces:
                 trace = mat.scanner_traces[i % len(mat.scanner_traces)]
@@ -143,8 +159,16 @@ def emit(
             else:
                 method, query = "GET", None
                 paths = rng.choice(np.array(mat.scan_paths + mat.sensitive_paths), size=n)
-            b.add(ip, times, paths, method=method, query=query, status=_scan_status(rng, n),
-                  ua=LAB_SCANNER_UA if rng.random() < 0.7 else ua, country=ctry)
+            b.add(
+                ip,
+                times,
+                paths,
+                method=method,
+                query=query,
+                status=_scan_status(rng, n),
+                ua=LAB_SCANNER_UA if rng.random() < 0.7 else ua,
+                country=ctry,
+            )
         elif k == "scanner_slow":
             pool = np.array(mat.sensitive_paths + mat.scan_paths, dtype=object)
             paths = pool[rng.choice(len(pool), size=n, replace=n > len(pool))]
@@ -157,34 +181,65 @@ def emit(
             get = rng.random(n) < 0.08  # occasional GET for a fresh form token
             method = np.where(get, "GET", "POST").astype(object)
             status = np.where(get, 200, np.where(rng.random(n) < 0.04, 302, 401))
-            b.add(ip, times, LOGIN_PATH, method=method, status=status, ua=ua, country=ctry,
-                  bytes_in=rng.integers(450, 1200, size=n),
-                  referer=f"https://{b.host}{LOGIN_PATH}")
+            b.add(
+                ip,
+                times,
+                LOGIN_PATH,
+                method=method,
+                status=status,
+                ua=ua,
+                country=ctry,
+                bytes_in=rng.integers(450, 1200, size=n),
+                referer=f"https://{b.host}{LOGIN_PATH}",
+            )
         elif k == "scraper":
             start = int(rng.integers(0, len(prof.pages.values)))
             idx = (start + np.arange(n)) % len(prof.pages.values)
             paths = prof.pages.values[idx]
             page_no = (start + np.arange(n)) // len(prof.pages.values)
             query = np.array([None if p == 0 else f"page={p + 1}" for p in page_no], dtype=object)
-            b.add(ip, times, paths, query=query, status=200, ua=str(rng.choice(SCRAPER_AGENTS)),
-                  country=ctry, bytes_out=rng.choice(prof.page_bytes, size=n).astype(np.int64))
+            b.add(
+                ip,
+                times,
+                paths,
+                query=query,
+                status=200,
+                ua=str(rng.choice(SCRAPER_AGENTS)),
+                country=ctry,
+                bytes_out=rng.choice(prof.page_bytes, size=n).astype(np.int64),
+            )
         elif k == "attack_tool":
             pool = np.array(mat.wordpress_paths + mat.sensitive_paths, dtype=object)
             paths = pool[rng.choice(len(pool), size=n)]
-            b.add(ip, times, paths, status=_scan_status(rng, n),
-                  ua=mat.tool_agents[int(rng.integers(len(mat.tool_agents)))], country=ctry)
+            b.add(
+                ip,
+                times,
+                paths,
+                status=_scan_status(rng, n),
+                ua=mat.tool_agents[int(rng.integers(len(mat.tool_agents)))],
+                country=ctry,
+            )
         elif k == "injection_probe":
             paths = prof.pages.draw(rng, n)
             if mat.anomalous_queries and rng.random() < 0.5:
                 query = np.array(mat.anomalous_queries, dtype=object)[
-                    rng.integers(0, len(mat.anomalous_queries), size=n)]
+                    rng.integers(0, len(mat.anomalous_queries), size=n)
+                ]
             else:
                 param = rng.choice(["id", "q", "page", "file", "cmd"], size=n)
                 pay = np.array(mat.payloads, dtype=object)[rng.integers(0, len(mat.payloads), n)]
-                query = np.array([f"{a}={p}" for a, p in zip(param, pay, strict=True)], dtype=object)
+                query = np.array(
+                    [f"{a}={p}" for a, p in zip(param, pay, strict=True)], dtype=object
+                )
             status = rng.choice([200, 500, 400, 403], size=n, p=[0.6, 0.2, 0.15, 0.05])
-            b.add(ip, times, paths, query=query, status=status,
-                  ua=ua if rng.random() < 0.6 else "sqlmap/1.7.2#stable (https://sqlmap.org)",
-                  country=ctry)
+            b.add(
+                ip,
+                times,
+                paths,
+                query=query,
+                status=status,
+                ua=ua if rng.random() < 0.6 else "sqlmap/1.7.2#stable (https://sqlmap.org)",
+                country=ctry,
+            )
         else:  # pragma: no cover - AttackKind is a closed Literal
             raise ValueError(f"unknown attack kind {k!r}")

@@ -45,8 +45,17 @@ def browse_session(
     referer[1:] = url[:-1]
     page_bytes = rng.choice(prof.page_bytes, size=k).astype(np.int64)
     method = np.where(rng.random(k) < 0.005, "HEAD", "GET").astype(object)
-    b.add(ip, page_t, pages, status=status, ua=ua, country=ctry, referer=referer,
-          bytes_out=page_bytes, method=method)
+    b.add(
+        ip,
+        page_t,
+        pages,
+        status=status,
+        ua=ua,
+        country=ctry,
+        referer=referer,
+        bytes_out=page_bytes,
+        method=method,
+    )
     # assets: fetched shortly after each page, before the next one
     next_gap = np.append(np.diff(page_t), 60_000)
     fan = np.minimum(rng.choice(prof.asset_fanout, size=k), FANOUT_CAP)
@@ -54,16 +63,30 @@ def browse_session(
     if total == 0:
         return
     owner = np.repeat(np.arange(k), fan)
-    delay = (rng.choice(prof.asset_delay_s, size=total) * 1000 + rng.integers(20, 900, total))
+    delay = rng.choice(prof.asset_delay_s, size=total) * 1000 + rng.integers(20, 900, total)
     delay = np.minimum(delay.astype(np.int64), (next_gap[owner] * 0.9).astype(np.int64))
     assets = prof.assets.draw(rng, total)
-    b.add(ip, page_t[owner] + delay, assets, status=prof.asset_status.draw(rng, total), ua=ua,
-          country=ctry, referer=url[owner],
-          bytes_out=rng.choice(prof.asset_bytes, size=total).astype(np.int64))
+    b.add(
+        ip,
+        page_t[owner] + delay,
+        assets,
+        status=prof.asset_status.draw(rng, total),
+        ua=ua,
+        country=ctry,
+        referer=url[owner],
+        bytes_out=rng.choice(prof.asset_bytes, size=total).astype(np.int64),
+    )
 
 
-def browser(b: StreamBuilder, prof: Profile, ip: str, t0: int, t1: int, ua: str | None = None,
-            ctry: str | None = None) -> None:
+def browser(
+    b: StreamBuilder,
+    prof: Profile,
+    ip: str,
+    t0: int,
+    t1: int,
+    ua: str | None = None,
+    ctry: str | None = None,
+) -> None:
     """A browsing client: one or a few sessions over the run."""
     rng = b.rng
     ua = ua or str(prof.user_agents.draw(rng, 1)[0])
@@ -95,8 +118,15 @@ def crawler(b: StreamBuilder, prof: Profile, ip: str, ua: str, t0: int, t1: int)
     assets = rng.random(n + 1) < 0.1
     paths[assets] = prof.assets.draw(rng, int(assets.sum()))
     paths[0], status[0] = "/robots.txt", 200
-    b.add(ip, times, paths, status=status, ua=ua, country="US",
-          bytes_out=rng.choice(prof.page_bytes, size=n + 1).astype(np.int64))
+    b.add(
+        ip,
+        times,
+        paths,
+        status=status,
+        ua=ua,
+        country="US",
+        bytes_out=rng.choice(prof.page_bytes, size=n + 1).astype(np.int64),
+    )
 
 
 def api_poller(b: StreamBuilder, ip: str, t0: int, t1: int) -> None:
@@ -108,8 +138,16 @@ def api_poller(b: StreamBuilder, ip: str, t0: int, t1: int) -> None:
     endpoint = str(rng.choice(API_ENDPOINTS))
     ua = str(rng.choice(API_AGENTS))
     status = np.where(rng.random(times.size) < 0.01, 503, 200)
-    b.add(ip, times, endpoint, query="format=json", status=status, ua=ua, country=country(rng),
-          bytes_out=rng.integers(400, 4000, size=times.size))
+    b.add(
+        ip,
+        times,
+        endpoint,
+        query="format=json",
+        status=status,
+        ua=ua,
+        country=country(rng),
+        bytes_out=rng.integers(400, 4000, size=times.size),
+    )
 
 
 def health_checker(b: StreamBuilder, ip: str, ua: str, t0: int, t1: int) -> None:
@@ -119,5 +157,13 @@ def health_checker(b: StreamBuilder, ip: str, ua: str, t0: int, t1: int) -> None
     times = np.arange(t0 + int(rng.integers(0, period)), t1, period)
     method = "HEAD" if rng.random() < 0.5 else "GET"
     path = "/health" if rng.random() < 0.6 else "/"
-    b.add(ip, times, path, method=method, status=200, ua=ua, country="US",
-          bytes_out=rng.integers(150, 400, size=times.size))
+    b.add(
+        ip,
+        times,
+        path,
+        method=method,
+        status=200,
+        ua=ua,
+        country="US",
+        bytes_out=rng.integers(150, 400, size=times.size),
+    )

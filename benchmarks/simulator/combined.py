@@ -57,9 +57,7 @@ def _dash(value: str | None) -> str | None:
 def parse_line(line: str) -> CombinedRecord | None:
     """Parse one combined line; ``None`` if it is not one."""
     text = line.rstrip()
-    if len(text) >= 2 and text.startswith('"') and text.endswith('"') and text.count('"') % 2:
-        text = text[1:-1]
-    elif len(text) >= 2 and text.startswith('"') and text.endswith('""'):
+    if len(text) >= 2 and text.startswith('"') and text.endswith('"'):  # quote-wrapped line
         text = text[1:-1]
     m = _LINE.match(text)
     if m is None:
@@ -127,8 +125,17 @@ def to_canonical(log: CombinedLog, source: str = rq.SOURCE_ALB) -> pa.Table:
     rows: dict[str, list] = {
         k: []
         for k in (
-            rq.EVENT_TIME, rq.CLIENT_IP, rq.METHOD, rq.PATH, rq.QUERY, rq.PROTOCOL,
-            rq.STATUS, rq.ORIGIN_STATUS, rq.BYTES_OUT, rq.USER_AGENT, rq.REFERER,
+            rq.EVENT_TIME,
+            rq.CLIENT_IP,
+            rq.METHOD,
+            rq.PATH,
+            rq.QUERY,
+            rq.PROTOCOL,
+            rq.STATUS,
+            rq.ORIGIN_STATUS,
+            rq.BYTES_OUT,
+            rq.USER_AGENT,
+            rq.REFERER,
         )
     }
     for rec in log.records:
@@ -156,8 +163,7 @@ def to_canonical(log: CombinedLog, source: str = rq.SOURCE_ALB) -> pa.Table:
         rq.ORIGIN_STATUS: pa.array(rows[rq.ORIGIN_STATUS], pa.int16()),
         rq.BYTES_OUT: pa.array(rows[rq.BYTES_OUT], pa.int64()),
     }
-    for key in (rq.CLIENT_IP, rq.METHOD, rq.PATH, rq.QUERY, rq.PROTOCOL, rq.USER_AGENT,
-                rq.REFERER):
+    for key in (rq.CLIENT_IP, rq.METHOD, rq.PATH, rq.QUERY, rq.PROTOCOL, rq.USER_AGENT, rq.REFERER):
         arrays[key] = pa.array(rows[key], pa.string())
     table = rq.conform(pa.table(arrays))
     return table.sort_by([(rq.EVENT_TIME, "ascending")])

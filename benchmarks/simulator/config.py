@@ -101,13 +101,25 @@ def _small_campaigns() -> list[CampaignSpec]:
     C = CampaignSpec
     return [
         C(kind="volumetric_flood", clients=2, start_min=8, duration_min=5, rate_per_client=8),
-        C(kind="distributed_flood", clients=240, subnets=3, shared_user_agent=True,
-          start_min=12, duration_min=8, rate_per_client=0.15),
+        C(
+            kind="distributed_flood",
+            clients=240,
+            subnets=3,
+            shared_user_agent=True,
+            start_min=12,
+            duration_min=8,
+            rate_per_client=0.15,
+        ),
         C(kind="scanner_fast", clients=1, start_min=5, duration_min=4, rate_per_client=4),
         C(kind="scanner_slow", clients=2, start_min=1, duration_min=28, rate_per_client=1 / 20),
         C(kind="credential_stuffing", clients=2, start_min=10, duration_min=6, rate_per_client=1),
-        C(kind="credential_stuffing_distributed", clients=150, start_min=6, duration_min=12,
-          rate_per_client=1 / 90),
+        C(
+            kind="credential_stuffing_distributed",
+            clients=150,
+            start_min=6,
+            duration_min=12,
+            rate_per_client=1 / 90,
+        ),
         C(kind="scraper", clients=2, start_min=3, duration_min=12, rate_per_client=0.8),
         C(kind="attack_tool", clients=2, start_min=15, duration_min=4, rate_per_client=0.5),
         C(kind="injection_probe", clients=2, start_min=4, duration_min=10, rate_per_client=0.2),
@@ -118,15 +130,34 @@ def _full_campaigns() -> list[CampaignSpec]:
     C = CampaignSpec
     return [
         C(kind="volumetric_flood", clients=4, start_min=20, duration_min=8, rate_per_client=12),
-        C(kind="distributed_flood", clients=1500, subnets=8, shared_user_agent=True,
-          start_min=40, duration_min=10, rate_per_client=0.15),
-        C(kind="distributed_flood", clients=600, subnets=None, shared_user_agent=True,
-          start_min=75, duration_min=10, rate_per_client=0.2),
+        C(
+            kind="distributed_flood",
+            clients=1500,
+            subnets=8,
+            shared_user_agent=True,
+            start_min=40,
+            duration_min=10,
+            rate_per_client=0.15,
+        ),
+        C(
+            kind="distributed_flood",
+            clients=600,
+            subnets=None,
+            shared_user_agent=True,
+            start_min=75,
+            duration_min=10,
+            rate_per_client=0.2,
+        ),
         C(kind="scanner_fast", clients=3, start_min=10, duration_min=6, rate_per_client=4),
         C(kind="scanner_slow", clients=4, start_min=2, duration_min=110, rate_per_client=1 / 15),
         C(kind="credential_stuffing", clients=4, start_min=30, duration_min=15, rate_per_client=1),
-        C(kind="credential_stuffing_distributed", clients=800, start_min=50, duration_min=40,
-          rate_per_client=1 / 120),
+        C(
+            kind="credential_stuffing_distributed",
+            clients=800,
+            start_min=50,
+            duration_min=40,
+            rate_per_client=1 / 120,
+        ),
         C(kind="scraper", clients=4, start_min=15, duration_min=40, rate_per_client=0.8),
         C(kind="attack_tool", clients=4, start_min=60, duration_min=10, rate_per_client=0.5),
         C(kind="injection_probe", clients=4, start_min=25, duration_min=30, rate_per_client=0.2),
@@ -136,18 +167,47 @@ def _full_campaigns() -> list[CampaignSpec]:
 def preset(scale: str, **overrides) -> SimConfig:
     """``small`` runs in seconds (tests, ``--scale small``); ``full`` is the benchmark."""
     if scale == "small":
-        base = dict(minutes=30, browsers=800, nat_gateways=3, nat_users=(40, 100), crawlers=4, api_pollers=3,
-                    health_checkers=2, campaigns=_small_campaigns())
+        base = dict(
+            minutes=30,
+            browsers=800,
+            nat_gateways=3,
+            nat_users=(40, 100),
+            crawlers=4,
+            api_pollers=3,
+            health_checkers=2,
+            campaigns=_small_campaigns(),
+        )
     elif scale == "full":
-        base = dict(minutes=120, browsers=6000, nat_gateways=10, nat_users=(40, 150),
-                    crawlers=8, api_pollers=8, health_checkers=4, campaigns=_full_campaigns())
+        base = dict(
+            minutes=120,
+            browsers=6000,
+            nat_gateways=10,
+            nat_users=(40, 150),
+            crawlers=8,
+            api_pollers=8,
+            health_checkers=4,
+            campaigns=_full_campaigns(),
+        )
     elif scale == "tiny":
-        base = dict(minutes=10, browsers=40, nat_gateways=1, nat_users=(5, 10), crawlers=1,
-                    api_pollers=1, health_checkers=1,
-                    campaigns=[c.model_copy(update={"start_min": min(c.start_min, 5),
-                                                    "duration_min": min(c.duration_min, 4),
-                                                    "clients": min(c.clients, 20)})
-                               for c in _small_campaigns()])
+        base = dict(
+            minutes=10,
+            browsers=40,
+            nat_gateways=1,
+            nat_users=(5, 10),
+            crawlers=1,
+            api_pollers=1,
+            health_checkers=1,
+            campaigns=[
+                c.model_copy(
+                    update={
+                        "start_min": min(c.start_min, 5),
+                        "duration_min": min(c.duration_min, 4),
+                        "clients": min(c.clients, 20),
+                    }
+                )
+                for c in _small_campaigns()
+            ],
+        )
     else:
         raise ValueError(f"unknown scale {scale!r}: use tiny, small or full")
     base.update(overrides)

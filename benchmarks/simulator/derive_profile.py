@@ -27,8 +27,33 @@ import numpy as np
 from benchmarks.simulator.combined import read_combined, split_target
 
 STATIC_EXT = frozenset(
-    ".jpg .css .js .jpeg .png .svg .map .ico .otf .gif .mp3 .mp4 .woff .woff2 .ttf .eot .webp "
-    ".wav .gz .brotli .bvr .ts .bmp .avif .mjs".split()
+    [
+        ".jpg",
+        ".css",
+        ".js",
+        ".jpeg",
+        ".png",
+        ".svg",
+        ".map",
+        ".ico",
+        ".otf",
+        ".gif",
+        ".mp3",
+        ".mp4",
+        ".woff",
+        ".woff2",
+        ".ttf",
+        ".eot",
+        ".webp",
+        ".wav",
+        ".gz",
+        ".brotli",
+        ".bvr",
+        ".ts",
+        ".bmp",
+        ".avif",
+        ".mjs",
+    ]
 )
 # Weak labels of corpora.md §3: probes on these sites, not benign browsing.
 _PROBE = re.compile(
@@ -176,7 +201,9 @@ def attack_material(corpora: Path) -> dict:
 
     traversal = [
         t.replace("{FILE}", "etc/passwd")
-        for t in pick("fuzzdb-attack/attack_path-traversal_traversals-8-deep-exotic-encoding.txt", 80)
+        for t in pick(
+            "fuzzdb-attack/attack_path-traversal_traversals-8-deep-exotic-encoding.txt", 80
+        )
     ]
     bad_tokens = _lines(corpora / "bad-bot-lists/bad-user-agents.list")
     tools = ("Nikto", "Sqlmap", "Nuclei", "WPScan", "zgrab", "Masscan", "Nmap", "Dirbuster")

@@ -106,31 +106,43 @@ def _labels(requests: pa.Table, who: dict) -> pa.Table:
     stats = requests.group_by(rq.CLIENT_IP).aggregate(
         [(rq.EVENT_TIME, "min"), (rq.EVENT_TIME, "max"), (rq.EVENT_TIME, "count")]
     )
-    seen = dict(zip(stats[rq.CLIENT_IP].to_pylist(),
-                    zip(stats[f"{rq.EVENT_TIME}_min"].to_pylist(),
-                        stats[f"{rq.EVENT_TIME}_max"].to_pylist(),
-                        stats[f"{rq.EVENT_TIME}_count"].to_pylist(), strict=True), strict=True))
+    seen = dict(
+        zip(
+            stats[rq.CLIENT_IP].to_pylist(),
+            zip(
+                stats[f"{rq.EVENT_TIME}_min"].to_pylist(),
+                stats[f"{rq.EVENT_TIME}_max"].to_pylist(),
+                stats[f"{rq.EVENT_TIME}_count"].to_pylist(),
+                strict=True,
+            ),
+            strict=True,
+        )
+    )
     ips = sorted(ip for ip in who if ip in seen)  # clients whose requests all fell outside: none
-    return pa.table({
-        L_CLIENT: pa.array(ips, pa.string()),
-        L_LABEL: pa.array([who[ip][0] for ip in ips], pa.string()),
-        L_KIND: pa.array([who[ip][1] for ip in ips], pa.string()),
-        L_CAMPAIGN: pa.array([who[ip][2] for ip in ips], pa.string()),
-        L_USERS: pa.array([who[ip][3] for ip in ips], pa.int32()),
-        L_FIRST: pa.array([seen[ip][0] for ip in ips], TS),
-        L_LAST: pa.array([seen[ip][1] for ip in ips], TS),
-        L_REQUESTS: pa.array([seen[ip][2] for ip in ips], pa.int64()),
-    })
+    return pa.table(
+        {
+            L_CLIENT: pa.array(ips, pa.string()),
+            L_LABEL: pa.array([who[ip][0] for ip in ips], pa.string()),
+            L_KIND: pa.array([who[ip][1] for ip in ips], pa.string()),
+            L_CAMPAIGN: pa.array([who[ip][2] for ip in ips], pa.string()),
+            L_USERS: pa.array([who[ip][3] for ip in ips], pa.int32()),
+            L_FIRST: pa.array([seen[ip][0] for ip in ips], TS),
+            L_LAST: pa.array([seen[ip][1] for ip in ips], TS),
+            L_REQUESTS: pa.array([seen[ip][2] for ip in ips], pa.int64()),
+        }
+    )
 
 
 def _campaigns(rows: list[tuple]) -> pa.Table:
-    return pa.table({
-        C_ID: pa.array([r[0] for r in rows], pa.string()),
-        C_KIND: pa.array([r[1] for r in rows], pa.string()),
-        C_START: pa.array([r[2] for r in rows], pa.int64()).cast(TS),
-        C_END: pa.array([r[3] for r in rows], pa.int64()).cast(TS),
-        C_CLIENTS: pa.array([r[4] for r in rows], pa.int32()),
-    })
+    return pa.table(
+        {
+            C_ID: pa.array([r[0] for r in rows], pa.string()),
+            C_KIND: pa.array([r[1] for r in rows], pa.string()),
+            C_START: pa.array([r[2] for r in rows], pa.int64()).cast(TS),
+            C_END: pa.array([r[3] for r in rows], pa.int64()).cast(TS),
+            C_CLIENTS: pa.array([r[4] for r in rows], pa.int32()),
+        }
+    )
 
 
 def attack_requests(sim: Simulation) -> pa.Table:

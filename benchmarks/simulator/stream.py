@@ -78,8 +78,22 @@ def _col(value, n: int) -> np.ndarray:
     return out
 
 
-_FIELDS = ("ip", "time", "method", "path", "query", "status", "ua", "referer", "bytes_in",
-           "bytes_out", "port", "protocol", "tls", "country")
+_FIELDS = (
+    "ip",
+    "time",
+    "method",
+    "path",
+    "query",
+    "status",
+    "ua",
+    "referer",
+    "bytes_in",
+    "bytes_out",
+    "port",
+    "protocol",
+    "tls",
+    "country",
+)
 
 
 class StreamBuilder:
