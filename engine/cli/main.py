@@ -15,6 +15,8 @@ import sys
 COMMAND_MODULES = (
     "engine.cli.parse",
     "engine.cli.compile",
+    "engine.cli.serve",
+    "engine.cli.token",
 )
 
 

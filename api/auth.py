@@ -1,0 +1,87 @@
+"""Who is calling: roles, the principal, and the dashboard's signed session cookie.
+
+The API authenticates with bearer tokens (``wafsmith token create``); the dashboard signs a
+token in once and then carries a session cookie. The cookie holds no secret: only the token's
+id, an expiry and the session's CSRF token, signed with HMAC-SHA256 so it cannot be forged,
+and the token is looked up again on every request, so revoking it ends its sessions too.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+
+# Roles in increasing power; a role may do everything the roles before it may.
+ROLES = ("viewer", "analyst", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+SESSION_COOKIE = "wafsmith_session"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: the token's name (recorded in the audit log) and its role."""
+
+    name: str
+    role: str
+    token_id: str
+
+    def may(self, role: str) -> bool:
+        """True when this principal's role is at least ``role``."""
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """The content of a dashboard session cookie."""
+
+    token_id: str
+    csrf: str
+    expires_at: float
+
+
+class SessionSigner:
+    """Encodes sessions into tamper-proof cookie values and decodes them back."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the session secret must be at least 16 bytes")
+        self._secret = secret
+
+    def new(self, token_id: str, *, now: float, ttl_s: float) -> Session:
+        return Session(token_id=token_id, csrf=secrets.token_urlsafe(24), expires_at=now + ttl_s)
+
+    def dumps(self, session: Session) -> str:
+        body = json.dumps(
+            {"t": session.token_id, "c": session.csrf, "e": session.expires_at},
+            separators=(",", ":"),
+        ).encode()
+        payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
+        return f"{payload}.{self._sign(payload)}"
+
+    def loads(self, value: str, *, now: float) -> Session | None:
+        """The session in ``value``, or None when it is forged, malformed or expired."""
+        payload, _, signature = value.partition(".")
+        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            session = Session(
+                token_id=str(data["t"]), csrf=str(data["c"]), expires_at=float(data["e"])
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+        return session if now < session.expires_at else None
+
+    def _sign(self, payload: str) -> str:
+        digest = hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def csrf_matches(session: Session, submitted: str | None) -> bool:
+    """Constant-time check of a form's CSRF field against the session's token."""
+    return bool(submitted) and hmac.compare_digest(session.csrf, submitted or "")

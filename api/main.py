@@ -1,0 +1,77 @@
+"""Builds the FastAPI app: API routers, dashboard, metrics, error handlers.
+
+``create_app(service)`` is all a caller needs; ``wafsmith serve`` and the full engine both
+use it, and tests build one app per test around a real ledger.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.auth import SessionSigner
+from api.errors import install_error_handlers
+from api.metrics import ApiMetrics
+from api.routes import (
+    allowlist,
+    backtest,
+    clients,
+    dashboard,
+    decisions,
+    health,
+    metrics,
+    policy,
+    rules,
+    status,
+)
+from engine.service import Service
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+API_ROUTERS = (
+    health.router,
+    status.router,
+    clients.router,
+    decisions.router,
+    rules.router,
+    backtest.router,
+    policy.router,
+    allowlist.router,
+    metrics.router,
+)
+
+
+def create_app(
+    service: Service,
+    *,
+    session_secret: bytes | None = None,
+    session_ttl_s: float = 8 * 3600,
+    secure_cookies: bool = False,
+) -> FastAPI:
+    """The wafsmith API and dashboard around ``service``.
+
+    ``session_secret`` signs dashboard cookies; without one a random secret is drawn, so
+    sessions end when the process restarts. ``secure_cookies`` marks cookies HTTPS-only
+    (turn it on behind TLS).
+    """
+    app = FastAPI(
+        title="wafsmith",
+        version="1",
+        summary="Adaptive WAF rule engine for AWS: status, decisions, approvals, rule preview.",
+    )
+    app.state.service = service
+    app.state.signer = SessionSigner(session_secret or secrets.token_bytes(32))
+    app.state.session_ttl_s = session_ttl_s
+    app.state.secure_cookies = secure_cookies
+    app.state.metrics = ApiMetrics(service)
+    app.state.metrics.install(app)
+    install_error_handlers(app)
+    for router in API_ROUTERS:
+        app.include_router(router)
+    app.include_router(dashboard.router)
+    dashboard.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,208 @@
+"""The analyst dashboard: server-rendered pages behind a signed session cookie.
+
+Sign-in exchanges a bearer token for a session (HttpOnly, SameSite=Strict, signed). Every
+state-changing form carries the session's CSRF token, checked on POST. Roles apply as in the
+API: viewers look, analysts approve / reject / revoke.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.auth import SESSION_COOKIE, Principal, Session, csrf_matches
+from api.charts import line_chart
+from api.deps import ServiceDep
+from engine.schema.decision import Status
+from engine.service import ServiceError
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+VERBS = ("approve", "reject", "revoke")
+QUEUE_PAGE = 20
+
+router = APIRouter(include_in_schema=False)
+
+
+class LoginRequired(Exception):
+    """No valid dashboard session: the browser is sent to the sign-in page."""
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardUser:
+    principal: Principal
+    session: Session
+
+
+def session_user(request: Request, service: ServiceDep) -> DashboardUser:
+    raw = request.cookies.get(SESSION_COOKIE)
+    session = request.app.state.signer.loads(raw, now=service.clock.time()) if raw else None
+    identity = service.identity(session.token_id) if session else None
+    if session is None or identity is None:
+        raise LoginRequired
+    principal = Principal(name=identity.name, role=identity.role, token_id=identity.token_id)
+    return DashboardUser(principal=principal, session=session)
+
+
+UserDep = Annotated[DashboardUser, Depends(session_user)]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def to_login(_: Request, __: LoginRequired) -> RedirectResponse:
+        return RedirectResponse("/login", status_code=303)
+
+
+def render(request: Request, name: str, user: DashboardUser | None, **context) -> HTMLResponse:
+    status_code = context.pop("status_code", 200)
+    base = {"user": user and user.principal, "csrf": user and user.session.csrf}
+    return TEMPLATES.TemplateResponse(request, name, base | context, status_code=status_code)
+
+
+@router.get("/")
+def root() -> RedirectResponse:
+    return RedirectResponse("/dashboard", status_code=303)
+
+
+@router.get("/login")
+def login_form(request: Request) -> HTMLResponse:
+    return render(request, "login.html", None)
+
+
+@router.post("/login")
+def login(request: Request, service: ServiceDep, token: Annotated[str, Form()] = "") -> Response:
+    identity = service.authenticate(token.strip()) if token.strip() else None
+    if identity is None:
+        return render(
+            request, "login.html", None, error="Unknown or revoked token.", status_code=401
+        )
+    app = request.app
+    session = app.state.signer.new(
+        identity.token_id, now=service.clock.time(), ttl_s=app.state.session_ttl_s
+    )
+    response = RedirectResponse("/dashboard", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        app.state.signer.dumps(session),
+        max_age=int(app.state.session_ttl_s),
+        httponly=True,
+        samesite="strict",
+        secure=app.state.secure_cookies,
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(user: UserDep, csrf: Annotated[str, Form()] = "") -> Response:
+    if not csrf_matches(user.session, csrf):
+        return Response("CSRF check failed", status_code=403)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/dashboard")
+def overview(request: Request, service: ServiceDep, user: UserDep) -> HTMLResponse:
+    series = service.timeseries()
+    charts = []
+    if series is not None:
+        times = series["t"]
+        charts.append(line_chart("Requests per second", times, {"requests/s": series["rps"]}))
+        charts.append(
+            line_chart(
+                "Blocked vs allowed (requests/s)",
+                times,
+                {"allowed": series["allowed"], "blocked": series["blocked"]},
+            )
+        )
+    return render(
+        request, "overview.html", user, status=service.status(), charts=charts, series=series
+    )
+
+
+@router.get("/dashboard/queue")
+def queue(
+    request: Request, service: ServiceDep, user: UserDep, cursor: str | None = None
+) -> HTMLResponse:
+    page = service.list_decisions(state=Status.PROPOSED, limit=QUEUE_PAGE, cursor=cursor)
+    backtests = {d.id: service.backtest(decision_id=d.id) for d in page.items}
+    return render(
+        request,
+        "queue.html",
+        user,
+        page=page,
+        backtests=backtests,
+        now=service.now(),
+        message=request.query_params.get("message"),
+        error=request.query_params.get("error"),
+    )
+
+
+@router.get("/dashboard/active")
+def active(request: Request, service: ServiceDep, user: UserDep) -> HTMLResponse:
+    now = service.now()
+    items = [d for d in service.active_decisions() if d.is_active(now)]
+    return render(
+        request,
+        "active.html",
+        user,
+        items=items,
+        now=now,
+        message=request.query_params.get("message"),
+        error=request.query_params.get("error"),
+    )
+
+
+@router.get("/dashboard/decisions/{decision_id}")
+def decision_page(
+    request: Request, service: ServiceDep, user: UserDep, decision_id: str
+) -> HTMLResponse:
+    try:
+        detail = service.get_decision(decision_id)
+    except ServiceError as exc:
+        return render(request, "error.html", user, error=str(exc), status_code=404)
+    return render(
+        request,
+        "decision.html",
+        user,
+        d=detail.decision,
+        audit=detail.audit,
+        backtest=service.backtest(decision_id=decision_id),
+        now=service.now(),
+    )
+
+
+@router.post("/dashboard/decisions/{decision_id}/{verb}")
+def transition(
+    request: Request,
+    service: ServiceDep,
+    user: UserDep,
+    decision_id: str,
+    verb: str,
+    csrf: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form(max_length=2000)] = "",
+    back: Annotated[str, Form()] = "/dashboard/queue",
+) -> Response:
+    if not csrf_matches(user.session, csrf):
+        return render(request, "error.html", user, error="CSRF check failed.", status_code=403)
+    if verb not in VERBS:
+        return render(request, "error.html", user, error=f"No action {verb!r}.", status_code=404)
+    if not user.principal.may("analyst"):
+        return render(
+            request, "error.html", user, error="This needs the analyst role.", status_code=403
+        )
+    back = back if back.startswith("/dashboard") and "//" not in back else "/dashboard/queue"
+    try:
+        getattr(service, verb)(decision_id, by=user.principal.name, comment=comment or None)
+    except ServiceError as exc:
+        return RedirectResponse(f"{back}?error={quote(str(exc))}", status_code=303)
+    done = {"approve": "approved", "reject": "rejected", "revoke": "revoked"}[verb]
+    return RedirectResponse(
+        f"{back}?message={quote(f'Decision {decision_id} {done}.')}", status_code=303
+    )

@@ -1,0 +1,71 @@
+"""Decisions: list, inspect, and move through approve / reject / revoke."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+
+from api.deps import AnalystDep, ServiceDep, ViewerDep
+from api.errors import responses
+from api.schemas import CommentIn, DecisionDetailOut, DecisionOut, DecisionPageOut
+from engine.schema.decision import Status
+
+router = APIRouter(prefix="/api/v1/decisions", tags=["decisions"], responses=responses(401, 403))
+
+DecisionId = Annotated[str, "decision id"]
+CommentBody = Annotated[CommentIn | None, Body()]
+
+
+@router.get("", response_model=DecisionPageOut, responses=responses(422))
+def list_decisions(
+    service: ServiceDep,
+    _: ViewerDep,
+    state: Annotated[Status | None, Query(description="only decisions in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> DecisionPageOut:
+    """Decisions, newest first, a page at a time."""
+    page = service.list_decisions(state=state, limit=limit, cursor=cursor)
+    now = service.now()
+    return DecisionPageOut(
+        items=[DecisionOut.from_decision(d, now) for d in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{decision_id}", response_model=DecisionDetailOut, responses=responses(404))
+def get_decision(service: ServiceDep, _: ViewerDep, decision_id: str) -> DecisionDetailOut:
+    """One decision with its audit trail."""
+    detail = service.get_decision(decision_id)
+    return DecisionDetailOut.from_detail(detail, service.now())
+
+
+TRANSITION_ERRORS = responses(404, 409, 422)
+
+
+@router.post("/{decision_id}/approve", response_model=DecisionOut, responses=TRANSITION_ERRORS)
+def approve(
+    service: ServiceDep, who: AnalystDep, decision_id: str, body: CommentBody = None
+) -> DecisionOut:
+    """Approve a proposed decision; the enforcer will push it."""
+    decision = service.approve(decision_id, by=who.name, comment=body and body.comment)
+    return DecisionOut.from_decision(decision, service.now())
+
+
+@router.post("/{decision_id}/reject", response_model=DecisionOut, responses=TRANSITION_ERRORS)
+def reject(
+    service: ServiceDep, who: AnalystDep, decision_id: str, body: CommentBody = None
+) -> DecisionOut:
+    """Reject a proposed decision."""
+    decision = service.reject(decision_id, by=who.name, comment=body and body.comment)
+    return DecisionOut.from_decision(decision, service.now())
+
+
+@router.post("/{decision_id}/revoke", response_model=DecisionOut, responses=TRANSITION_ERRORS)
+def revoke(
+    service: ServiceDep, who: AnalystDep, decision_id: str, body: CommentBody = None
+) -> DecisionOut:
+    """Lift an approved or applied decision early."""
+    decision = service.revoke(decision_id, by=who.name, comment=body and body.comment)
+    return DecisionOut.from_decision(decision, service.now())

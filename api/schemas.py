@@ -1,0 +1,192 @@
+"""Pydantic shapes of the API's requests and replies (they become the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.schema.decision import Action, Decision, Status
+from engine.service import DecisionDetail, Policy
+
+
+class Out(BaseModel):
+    """Base of every reply model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class In(BaseModel):
+    """Base of every request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(Out):
+    """Every 4xx reply: a machine-readable code and a sentence for humans."""
+
+    error: str = Field(description="machine-readable error code, e.g. 'not_found'")
+    detail: Any = Field(description="what went wrong, in words (or a list of field errors)")
+
+
+class HealthOut(Out):
+    status: Literal["ok"]
+    database: Literal["ok"]
+
+
+class AuditEventOut(Out):
+    at: datetime
+    actor: str = Field(description="who made the change: a token's name or 'policy:<rule>'")
+    from_state: Status | None
+    to_state: Status | None
+    comment: str | None = None
+
+
+class DecisionOut(Out):
+    id: str
+    client: str = Field(description="IP address or CIDR")
+    action: Action
+    status: Status
+    score: float
+    confidence: float
+    detector: str
+    reasons: list[str]
+    decided_at: datetime
+    expires_at: datetime
+    ttl_s: int
+    seconds_left: int = Field(description="time left before the decision expires (0 if past)")
+    members: list[str]
+    evidence: list[dict[str, Any]]
+
+    @classmethod
+    def from_decision(cls, d: Decision, now: datetime) -> DecisionOut:
+        return cls(**_decision_fields(d, now))
+
+
+class DecisionDetailOut(DecisionOut):
+    audit: list[AuditEventOut]
+
+    @classmethod
+    def from_detail(cls, detail: DecisionDetail, now: datetime) -> DecisionDetailOut:
+        audit = [
+            AuditEventOut(
+                at=e.at,
+                actor=e.actor,
+                from_state=e.from_status,
+                to_state=e.to_status,
+                comment=e.comment,
+            )
+            for e in detail.audit
+        ]
+        return cls(audit=audit, **_decision_fields(detail.decision, now))
+
+
+def _decision_fields(d: Decision, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(d.id),
+        "client": d.client,
+        "action": d.action,
+        "status": d.status,
+        "score": d.score,
+        "confidence": d.confidence,
+        "detector": d.detector,
+        "reasons": list(d.reasons),
+        "decided_at": d.decided_at,
+        "expires_at": d.expires_at,
+        "ttl_s": d.ttl_s,
+        "seconds_left": max(0, int((d.expires_at - now).total_seconds())),
+        "members": list(d.members),
+        "evidence": list(d.evidence),
+    }
+
+
+class DecisionPageOut(Out):
+    items: list[DecisionOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= to get the next page")
+
+
+class CommentIn(In):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class StatusOut(Out):
+    reported: bool = Field(description="False until a running engine has published its status")
+    message: str | None = None
+    reported_at: datetime | None = None
+    ingest_lag_s: float | None = Field(description="seconds behind the newest object seen")
+    lines_per_s: float | None
+    objects: int | None
+    malformed: int | None
+    active_clients: int | None
+    decisions_by_state: dict[str, int]
+    last_enforcement: dict[str, Any] | None = Field(
+        description="last enforcement cycle: when, how many changes, its errors"
+    )
+    drift: dict[str, Any] | None
+    model_version: str | None
+    model_age_s: float | None
+
+
+class ClientSummaryOut(Out):
+    client: str
+    score: float | None = None
+    requests: int | None = None
+    features: dict[str, Any] = Field(default_factory=dict)
+
+
+class TopClientsOut(Out):
+    reported: bool
+    message: str | None = None
+    items: list[ClientSummaryOut]
+
+
+class ClientDetailOut(Out):
+    client: str
+    features: dict[str, Any] | None
+    decisions: list[DecisionOut] = Field(description="verdict history: every decision on it")
+    sample_requests: list[dict[str, Any]]
+
+
+class RulePreviewOut(Out):
+    desired: dict[str, Any] | None = Field(description="the compiled desired WAF state")
+    plan: dict[str, Any] | None = Field(description="dry-run diff against AWS, when reachable")
+    decisions: int = Field(description="how many enforceable decisions were compiled")
+    notes: list[str]
+
+
+class BacktestIn(In):
+    client: str | None = Field(default=None, description="IP or CIDR of a draft rule")
+    decision_id: str | None = Field(default=None, description="backtest an existing decision")
+    hours: float = Field(default=24.0, gt=0, le=24 * 30)
+
+
+class BacktestOut(Out):
+    client: str
+    hours: float
+    requests: int
+    clients: int
+    benign_clients: int
+    history_from: datetime | None = None
+    history_to: datetime | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+# The policy document is the ledger's own model (``version`` is assigned on save).
+PolicyDoc = Policy
+
+
+class AllowlistIn(In):
+    cidr: str = Field(description="IP address or CIDR (never /0)", max_length=64)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class AllowlistEntryOut(Out):
+    cidr: str
+    comment: str | None
+    created_by: str
+    created_at: datetime
+
+
+class AllowlistOut(Out):
+    items: list[AllowlistEntryOut]

@@ -1,0 +1,67 @@
+"""``wafsmith serve``: the API and dashboard alone, against the ledger (no pipeline)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.core.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the status API and the analyst dashboard against the ledger",
+        description="Serve the wafsmith API and dashboard (uvicorn) against the ledger. "
+        "Create tokens first with `wafsmith token create`.",
+    )
+    parser.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="TCP port (default 8080)")
+    parser.add_argument("--database-url", default=None, help="ledger URL (default: settings)")
+    parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    parser.add_argument(
+        "--session-secret-file",
+        type=Path,
+        default=None,
+        help="file holding the secret that signs dashboard cookies (default: random per run)",
+    )
+    parser.add_argument(
+        "--secure-cookies", action="store_true", help="mark cookies HTTPS-only (behind TLS)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.main import create_app
+    from engine.service import Service
+    from engine.settings import load_settings
+
+    try:
+        overrides = {"database_url": args.database_url} if args.database_url else {}
+        settings = load_settings(args.config, **overrides)
+        secret = _read_secret(args.session_secret_file)
+    except ConfigError as exc:
+        print(f"wafsmith serve: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or settings.api.host
+    port = settings.api.port if args.port is None else args.port
+    service = Service.from_settings(settings)
+    app = create_app(service, session_secret=secret, secure_cookies=args.secure_cookies)
+    print(f"wafsmith API and dashboard on http://{host}:{port}/ (ledger: {service.ledger_url})")
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _read_secret(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"--session-secret-file {path}: {exc.strerror}") from None
+    if len(secret) < 16:
+        raise ConfigError(f"--session-secret-file {path}: the secret needs at least 16 bytes")
+    return secret
