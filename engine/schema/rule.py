@@ -419,7 +419,7 @@ def render_rule(rule: RuleSpec, arns: dict[str, str]) -> dict[str, Any]:
     else:
         statement = rate_statement(rule, arns)
     return {
-        "Action": {WAF_ACTION_KEY[rule.action]: {}},
+        "Action": {WAF_ACTION_KEY.get(rule.action, rule.action.title()): {}},
         "Name": rule.name,
         "Priority": rule.priority,
         "Statement": statement,
@@ -430,7 +430,9 @@ def render_rule(rule: RuleSpec, arns: dict[str, str]) -> dict[str, Any]:
 def render_rules(state: DesiredState, arns: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Every engine rule as WAFv2 JSON, by priority; placeholder ARNs when ``arns`` is None."""
     if arns is None:
-        arns = {s.name: placeholder_arn(s.name, s.scope) for s in state.ip_sets}
+        scope = state.placement.scope
+        names = {n for r in state.rules for n in r.ip_set_names}
+        arns = {n: placeholder_arn(n, scope) for n in sorted(names)}
     return [render_rule(r, arns) for r in sorted(state.rules, key=lambda r: r.priority)]
 
 
