@@ -1,1 +1,14 @@
-"""detectors stage."""
+"""detectors stage: feature snapshots → ``ClientVerdict``s.
+
+``DETECTORS`` maps names to detector classes built from one ``DetectionConfig``; gates
+protect the false-positive populations; the anomaly detector loads a persisted
+isolation-forest artifact (it never imports ``models/``).
+"""
+
+from engine.detectors import population, rules  # noqa: F401  (register the detectors)
+from engine.detectors.base import DETECTORS, DetectionContext, Detector
+from engine.detectors.config import DetectionConfig
+from engine.detectors.gates import GATES, compute_gates
+
+__all__ = ["DETECTORS", "GATES", "DetectionConfig", "DetectionContext", "Detector",
+           "compute_gates"]

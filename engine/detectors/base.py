@@ -1,0 +1,108 @@
+"""What every detector sees (``DetectionContext``) and the ``DETECTORS`` registry.
+
+A detector is a class built from the whole ``DetectionConfig`` that returns verdicts for the
+clients of one snapshot. Detectors read window features through ``ctx.frame(w)`` and never
+loop over all clients in Python: they compute masks with numpy and only build verdicts for
+the few clients a mask selects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import numpy as np
+
+from engine.core.registry import Registry
+from engine.detectors.config import DetectionConfig
+from engine.features.store import Snapshot
+from engine.features.window import FeatureFrame
+from engine.schema.verdict import ClientVerdict, severity_for
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, ctx: DetectionContext) -> list[ClientVerdict]: ...
+
+
+DETECTORS: Registry[Callable[[DetectionConfig], Detector]] = Registry("detector")
+
+
+@dataclass
+class DetectionContext:
+    """One evaluation: all windows ending at ``window_end``, gates, and an evidence lookup."""
+
+    snapshot: Snapshot
+    cfg: DetectionConfig
+    samples: Callable[[str], list[dict]] = lambda client: []
+    gates: dict[str, np.ndarray] = field(default_factory=dict)  # name -> mask over codes
+
+    @property
+    def window_end(self) -> datetime:
+        return datetime.fromtimestamp(self.snapshot.window_end_ms / 1000, UTC)
+
+    def frame(self, window_min: int) -> FeatureFrame:
+        try:
+            return self.snapshot.frames[window_min]
+        except KeyError:
+            known = sorted(self.snapshot.frames)
+            raise KeyError(f"no {window_min}-minute window; configured: {known}") from None
+
+    def names(self, frame: FeatureFrame) -> np.ndarray:
+        return self.snapshot.clients[frame.codes]
+
+    def gate(self, name: str, frame: FeatureFrame) -> np.ndarray:
+        """Gate mask ``name`` aligned with ``frame`` (False for clients the gate never saw)."""
+        codes_mask = self.gates.get(name)
+        if codes_mask is None:
+            return np.zeros(len(frame), dtype=bool)
+        return codes_mask[frame.codes]
+
+    def safe(self, frame: FeatureFrame, *names: str) -> np.ndarray:
+        out = np.zeros(len(frame), dtype=bool)
+        for name in names or ("allowlisted", "verified_crawler", "health_checker", "api_poller"):
+            out |= self.gate(name, frame)
+        return out
+
+    def verdict(
+        self,
+        frame: FeatureFrame,
+        row: int,
+        *,
+        detector: str,
+        kind: str,
+        score: float,
+        reasons: list[str],
+        keys: tuple[str, ...] = (),
+    ) -> ClientVerdict:
+        client = str(self.snapshot.clients[frame.codes[row]])
+        score = float(min(max(score, 0.0), 1.0))
+        feats = {k: float(frame.columns[k][row]) for k in keys}
+        feats["window_min"] = float(frame.window_min)
+        return ClientVerdict(
+            client=client,
+            score=score,
+            kind=kind,
+            severity=severity_for(score),
+            detector=detector,
+            reasons=tuple(reasons),
+            evidence=tuple(self.samples(client)),
+            window_end=self.window_end,
+            features=feats,
+        )
+
+
+def saturating(value: float | np.ndarray, threshold: float) -> float | np.ndarray:
+    """0.5 at the threshold, approaching 1 as ``value`` grows past it (a readable score)."""
+    ratio = np.asarray(value, dtype=np.float64) / max(threshold, 1e-9)
+    return np.clip(1.0 - 0.5 / np.maximum(ratio, 1e-9), 0.0, 1.0)
+
+
+def fmt(x: float) -> str:
+    """Numbers as analysts read them: integers without decimals, ratios with two."""
+    if float(x).is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.2f}"

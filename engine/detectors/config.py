@@ -1,0 +1,127 @@
+"""Detection configuration: one pydantic section per detector, gates, and the policy.
+
+Every threshold a detector compares against lives here, with the window (minutes) it reads,
+so operators tune behaviour in a TOML file instead of code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.features.config import FeatureConfig
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+
+
+class FloodConfig(_Section):
+    window_min: int = 1
+    min_req_per_min: float = 240.0  # peak requests in one minute from one client
+    min_req_5m: float = 900.0
+    nat_multiplier: float = 4.0  # a NAT gateway (many human UAs) gets this much more room
+
+
+class DistributedFloodConfig(_Section):
+    window_min: int = 5
+    member_min_req: float = 4.0  # a member sent at least this many requests in the window
+    member_max_asset_frac: float = 0.05
+    member_max_distinct_paths: float = 5.0  # a flood hammers a few URLs
+    min_members: int = 20
+    min_population_req_per_min: float = 100.0
+    baseline_multiplier: float = 3.0  # population rate vs its own trailing baseline
+    baseline_alpha: float = 0.1  # EWMA weight of each new quiet window
+
+
+class ScannerConfig(_Section):
+    window_min: int = 5
+    min_probe_paths: float = 15.0  # distinct non-asset paths answered 400/403/404
+    min_err4xx_ratio: float = 0.4
+    min_sensitive_paths: float = 3.0
+    slow_window_min: int = 60
+    slow_min_probe_paths: float = 12.0
+    slow_min_err4xx_ratio: float = 0.5
+
+
+class StuffingConfig(_Section):
+    window_min: int = 15
+    min_login_posts: float = 10.0
+    min_fail_ratio: float = 0.5
+
+
+class DistributedStuffingConfig(_Section):
+    window_min: int = 5
+    member_window_min: int = 60
+    min_site_fails: float = 15.0
+    min_z: float = 4.0
+    prior_fail_ratio: float = 0.15  # prior of the site's login-failure ratio
+    member_min_login_post_frac: float = 0.5  # members mostly POST to the login endpoint
+    min_members: int = 5
+    baseline_alpha: float = 0.1
+
+
+class ScraperConfig(_Section):
+    window_min: int = 15
+    min_req: float = 150.0
+    min_distinct_paths: float = 60.0
+    max_asset_frac: float = 0.02
+    min_path_breadth: float = 0.5
+
+
+class ToolConfig(_Section):
+    window_min: int = 5
+    min_tool_requests: float = 1.0
+    min_fake_crawler_requests: float = 3.0
+
+
+class InjectionConfig(_Section):
+    window_min: int = 15
+    min_hits: float = 2.0
+
+
+class GateConfig(BaseModel):
+    """Known false-positive populations (``detection.md`` §5)."""
+
+    model_config = ConfigDict(extra="forbid")
+    window_min: int = 15
+    allowlist: list[str] = Field(default_factory=list)
+    crawler_min_verified_frac: float = 0.5
+    nat_min_user_agents: float = 5.0
+    nat_min_browser_frac: float = 0.5
+    nat_min_asset_frac: float = 0.05
+    poller_max_cv: float = 0.35
+    poller_max_distinct_paths: float = 5.0
+    poller_max_req_per_min: float = 120.0
+    health_min_frac: float = 0.8
+
+
+class AnomalyConfig(_Section):
+    """The isolation-forest detector: loads a persisted artifact; off until one exists."""
+
+    enabled: bool = False
+    model_path: Path | None = None
+    window_min: int = 15
+    min_score: float = 0.8
+    min_requests: float = 20.0
+
+
+class DetectionConfig(BaseModel):
+    """Everything detection reads: features, each detector's section, gates, policy."""
+
+    model_config = ConfigDict(extra="forbid")
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    gates: GateConfig = Field(default_factory=GateConfig)
+    volumetric_flood: FloodConfig = Field(default_factory=FloodConfig)
+    distributed_flood: DistributedFloodConfig = Field(default_factory=DistributedFloodConfig)
+    scanner: ScannerConfig = Field(default_factory=ScannerConfig)
+    credential_stuffing: StuffingConfig = Field(default_factory=StuffingConfig)
+    distributed_stuffing: DistributedStuffingConfig = Field(
+        default_factory=DistributedStuffingConfig
+    )
+    scraper: ScraperConfig = Field(default_factory=ScraperConfig)
+    attack_tools: ToolConfig = Field(default_factory=ToolConfig)
+    injection: InjectionConfig = Field(default_factory=InjectionConfig)
+    anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)

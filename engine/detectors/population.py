@@ -1,0 +1,210 @@
+"""Population-level detectors: aggregate first, attribute second (``detection.md`` §4).
+
+Distributed flood: clients whose window looks like a flood member (a few URLs, no assets,
+no logins) are grouped into populations — their /24 (or /48), their fingerprint (JA4 or
+user-agent family) and their dominant path group. A population whose request rate exceeds
+both an absolute floor and a multiple of its own trailing baseline is a campaign; its
+members are the candidates in it, each possibly far below any per-IP threshold.
+
+Distributed credential stuffing: the site-wide login-failure count is compared with its
+trailing failure ratio (a binomial z-score); while it is significant, the members are the
+clients whose traffic is mostly failed login POSTs.
+
+Both emit ONE verdict per campaign, with the member addresses in ``members``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pyarrow as pa
+
+from engine.detectors.base import DETECTORS, DetectionContext, fmt
+from engine.detectors.config import DetectionConfig
+from engine.features.identity import subnet_keys
+from engine.schema.verdict import ClientVerdict, severity_for
+
+
+def _groups(keys: np.ndarray) -> list[tuple[object, np.ndarray]]:
+    """(key, row indices) per distinct key, vectorized sort + split."""
+    if len(keys) == 0:
+        return []
+    order = np.argsort(keys, kind="stable")
+    ks = keys[order]
+    bounds = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1], True])
+    return [(ks[a], order[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+@DETECTORS.register("distributed_flood")
+class DistributedFlood:
+    name = "distributed_flood"
+
+    def __init__(self, cfg: DetectionConfig) -> None:
+        self.c = cfg.distributed_flood
+        self.baseline: dict[tuple[str, object], float] = {}
+        self.labels: dict[tuple[str, object], str] = {}  # campaign -> stable decision label
+
+    def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
+        c = self.c
+        fr = ctx.frame(c.window_min)
+        if not len(fr):
+            return []
+        f = fr.columns
+        cand = (
+            (f["req_count"] >= c.member_min_req)
+            & (f["asset_frac"] <= c.member_max_asset_frac)
+            & (f["distinct_paths"] <= c.member_max_distinct_paths)
+            & (f["login_post_count"] == 0)
+        )
+        cand &= ~ctx.safe(fr) & ~ctx.gate("nat_gateway", fr)
+        rows = np.flatnonzero(cand)
+        names = ctx.snapshot.clients[fr.codes]
+        populations: dict[str, np.ndarray] = {}
+        if len(rows):
+            populations["subnet"] = np.asarray(
+                subnet_keys(pa.array(names[rows].tolist(), pa.string())).to_pylist(), dtype=object
+            )
+            populations["fingerprint"] = _fingerprint_of(fr, rows)
+            populations["path_group"] = f["top_bucket"][rows].astype(np.int64)
+        taken = np.zeros(len(fr), dtype=bool)
+        out = []
+        seen_keys = set()
+        for kind in ("subnet", "fingerprint", "path_group"):
+            for key, idx in _groups(populations.get(kind, np.zeros(0))):
+                members = rows[idx]
+                members = members[~taken[members]]
+                rate = f["req_count"][members].sum() / c.window_min
+                bkey = (kind, key)
+                seen_keys.add(bkey)
+                base = self.baseline.get(bkey, 0.0)
+                hot = (
+                    len(members) >= c.min_members
+                    and rate >= c.min_population_req_per_min
+                    and rate >= c.baseline_multiplier * base
+                )
+                if not hot:
+                    self.baseline[bkey] = (1 - c.baseline_alpha) * base + c.baseline_alpha * rate
+                    continue
+                taken[members] = True
+                out.append(self._verdict(ctx, fr, kind, key, members, rate, base))
+        for bkey in list(self.baseline):
+            if bkey not in seen_keys:  # quiet populations decay toward zero
+                self.baseline[bkey] *= 1 - c.baseline_alpha
+                if self.baseline[bkey] < 1e-3:
+                    del self.baseline[bkey]
+        return out
+
+    def _verdict(self, ctx, fr, kind, key, members, rate, base) -> ClientVerdict:
+        c, f = self.c, fr.columns
+        names = [str(x) for x in ctx.snapshot.clients[fr.codes[members]]]
+        per_ip = f["req_count"][members]
+        label = key if kind == "subnet" else f"{kind}#{key}"
+        client = self.labels.setdefault((kind, key), key if kind == "subnet" else min(names))
+        score = float(min(1.0, 0.6 + 0.4 * min(1.0, rate / (4 * c.min_population_req_per_min))))
+        reasons = (
+            f"{len(names):,} addresses sharing {kind} {label} sent {fmt(per_ip.sum())} requests "
+            f"in {c.window_min} min ({fmt(round(rate, 1))}/min; threshold "
+            f"{fmt(c.min_population_req_per_min)}/min and {fmt(c.baseline_multiplier)}× the "
+            f"trailing baseline {fmt(round(base, 1))}/min)",
+            f"each address stays low: median {fmt(float(np.median(per_ip)))}, max "
+            f"{fmt(float(per_ip.max()))} requests in {c.window_min} min, at most "
+            f"{fmt(c.member_max_distinct_paths)} distinct URLs and no static assets",
+        )
+        evidence = tuple(ctx.samples(names[0]))
+        return ClientVerdict(
+            client=client,
+            score=score,
+            kind="distributed_flood",
+            severity=severity_for(score),
+            detector=self.name,
+            reasons=reasons,
+            evidence=evidence,
+            window_end=ctx.window_end,
+            features={
+                "members": float(len(names)),
+                "population_req_per_min": float(rate),
+                "baseline_req_per_min": float(base),
+                "window_min": float(c.window_min),
+            },
+            members=tuple(sorted(names)),
+        )
+
+
+def _fingerprint_of(fr, rows: np.ndarray) -> np.ndarray:
+    """The smallest fingerprint hash of each row's client (its dominant one for bots)."""
+    g, h = fr.fingerprints
+    out = np.full(len(fr), -1, dtype=np.int64)
+    if len(g):
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        out[g[starts]] = h[starts]
+    return out[rows]
+
+
+@DETECTORS.register("distributed_stuffing")
+class DistributedStuffing:
+    name = "distributed_stuffing"
+
+    def __init__(self, cfg: DetectionConfig) -> None:
+        self.c = cfg.distributed_stuffing
+        self.posts = 0.0  # EWMA of login POSTs per window while quiet
+        self.label: str | None = None  # stable decision label of the current campaign
+        self.fails = 0.0
+
+    def _ratio(self) -> float:
+        prior = 20.0  # pseudo-observations of the prior ratio
+        return (self.fails + prior * self.c.prior_fail_ratio) / (self.posts + prior)
+
+    def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
+        c = self.c
+        fr = ctx.frame(c.window_min)
+        posts = float(fr.columns["login_post_count"].sum()) if len(fr) else 0.0
+        fails = float(fr.columns["login_fail_count"].sum()) if len(fr) else 0.0
+        p0 = self._ratio()
+        z = (fails - posts * p0) / np.sqrt(max(posts * p0 * (1 - p0), 1e-9))
+        if fails < c.min_site_fails or z < c.min_z:
+            self.label = None
+            self.posts = (1 - c.baseline_alpha) * self.posts + c.baseline_alpha * posts
+            self.fails = (1 - c.baseline_alpha) * self.fails + c.baseline_alpha * fails
+            return []
+        mf = ctx.frame(c.member_window_min)
+        g = mf.columns
+        member = (g["login_fail_count"] >= 1) & (
+            g["login_post_frac"] >= c.member_min_login_post_frac
+        )
+        member &= ~ctx.safe(mf) & ~ctx.gate("nat_gateway", mf)
+        rows = np.flatnonzero(member)
+        if len(rows) < c.min_members:
+            return []
+        names = sorted(str(x) for x in ctx.snapshot.clients[mf.codes[rows]])
+        if self.label is None:
+            self.label = names[0]
+        per_ip = g["login_post_count"][rows]
+        score = float(min(1.0, 0.6 + 0.05 * (z - c.min_z)))
+        reasons = (
+            f"site-wide {fmt(fails)} failed of {fmt(posts)} login POSTs in {c.window_min} min: "
+            f"z = {z:.1f} against the trailing failure ratio {p0:.0%} (threshold z ≥ "
+            f"{fmt(c.min_z)}, at least {fmt(c.min_site_fails)} failures)",
+            f"{len(names):,} addresses whose traffic is ≥ {c.member_min_login_post_frac:.0%} "
+            f"login POSTs with failures; median {fmt(float(np.median(per_ip)))} attempts each "
+            f"in {c.member_window_min} min",
+        )
+        return [
+            ClientVerdict(
+                client=self.label,
+                score=score,
+                kind="distributed_credential_stuffing",
+                severity=severity_for(score),
+                detector=self.name,
+                reasons=reasons,
+                evidence=tuple(ctx.samples(names[0])),
+                window_end=ctx.window_end,
+                features={
+                    "members": float(len(names)),
+                    "site_login_fails": fails,
+                    "site_login_posts": posts,
+                    "z": float(z),
+                },
+                members=tuple(names),
+            )
+        ]

@@ -1,0 +1,302 @@
+"""Explainable per-client detectors: flood, scanner, credential stuffing, scraper, known
+attack tools (and fake crawlers), injection probes. Each reads one window, compares
+features against its configured thresholds with numpy, and writes the numbers into reasons.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.detectors.base import DETECTORS, DetectionContext, fmt, saturating
+from engine.detectors.config import DetectionConfig
+from engine.schema.verdict import ClientVerdict
+
+
+@DETECTORS.register("volumetric_flood")
+class VolumetricFlood:
+    name = "volumetric_flood"
+
+    def __init__(self, cfg: DetectionConfig) -> None:
+        self.c = cfg.volumetric_flood
+
+    def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
+        c = self.c
+        fr = ctx.frame(c.window_min)
+        f = fr.columns
+        if not len(fr):
+            return []
+        room = np.where(ctx.gate("nat_gateway", fr), c.nat_multiplier, 1.0)
+        peak = f["peak_req_per_min"]
+        f5 = ctx.frame(5).columns if 5 in ctx.snapshot.frames else None
+        req5 = np.zeros(len(fr))
+        if f5 is not None:
+            req5 = _align(ctx, ctx.frame(5), fr, f5["req_count"])
+        hit = (peak >= c.min_req_per_min * room) | (req5 >= c.min_req_5m * room)
+        hit &= ~ctx.safe(fr, "allowlisted", "verified_crawler", "health_checker")
+        out = []
+        for i in np.flatnonzero(hit):
+            score = max(
+                saturating(peak[i], c.min_req_per_min * room[i]),
+                saturating(req5[i], c.min_req_5m * room[i]),
+            )
+            reasons = [
+                f"{fmt(peak[i])} requests in one minute "
+                f"(threshold {fmt(c.min_req_per_min * room[i])})",
+                f"{fmt(req5[i])} requests in 5 min (threshold {fmt(c.min_req_5m * room[i])})",
+                f"{f['top_bucket_share'][i]:.0%} of requests to one path group, "
+                f"path entropy {f['path_entropy'][i]:.2f} bits",
+            ]
+            out.append(
+                ctx.verdict(
+                    fr,
+                    i,
+                    detector=self.name,
+                    kind="volumetric_flood",
+                    score=float(score),
+                    reasons=reasons,
+                    keys=("peak_req_per_min", "req_count", "path_entropy"),
+                )
+            )
+        return out
+
+
+@DETECTORS.register("scanner")
+class Scanner:
+    """Fast scanners (many distinct probe paths in minutes) and low-and-slow ones (over an hour)."""
+
+    name = "scanner"
+
+    def __init__(self, cfg: DetectionConfig) -> None:
+        self.c = cfg.scanner
+
+    def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
+        c = self.c
+        out: dict[str, ClientVerdict] = {}
+        for window, min_probe, min_err, label in (
+            (c.window_min, c.min_probe_paths, c.min_err4xx_ratio, "fast"),
+            (c.slow_window_min, c.slow_min_probe_paths, c.slow_min_err4xx_ratio, "low-and-slow"),
+        ):
+            fr = ctx.frame(window)
+            if not len(fr):
+                continue
+            f = fr.columns
+            probe, err, sens = f["probe_404_distinct"], f["err4xx_ratio"], f["sensitive_path_hits"]
+            hit = ((probe >= min_probe) & (err >= min_err)) | (sens >= c.min_sensitive_paths)
+            hit &= ~ctx.safe(fr)
+            for i in np.flatnonzero(hit):
+                name = str(ctx.snapshot.clients[fr.codes[i]])
+                if name in out:
+                    continue
+                score = max(
+                    float(saturating(probe[i], min_probe)) * min(1.0, err[i] / min_err),
+                    float(saturating(sens[i], c.min_sensitive_paths)),
+                )
+                reasons = [
+                    f"{label} scan: {fmt(probe[i])} distinct paths answered 400/403/404 in "
+                    f"{window} min (threshold {fmt(min_probe)})",
+                    f"{err[i]:.0%} of {fmt(f['req_count'][i])} responses were 4xx "
+                    f"(threshold {min_err:.0%})",
+                    f"{fmt(sens[i])} distinct sensitive paths probed "
+                    f"(threshold {fmt(c.min_sensitive_paths)})",
+                ]
+                out[name] = ctx.verdict(
+                    fr,
+                    i,
+                    detector=self.name,
+                    kind="vulnerability_scanner",
+                    score=score,
+                    reasons=reasons,
+                    keys=("probe_404_distinct", "err4xx_ratio", "sensitive_path_hits", "req_count"),
+                )
+        return list(out.values())
+
+
+@DETECTORS.register("credential_stuffing")
+class CredentialStuffing:
+    name = "credential_stuffing"
+
+    def __init__(self, cfg: DetectionConfig) -> None:
+        self.c = cfg.credential_stuffing
+
+    def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
+        c = self.c
+        fr = ctx.frame(c.window_min)
+        if not len(fr):
+            return []
+        f = fr.columns
+        posts, ratio = f["login_post_count"], f["login_fail_ratio"]
+        hit = (posts >= c.min_login_posts) & (ratio >= c.min_fail_ratio)
+        hit &= ~ctx.safe(fr, "allowlisted", "verified_crawler")
+        out = []
+        for i in np.flatnonzero(hit):
+            score = float(saturating(posts[i], c.min_login_posts)) * min(1.0, ratio[i] / 0.8 + 0.2)
+            reasons = [
+                f"{fmt(posts[i])} login POSTs in {c.window_min} min "
+                f"(threshold {fmt(c.min_login_posts)})",
+                f"{ratio[i]:.0%} of them failed (threshold {c.min_fail_ratio:.0%})",
+            ]
+            out.append(
+                ctx.verdict(
+                    fr,
+                    i,
+                    detector=self.name,
+                    kind="credential_stuffing",
+                    score=score,
+                    reasons=reasons,
+                    keys=("login_post_count", "login_fail_ratio", "req_count"),
+                )
+            )
+        return out
+
+
+@DETECTORS.register("scraper")
+class Scraper:
+    name = "scraper"
+
+    def __init__(self, cfg: DetectionConfig) -> None:
+        self.c = cfg.scraper
+
+    def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
+        c = self.c
+        fr = ctx.frame(c.window_min)
+        if not len(fr):
+            return []
+        f = fr.columns
+        hit = (
+            (f["req_count"] >= c.min_req)
+            & (f["distinct_paths"] >= c.min_distinct_paths)
+            & (f["asset_frac"] <= c.max_asset_frac)
+            & (f["path_breadth"] >= c.min_path_breadth)
+        )
+        hit &= ~ctx.safe(fr) & ~ctx.gate("nat_gateway", fr)
+        out = []
+        for i in np.flatnonzero(hit):
+            score = float(saturating(f["distinct_paths"][i], c.min_distinct_paths))
+            reasons = [
+                f"{fmt(f['req_count'][i])} requests for {fmt(f['distinct_paths'][i])} distinct "
+                f"pages in {c.window_min} min (thresholds {fmt(c.min_req)}, "
+                f"{fmt(c.min_distinct_paths)})",
+                f"{f['asset_frac'][i]:.0%} static assets (a browser fetches them; "
+                f"threshold ≤ {c.max_asset_frac:.0%})",
+                f"path breadth {f['path_breadth'][i]:.2f} (threshold {c.min_path_breadth:.2f})",
+            ]
+            out.append(
+                ctx.verdict(
+                    fr,
+                    i,
+                    detector=self.name,
+                    kind="scraper",
+                    score=score,
+                    reasons=reasons,
+                    keys=("req_count", "distinct_paths", "asset_frac"),
+                )
+            )
+        return out
+
+
+@DETECTORS.register("attack_tools")
+class AttackTools:
+    """Known attack-tool user agents, and crawler user agents from outside the crawler's
+    published networks (fake crawlers)."""
+
+    name = "attack_tools"
+
+    def __init__(self, cfg: DetectionConfig) -> None:
+        self.c = cfg.attack_tools
+
+    def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
+        c = self.c
+        fr = ctx.frame(c.window_min)
+        if not len(fr):
+            return []
+        f = fr.columns
+        safe = ctx.safe(fr, "allowlisted")
+        tool = (f["tool_ua_hits"] >= c.min_tool_requests) & ~safe
+        declared = f["crawler_ua_frac"] * f["req_count"]
+        fake = (
+            (declared >= c.min_fake_crawler_requests)
+            & (f["crawler_verified_frac"] == 0)
+            & ~safe
+            & ~tool
+        )
+        out = []
+        for i in np.flatnonzero(tool):
+            reasons = [
+                f"{fmt(f['tool_ua_hits'][i])} of {fmt(f['req_count'][i])} requests in "
+                f"{c.window_min} min carry a known attack-tool user agent"
+            ]
+            out.append(
+                ctx.verdict(
+                    fr,
+                    i,
+                    detector=self.name,
+                    kind="attack_tool",
+                    score=0.6 + 0.4 * min(1.0, f["tool_ua_hits"][i] / 20),
+                    reasons=reasons,
+                    keys=("tool_ua_hits", "req_count"),
+                )
+            )
+        for i in np.flatnonzero(fake):
+            reasons = [
+                f"{fmt(declared[i])} requests in {c.window_min} min declare a search "
+                "crawler user agent from an address outside that crawler's published "
+                "networks"
+            ]
+            out.append(
+                ctx.verdict(
+                    fr,
+                    i,
+                    detector=self.name,
+                    kind="fake_crawler",
+                    score=0.75,
+                    reasons=reasons,
+                    keys=("crawler_ua_frac", "req_count"),
+                )
+            )
+        return out
+
+
+@DETECTORS.register("injection")
+class InjectionProbe:
+    name = "injection"
+
+    def __init__(self, cfg: DetectionConfig) -> None:
+        self.c = cfg.injection
+
+    def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
+        c = self.c
+        fr = ctx.frame(c.window_min)
+        if not len(fr):
+            return []
+        f = fr.columns
+        hits = f["injection_hits"]
+        hit = (hits >= c.min_hits) & ~ctx.safe(fr, "allowlisted")
+        out = []
+        for i in np.flatnonzero(hit):
+            reasons = [
+                f"{fmt(hits[i])} requests in {c.window_min} min match SQL-injection, XSS, "
+                f"traversal or command-injection patterns (threshold {fmt(c.min_hits)})"
+            ]
+            out.append(
+                ctx.verdict(
+                    fr,
+                    i,
+                    detector=self.name,
+                    kind="injection_probe",
+                    score=float(saturating(hits[i], c.min_hits)) * 0.4 + 0.6,
+                    reasons=reasons,
+                    keys=("injection_hits", "req_count"),
+                )
+            )
+        return out
+
+
+def _align(ctx: DetectionContext, src, dst, values: np.ndarray) -> np.ndarray:
+    """Values of frame ``src`` re-indexed onto the clients of frame ``dst`` (0 if absent)."""
+    pos = np.searchsorted(src.codes, dst.codes)
+    pos = np.minimum(pos, max(len(src.codes) - 1, 0))
+    out = np.zeros(len(dst.codes))
+    if len(src.codes):
+        found = src.codes[pos] == dst.codes
+        out[found] = values[pos[found]]
+    return out
