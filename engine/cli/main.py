@@ -14,6 +14,7 @@ import sys
 # Subcommand modules, in the order ``wafsmith --help`` lists them.
 COMMAND_MODULES = (
     "engine.cli.parse",
+    "engine.cli.analyze",
     "engine.cli.compile",
     "engine.cli.serve",
     "engine.cli.token",
