@@ -1,0 +1,151 @@
+"""Property tests: no input produces an invalid document, an allowlisted address, a widened
+aggregate or a silently dropped decision; and the document ignores input order.
+
+Addresses are drawn from small spaces (10.0.0.0/22 and 2001:db8::/120) so that CIDRs,
+members, allowlists and decisions overlap a lot, and budgets/set sizes are small so that
+budget overflow and sharding happen in most examples.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.compiler import CompilerConfig, compile_state, validate
+from engine.compiler.modelcheck import check_document
+from engine.schema.decision import Decision
+from tests.engine.compiler.conftest import NOW
+
+V4 = ipaddress.ip_network("10.0.0.0/22")
+V6 = ipaddress.ip_network("2001:db8::/120")
+ACTIONS = ["block", "rate_limit", "challenge", "captcha", "count"]
+
+
+@st.composite
+def networks(draw) -> str:
+    space = draw(st.sampled_from([V4, V6]))
+    extra = draw(st.integers(0, 8))
+    prefix = space.max_prefixlen - extra
+    offset = draw(st.integers(0, space.num_addresses - 1))
+    addr = ipaddress.ip_address(int(space.network_address) + offset)
+    net = ipaddress.ip_network(f"{addr}/{prefix}", strict=False)
+    return str(net.network_address) if extra == 0 else str(net)
+
+
+@st.composite
+def decisions(draw) -> Decision:
+    members = draw(st.lists(networks().filter(lambda n: "/" not in n), max_size=4))
+    return Decision(
+        client=draw(networks()),
+        action=draw(st.sampled_from(ACTIONS)),
+        ttl_s=draw(st.integers(1, 7200)),
+        score=draw(st.floats(0, 1)),
+        detector="prop",
+        decided_at=NOW - timedelta(seconds=draw(st.integers(0, 3600))),
+        status=draw(st.sampled_from(["approved", "applied", "proposed"])),
+        id=f"d{draw(st.integers(0, 10**9))}",
+        members=tuple(members),
+    )
+
+
+@st.composite
+def configs(draw) -> CompilerConfig:
+    return CompilerConfig(
+        allowlist=draw(st.lists(networks(), max_size=4)),
+        aggregate=draw(st.booleans()),
+        max_entries=draw(st.integers(1, 120)),
+        max_entries_per_set=draw(st.integers(1, 40)),
+        max_shards=draw(st.sampled_from([1, 2, 4])),
+        categories=draw(st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=5, unique=True)),
+        count_only=draw(st.booleans()),
+    )
+
+
+def hosts(text: str) -> range:
+    net = ipaddress.ip_network(text, strict=False)
+    return range(int(net.network_address), int(net.broadcast_address) + 1)
+
+
+def covered(texts) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {4: set(), 6: set()}
+    for text in texts:
+        out[ipaddress.ip_network(text, strict=False).version].update(hosts(text))
+    return out
+
+
+def targets(d: Decision) -> tuple[str, ...]:
+    return d.members or (d.client,)
+
+
+PROPS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPS
+@given(st.lists(decisions(), max_size=60), configs())
+def test_every_document_is_valid(items, config):
+    state = compile_state(items, config, NOW)
+    assert validate(state) == []
+    assert all(len(s.addresses) <= config.max_entries_per_set for s in state.ip_sets)
+    assert sum(len(s.addresses) for s in state.ip_sets) <= config.max_entries
+
+
+@PROPS
+@given(st.lists(decisions(), max_size=60), configs())
+def test_no_allowlisted_address_and_no_widening(items, config):
+    state = compile_state(items, config, NOW)
+    allowed = covered(config.allowlist)
+    decided = {
+        category: covered(
+            t for d in items if d.is_active(NOW) and d.action == category for t in targets(d)
+        )
+        for category in config.categories
+    }
+    for spec in state.ip_sets:
+        version = 4 if spec.ip_version == "IPV4" else 6
+        for entry in spec.addresses:
+            addresses = set(hosts(entry))
+            assert not addresses & allowed[version], (entry, config.allowlist)
+            assert addresses <= decided[spec.category][version], (
+                f"{entry} covers undecided addresses"
+            )
+
+
+@PROPS
+@given(st.lists(decisions(), max_size=60), configs())
+def test_nothing_is_dropped_silently(items, config):
+    state = compile_state(items, config, NOW)
+    reported = {i for o in state.overflow for i in o.decision_ids}
+    allowed = covered(config.allowlist)
+    listed: dict[tuple[str, int], set[int]] = {}
+    for spec in state.ip_sets:
+        version = 4 if spec.ip_version == "IPV4" else 6
+        listed.setdefault((spec.category, version), set()).update(
+            h for a in spec.addresses for h in hosts(a)
+        )
+    for d in items:
+        if not d.is_active(NOW) or d.id in reported:
+            continue
+        for target in targets(d):
+            version = ipaddress.ip_network(target, strict=False).version
+            missing = set(hosts(target)) - listed.get((d.action.value, version), set())
+            assert not missing - allowed[version], f"{d.id} {target} lost without a report"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(decisions(), max_size=60), configs(), st.randoms(use_true_random=False))
+def test_input_order_does_not_matter(items, config, rng: random.Random):
+    first = json.dumps(compile_state(items, config, NOW).to_dict(), sort_keys=True)
+    shuffled = list(items)
+    rng.shuffle(shuffled)
+    assert json.dumps(compile_state(shuffled, config, NOW).to_dict(), sort_keys=True) == first
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(decisions(), max_size=30), configs())
+def test_rendered_requests_pass_the_botocore_model(items, config):
+    assert check_document(compile_state(items, config, NOW)) == []
