@@ -55,7 +55,7 @@ class Profile:
         return cls(
             pages=Weighted.of(d["pages"]),
             assets=Weighted.of(d["assets"]),
-            user_agents=Weighted.of(d["user_agents"]),
+            user_agents=Weighted.of([u for u in d["user_agents"] if not set(u[0]) & set('"\t\n')]),
             page_status=Weighted.of([[int(k), v] for k, v in d["status"]["page"].items()]),
             asset_status=Weighted.of([[int(k), v] for k, v in d["status"]["asset"].items()]),
             page_bytes=np.asarray(d["bytes"]["page"]),

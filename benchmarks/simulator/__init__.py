@@ -1,0 +1,40 @@
+"""Deterministic labelled traffic simulator (see ``README`` in the module docstrings).
+
+    from benchmarks.simulator import preset, simulate, render, view
+    sim = simulate(preset("small"), seed=101)   # requests + labels + campaigns
+    objects = render(sim)                       # ALB / CloudFront / WAF objects at S3 keys
+    write_local(objects, "/tmp/sim")            # or write_s3(objects, s3_client, bucket)
+
+The same (config, seed) always yields byte-identical objects. Labels live in
+``sim.labels`` (one row per client), never inside the canonical request schema.
+"""
+
+from benchmarks.simulator.config import (
+    ATTACK_KINDS,
+    BENIGN_KINDS,
+    HELDOUT_SEEDS,
+    TRAIN_SEEDS,
+    CampaignSpec,
+    SimConfig,
+    preset,
+)
+from benchmarks.simulator.render import FORMATS, LogObject, render, view, write_local, write_s3
+from benchmarks.simulator.simulate import Simulation, simulate
+
+__all__ = [
+    "ATTACK_KINDS",
+    "BENIGN_KINDS",
+    "FORMATS",
+    "HELDOUT_SEEDS",
+    "TRAIN_SEEDS",
+    "CampaignSpec",
+    "LogObject",
+    "SimConfig",
+    "Simulation",
+    "preset",
+    "render",
+    "simulate",
+    "view",
+    "write_local",
+    "write_s3",
+]
