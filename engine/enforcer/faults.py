@@ -82,6 +82,8 @@ class FaultInjectingWafV2Api:
                 return
             draw = self._rng.random()
             for code, rate in sorted(self._rates.items()):
+                if code == "WAFOptimisticLockException" and method not in WRITE_METHODS:
+                    continue  # AWS raises lock conflicts on writes only
                 if draw < rate:
                     self.injected[code] += 1
                     raise make_client_error(code, f"injected {code}", _method_to_operation(method),

@@ -1,0 +1,182 @@
+"""Reconciler behaviour against moto over HTTP: minimal writes, foreign rules kept, modes, TTL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from engine.enforcer import Mode, next_expiry
+from engine.schema.decision import Action
+from tests.engine.enforcer.conftest import (
+    FOREIGN_RULES,
+    NOW,
+    WEB_ACL,
+    acl_body,
+    all_addresses,
+    compile_doc,
+    decisions,
+    ip_set_contents,
+    v4_addresses,
+    v6_addresses,
+)
+
+
+def _cidrs(clients: list[str]) -> set[str]:
+    return {f"{c}/128" if ":" in c else f"{c}/32" for c in clients}
+
+
+def test_first_cycle_creates_everything_and_second_makes_no_writes(wafv2, web_acl,
+                                                                    make_reconciler):
+    clients = v4_addresses(40) + v6_addresses(15)
+    doc = compile_doc(decisions(clients))
+    rec = make_reconciler()
+
+    first = rec.run_cycle(doc)
+    assert first.ok, first.errors
+    contents = ip_set_contents(wafv2)
+    assert set(contents) == {s.name for s in doc.ip_sets}
+    assert all_addresses(contents) == _cidrs(clients)
+    assert first.stats.calls["CreateIPSet"] == len(doc.ip_sets)
+    assert first.stats.calls["CreateRuleGroup"] == 1
+    assert first.stats.calls["UpdateWebACL"] == 1
+
+    second = rec.run_cycle(doc)
+    assert second.ok
+    assert second.writes == 0
+    assert second.drift.found == []
+    assert all(s.status != "applied" for s in second.steps)
+
+
+def test_one_percent_change_touches_only_the_affected_sets(wafv2, web_acl, make_reconciler):
+    clients = v4_addresses(2000) + v6_addresses(2000)
+    rec = make_reconciler()
+    assert rec.run_cycle(compile_doc(decisions(clients))).ok
+    # 1 %: 40 new IPv4 clients, nothing else changes.
+    changed = clients + v4_addresses(40, start="172.16.0.0")
+    doc = compile_doc(decisions(changed))
+
+    result = rec.run_cycle(doc)
+
+    assert result.ok, result.errors
+    updated = {s.resource for s in result.steps if s.operation == "UpdateIPSet"}
+    v4_block = {f"ipset/{s.name}" for s in doc.ip_sets
+                if s.category == "block" and s.ip_version == "IPV4"}
+    assert updated and updated <= v4_block
+    assert result.writes == len(updated)  # no rule group, web ACL or v6 write
+    assert all_addresses(ip_set_contents(wafv2)) == _cidrs(changed)
+
+
+def test_foreign_rules_and_acl_fields_survive_byte_for_byte(wafv2, web_acl, make_reconciler):
+    before = acl_body(wafv2)
+    rec = make_reconciler()
+    doc = compile_doc(decisions(v4_addresses(5)))
+    assert rec.run_cycle(doc).ok
+    # A second document in web_acl placement rewrites the ACL again (engine rules inline).
+    inline = compile_doc(decisions(v4_addresses(5)),
+                         placement={"web_acl_name": WEB_ACL, "mode": "web_acl"})
+    assert rec.run_cycle(inline).ok
+
+    after = acl_body(wafv2)
+    foreign_after = [r for r in after["Rules"] if not r["Name"].startswith("wafsmith-")]
+    assert foreign_after == before["Rules"]
+    assert [r["Name"] for r in before["Rules"]] == [r["Name"] for r in FOREIGN_RULES]
+    for key in ("DefaultAction", "VisibilityConfig", "CustomResponseBodies", "TokenDomains"):
+        assert after[key] == before[key], key
+    engine = [r for r in after["Rules"] if r["Name"].startswith("wafsmith-")]
+    assert {r["Name"] for r in engine} == {r.name for r in inline.rules}
+    assert all(100 <= r["Priority"] <= 199 for r in engine)
+    # The rule group of the first placement is no longer referenced, so it was deleted.
+    assert [g["Name"] for g in wafv2.list_rule_groups(Scope="REGIONAL")["RuleGroups"]] == []
+
+
+def test_engine_priority_taken_by_a_foreign_rule_is_refused(wafv2, web_acl, make_reconciler):
+    doc = compile_doc(decisions(v4_addresses(3)),
+                      placement={"web_acl_name": WEB_ACL, "priority_min": 5,
+                                 "priority_max": 50})
+    before = acl_body(wafv2)
+    result = make_reconciler().run_cycle(doc)
+    assert not result.ok
+    assert "operator-rate-login" in result.errors[0].message
+    assert any(d.cause == "priority_conflict" for d in result.drift.found)
+    assert acl_body(wafv2)["Rules"] == before["Rules"]
+
+
+def test_dry_run_makes_no_writes_and_lists_the_plan(wafv2, web_acl, make_reconciler):
+    doc = compile_doc(decisions(v4_addresses(10)))
+    result = make_reconciler().run_cycle(doc, mode=Mode.DRY_RUN)
+    assert result.ok
+    assert result.writes == 0
+    ops = [s.operation for s in result.steps]
+    assert ops.count("CreateIPSet") == len(doc.ip_sets)
+    assert ops[-2:] == ["CreateRuleGroup", "UpdateWebACL"]
+    assert wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] == []
+    assert acl_body(wafv2)["Rules"] == web_acl["Rules"]
+
+
+def test_count_only_puts_every_engine_rule_in_count(wafv2, web_acl, make_reconciler):
+    doc = compile_doc(decisions(v4_addresses(3)) + decisions(["10.9.0.1"], Action.CAPTCHA))
+    rec = make_reconciler()
+    assert rec.run_cycle(doc, mode=Mode.COUNT_ONLY).ok
+    group = wafv2.list_rule_groups(Scope="REGIONAL")["RuleGroups"][0]
+    rules = wafv2.get_rule_group(Name=group["Name"], Scope="REGIONAL",
+                                 Id=group["Id"])["RuleGroup"]["Rules"]
+    assert rules and all(r["Action"] == {"Count": {}} for r in rules)
+    # Switching to enforce rewrites only the rule group, with the real actions.
+    result = rec.run_cycle(doc, mode=Mode.ENFORCE)
+    assert [s.operation for s in result.steps if s.status == "applied"] == ["UpdateRuleGroup"]
+
+
+def test_expiry_removes_addresses_on_the_next_cycle(wafv2, web_acl, make_reconciler):
+    short = decisions(["10.1.0.1", "10.1.0.3"], ttl_s=600)
+    long = decisions(["10.2.0.1"], ttl_s=7200)
+    rec = make_reconciler()
+    assert rec.run_cycle(compile_doc(short + long)).ok
+    assert next_expiry(short + long, NOW) == NOW + timedelta(seconds=600)
+
+    later = NOW + timedelta(seconds=601)
+    result = rec.run_cycle(compile_doc(short + long, now=later),
+                           next_expiry=next_expiry(short + long, later))
+    assert result.ok
+    assert all_addresses(ip_set_contents(wafv2)) == {"10.2.0.1/32"}
+    assert result.next_expiry == NOW + timedelta(seconds=7200)
+    assert result.writes == 1
+
+
+def test_manual_edit_of_an_engine_set_is_reported_and_repaired(wafv2, web_acl,
+                                                               make_reconciler):
+    doc = compile_doc(decisions(v4_addresses(5)))
+    rec = make_reconciler()
+    assert rec.run_cycle(doc).ok
+    name = next(s.name for s in doc.ip_sets if s.addresses and s.ip_version == "IPV4")
+    summary = next(s for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"]
+                   if s["Name"] == name)
+    got = wafv2.get_ip_set(Name=name, Scope="REGIONAL", Id=summary["Id"])
+    wafv2.update_ip_set(Name=name, Scope="REGIONAL", Id=summary["Id"],
+                        Description=got["IPSet"]["Description"],
+                        Addresses=[*got["IPSet"]["Addresses"], "198.51.100.9/32"],
+                        LockToken=got["LockToken"])
+
+    result = rec.run_cycle(doc)
+
+    drift = [d for d in result.drift.found if d.resource == f"ipset/{name}"]
+    assert [(d.cause, d.data["extra"]) for d in drift] == [("manual_edit", 1)]
+    assert result.ok and result.drift.in_sync
+    assert "198.51.100.9/32" not in all_addresses(ip_set_contents(wafv2))
+
+
+def test_foreign_set_with_an_engine_name_is_not_adopted(wafv2, web_acl, make_reconciler):
+    doc = compile_doc(decisions(v4_addresses(2)))
+    taken = doc.ip_sets[0].name
+    wafv2.create_ip_set(Name=taken, Scope="REGIONAL", Description="someone else",
+                        IPAddressVersion=doc.ip_sets[0].ip_version, Addresses=[])
+    result = make_reconciler().run_cycle(doc)
+    assert not result.ok
+    assert result.errors[0].code == "NameConflict"
+    assert result.writes == 0
+    assert [d.cause for d in result.drift.unresolved] == ["name_conflict"]
+
+
+def test_missing_web_acl_fails_loudly(wafv2, make_reconciler):
+    result = make_reconciler().run_cycle(compile_doc(decisions(v4_addresses(2))))
+    assert not result.ok
+    assert "prod-acl" in result.errors[0].message
+    assert result.writes == 0
