@@ -28,7 +28,7 @@ from engine.parsers.result import (
     ParseResult,
     Tally,
 )
-from engine.parsers.stream import iter_blocks, iter_decompressed
+from engine.parsers.stream import Block, iter_blocks, iter_decompressed
 from engine.schema.request import REQUEST_SCHEMA
 
 __all__ = ["PARSERS", "BadLine", "LogParser", "ParseResult", "detect_format", "parse_object"]
@@ -36,20 +36,21 @@ __all__ = ["PARSERS", "BadLine", "LogParser", "ParseResult", "detect_format", "p
 DETECT_BYTES = 64 * 1024
 
 
-def _numbered(first: bytes, rest: Iterator[bytes], seen: list[int]) -> Iterator[tuple[int, bytes]]:
-    """Blocks with the 1-based number of their first line; ``seen[0]`` sums their bytes."""
+def _numbered(first: bytes, rest: Iterator[bytes], seen: list[int]) -> Iterator[Block]:
+    """Blocks with their first line number and line count; ``seen[0]`` sums their bytes."""
     line = 1
-    block: bytes | None = first
-    while block is not None:
-        seen[0] += len(block)
-        yield line, block
-        line += block.count(b"\n")
-        block = next(rest, None)
+    data: bytes | None = first
+    while data is not None:
+        seen[0] += len(data)
+        lines = data.count(b"\n")
+        yield Block(line, data, lines)
+        line += lines
+        data = next(rest, None)
 
 
-def _count_unknown(blocks: Iterator[tuple[int, bytes]], tally: Tally) -> None:
+def _count_unknown(blocks: Iterator[Block], tally: Tally) -> None:
     """An object no parser recognises: every non-empty line is counted, the first sampled."""
-    for first_line, block in blocks:
+    for first_line, block, _ in blocks:
         for i, line in enumerate(block.split(b"\n")[:-1]):
             if line.strip():
                 if tally.counts[UNKNOWN_FORMAT] == 0:

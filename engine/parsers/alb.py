@@ -21,6 +21,7 @@ from engine.parsers.detect import ALB
 from engine.parsers.ipnorm import normalize_ips
 from engine.parsers.registry import PARSERS
 from engine.parsers.result import INVALID_CLIENT_IP, INVALID_TIMESTAMP, LINE_TOO_LONG, Tally
+from engine.parsers.stream import Block
 from engine.schema import request as rq
 
 ALB_FIELDS = [
@@ -54,10 +55,6 @@ _TYPES: dict[str, pa.DataType] = {
     "trace_id": pa.string(),
     "actions_executed": _DICT,
 }
-_URL = (
-    r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?P<host>\[[^\]]*\]|[^/?#:]*)(?::[0-9]*)?"
-    r"(?P<path>/[^?#]*)?(?:\?(?P<query>.*))?$"
-)
 _TOKEN = re.compile(rb'"[^"]*"|[^ ]+')
 
 
@@ -75,22 +72,25 @@ def count_fields(line: bytes) -> int:
     return len(_TOKEN.findall(line.rstrip(b"\r\n")))
 
 
-def split_request(request: pa.Array) -> dict[str, pa.Array]:
+def split_request(request: pa.Array | pa.ChunkedArray) -> dict[str, pa.Array]:
     """``"METHOD scheme://host:port/path?query PROTO"`` → method/host/path/query/protocol.
 
-    Runs on distinct values; ``"- - -"`` (a request ALB could not parse) gives nulls.
+    Runs on distinct values with plain string splits (no regex); ``"- - -"`` (a request ALB
+    could not parse) gives nulls. A missing ``?`` gives a null query, ``?`` alone an empty one.
     """
     dictionary = arrays.as_dictionary(request)
     values = dictionary.dictionary
     head, protocol = arrays.split_last(values, " ")
     method, url = arrays.split_first(head, " ")
-    url_parts = pc.extract_regex(pc.fill_null(url, ""), _URL)
-    no_url = pc.fill_null(pc.equal(url, "-"), True)
-    null = pa.scalar(None, pa.string())
-    host = pc.if_else(no_url, null, arrays.empty_to_null(pc.struct_field(url_parts, "host")))
-    path = pc.if_else(no_url, null, arrays.empty_to_null(pc.struct_field(url_parts, "path")))
-    has_query = pc.fill_null(pc.match_substring(url, "?"), False)
-    query = pc.if_else(has_query, pc.struct_field(url_parts, "query"), null)
+    url = pc.if_else(pc.fill_null(pc.equal(url, "-"), True), pa.scalar(None, pa.string()), url)
+    scheme, after = arrays.split_first(url, "://")
+    after = pc.if_else(pc.is_null(after), scheme, after)  # no scheme: the whole URL
+    authority, path_tail = arrays.split_first(after, "/")
+    path_query = pc.binary_join_element_wise("/", path_tail, "")
+    path, query = arrays.split_first(path_query, "?")
+    host, _port = arrays.split_last(authority, ":")
+    bracketed = pc.fill_null(pc.ends_with(authority, "]"), False)
+    host = arrays.empty_to_null(pc.if_else(bracketed, authority, host))
     return {
         rq.METHOD: arrays.expand(_dash_null(method), dictionary),
         rq.HOST: arrays.expand(host, dictionary),
@@ -175,12 +175,20 @@ class AlbParser:
         self.reader = DelimitedReader(LAYOUT, tally)
 
     def _width(self, block: bytes) -> int:
-        for line in block.split(b"\n", 64)[:64]:
+        """Field count of the block's first data line: the layout most of its rows share."""
+        start = 0
+        for _ in range(64):
+            end = block.find(b"\n", start)
+            if end < 0:
+                break
+            line = block[start:end]
             if line.strip() and not line.startswith(b"#"):
                 return max(count_fields(line), MIN_FIELDS)
+            start = end + 1
         return len(ALB_FIELDS)
 
-    def parse(self, blocks: Iterator[tuple[int, bytes]]) -> Iterator[pa.Table]:
-        for first_line, block in blocks:
-            for piece in self.reader.read_block(block, first_line, self._width(block)):
+    def parse(self, blocks: Iterator[Block]) -> Iterator[pa.Table]:
+        for first_line, block, lines in blocks:
+            width = self._width(block)
+            for piece in self.reader.read_block(block, first_line, width, lines):
                 yield to_canonical(piece, self.tally)

@@ -20,9 +20,44 @@ from engine.parsers.detect import CLOUDFRONT
 from engine.parsers.ipnorm import normalize_ips
 from engine.parsers.registry import PARSERS
 from engine.parsers.result import INVALID_CLIENT_IP, INVALID_TIMESTAMP, LINE_TOO_LONG, Tally
+from engine.parsers.stream import Block
 from engine.schema import request as rq
 
-DOCUMENTED_FIELDS = ["date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)", "cs-uri-stem", "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query", "cs(Cookie)", "x-edge-result-type", "x-edge-request-id", "x-host-header", "cs-protocol", "cs-bytes", "time-taken", "x-forwarded-for", "ssl-protocol", "ssl-cipher", "x-edge-response-result-type", "cs-protocol-version", "fle-status", "fle-encrypted-fields", "c-port", "time-to-first-byte", "x-edge-detailed-result-type", "sc-content-type", "sc-content-len", "sc-range-start", "sc-range-end"]
+DOCUMENTED_FIELDS = (
+    "date",
+    "time",
+    "x-edge-location",
+    "sc-bytes",
+    "c-ip",
+    "cs-method",
+    "cs(Host)",
+    "cs-uri-stem",
+    "sc-status",
+    "cs(Referer)",
+    "cs(User-Agent)",
+    "cs-uri-query",
+    "cs(Cookie)",
+    "x-edge-result-type",
+    "x-edge-request-id",
+    "x-host-header",
+    "cs-protocol",
+    "cs-bytes",
+    "time-taken",
+    "x-forwarded-for",
+    "ssl-protocol",
+    "ssl-cipher",
+    "x-edge-response-result-type",
+    "cs-protocol-version",
+    "fle-status",
+    "fle-encrypted-fields",
+    "c-port",
+    "time-to-first-byte",
+    "x-edge-detailed-result-type",
+    "sc-content-type",
+    "sc-content-len",
+    "sc-range-start",
+    "sc-range-end",
+)
 REQUIRED = ("date", "time", "c-ip")
 MAX_FIELD_BYTES = 16 * 1024
 
@@ -168,8 +203,8 @@ class CloudFrontParser:
             line += segment.count(b"\n")
             start = end
 
-    def parse(self, blocks: Iterator[tuple[int, bytes]]) -> Iterator[pa.Table]:
-        for first_line, block in blocks:
+    def parse(self, blocks: Iterator[Block]) -> Iterator[pa.Table]:
+        for first_line, block, _ in blocks:
             for line, segment in self._segments(first_line, block):
                 n_fields = len(self.fields)
                 for piece in self.reader.read_block(segment, line, n_fields):

@@ -27,6 +27,7 @@ from engine.parsers.result import (
     Tally,
 )
 
+READ_BLOCK_BYTES = 1 << 20  # pyarrow's internal block: cache-sized, fastest per line
 MAX_LINE_BYTES = 64 * 1024  # longer lines are rejected (AWS caps URLs at 8 KiB, headers 20 KiB)
 NULL_TOKENS = ["-"]
 
@@ -51,6 +52,11 @@ class DelimitedLayout:
     min_fields: int
     types: dict[str, pa.DataType]  # the columns to read and their types
     null_values: list[str] = field(default_factory=lambda: list(NULL_TOKENS))
+
+
+def blank_lines(block: bytes) -> int:
+    """Empty lines in ``block`` (a CSV or JSON reader skips them): checked only on mismatch."""
+    return block.count(b"\n\n") + block.startswith(b"\n") + block.count(b"\n\r\n")
 
 
 def _entries_locator(entries: list[Entry]) -> Callable[[Sequence[int]], list[Entry]]:
@@ -78,8 +84,13 @@ class DelimitedReader:
         self.tally = tally
 
     # -- one pyarrow read ---------------------------------------------------------------
-    def _read(self, text: bytes, n_fields: int) -> tuple[pa.Table, list[tuple[int, int, str]]]:
-        """Read ``text`` as rows of ``n_fields``; rows of another width are handed back."""
+    def _read(
+        self, text: bytes, n_fields: int, *, whole: bool = False
+    ) -> tuple[pa.Table, list[tuple[int, int, str]]]:
+        """Read ``text`` as rows of ``n_fields``; rows of another width are handed back.
+
+        ``whole`` reads the text as one pyarrow block, so a line of any length fits.
+        """
         other: list[tuple[int, int, str]] = []
 
         def handler(row: pacsv.InvalidRow) -> str:
@@ -91,7 +102,9 @@ class DelimitedReader:
         table = pacsv.read_csv(
             pa.py_buffer(text),
             read_options=pacsv.ReadOptions(
-                column_names=names, use_threads=False, block_size=len(text) + 1
+                column_names=names,
+                use_threads=False,
+                block_size=len(text) + 1 if whole else READ_BLOCK_BYTES,
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=self.layout.delimiter,
@@ -114,15 +127,20 @@ class DelimitedReader:
         return table, other
 
     # -- public --------------------------------------------------------------------------
-    def read_block(self, block: bytes, first_line: int, n_fields: int) -> list[Piece]:
+    def read_block(
+        self, block: bytes, first_line: int, n_fields: int, lines: int | None = None
+    ) -> list[Piece]:
         """All rows of ``block`` (its first line is ``first_line``), bad lines tallied."""
-        lines = block.count(b"\n")
-        blank = block.count(b"\n\n") + block.startswith(b"\n") + block.count(b"\n\r\n")
+        if lines is None:
+            lines = block.count(b"\n")
         try:
             table, other = self._read(block, n_fields)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return self._salvage(block, first_line, n_fields)
-        if table.num_rows + len(other) + blank != lines:
+        if (
+            table.num_rows + len(other) != lines
+            and table.num_rows + len(other) + blank_lines(block) != lines
+        ):
             return self._salvage(block, first_line, n_fields)
         skipped = {number for number, _, _ in other}
         pieces = [Piece(table, _block_locator(block, first_line, skipped))]
@@ -182,7 +200,7 @@ class DelimitedReader:
         text = b"\n".join(raw for _, raw in entries) + b"\n"
         error: str | None = None
         try:
-            table, other = self._read(text, n_fields)
+            table, other = self._read(text, n_fields, whole=True)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             error = str(exc)
         else:

@@ -9,13 +9,14 @@ import pyarrow as pa
 
 from engine.core.registry import Registry
 from engine.parsers.result import Tally
+from engine.parsers.stream import Block
 
 
 class LogParser(Protocol):
     """One object's parse: built per object (parsers may keep per-file state, e.g. headers).
 
-    ``parse(blocks, tally)`` receives newline-aligned blocks of decompressed text with the
-    1-based number of each block's first line, yields canonical tables (``REQUEST_SCHEMA``),
+    ``parse(blocks)`` receives newline-aligned :class:`Block` objects of decompressed text,
+    yields canonical tables (``REQUEST_SCHEMA``),
     and counts every line it cannot use in ``tally``. It must not raise on bad data.
     """
 
@@ -23,7 +24,7 @@ class LogParser(Protocol):
 
     def __init__(self, tally: Tally) -> None: ...
 
-    def parse(self, blocks: Iterator[tuple[int, bytes]]) -> Iterator[pa.Table]: ...
+    def parse(self, blocks: Iterator[Block]) -> Iterator[pa.Table]: ...
 
 
 PARSERS: Registry[type[LogParser]] = Registry("parser")

@@ -9,7 +9,7 @@ and the damage is counted on the object (``truncated_gzip`` / ``corrupt_gzip``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from isal import isal_zlib
 
@@ -17,8 +17,16 @@ from engine.parsers.result import CORRUPT_GZIP, TRAILING_GARBAGE, TRUNCATED_GZIP
 
 GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK = 1 << 20  # compressed bytes per read
-BLOCK_BYTES = 4 << 20  # decompressed bytes per parsed block (cut at a newline)
-MAX_INFLATE_STEP = 64 << 20  # bound on one inflate call's output (gzip bombs)
+BLOCK_BYTES = 8 << 20  # decompressed bytes per parsed block (cut at a newline)
+INFLATE_STEP = 1 << 20  # bound on one inflate call's output (memory, and gzip bombs)
+
+
+class Block(NamedTuple):
+    """A run of whole lines: its text, the 1-based number of its first line, its line count."""
+
+    first_line: int
+    data: bytes
+    lines: int
 
 
 def iter_raw(data: bytes | bytearray | memoryview | BinaryIO) -> Iterator[bytes]:
@@ -38,13 +46,12 @@ def iter_raw(data: bytes | bytearray | memoryview | BinaryIO) -> Iterator[bytes]
 def _inflate(chunks: Iterator[bytes], first: bytes, tally: Tally) -> Iterator[bytes]:
     """Inflate consecutive gzip members; stop (and count) at damage or trailing garbage."""
     inflater = isal_zlib.decompressobj(wbits=31)
-    member_started = False
     pending = first
+    member_open = True
     while True:
-        while pending:
-            member_started = True
+        if pending or member_open:
             try:
-                out = inflater.decompress(pending, MAX_INFLATE_STEP)
+                out = inflater.decompress(pending, INFLATE_STEP)
             except isal_zlib.error:
                 tally.add(CORRUPT_GZIP, 0)
                 return
@@ -53,26 +60,23 @@ def _inflate(chunks: Iterator[bytes], first: bytes, tally: Tally) -> Iterator[by
             if inflater.eof:
                 rest = inflater.unused_data
                 inflater = isal_zlib.decompressobj(wbits=31)
-                member_started = False
+                member_open = False
                 if rest and not rest.startswith(GZIP_MAGIC[: len(rest)]):
                     if rest.strip(b"\x00"):  # zero padding after the last member is harmless
                         tally.add(TRAILING_GARBAGE, 0)
                     return
                 pending = rest
-            else:
-                pending = inflater.unconsumed_tail
+                member_open = bool(rest)
+                continue
+            pending = inflater.unconsumed_tail
+            if pending or len(out) == INFLATE_STEP:
+                continue  # more output is waiting for room
         nxt = next(chunks, None)
         if nxt is None:
-            if member_started:
-                try:
-                    out = inflater.flush()
-                except isal_zlib.error:
-                    out = b""
-                if out:
-                    yield out
+            if member_open:
                 tally.add(TRUNCATED_GZIP, 0)
             return
-        pending = nxt
+        pending, member_open = nxt, True
 
 
 def iter_decompressed(
@@ -94,16 +98,21 @@ def iter_decompressed(
 
 def iter_blocks(chunks: Iterator[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
     """Blocks of whole lines, each ending with ``\\n`` (one is added to an unterminated tail)."""
-    buf = bytearray()
+    pending: list[bytes] = []
+    size = 0
     for chunk in chunks:
-        buf += chunk
-        if len(buf) >= block_bytes:
-            cut = buf.rfind(b"\n")
-            if cut < 0:
-                continue  # one very long line: keep reading until it ends
-            yield bytes(buf[: cut + 1])
-            del buf[: cut + 1]
-    if buf:
-        if not buf.endswith(b"\n"):
-            buf += b"\n"
-        yield bytes(buf)
+        pending.append(chunk)
+        size += len(chunk)
+        if size < block_bytes:
+            continue
+        cut = chunk.rfind(b"\n")
+        if cut < 0:
+            continue  # no line ends in this chunk: keep reading until one does
+        pending[-1] = chunk[: cut + 1]
+        yield b"".join(pending)
+        tail = chunk[cut + 1 :]
+        pending, size = ([tail], len(tail)) if tail else ([], 0)
+    if pending:
+        block = b"".join(pending)
+        if block:
+            yield block if block.endswith(b"\n") else block + b"\n"

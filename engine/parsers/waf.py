@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from engine.parsers import arrays
-from engine.parsers.columnar import MAX_LINE_BYTES, Entry, Piece, drop_rows
+from engine.parsers.columnar import MAX_LINE_BYTES, Entry, Piece, blank_lines, drop_rows
 from engine.parsers.detect import WAF
 from engine.parsers.ipnorm import normalize_ips
 from engine.parsers.registry import PARSERS
@@ -32,6 +32,7 @@ from engine.parsers.result import (
     LINE_TOO_LONG,
     Tally,
 )
+from engine.parsers.stream import Block
 from engine.schema import request as rq
 
 MAX_RECORD_BYTES = 4 * MAX_LINE_BYTES  # WAF records carry all headers (up to ~20 KiB+)
@@ -145,20 +146,19 @@ class WafParser:
     def __init__(self, tally: Tally) -> None:
         self.tally = tally
 
-    def parse(self, blocks: Iterator[tuple[int, bytes]]) -> Iterator[pa.Table]:
-        for first_line, block in blocks:
+    def parse(self, blocks: Iterator[Block]) -> Iterator[pa.Table]:
+        for first_line, block, _ in blocks:
             for piece in self.read_block(block, first_line):
                 yield to_canonical(piece, self.tally)
 
     def read_block(self, block: bytes, first_line: int) -> list[Piece]:
         text = block.replace(b"}{", b"}\n{") if b"}{" in block else block
         lines = text.count(b"\n")
-        blank = text.count(b"\n\n") + text.startswith(b"\n") + text.count(b"\n\r\n")
         try:
             table = _read(text)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return self._salvage(block, first_line)
-        if table.num_rows + blank != lines:
+        if table.num_rows != lines and table.num_rows + blank_lines(text) != lines:
             return self._salvage(block, first_line)
         if text is block:
             return [Piece(table, self._block_locator(block, first_line))]
