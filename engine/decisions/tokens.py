@@ -113,7 +113,9 @@ def touch_token(conn: Connection, token_id: str, *, now: datetime) -> None:
 
 def list_tokens(conn: Connection) -> list[TokenRecord]:
     t = db.api_tokens
-    return [_record(r) for r in conn.execute(sa.select(t).order_by(t.c.created_at, t.c.id))]
+    return [
+        _record(r) for r in conn.execute(sa.select(t).order_by(t.c.created_at, t.c.name, t.c.id))
+    ]
 
 
 def revoke_token(conn: Connection, token_id: str) -> TokenRecord:

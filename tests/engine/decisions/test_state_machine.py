@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 
 import pytest
@@ -46,12 +45,19 @@ def _bring_to(ledger: Ledger, clock: FakeClock, decision: Decision, status: Stat
     return stored.id
 
 
-PAIRS = list(itertools.product(Status, [s for s in Status if s is not Status.PROPOSED]))
+TARGETS = [s for s in Status if s is not Status.PROPOSED]
 
 
-@pytest.mark.parametrize(("start", "target"), PAIRS, ids=lambda s: s.value)
-def test_transition_table(ledger, clock, make, start: Status, target: Status) -> None:
-    decision_id = _bring_to(ledger, clock, make(ttl_s=600, decided_at=clock.now()), start)
+@pytest.mark.parametrize("start", list(Status), ids=lambda s: s.value)
+def test_transition_table(ledger, clock, make, start: Status) -> None:
+    """From ``start``, every target status: legal ones happen and are audited, others refused."""
+    for n, target in enumerate(TARGETS):
+        client = f"192.0.2.{n + 1}"
+        decision_id = _bring_to(ledger, clock, make(client, decided_at=clock.now()), start)
+        _check_move(ledger, clock, decision_id, start, target)
+
+
+def _check_move(ledger, clock, decision_id: str, start: Status, target: Status) -> None:
     events_before = len(ledger.audit(decision_id))
     if start is target is Status.APPLIED:
         MOVES[target](ledger, clock, decision_id)  # re-marking is a no-op for the enforcer
@@ -67,8 +73,7 @@ def test_transition_table(ledger, clock, make, start: Status, target: Status) ->
         with pytest.raises(IllegalTransition) as err:
             MOVES[target](ledger, clock, decision_id)
         if target is not Status.EXPIRED:
-            assert start.value in str(err.value)
-            assert target.value in str(err.value)
+            assert f"is {start.value}; it cannot become {target.value}" in str(err.value)
         assert ledger.get(decision_id).status is start
         assert len(ledger.audit(decision_id)) == events_before
 
