@@ -92,11 +92,28 @@ def view(requests: pa.Table, fmt: str) -> pa.Table:
     for name in _NULL_IN[fmt]:
         i = t.schema.get_field_index(name)
         t = t.set_column(i, t.schema.field(i), pa.nulls(t.num_rows, t.schema.field(i).type))
+    i = t.schema.get_field_index(rq.REQUEST_ID)
+    t = t.set_column(i, rq.REQUEST_ID, request_ids(t, fmt))
+    if fmt == "waf":
+        labels = [[f"awswaf:clientip:geo:country:{c or '-'}"] for c in t[rq.COUNTRY].to_pylist()]
+        i = t.schema.get_field_index(rq.WAF_LABELS)
+        t = t.set_column(i, rq.WAF_LABELS, pa.array(labels, pa.list_(pa.string())))
     if fmt == "cloudfront":
         secs = pc.floor_temporal(t[rq.EVENT_TIME], unit="second")
         t = t.set_column(t.schema.get_field_index(rq.EVENT_TIME), rq.EVENT_TIME, secs)
     i = t.schema.get_field_index(rq.SOURCE)
     return t.set_column(i, rq.SOURCE, pa.array([fmt] * t.num_rows, pa.string()))
+
+
+def request_ids(t: pa.Table, fmt: str) -> pa.Array:
+    """The request id each format carries: ALB trace id, WAF ``requestId``, CloudFront's id."""
+    if fmt == "cloudfront":
+        return t[rq.REQUEST_ID].combine_chunks()
+    secs = t[rq.EVENT_TIME].cast(pa.int64()).to_numpy() // 1000
+    root = pc.binary_join_element_wise(
+        "1-", _fmt(secs, "%08x"), "-", pc.utf8_slice_codeunits(t[rq.REQUEST_ID], 0, 24), ""
+    )
+    return pc.binary_join_element_wise("Root=", root, "") if fmt == "alb" else root
 
 
 def _gz(text: str) -> bytes:
@@ -129,9 +146,10 @@ def alb_lines(t: pa.Table, cfg: SimConfig) -> pa.Array:
     n = t.num_rows
     ms = t[rq.EVENT_TIME].cast(pa.int64()).to_numpy()
     dur = t[rq.DURATION_MS].to_numpy(zero_copy_only=False).astype(np.int64)
-    created = pc.strftime(t[rq.EVENT_TIME], format="%Y-%m-%dT%H:%M:%S")
-    done = pc.strftime(
-        pa.array(ms + dur, pa.int64()).cast(rq.TIMESTAMP_TYPE), format="%Y-%m-%dT%H:%M:%S"
+    # ``time`` (the response) is the event time; the request arrived ``duration`` earlier.
+    done = pc.strftime(t[rq.EVENT_TIME], format="%Y-%m-%dT%H:%M:%S")
+    created = pc.strftime(
+        pa.array(ms - dur, pa.int64()).cast(rq.TIMESTAMP_TYPE), format="%Y-%m-%dT%H:%M:%S"
     )
     created = pc.binary_join_element_wise(created, "000Z", "")
     done = pc.binary_join_element_wise(done, "000Z", "")
@@ -142,13 +160,7 @@ def alb_lines(t: pa.Table, cfg: SimConfig) -> pa.Array:
     q = pc.if_else(pc.is_null(t[rq.QUERY]), "", pc.binary_join_element_wise("?", t[rq.QUERY], ""))
     url = pc.binary_join_element_wise(f"https://{cfg.host}:443", t[rq.PATH], q, "")
     request = pc.binary_join_element_wise('"', t[rq.METHOD], " ", url, " ", t[rq.PROTOCOL], '"', "")
-    trace_ids = pc.binary_join_element_wise(
-        "Root=1-",
-        _fmt(ms // 1000, "%08x"),
-        "-",
-        pc.utf8_slice_codeunits(t[rq.REQUEST_ID], 0, 24),
-        "",
-    )
+    trace_ids = request_ids(t, "alb")
     status = _str(t[rq.STATUS])
     fields = [
         typ,
@@ -156,7 +168,7 @@ def alb_lines(t: pa.Table, cfg: SimConfig) -> pa.Array:
         f"app/{cfg.alb_name}/{cfg.alb_id}",
         client,
         target,
-        "0.001",
+        "0.000",
         _fmt(dur / 1000.0, "%.3f"),
         "0.000",
         status,

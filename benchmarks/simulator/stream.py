@@ -162,7 +162,7 @@ class StreamBuilder:
         c = {k: v[keep][order] for k, v in c.items()}
         n = len(c["time"])
         rng = self.rng
-        duration = np.minimum(rng.lognormal(np.log(40.0), 0.8, size=n), 900.0).round(1)
+        duration = np.minimum(rng.lognormal(np.log(40.0), 0.8, size=n), 900.0).round()
         rid_hi = rng.integers(0, 2**62, size=n)
         rid_lo = rng.integers(0, 2**62, size=n)
         request_ids = [f"{a:016x}{b:016x}"[:32] for a, b in zip(rid_hi, rid_lo, strict=True)]
