@@ -135,7 +135,6 @@ class S3SqsSource:
                 MaxNumberOfMessages=count,
                 WaitTimeSeconds=self.wait_time_s,
                 VisibilityTimeout=self.visibility_timeout_s,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
             )
         except ClientError as exc:
             raise SourceError(f"cannot receive from {self.queue_url}: {exc}") from exc

@@ -294,3 +294,29 @@ def test_config_refuses_unknown_keys_and_builds_real_clients(aws_endpoint, sqs, 
     assert [d.obj.key for d in source.poll()] == ["a"]
     source.close()
     source.store.close()
+
+
+def test_real_eventbridge_route_keys_are_not_decoded(
+    aws_endpoint, boto_session, s3, sqs, sqlite_store, fake_clock
+):
+    """S3 → EventBridge rule → SQS, configured as log-formats.md §6.4 describes."""
+    events = boto_session.client("events", endpoint_url=aws_endpoint)
+    url = make_queue(sqs, "from-eventbridge")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_notification_configuration(
+        Bucket=BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    events.put_rule(
+        Name="log-objects",
+        EventPattern=json.dumps({"source": ["aws.s3"], "detail-type": ["Object Created"]}),
+    )
+    events.put_targets(Rule="log-objects", Targets=[{"Id": "q", "Arn": queue_arn(sqs, url)}])
+    key = "AWSLogs/123456789012/WAFLogs/us-east-1/acl 1/a+b%20c ü.log.gz"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"waf records")
+
+    source = build(url, sqs, s3, sqlite_store, fake_clock)
+    deliveries = source.poll(max_objects=10)
+    assert [d.obj.key for d in deliveries] == [key]
+    assert deliveries[0].obj.read() == b"waf records"
+    deliveries[0].ack(record_for(deliveries[0], fake_clock))
+    assert messages_in(sqs, url) == (0, 0)
