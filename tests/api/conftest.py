@@ -1,0 +1,143 @@
+"""API fixtures: a real ledger (SQLite file or an isolated PostgreSQL schema), the app, tokens.
+
+``db_url`` is parametrised over SQLite and PostgreSQL like the ledger's own tests: each
+PostgreSQL test gets a fresh schema (via ``search_path``) dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from engine.core.clock import FakeClock
+from engine.decisions import Ledger
+from engine.schema.decision import Action, Decision
+from engine.service import Service
+
+POSTGRES_URL = os.environ.get(
+    "WAFSMITH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SECRET = b"0123456789abcdef0123456789abcdef"
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    """A URL whose ``search_path`` is a fresh PostgreSQL schema, dropped afterwards."""
+    schema = f"api_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(_libpq(POSTGRES_URL), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is needed for the API tests: {exc}")
+    with admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        sep = "&" if "?" in POSTGRES_URL else "?"
+        try:
+            yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty ledger database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture()
+def sqlite_url(tmp_path: Path) -> str:
+    """For tests whose behaviour does not depend on the database kind."""
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture()
+def ledger(db_url: str, clock: FakeClock) -> Iterator[Ledger]:
+    with Ledger.open(db_url, clock=clock) as opened:
+        yield opened
+
+
+@pytest.fixture()
+def service(ledger: Ledger, clock: FakeClock) -> Service:
+    return Service(ledger, clock=clock)
+
+
+@pytest.fixture()
+def app(service: Service):
+    return create_app(service, session_secret=SECRET)
+
+
+@pytest.fixture()
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@dataclass(frozen=True)
+class Tokens:
+    viewer: str
+    analyst: str
+    admin: str
+
+    def header(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {getattr(self, role)}"}
+
+
+@pytest.fixture()
+def tokens(service: Service) -> Tokens:
+    made = {
+        role: service.create_token(name=f"{role}-alice", role=role)[0]
+        for role in ("viewer", "analyst", "admin")
+    }
+    return Tokens(**made)
+
+
+@pytest.fixture()
+def make() -> Callable[..., Decision]:
+    """Build a proposal with sensible defaults; keyword arguments override them."""
+
+    def build(client: str = "203.0.113.7", **kw: object) -> Decision:
+        fields: dict[str, object] = {
+            "action": Action.BLOCK,
+            "ttl_s": 3600,
+            "score": 0.9,
+            "detector": "request_rate",
+            "decided_at": START,
+            "reasons": ("520 requests/min",),
+            "confidence": 0.8,
+            "evidence": (
+                {
+                    "requests_1m": 520,
+                    "sample_requests": [{"method": "GET", "path": "/login", "status": 401}],
+                },
+            ),
+        }
+        fields.update(kw)
+        return Decision(client=client, **fields)  # type: ignore[arg-type]
+
+    return build
+
+
+@pytest.fixture()
+def proposed(service: Service, make) -> Decision:
+    """One stored proposal."""
+    return service.ledger.propose(make())

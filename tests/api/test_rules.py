@@ -1,0 +1,79 @@
+"""Rule preview (compile only, and dry-run planned against moto) and backtest routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.service import RulePreviewer, Service
+from engine.settings import Settings
+
+WEB_ACL = "prod-acl"
+
+
+@pytest.fixture()
+def db_url(sqlite_url: str) -> str:
+    """Preview and backtest logic does not depend on the database kind."""
+    return sqlite_url
+
+
+def test_preview_without_a_compiler_says_so(client, tokens) -> None:
+    body = client.get("/api/v1/rules/preview", headers=tokens.header("viewer")).json()
+    assert body["desired"] is None and body["plan"] is None
+    assert body["notes"] == ["no rule compiler is configured for this service"]
+
+
+def _previewing_service(ledger, clock, **settings: Any) -> Service:
+    previewer = RulePreviewer.from_settings(Settings(**settings), clock=clock)
+    return Service(ledger, clock=clock, previewer=previewer)
+
+
+def test_preview_compiles_only_without_aws(ledger, clock, proposed) -> None:
+    service = _previewing_service(ledger, clock)
+    service.approve(proposed.id, by="bob")
+    service.add_allowlist("198.51.100.0/24", by="admin")
+    preview = service.preview_rules()
+    assert preview["decisions"] == 1
+    assert preview["plan"] is None
+    assert any("compiled document only" in n for n in preview["notes"])
+    addresses = [a for s in preview["desired"]["ip_sets"] for a in s["addresses"]]
+    assert addresses == ["203.0.113.7/32"]
+
+
+def test_preview_plans_against_aws_in_dry_run(
+    client, app, ledger, clock, tokens, proposed, wafv2, aws_endpoint
+) -> None:
+    vis = {"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "a"}
+    wafv2.create_web_acl(
+        Name=WEB_ACL, Scope="REGIONAL", DefaultAction={"Allow": {}}, VisibilityConfig=vis
+    )
+    service = _previewing_service(
+        ledger,
+        clock,
+        aws={"endpoint_url": aws_endpoint},
+        enforcement={"compiler": {"placement": {"web_acl_name": WEB_ACL}}},
+    )
+    service.approve(proposed.id, by="bob")
+    app.state.service = service
+    body = client.get("/api/v1/rules/preview", headers=tokens.header("viewer")).json()
+    assert body["plan"]["mode"] == "dry_run"
+    assert body["plan"]["ok"] is True
+    assert body["plan"]["writes"] == 0
+    operations = {(s["operation"], s["status"]) for s in body["plan"]["plan"]}
+    assert ("CreateIPSet", "planned") in operations
+    assert wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] == []  # nothing was written
+
+
+def test_backtest_validation(client, tokens, proposed) -> None:
+    headers = tokens.header("viewer")
+    both = {"client": "203.0.113.7", "decision_id": proposed.id}
+    assert client.post("/api/v1/backtest", json=both, headers=headers).status_code == 422
+    assert client.post("/api/v1/backtest", json={}, headers=headers).status_code == 422
+    bad = client.post("/api/v1/backtest", json={"client": "0.0.0.0/0"}, headers=headers)
+    assert bad.status_code == 422
+    missing = client.post("/api/v1/backtest", json={"decision_id": "nope"}, headers=headers)
+    assert missing.status_code == 404
+    ok = client.post("/api/v1/backtest", json={"decision_id": proposed.id}, headers=headers)
+    assert ok.status_code == 200
+    assert ok.json()["client"] == "203.0.113.7"
