@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "engine.cli.parse",
     "engine.cli.analyze",
     "engine.cli.compile",
+    "engine.cli.enforce",
     "engine.cli.serve",
     "engine.cli.token",
 )

@@ -1,0 +1,202 @@
+"""``wafsmith enforce --once``: compile the approved decisions and run one reconciliation cycle.
+
+Decisions come from ``--decisions FILE.json`` or, without it, from the ledger
+(``--database-url`` or ``WAFSMITH_DATABASE_URL``, or the settings file's ledger).
+``--config`` takes a compiler TOML (as ``wafsmith compile``) or an engine settings TOML
+(``[enforcement]``/``[aws]`` tables). Prints a JSON summary: calls made by operation, entries
+per IP set, drift found, errors and when the next decision expires.
+
+Exit codes: 0 converged (or planned, with ``--dry-run``); 1 the cycle failed (errors listed);
+2 bad input, configuration or an invalid compiled document (nothing was sent to AWS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from engine.cli.compile import load_decisions
+from engine.compiler import CompilerConfig, compile_state, config_from_dict, load_config, validate
+from engine.core.clock import SystemClock
+from engine.core.errors import ConfigError, WafsmithError
+from engine.enforcer import (
+    Boto3ShieldApi,
+    Boto3WafV2Api,
+    CallPolicy,
+    Mode,
+    Reconciler,
+    RecordingShieldFake,
+    next_expiry,
+)
+from engine.schema.decision import Decision, DecisionError, parse_time
+
+STATUS_KEY = "enforcement"  # what engine.service reads for the status API
+
+
+class _Inputs:
+    """Everything a cycle needs, resolved from the arguments before any AWS call."""
+
+    def __init__(self) -> None:
+        self.config: CompilerConfig = CompilerConfig()
+        self.endpoint_url: str | None = None
+        self.region = "us-east-1"
+        self.database_url: str | None = None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "enforce", help="converge AWS WAF (and Shield) on the approved decisions, once",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--once", action="store_true",
+                        help="run one cycle and exit (the loop lives in `wafsmith run`)")
+    parser.add_argument("--decisions", help="decisions JSON file (default: the ledger)")
+    parser.add_argument("--config", help="compiler or engine settings TOML")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--dry-run", action="store_true", help="plan only: no AWS writes")
+    modes.add_argument("--count-only", action="store_true", help="every engine rule in Count")
+    parser.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
+    parser.add_argument("--web-acl", help="name of the web ACL the engine's rules go into")
+    parser.add_argument("--scope", choices=("REGIONAL", "CLOUDFRONT"))
+    parser.add_argument("--region", help="AWS Region (CLOUDFRONT scope always uses us-east-1)")
+    parser.add_argument("--database-url", help="ledger URL when --decisions is not given")
+    parser.add_argument("--now", help="evaluate TTLs at this ISO-8601 UTC time (default: now)")
+    parser.add_argument("--writes-per-second", type=float, default=1.0,
+                        help="WAF write pacing per account and Region (AWS budget: 1)")
+    parser.add_argument("--shield", choices=("aws", "fake"),
+                        help="Shield backend (default: aws, or the recording fake when "
+                             "--endpoint-url is given, since moto lacks those calls)")
+    parser.set_defaults(func=run)
+
+
+def _load_inputs(args: argparse.Namespace) -> _Inputs:
+    inputs = _Inputs()
+    if args.config:
+        data = _read_toml(args.config)
+        if {"enforcement", "aws"} & set(data):
+            from engine.settings import load_settings
+            settings = load_settings(Path(args.config))
+            enforcement = settings.enforcement
+            compiler: dict[str, Any] = {"scope": enforcement.scope, **enforcement.compiler}
+            if enforcement.web_acl_name:
+                compiler.setdefault("placement", {})["web_acl_name"] = enforcement.web_acl_name
+            inputs.config = config_from_dict(compiler, source=f"{args.config} [enforcement]")
+            inputs.endpoint_url = settings.aws.endpoint_url
+            inputs.region = settings.aws.region
+            inputs.database_url = settings.database_url
+        else:
+            inputs.config = load_config(args.config)
+    updates: dict[str, Any] = {}
+    if args.scope:
+        updates["scope"] = args.scope
+    if args.count_only:
+        updates["count_only"] = True
+    if args.web_acl:
+        placement = inputs.config.placement.model_copy(update={"web_acl_name": args.web_acl})
+        updates["placement"] = placement.model_dump()
+    if updates:
+        inputs.config = config_from_dict({**inputs.config.model_dump(), **updates},
+                                         source="command line")
+    inputs.endpoint_url = args.endpoint_url or inputs.endpoint_url
+    inputs.region = args.region or inputs.region
+    if inputs.config.scope == "CLOUDFRONT":
+        inputs.region = "us-east-1"
+    inputs.database_url = args.database_url or inputs.database_url
+    return inputs
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+
+
+def _open_ledger(inputs: _Inputs, clock: SystemClock) -> Any:
+    if not (inputs.database_url or os.environ.get("WAFSMITH_DATABASE_URL")):
+        raise ConfigError("no decisions: give --decisions FILE.json, or a ledger with "
+                          "--database-url / WAFSMITH_DATABASE_URL")
+    from engine.decisions.ledger import Ledger
+    return Ledger.open(inputs.database_url, clock=clock)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.writes_per_second <= 0:
+        print("wafsmith enforce: --writes-per-second must be > 0", file=sys.stderr)
+        return 2
+    if not args.once:
+        print("wafsmith enforce: only --once is supported here; the continuous loop is "
+              "`wafsmith run`", file=sys.stderr)
+        return 2
+    clock = SystemClock()
+    ledger = None
+    try:
+        inputs = _load_inputs(args)
+        now = parse_time(args.now) if args.now else clock.now()
+        if args.decisions:
+            decisions: list[Decision] = load_decisions(args.decisions)
+        else:
+            ledger = _open_ledger(inputs, clock)
+            decisions = ledger.enforceable(now)
+    except (WafsmithError, DecisionError) as exc:
+        print(f"wafsmith enforce: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _cycle(args, inputs, decisions, now, clock, ledger)
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+def _cycle(args: argparse.Namespace, inputs: _Inputs, decisions: list[Decision], now: Any,
+           clock: SystemClock, ledger: Any) -> int:
+    state = compile_state(decisions, inputs.config, now)
+    violations = validate(state)
+    if violations:
+        print(f"wafsmith enforce: the compiled document breaks {len(violations)} WAFv2 "
+              "constraint(s); nothing was sent:", file=sys.stderr)
+        for v in violations:
+            print(f"  - {v}", file=sys.stderr)
+        return 2
+    mode = Mode.DRY_RUN if args.dry_run else Mode.COUNT_ONLY if args.count_only else Mode.ENFORCE
+    shield_kind = args.shield or ("fake" if inputs.endpoint_url else "aws")
+    shield = (RecordingShieldFake() if shield_kind == "fake"
+              else Boto3ShieldApi(endpoint_url=inputs.endpoint_url))
+    reconciler = Reconciler(
+        Boto3WafV2Api(region=inputs.region, endpoint_url=inputs.endpoint_url),
+        clock=clock, shield_api=shield,
+        policy=CallPolicy(clock, writes_per_s=args.writes_per_second))
+    result = reconciler.run_cycle(state, mode=mode, next_expiry=next_expiry(decisions, now))
+    summary = _summary(result.to_dict(), decisions, state.overflow)
+    if ledger is not None and mode is not Mode.DRY_RUN:
+        ledger.put_status(STATUS_KEY, result.to_dict())
+        if result.ok and mode is Mode.ENFORCE:
+            summary["marked_applied"] = _mark_applied(ledger, decisions, state.overflow)
+    json.dump(summary, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+    return 0 if result.ok else 1
+
+
+def _summary(result: dict[str, Any], decisions: list[Decision], overflow: Any) -> dict[str, Any]:
+    return {
+        "ok": result["ok"], "mode": result["mode"], "decisions": len(decisions),
+        "not_enforced": len(overflow), "calls": result["calls"]["calls"],
+        "writes": result["writes"], "retries": result["calls"]["retries"],
+        "lock_conflicts": result["calls"]["lock_conflicts"], "entries": result["entries"],
+        "plan": [s for s in result["plan"] if s["status"] != "converged"],
+        "drift": result["drift"], "errors": result["errors"], "shield": result["shield"],
+        "next_expiry": result["next_expiry"],
+    }
+
+
+def _mark_applied(ledger: Any, decisions: list[Decision], overflow: Any) -> int:
+    """approved → applied for the decisions now enforced (not those left in overflow)."""
+    left_out = {i for o in overflow for i in o.decision_ids}
+    ids = [d.id for d in decisions if d.id and d.id not in left_out]
+    return len(ledger.mark_applied(ids, by="enforcer")) if ids else 0
