@@ -37,6 +37,17 @@ from benchmarks.simulator.simulate import L_CLIENT
 from engine.schema import request as rq
 
 WAFSMITH = "wafsmith"
+SHORT = {
+    "waf-rbr-100": "rbr-100",
+    "waf-rbr-2000": "rbr-2000",
+    "aws-sa-flood-lambda-documented": "saFlood-doc",
+    "aws-sa-flood-lambda-as-shipped": "saFlood-ship",
+    "aws-sa-flood-athena": "saFlood-athena",
+    "aws-sa-scanner-lambda": "saScan-lambda",
+    "aws-sa-scanner-athena": "saScan-athena",
+    "crowdsec-http": "crowdsec",
+    "fail2ban-http": "fail2ban",
+}
 TARGETS = {"recall": 0.95, "benign_fpr": 0.001, "flood_ttd_s": 120.0}
 
 
@@ -170,12 +181,7 @@ def print_report(run: dict[str, Any], out=print) -> None:
         key=lambda k: (systems[names[0]]["per_kind"][k]["label"], k),
     )
     out("\nper-kind flagged share (attack kinds: recall; benign kinds: false positives)")
-    short = [
-        n.replace("aws-sa-", "sa-")
-        .replace("-documented", "-doc")
-        .replace("-as-shipped", "-ship")[:14]
-        for n in names
-    ]
+    short = [SHORT.get(n, n)[:14] for n in names]
     out(f"{'kind':34}" + "".join(f"{s:>15}" for s in short))
     for k in kinds:
         label = systems[names[0]]["per_kind"][k]["label"]
