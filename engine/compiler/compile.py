@@ -85,7 +85,7 @@ def _ip_sets(
     rule's statement does not change when the first address of a family appears."""
     grouped: dict[tuple[str, int], list[addr.Entry]] = {}
     for entry in entries:
-        grouped.setdefault((entry.category, entry.net.version), []).append(entry)
+        grouped.setdefault((entry.category, entry.version), []).append(entry)
     specs: list[IPSetSpec] = []
     names: dict[str, list[str]] = {}
     overflow: list[OverflowEntry] = []
@@ -106,18 +106,13 @@ def _ip_sets(
                         name=name,
                         scope=config.scope,
                         ip_version=ip_version,
-                        addresses=tuple(_cidr(e.net) for e in bucket),
+                        addresses=tuple(text for _entry, text in bucket),
                         category=category,
                         description=f"wafsmith {category} {ip_version} shard {k}",
                     )
                 )
     specs.sort(key=lambda s: s.name)
     return specs, names, overflow
-
-
-def _cidr(net: addr.Network) -> str:
-    """WAF wants CIDR notation even for one address (``/32``, ``/128``)."""
-    return net.with_prefixlen
 
 
 def _rules(config: CompilerConfig, set_names: dict[str, list[str]]) -> list[RuleSpec]:

@@ -135,8 +135,7 @@ def test_small_change_touches_one_shard():
     after = compile_state([make_decision(a) for a in [*base[1:], "172.16.0.1"]], config, NOW)
     changed = [b.name for b, a in zip(before.ip_sets, after.ip_sets, strict=True) if a != b]
     n = sum(1 for s in before.ip_sets if s.category == "block" and s.ip_version == "IPV4")
-    removed = ipaddress.ip_network(base[0])
-    added = ipaddress.ip_network("172.16.0.1")
+    removed, added = f"{base[0]}/32", "172.16.0.1/32"
     expected = {f"wafsmith-block-v4-{shard_hash(x) % n}" for x in (removed, added)}
     assert set(changed) == expected
 

@@ -8,6 +8,7 @@ budget overflow and sharding happen in most examples.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import random
@@ -18,8 +19,8 @@ from hypothesis import strategies as st
 
 from engine.compiler import CompilerConfig, compile_state, validate
 from engine.compiler.modelcheck import check_document
-from engine.schema.decision import Decision
-from tests.engine.compiler.conftest import NOW
+from engine.schema.decision import Action, Decision
+from tests.engine.compiler.conftest import NOW, make_decision
 
 V4 = ipaddress.ip_network("10.0.0.0/22")
 V6 = ipaddress.ip_network("2001:db8::/120")
@@ -149,3 +150,28 @@ def test_input_order_does_not_matter(items, config, rng: random.Random):
 @given(st.lists(decisions(), max_size=30), configs())
 def test_rendered_requests_pass_the_botocore_model(items, config):
     assert check_document(compile_state(items, config, NOW)) == []
+
+
+@PROPS
+@given(st.lists(decisions(), max_size=60), st.lists(networks(), max_size=4))
+def test_aggregation_is_the_exact_minimal_cover(items, allowlist):
+    """With one category and no budget pressure, the entries are exactly
+    ``collapse_addresses`` of the decided addresses minus the allowlist."""
+    items = [dataclasses.replace(d, action=Action.BLOCK) for d in items]
+    config = CompilerConfig(allowlist=allowlist, categories=["block"])
+    state = compile_state(items, config, NOW)
+    allowed = covered(allowlist)
+    for spec in state.ip_sets:
+        version = 4 if spec.ip_version == "IPV4" else 6
+        wanted = covered(t for d in items if d.is_active(NOW) for t in targets(d))[version]
+        wanted -= allowed[version]
+        cls = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+        expected = ipaddress.collapse_addresses(cls(h) for h in sorted(wanted))
+        assert sorted(spec.addresses) == sorted(str(n) for n in expected)
+
+
+def test_halves_of_the_address_space_never_become_a_slash_zero():
+    halves = [make_decision("0.0.0.0/1"), make_decision("128.0.0.0/1")]
+    state = compile_state(halves, CompilerConfig(), NOW)
+    assert state.ip_set("wafsmith-block-v4-0").addresses == ("0.0.0.0/1", "128.0.0.0/1")
+    assert validate(state) == []
