@@ -7,6 +7,7 @@ object's result is committed; the :class:`ProcessedStore` makes re-delivery a no
 """
 
 from engine.sources.config import (
+    SOURCE_CONFIGS,
     LocalSourceConfig,
     ProcessedStoreConfig,
     S3ListSourceConfig,
@@ -15,6 +16,7 @@ from engine.sources.config import (
 from engine.sources.delivery import Delivery, LocalSource, Source
 from engine.sources.notifications import BodyKind, DecodedBody, ObjectEvent, decode_body
 from engine.sources.objects import (
+    ObjectGoneError,
     SourceError,
     SourceObject,
     iter_local,
@@ -28,12 +30,14 @@ from engine.sources.s3_sqs import S3SqsSource
 from engine.sources.store import ProcessedRecord, ProcessedStore
 
 __all__ = [
+    "SOURCE_CONFIGS",
     "BodyKind",
     "DecodedBody",
     "Delivery",
     "LocalSource",
     "LocalSourceConfig",
     "ObjectEvent",
+    "ObjectGoneError",
     "ProcessedRecord",
     "ProcessedStore",
     "ProcessedStoreConfig",

@@ -125,3 +125,11 @@ class S3SqsSourceConfig(_AwsConfig):
             heartbeat_fraction=self.heartbeat_fraction,
             sample_size=self.unparseable_sample_size,
         )
+
+
+SOURCE_CONFIGS: dict[str, type[_Config]] = {
+    "local": LocalSourceConfig,
+    "s3_list": S3ListSourceConfig,
+    "sqs": S3SqsSourceConfig,
+}
+"""Config model for each source kind (the names ``engine.settings`` uses)."""

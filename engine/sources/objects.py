@@ -29,6 +29,17 @@ class SourceError(WafsmithError):
     """A source cannot be read: missing path, bad URI, or an S3 / SQS call that failed."""
 
 
+class ObjectGoneError(SourceError):
+    """The announced object no longer exists in the announced version (deleted or overwritten).
+
+    Retrying cannot succeed; the pipeline may acknowledge it with an empty record (the newer
+    version, if any, is announced on its own).
+    """
+
+
+_GONE_CODES = {"NoSuchKey", "PreconditionFailed", "412", "404"}
+
+
 def make_client(service: str, *, endpoint_url: str | None = None, region: str | None = None) -> Any:
     """A boto3 client; ``endpoint_url`` points it at moto (or any S3/SQS-compatible server)."""
     config = Config(retries={"max_attempts": 3, "mode": "standard"})
@@ -52,7 +63,7 @@ class SourceObject:
     same shape either way. ``uri`` is the full location (``s3://bucket/key`` or the path).
     """
 
-    uri: str
+    uri: str  # s3://bucket/key, or the absolute path of a local file
     bucket: str | None
     key: str
     etag: str | None = None
@@ -83,6 +94,8 @@ class SourceObject:
         try:
             return self.s3_client.get_object(**kwargs)["Body"]
         except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in _GONE_CODES:
+                raise ObjectGoneError(f"{self.uri} is gone or changed: {exc}") from exc
             raise SourceError(f"cannot read {self.uri}: {exc}") from exc
 
     def read(self) -> bytes:
@@ -137,7 +150,7 @@ def list_s3(
 def _local_object(path: Path, key: str) -> SourceObject:
     stat = path.stat()
     return SourceObject(
-        uri=str(path),
+        uri=str(path.absolute()),
         bucket=None,
         key=key,
         size=stat.st_size,

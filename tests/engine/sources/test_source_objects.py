@@ -7,7 +7,7 @@ from datetime import UTC
 
 import pytest
 
-from engine.sources import SourceError, SourceObject, iter_objects
+from engine.sources import ObjectGoneError, SourceError, SourceObject, iter_objects
 
 
 def test_local_directory_is_recursive_in_key_order_and_skips_hidden(tmp_path):
@@ -33,7 +33,7 @@ def test_local_single_file_keyed_by_name(tmp_path):
     path.write_bytes(b"line\n")
     (obj,) = iter_objects(str(path))
     assert obj.key == "one.log"
-    assert obj.uri == str(path)
+    assert obj.uri == str(path.absolute())
     with obj.open() as stream:
         assert stream.read() == b"line\n"
 
@@ -64,10 +64,20 @@ def test_s3_read_is_pinned_to_the_listed_etag(s3):
     s3.put_object(Bucket="logs", Key="k", Body=b"v1")
     (obj,) = iter_objects("s3://logs", s3_client=s3)
     s3.put_object(Bucket="logs", Key="k", Body=b"v2 changed")
-    with pytest.raises(SourceError, match="PreconditionFailed"):
+    with pytest.raises(ObjectGoneError, match="PreconditionFailed"):
         obj.read()
     stale = dataclasses.replace(obj, etag=None)
     assert stale.read() == b"v2 changed"
+    s3.delete_object(Bucket="logs", Key="k")
+    with pytest.raises(ObjectGoneError, match="NoSuchKey"):
+        stale.read()
+
+
+def test_s3_errors_other_than_gone_are_source_errors(s3):
+    obj = SourceObject(uri="s3://no-such-bucket/k", bucket="no-such-bucket", key="k", s3_client=s3)
+    with pytest.raises(SourceError, match="NoSuchBucket") as caught:
+        obj.read()
+    assert not isinstance(caught.value, ObjectGoneError)
 
 
 def test_source_object_equality_ignores_client(s3):

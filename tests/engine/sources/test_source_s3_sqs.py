@@ -9,10 +9,10 @@ import pytest
 from _source_events import eventbridge, s3_event, s3_record, sns
 
 from engine.sources import (
+    ObjectGoneError,
     ProcessedRecord,
     S3SqsSource,
     S3SqsSourceConfig,
-    SourceError,
 )
 
 BUCKET = "alb-logs"
@@ -185,7 +185,7 @@ def test_sns_wrapped_and_eventbridge_bodies(s3, sqs, sqlite_store, fake_clock):
     assert set(found) == {"waf/a b.log.gz", "AWSLogs/a%20b+c.gz"}
     assert found["waf/a b.log.gz"].obj.read() == b"waf"
     # The EventBridge sample carries a made-up etag: reading pins it, and S3 refuses.
-    with pytest.raises(SourceError, match="PreconditionFailed"):
+    with pytest.raises(ObjectGoneError, match="PreconditionFailed"):
         found["AWSLogs/a%20b+c.gz"].obj.read()
     for d in deliveries:
         d.ack(record_for(d, fake_clock))

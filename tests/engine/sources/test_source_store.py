@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 
@@ -116,6 +118,30 @@ def test_two_processes_racing_record_each_object_once(store, fake_clock):
     other.close()
     assert [a + b for a, b in zip(results["a"], results["b"], strict=True)] == [1] * 40
     assert store.count() == 40
+
+
+COMMIT_SCRIPT = """
+import sys
+from datetime import UTC, datetime
+from engine.sources import ProcessedRecord, ProcessedStore
+store = ProcessedStore(sys.argv[1], table_prefix=sys.argv[2])
+at = datetime(2026, 11, 30, tzinfo=UTC)
+won = sum(
+    store.commit(ProcessedRecord("logs", f"proc/{i}", "e", 1, 1, {}, "alb", at, at))
+    for i in range(int(sys.argv[3]))
+)
+print(won)
+"""
+
+
+def test_two_real_processes_record_each_object_once(store):
+    """Two OS processes commit the same 60 objects; together they win each exactly once."""
+    args = [sys.executable, "-c", COMMIT_SCRIPT, store.url, store.table_prefix, "60"]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sum(int(out) for out in outputs) == 60
+    assert store.count() == 60
 
 
 def test_non_duplicate_integrity_errors_are_not_swallowed(store, fake_clock):
