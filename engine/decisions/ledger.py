@@ -525,7 +525,7 @@ class Ledger:
     def allowlisted(
         self, decision: Decision, *, networks: builtins.list[Network] | None = None
     ) -> str | None:
-        """The allowlisted range ``decision`` touches (client or any member), else None."""
+        """The allowlisted range ``decision`` would block (its members, else its client)."""
         return _overlaps(decision, self.allowlist_networks() if networks is None else networks)
 
     def _allowlisted_in(self, conn: Connection, decision: Decision) -> str | None:
@@ -674,7 +674,7 @@ def _overlaps(decision: Decision, networks: Iterable[Network]) -> str | None:
     nets = [n for n in networks]
     if not nets:
         return None
-    for client in (decision.client, *decision.members):
+    for client in decision.members or (decision.client,):  # what the compiler blocks
         mine = client_network(client)
         for net in nets:
             if mine.version == net.version and mine.overlaps(net):
