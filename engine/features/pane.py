@@ -4,7 +4,8 @@
 ``merge`` combines two partials of the same pane (from different objects, log nodes or
 workers). Counters add, first/last timestamps take min/max, bottom-k sets union, and the
 inter-arrival sums add plus the boundary gap between the two partials' time ranges — exact
-when the partials cover disjoint time ranges, approximate when they interleave
+when the partials cover disjoint time ranges and are merged as adjacent ranges (the order
+objects arrive in), approximate when they interleave
 (``detection.md`` §2). Partials are canonical (clients sorted), so equal inputs merged in any
 order compare equal.
 """
@@ -159,7 +160,8 @@ def merge(a: PanePartial, b: PanePartial, k: int, samples_per_client: int = 3) -
     """Combine two partials of the same pane; associative and commutative."""
     if a.pane != b.pane:
         raise ValueError(f"cannot merge pane {a.pane} with pane {b.pane}")
-    clients = pc.sort(pc.unique(pa.concat_arrays([a.clients, b.clients])))
+    uniq = pc.unique(pa.concat_arrays([a.clients, b.clients]))
+    clients = uniq.take(pc.sort_indices(uniq))
     ia = pc.index_in(a.clients, value_set=clients).to_numpy().astype(np.int64)
     ib = pc.index_in(b.clients, value_set=clients).to_numpy().astype(np.int64)
     n = len(clients)

@@ -1,0 +1,135 @@
+"""Event time, watermark, late data, bounded memory, client identity and window features."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.core.errors import ConfigError
+from engine.features import FeatureConfig, FeatureStore
+from engine.features.identity import CidrSet, subnet_keys
+
+from .traffic import Traffic
+
+
+def frame_of(snap, window, client):
+    fr = snap.frames[window]
+    names = list(snap.clients[fr.codes])
+    i = names.index(client)
+    return {k: float(v[i]) for k, v in fr.columns.items()}
+
+
+def close_all(store):
+    snaps = [store.snapshot(p) for p in store.closable(final=True)]
+    return snaps[-1]
+
+
+def test_watermark_closes_a_pane_only_after_the_allowed_lateness():
+    store = FeatureStore(FeatureConfig(allowed_lateness_s=90))
+    store.add(Traffic().add("10.0.0.1", 10).add("10.0.0.1", 100).table())
+    # newest event at 100 s → watermark 10 s: minute 0 not final yet
+    assert store.closable() == []
+    store.add(Traffic().add("10.0.0.2", 155).table())  # watermark 65 s → minute 0 final
+    assert len(store.closable()) == 1
+
+
+def test_late_rows_land_in_their_own_pane_and_too_old_rows_are_dropped_and_counted():
+    cfg = FeatureConfig(allowed_lateness_s=0, windows_min=(1, 5))
+    store = FeatureStore(cfg)
+    store.add(Traffic().add("10.0.0.1", 30).table())
+    store.add(Traffic().add("10.0.0.1", 400).table())
+    for p in store.closable():
+        store.snapshot(p)
+    first_pane = min(store.panes)
+    store.add(Traffic().add("10.0.0.9", 35).table())  # late, within the 5-minute reach
+    assert store.stats.late_rows == 1
+    assert "10.0.0.9" in store.panes[first_pane].clients.to_pylist()
+    store.add(Traffic().add("10.0.0.1", 1000).table())
+    for p in store.closable():
+        store.snapshot(p)
+    store.evict()
+    store.add(Traffic().add("10.0.0.7", 20).table())  # older than the longest window
+    assert store.stats.dropped_too_late == 1
+
+
+def test_state_older_than_the_longest_window_is_dropped():
+    cfg = FeatureConfig(allowed_lateness_s=0, windows_min=(1, 5))
+    store = FeatureStore(cfg)
+    for minute in range(40):
+        tr = Traffic(seed=minute)
+        for c in range(30):  # 30 new clients every minute, none returning
+            tr.add(f"10.{minute}.0.{c}", minute * 60 + c)
+        store.add(tr.table())
+        for p in store.closable():
+            store.snapshot(p)
+        store.evict()
+    assert len(store.panes) <= 6
+    assert store.active_clients() <= 6 * 30
+    assert len(store._names) <= 2 * store.active_clients() + 1024
+    assert store.state_bytes() / store.active_clients() < 1024
+
+
+def test_window_features_of_a_flood_a_browser_and_a_scanner():
+    tr = Traffic(seed=1)
+    tr.flood("10.0.0.1", 0, 120, rate=5)
+    tr.browser("10.0.0.2", 0, 120, pages=6)
+    for i in range(30):
+        tr.add("10.0.0.3", i * 4, f"/admin/{i}.php", status=404, ua="Nikto/2.1.6",
+               query="id=1%27%20OR%201=1--" if i % 3 == 0 else None)
+    tr.add("10.0.0.3", 121, "/.git/HEAD", status=404)
+    store = FeatureStore(FeatureConfig(allowed_lateness_s=0))
+    store.add(tr.table())
+    snap = close_all(store)
+    flood = frame_of(snap, 5, "10.0.0.1")
+    assert flood["req_count"] == 600 and flood["peak_req_per_min"] == 300
+    assert flood["distinct_paths"] == 1 and flood["path_entropy"] == 0
+    assert flood["interarrival_cv"] < 0.05  # perfectly scripted
+    browser = frame_of(snap, 5, "10.0.0.2")
+    assert browser["asset_frac"] > 0.5 and browser["interarrival_cv"] > 1
+    scan = frame_of(snap, 5, "10.0.0.3")
+    assert scan["err404_ratio"] == 1 and scan["tool_ua_hits"] == 30
+    assert 20 <= scan["probe_404_distinct"] <= 45  # 31 paths, k=16 estimate
+    assert scan["injection_hits"] == 10 and scan["sensitive_path_hits"] == 1
+
+
+def test_trusted_proxy_yields_rightmost_untrusted_forwarded_address():
+    cfg = FeatureConfig(trusted_proxies=["10.1.0.0/16"], allowed_lateness_s=0)
+    tr = Traffic()
+    tr.add("10.1.2.3", 5, xff="6.6.6.6, 198.51.100.7, 10.1.9.9")  # spoofed left entry
+    tr.add("203.0.113.4", 6)
+    store = FeatureStore(cfg)
+    store.add(tr.table())
+    snap = close_all(store)
+    assert sorted(snap.clients[snap.frames[1].codes]) == ["198.51.100.7", "203.0.113.4"]
+
+
+def test_cloudfront_edges_seen_by_the_alb_are_not_clients():
+    cfg = FeatureConfig(cloudfront_origin_cidrs=["130.176.0.0/16"], allowed_lateness_s=0)
+    tr = Traffic().add("130.176.1.1", 5).add("130.176.1.1", 6).add("203.0.113.4", 7)
+    tr.add("130.176.1.1", 8, source="cloudfront")  # a CloudFront log's own c-ip is a viewer
+    store = FeatureStore(cfg)
+    store.add(tr.table())
+    snap = close_all(store)
+    assert store.stats.edge_rows == 2
+    assert sorted(snap.clients[snap.frames[1].codes]) == ["130.176.1.1", "203.0.113.4"]
+
+
+def test_subnet_keys_and_cidr_membership():
+    import pyarrow as pa
+
+    keys = subnet_keys(pa.array(["192.0.2.77", "2001:db8:1:2::5"])).to_pylist()
+    assert keys == ["192.0.2.0/24", "2001:db8:1::/48"]
+    nets = CidrSet(["192.0.2.0/25", "2001:db8::/32"])
+    mask = nets.contains(pa.array(["192.0.2.1", "192.0.2.200", "2001:db8::1", "::1"]))
+    assert mask.tolist() == [True, False, True, False]
+    with pytest.raises(ConfigError):
+        CidrSet(["not-a-cidr"])
+
+
+def test_stable_hash_is_process_independent():
+    import pyarrow as pa
+
+    from engine.features.hashing import hash64
+
+    # SipHash with a fixed key: the same value in every process, run and worker
+    assert int(hash64(pa.array(["/login"]))[0]) == 10212536937711775270
+    assert int(hash64(pa.array(["a"]))[0]) != int(hash64(pa.array(["b"]))[0])
