@@ -1,0 +1,175 @@
+"""The dashboard over HTTP: sign-in, session cookie, CSRF, roles, pages and charts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from api.auth import SESSION_COOKIE
+from engine.schema.decision import Status
+from engine.service import KEY_ENGINE, KEY_TRAFFIC
+
+
+@pytest.fixture()
+def db_url(sqlite_url: str) -> str:
+    """Dashboard behaviour does not depend on the database kind (the API tests cover both)."""
+    return sqlite_url
+
+
+def sign_in(client, token: str):
+    return client.post("/login", data={"token": token}, follow_redirects=False)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "page has no CSRF field"
+    return found.group(1)
+
+
+def test_pages_need_a_session(client) -> None:
+    for path in ("/dashboard", "/dashboard/queue", "/dashboard/active"):
+        reply = client.get(path, follow_redirects=False)
+        assert reply.status_code == 303
+        assert reply.headers["location"] == "/login"
+
+
+def test_bad_token_does_not_sign_in(client) -> None:
+    reply = sign_in(client, "wsm_wrong")
+    assert reply.status_code == 401
+    assert "Unknown or revoked token" in reply.text
+    assert SESSION_COOKIE not in reply.cookies
+
+
+def test_session_cookie_is_httponly_strict_and_signed(client, tokens) -> None:
+    reply = sign_in(client, tokens.analyst)
+    assert reply.status_code == 303
+    cookie = reply.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+    assert tokens.analyst not in cookie  # the token itself never goes into the cookie
+    # a tampered cookie is refused
+    value = client.cookies[SESSION_COOKIE]
+    client.cookies.set(SESSION_COOKIE, value[:-2] + ("A" if value[-2] != "A" else "B") + "x")
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_analyst_approves_from_the_queue(client, service, tokens, proposed) -> None:
+    sign_in(client, tokens.analyst)
+    queue = client.get("/dashboard/queue")
+    assert queue.status_code == 200
+    assert "203.0.113.7" in queue.text
+    assert "520 requests/min" in queue.text  # reasons
+    assert "/login" in queue.text  # sample request from the evidence
+    assert "Backtest over the last" in queue.text
+    reply = client.post(
+        f"/dashboard/decisions/{proposed.id}/approve",
+        data={"csrf": csrf_of(queue.text), "comment": "seen it", "back": "/dashboard/queue"},
+        follow_redirects=False,
+    )
+    assert reply.status_code == 303
+    assert service.ledger.get(proposed.id).status is Status.APPROVED
+    assert service.ledger.audit(proposed.id)[-1].actor == "analyst-alice"
+    active = client.get("/dashboard/active")
+    assert f'id="a-{proposed.id}"' in active.text
+    assert "1 h 0 min" in active.text  # time left: a 1 h block decided at this very moment
+
+
+def test_post_without_the_csrf_token_is_refused(client, service, tokens, proposed) -> None:
+    sign_in(client, tokens.analyst)
+    for data in ({}, {"csrf": "forged"}):
+        reply = client.post(f"/dashboard/decisions/{proposed.id}/approve", data=data)
+        assert reply.status_code == 403
+    assert service.ledger.get(proposed.id).status is Status.PROPOSED
+
+
+def test_viewer_sees_the_queue_but_cannot_approve(client, service, tokens, proposed) -> None:
+    sign_in(client, tokens.viewer)
+    queue = client.get("/dashboard/queue")
+    assert "203.0.113.7" in queue.text
+    assert "/approve" not in queue.text
+    reply = client.post(
+        f"/dashboard/decisions/{proposed.id}/approve", data={"csrf": csrf_of(queue.text)}
+    )
+    assert reply.status_code == 403
+    assert service.ledger.get(proposed.id).status is Status.PROPOSED
+
+
+def test_illegal_transition_is_shown_not_crashed(client, service, tokens, proposed) -> None:
+    service.reject(proposed.id, by="bob")
+    sign_in(client, tokens.analyst)
+    csrf = csrf_of(client.get("/dashboard/queue").text)
+    reply = client.post(f"/dashboard/decisions/{proposed.id}/approve", data={"csrf": csrf})
+    assert reply.status_code == 200
+    assert "cannot become approved" in reply.text
+
+
+def test_revoking_the_token_ends_its_sessions(client, service, tokens) -> None:
+    sign_in(client, tokens.analyst)
+    assert client.get("/dashboard", follow_redirects=False).status_code == 200
+    service.revoke_token("analyst-alice")
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_sessions_expire(client, clock, tokens) -> None:
+    sign_in(client, tokens.viewer)
+    clock.advance(9 * 3600)
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_logout_needs_csrf_and_clears_the_cookie(client, tokens) -> None:
+    sign_in(client, tokens.viewer)
+    page = client.get("/dashboard")
+    assert client.post("/logout", data={}).status_code == 403
+    reply = client.post("/logout", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert reply.status_code == 303
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_overview_without_engine_data_says_so(client, tokens) -> None:
+    sign_in(client, tokens.viewer)
+    page = client.get("/dashboard").text
+    assert "no engine has reported yet" in page
+    assert "no data yet" in page
+    assert "<svg" not in page
+
+
+def test_overview_draws_charts_from_the_published_series(client, service, tokens) -> None:
+    t0 = 1_772_366_400
+    service.ledger.put_status(
+        KEY_TRAFFIC,
+        {
+            "interval_s": 60,
+            "t": [t0 + 60 * i for i in range(5)],
+            "requests": [600, 1200, 6000, 1200, 600],
+            "blocked": [0, 0, 4800, 600, 0],
+            "allowed": [600, 1200, 1200, 600, 600],
+        },
+    )
+    service.ledger.put_status(KEY_ENGINE, {"ingest": {"lag_s": 3.0}, "active_clients": 42})
+    sign_in(client, tokens.viewer)
+    page = client.get("/dashboard").text
+    assert page.count("<svg") == 2
+    assert "max 100.0" in page  # 6000 requests per 60 s
+    assert "<title>blocked</title>" in page and "<title>allowed</title>" in page
+    assert "3.0 s" in page and ">42<" in page
+
+
+def test_decision_page_shows_the_audit_trail(client, service, tokens, proposed) -> None:
+    service.approve(proposed.id, by="analyst-bob", comment="clear attack")
+    sign_in(client, tokens.viewer)
+    page = client.get(f"/dashboard/decisions/{proposed.id}")
+    assert page.status_code == 200
+    assert "analyst-bob" in page.text and "clear attack" in page.text
+    assert client.get("/dashboard/decisions/nope").status_code == 404
+
+
+def test_back_link_cannot_redirect_off_site(client, tokens, proposed) -> None:
+    sign_in(client, tokens.analyst)
+    csrf = csrf_of(client.get("/dashboard/queue").text)
+    reply = client.post(
+        f"/dashboard/decisions/{proposed.id}/reject",
+        data={"csrf": csrf, "back": "https://evil.example/"},
+        follow_redirects=False,
+    )
+    assert reply.headers["location"].startswith("/dashboard/queue?")
