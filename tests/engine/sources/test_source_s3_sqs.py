@@ -320,3 +320,70 @@ def test_real_eventbridge_route_keys_are_not_decoded(
     assert deliveries[0].obj.read() == b"waf records"
     deliveries[0].ack(record_for(deliveries[0], fake_clock))
     assert messages_in(sqs, url) == (0, 0)
+
+
+def test_crash_without_close_redelivers_after_the_visibility_timeout(
+    s3, sqs, sqlite_store, fake_clock
+):
+    url = make_queue(sqs, "hard-crash")
+    s3.create_bucket(Bucket="logs")
+    s3.put_object(Bucket="logs", Key="a", Body=b"x")
+    etag = s3.head_object(Bucket="logs", Key="a")["ETag"].strip('"')
+    sqs.send_message(QueueUrl=url, MessageBody=s3_event(s3_record("a", etag=etag)))
+    crashed = build(url, sqs, s3, sqlite_store, fake_clock)
+    (d,) = crashed.poll()
+    d.obj.read()  # processed, then the process dies: no ack, no close
+    assert messages_in(sqs, url) == (0, 1)
+    # What SQS does when the visibility timeout runs out, without waiting for it:
+    sqs.change_message_visibility(
+        QueueUrl=url, ReceiptHandle=d.message.receipt_handle, VisibilityTimeout=0
+    )
+
+    restarted = build(url, sqs, s3, sqlite_store, fake_clock)
+    (again,) = restarted.poll()
+    assert again.obj == d.obj
+    assert again.ack(record_for(again, fake_clock)) is True
+    assert messages_in(sqs, url) == (0, 0)
+    assert sqlite_store.count() == 1
+
+
+def test_two_consumers_of_one_message_record_it_once(s3, sqs, sqlite_store, fake_clock):
+    """The claim of the first consumer expired; both finish; the store keeps one record."""
+    url = make_queue(sqs, "shared")
+    sqs.send_message(QueueUrl=url, MessageBody=s3_event(s3_record("a")))
+    slow = build(url, sqs, s3, sqlite_store, fake_clock, visibility_timeout_s=0)
+    fast = build(url, sqs, s3, sqlite_store, fake_clock)
+    (d_slow,) = slow.poll()
+    (d_fast,) = fast.poll()
+    assert d_fast.ack(record_for(d_fast, fake_clock)) is True
+    assert d_slow.ack(record_for(d_slow, fake_clock)) is False
+    assert messages_in(sqs, url) == (0, 0)
+    assert sqlite_store.count() == 1
+
+
+def test_large_object_read_in_chunks_with_heartbeats_between_them(
+    s3, sqs, sqlite_store, fake_clock
+):
+    """The pattern the pipeline follows: read a batch, heartbeat, read the next, then ack."""
+    url = make_queue(sqs, "large")
+    s3.create_bucket(Bucket="logs")
+    payload = gzip.compress(b"".join(b"line %07d\n" % i for i in range(200_000)), 1)
+    s3.put_object(Bucket="logs", Key="big.log.gz", Body=payload)
+    etag = s3.head_object(Bucket="logs", Key="big.log.gz")["ETag"].strip('"')
+    sqs.send_message(
+        QueueUrl=url, MessageBody=s3_event(s3_record("big.log.gz", etag=etag, size=len(payload)))
+    )
+    spy = SpySqs(sqs)
+    source = build(url, spy, s3, sqlite_store, fake_clock, visibility_timeout_s=30)
+    (d,) = source.poll()
+    chunks = []
+    with d.obj.open() as stream:
+        while chunk := stream.read(64 * 1024):
+            chunks.append(chunk)
+            fake_clock.advance(5)  # each batch takes 5 s of (injected) time
+            d.heartbeat()
+    assert b"".join(chunks) == payload
+    assert len(chunks) >= 3
+    assert spy.visibility_calls == [30] * (len(chunks) // 3)  # every 15 s of the 30 s claim
+    d.ack(record_for(d, fake_clock))
+    assert messages_in(sqs, url) == (0, 0)
