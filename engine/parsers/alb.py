@@ -191,4 +191,5 @@ class AlbParser:
         for first_line, block, lines in blocks:
             width = self._width(block)
             for piece in self.reader.read_block(block, first_line, width, lines):
-                yield to_canonical(piece, self.tally)
+                if piece.table.num_rows:
+                    yield to_canonical(piece, self.tally)

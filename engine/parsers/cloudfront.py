@@ -208,4 +208,5 @@ class CloudFrontParser:
             for line, segment in self._segments(first_line, block):
                 n_fields = len(self.fields)
                 for piece in self.reader.read_block(segment, line, n_fields):
-                    yield to_canonical(piece, self.tally)
+                    if piece.table.num_rows:
+                        yield to_canonical(piece, self.tally)

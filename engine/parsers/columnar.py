@@ -10,6 +10,7 @@ re-read line-exactly by bisection, so only the damaged lines are lost and each i
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from engine.parsers.result import (
+    INVALID_TIMESTAMP,
     INVALID_UTF8,
     INVALID_VALUE,
     LINE_TOO_LONG,
@@ -30,6 +32,7 @@ from engine.parsers.result import (
 READ_BLOCK_BYTES = 1 << 20  # pyarrow's internal block: cache-sized, fastest per line
 MAX_LINE_BYTES = 64 * 1024  # longer lines are rejected (AWS caps URLs at 8 KiB, headers 20 KiB)
 NULL_TOKENS = ["-"]
+_TIME_TYPES = re.compile(r"conversion error to (?:timestamp|time32|time64|date32|date64)")
 
 Entry = tuple[int, bytes]  # (1-based line number, raw line without the newline)
 
@@ -52,6 +55,10 @@ class DelimitedLayout:
     min_fields: int
     types: dict[str, pa.DataType]  # the columns to read and their types
     null_values: list[str] = field(default_factory=lambda: list(NULL_TOKENS))
+
+
+def _last_line(block: bytes) -> bytes:
+    return block[block.rfind(b"\n", 0, len(block) - 1) + 1 :]
 
 
 def blank_lines(block: bytes) -> int:
@@ -98,7 +105,6 @@ class DelimitedReader:
             return "skip"
 
         names = self.layout.names_for(n_fields)
-        types = {name: typ for name, typ in self.layout.types.items() if name in names}
         table = pacsv.read_csv(
             pa.py_buffer(text),
             read_options=pacsv.ReadOptions(
@@ -116,7 +122,7 @@ class DelimitedReader:
                 invalid_row_handler=handler,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types=types,
+                column_types=self.layout.types,  # missing columns become typed nulls
                 include_columns=list(self.layout.types),
                 include_missing_columns=True,
                 null_values=self.layout.null_values,
@@ -133,6 +139,9 @@ class DelimitedReader:
         """All rows of ``block`` (its first line is ``first_line``), bad lines tallied."""
         if lines is None:
             lines = block.count(b"\n")
+        if self.layout.quote_char and _last_line(block).count(b'"') % 2:
+            # an open quote on the last line would swallow its newline unnoticed
+            return self._salvage(block, first_line, n_fields)
         try:
             table, other = self._read(block, n_fields)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -218,7 +227,9 @@ class DelimitedReader:
             error = "row count mismatch"
         if len(entries) == 1:
             line_no, raw = entries[0]
-            reason = INVALID_VALUE if error and "conver" in error else WRONG_FIELD_COUNT
+            reason = WRONG_FIELD_COUNT
+            if error and "conversion error" in error:
+                reason = INVALID_TIMESTAMP if _TIME_TYPES.search(error) else INVALID_VALUE
             if raw.count(b'"') % 2 and self.layout.quote_char:
                 reason = UNBALANCED_QUOTE
             self.tally.add(reason, line_no, raw)

@@ -149,7 +149,8 @@ class WafParser:
     def parse(self, blocks: Iterator[Block]) -> Iterator[pa.Table]:
         for first_line, block, _ in blocks:
             for piece in self.read_block(block, first_line):
-                yield to_canonical(piece, self.tally)
+                if piece.table.num_rows:
+                    yield to_canonical(piece, self.tally)
 
     def read_block(self, block: bytes, first_line: int) -> list[Piece]:
         text = block.replace(b"}{", b"}\n{") if b"}{" in block else block

@@ -1,0 +1,90 @@
+"""Every ``# expect:`` line under data/fixtures is a test, and every fixture parses whole."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.parsers import parse_object
+from engine.schema.request import REQUEST_SCHEMA
+from tests.engine.parsers.expectations import (
+    FIXTURES,
+    MALFORMED,
+    ROWS,
+    Case,
+    data_lines,
+    load_cases,
+    mismatches,
+    without_expectations,
+)
+
+LOG_FILES = sorted(p for p in FIXTURES.glob("*/*") if p.suffix in {".log", ".jsonl"})
+CASES = [case for path in LOG_FILES for case in load_cases(path)]
+FORMAT_OF_DIR = {"alb": "alb", "cloudfront": "cloudfront", "waf": "waf"}
+CORPORA = sorted((FIXTURES / "corpora").glob("*.expect.json"))
+
+
+def test_fixtures_are_present() -> None:
+    assert {p.parent.name for p in LOG_FILES} == set(FORMAT_OF_DIR)
+    assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_annotated_line(case: Case) -> None:
+    """The line alone (with the CloudFront header in force) gives exactly what is expected."""
+    result = parse_object(
+        case.headers + case.line + b"\n", fmt=FORMAT_OF_DIR[case.path.parent.name]
+    )
+    if MALFORMED in case.expect:
+        assert result.rows == 0
+        assert result.malformed == {case.expect[MALFORMED]: 1}
+        assert [s.reason for s in result.bad_samples] == [case.expect[MALFORMED]]
+        assert result.bad_samples[0].line_no == case.headers.count(b"\n") + 1
+        return
+    assert result.malformed == {}
+    assert result.rows == case.expect.get(ROWS, 1)
+    assert not mismatches(result.table.to_pylist()[0], case.expect)
+
+
+@pytest.mark.parametrize("path", LOG_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_whole_fixture(path: Path) -> None:
+    """Parsed as one object, each annotated line lands as a row or under its reason."""
+    content = without_expectations(path)
+    result = parse_object(content, key=path.name)
+    cases = load_cases(path)
+    assert result.format == FORMAT_OF_DIR[path.parent.name]
+    assert result.table.schema == REQUEST_SCHEMA
+    assert result.rows == result.table.num_rows
+    assert result.bytes_read == len(content) + (not content.endswith(b"\n"))
+    expected_bad: dict[str, int] = {}
+    for case in cases:
+        if MALFORMED in case.expect:
+            expected_bad[case.expect[MALFORMED]] = expected_bad.get(case.expect[MALFORMED], 0) + 1
+    assert result.malformed == expected_bad
+    assert result.rows + sum(result.malformed.values()) >= data_lines(content) - 1
+    good = [c for c in cases if MALFORMED not in c.expect]
+    rows = result.table.to_pylist()
+    for case in good:  # each expectation is met by some row of the whole-file parse
+        assert any(not mismatches(row, case.expect) for row in rows), case.id
+
+
+@pytest.mark.parametrize("spec_path", CORPORA, ids=lambda p: p.name.removesuffix(".expect.json"))
+def test_shared_corpus(spec_path: Path, shared_dir: Path) -> None:
+    """The gzip'd AWS corpora: row counts, malformed counts and chosen rows."""
+    spec = json.loads(spec_path.read_text())
+    source = shared_dir / spec["path"]
+    with source.open("rb") as stream:  # streamed, as a source hands it over
+        result = parse_object(stream, key=source.name)
+    assert result.format == spec["format"]
+    assert result.rows == spec["rows"]
+    assert result.malformed == spec["malformed"]
+    assert result.table.schema == REQUEST_SCHEMA
+    rows = result.table.to_pylist()
+    for chosen in spec.get("rows_expected", []):
+        assert not mismatches(rows[chosen["row"]], chosen["expect"]), chosen["row"]
+    for sample in spec.get("bad_samples_expected", []):
+        got = result.bad_samples[sample["index"]]
+        assert (got.line_no, got.reason) == (sample["line_no"], sample["reason"])
+        assert got.text
