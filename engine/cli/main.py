@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "engine.cli.enforce",
     "engine.cli.serve",
     "engine.cli.token",
+    "engine.cli.run",
 )
 
 

@@ -54,8 +54,14 @@ class RequestHistory:
         """Oldest event time still retained at the clock's now."""
         return self.clock.now() - timedelta(hours=self.retention_hours)
 
-    def append(self, table: pa.Table | pa.RecordBatch) -> int:
-        """Retain the rows of ``table`` newer than the horizon; return how many were written."""
+    def append(self, table: pa.Table | pa.RecordBatch, *, part: str | None = None) -> int:
+        """Retain the rows of ``table`` newer than the horizon; return how many were written.
+
+        ``part`` names the files written (one per hour partition): appending again under the
+        same name replaces them, so re-processing a re-delivered object is idempotent.
+        """
+        if part is not None and not part.replace("-", "").isalnum():
+            raise HistoryError(f"part name {part!r} must be letters, digits and dashes")
         table = conform(table)
         for name in (EVENT_TIME, CLIENT_IP):
             if table.column(name).null_count:
@@ -68,16 +74,16 @@ class RequestHistory:
             return 0
         hours = pc.floor_temporal(table.column(EVENT_TIME), unit="hour")
         for hour in pc.unique(hours).to_pylist():
-            part = table.filter(pc.equal(hours, pa.scalar(hour, hours.type)))
-            self._write(hour, part)
+            rows = table.filter(pc.equal(hours, pa.scalar(hour, hours.type)))
+            self._write(hour, rows, part or uuid.uuid4().hex)
         return table.num_rows
 
-    def _write(self, hour: datetime, part: pa.Table) -> None:
+    def _write(self, hour: datetime, rows: pa.Table, part: str) -> None:
         directory = self.root / f"{PARTITION_PREFIX}{hour.astimezone(UTC).strftime(HOUR_FORMAT)}"
         directory.mkdir(parents=True, exist_ok=True)
-        name = f"part-{uuid.uuid4().hex}.parquet"
+        name = f"part-{part}.parquet"
         tmp = directory / f".{name}.tmp"
-        pq.write_table(part, tmp, compression="zstd")
+        pq.write_table(rows, tmp, compression="zstd")
         tmp.replace(directory / name)
 
     def partitions(self) -> dict[datetime, Path]:

@@ -1,0 +1,102 @@
+"""``wafsmith run``: the whole engine in one process, with the API and dashboard beside it.
+
+Configuration comes from ``--config FILE.toml`` plus ``WAFSMITH_*`` environment variables and
+is validated before anything starts. Logs are JSON lines on stderr. SIGTERM or SIGINT stops
+the loop after the in-flight object; nothing in AWS WAF is torn down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from engine.core.clock import SYSTEM_CLOCK, Clock
+from engine.core.errors import ConfigError, WafsmithError
+from engine.core.logging import configure_json_logging
+from engine.settings import Settings, load_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run the engine continuously: ingest, detect, decide, enforce, serve the API",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, help="TOML settings file")
+    parser.add_argument("--no-api", action="store_true", help="do not serve the API/dashboard")
+    parser.set_defaults(func=run)
+
+
+class ApiThread:
+    """uvicorn serving the API and dashboard on a background thread."""
+
+    def __init__(self, settings: Settings, *, clock: Clock) -> None:
+        import uvicorn
+
+        from api.main import create_app
+        from engine.service import Service
+
+        self.service = Service.from_settings(settings, clock=clock)
+        app = create_app(self.service)
+        config = uvicorn.Config(
+            app,
+            host=settings.api.host,
+            port=settings.api.port,
+            log_level="warning",
+            lifespan="off",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="wafsmith-api", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.service.ledger.close()
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT set ``stop``: the loop finishes its in-flight object and returns."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.runner import EngineRunner
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"wafsmith run: {exc}", file=sys.stderr)
+        return 2
+    configure_json_logging(settings.log_level)
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    try:
+        runner = EngineRunner.from_settings(settings, clock=SYSTEM_CLOCK)
+    except (WafsmithError, ValueError) as exc:
+        print(f"wafsmith run: cannot start: {exc}", file=sys.stderr)
+        return 2
+    api = (
+        None if args.no_api or not settings.api.enabled else ApiThread(settings, clock=SYSTEM_CLOCK)
+    )
+    if api is not None:
+        api.start()
+    try:
+        runner.run(stop)
+    finally:
+        if api is not None:
+            api.stop()
+        runner.close()
+    return 0

@@ -1,0 +1,345 @@
+"""The running engine: sources → parsers → features → detectors → ledger → compiler → enforcer.
+
+``EngineRunner`` is the composition root of ``wafsmith run``. One ``step()`` polls the source,
+and for each object: parses it, retains its rows in the request history, folds them into the
+analyzer, stores the proposals in the ledger, lets the policy auto-approve what it may, and
+only then acknowledges the object (which deletes its SQS message). When new decisions were
+approved, when one expires, or every ``enforcement.interval_s``, it compiles the enforceable
+decisions and runs one reconciliation cycle. Status documents go to the ledger's status
+store for the API.
+
+Crash safety: the ledger is the truth and WAF its projection (the next cycle converges);
+an object is acknowledged only after everything it produced is committed, so a crash
+re-delivers it, and re-processing is harmless (history parts are named after the object,
+ledger proposals merge). On start the analyzer is warmed from the last hour of history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.compiler import CompilerConfig, compile_state, config_from_dict, validate
+from engine.core.clock import Clock
+from engine.core.logging import log_event
+from engine.decisions import Ledger
+from engine.decisions.history import RequestHistory
+from engine.decisions.policy import apply_policy
+from engine.detectors import DetectionConfig
+from engine.enforcer import Boto3WafV2Api, CallPolicy, Mode, Reconciler, RecordingShieldFake
+from engine.enforcer.reconciler import CycleResult, next_expiry
+from engine.parsers import parse_object
+from engine.pipeline import Analyzer
+from engine.schema.decision import Decision
+from engine.schema.request import EVENT_TIME
+from engine.settings import Settings
+from engine.sources import SOURCE_CONFIGS, Delivery, ProcessedRecord, ProcessedStore, Source
+from engine.telemetry import IngestTelemetry, ObjectOutcome
+
+log = logging.getLogger("wafsmith.engine")
+
+MODES = {"dry_run": Mode.DRY_RUN, "count_only": Mode.COUNT_ONLY, "enforce": Mode.ENFORCE}
+WARMUP = timedelta(minutes=60)  # the longest feature window
+TOP_CLIENTS = 50
+
+
+@dataclass
+class StepReport:
+    """What one ``step()`` did."""
+
+    objects: list[ObjectOutcome]
+    cycle: CycleResult | None
+
+
+def build_source(settings: Settings, *, clock: Clock, store: ProcessedStore) -> Source:
+    """The continuous source that ``settings.source`` names."""
+    cfg = settings.source
+    aws = {"endpoint_url": settings.aws.endpoint_url, "region": settings.aws.region}
+    if cfg.kind == "sqs":
+        model = SOURCE_CONFIGS["sqs"](queue_url=cfg.queue_url, wait_time_s=1, **aws)
+    elif cfg.kind == "s3_list":
+        model = SOURCE_CONFIGS["s3_list"](bucket=cfg.bucket, prefix=cfg.prefix, **aws)
+    else:
+        model = SOURCE_CONFIGS["local"](paths=[str(p) for p in cfg.paths])
+    return model.build(clock=clock, store=store)
+
+
+def compiler_config(settings: Settings) -> CompilerConfig:
+    enforcement = settings.enforcement
+    data: dict[str, Any] = {
+        "scope": enforcement.scope,
+        "count_only": enforcement.mode == "count_only",
+        **enforcement.compiler,
+    }
+    if enforcement.web_acl_name:
+        data.setdefault("placement", {})["web_acl_name"] = enforcement.web_acl_name
+    return config_from_dict(data, source="enforcement")
+
+
+class EngineRunner:
+    """One engine process: build it with ``from_settings``, drive it with ``run`` or ``step``."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        ledger: Ledger,
+        store: ProcessedStore,
+        source: Source,
+        history: RequestHistory,
+        analyzer: Analyzer,
+        reconciler: Reconciler | None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.ledger = ledger
+        self.store = store
+        self.source = source
+        self.history = history
+        self.analyzer = analyzer
+        self.reconciler = reconciler
+        self.compiler = compiler_config(settings)
+        self.mode = MODES[settings.enforcement.mode]
+        self.telemetry = IngestTelemetry()
+        self.last_cycle: CycleResult | None = None
+        self._last_cycle_at: float | None = None
+        self._last_status_at: float | None = None
+        self._next_expiry: datetime | None = None
+        self._dirty = True  # decisions changed since the last cycle
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock,
+        wafv2: Any = None,
+        shield: Any = None,
+        source: Source | None = None,
+    ) -> EngineRunner:
+        """Build every stage from validated settings (``wafv2``/``shield`` override AWS)."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_database_url
+        ledger = Ledger.open(url, clock=clock, data_dir=settings.data_dir)
+        store = ProcessedStore(url, clock=clock)
+        detection = DetectionConfig.model_validate(settings.detection)
+        if settings.policy:
+            ledger.set_policy({**ledger.policy().model_dump(), **settings.policy}, by="config")
+        reconciler = None
+        if settings.enforcement.web_acl_name or settings.aws.endpoint_url:
+            region = settings.aws.region
+            api = wafv2 or Boto3WafV2Api(region=region, endpoint_url=settings.aws.endpoint_url)
+            if shield is None and settings.aws.endpoint_url:
+                shield = RecordingShieldFake()  # moto lacks Shield Advanced
+            reconciler = Reconciler(api, clock=clock, shield_api=shield, policy=CallPolicy(clock))
+        runner = cls(
+            settings=settings,
+            clock=clock,
+            ledger=ledger,
+            store=store,
+            source=source or build_source(settings, clock=clock, store=store),
+            history=RequestHistory(settings.data_dir / "history", clock=clock),
+            analyzer=Analyzer(detection, history=ledger.offence_count),
+            reconciler=reconciler,
+        )
+        runner.warm_up()
+        return runner
+
+    # -- start-up -----------------------------------------------------------------------------
+
+    def warm_up(self) -> int:
+        """Refill the sliding windows from the retained history of the last hour."""
+        now = self.clock.now()
+        table = self.history.read(since=now - WARMUP, until=now + timedelta(days=1))
+        if table.num_rows:
+            table = table.sort_by(EVENT_TIME)
+            self._propose(self.analyzer.feed(table))
+        log_event(log, "warmed_up", rows=table.num_rows)
+        return table.num_rows
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Step until ``stop`` is set; in-flight objects finish, the WAF is left as it is."""
+        log_event(log, "engine_started", mode=self.mode.value)
+        while not stop.is_set():
+            report = self.step(stop)
+            if not report.objects and report.cycle is None:
+                stop.wait(self.settings.loop.idle_sleep_s)
+        self.publish_status(force=True)
+        log_event(log, "engine_stopped", objects=self.telemetry.objects)
+
+    def step(self, stop: threading.Event | None = None) -> StepReport:
+        """Poll once, process what arrived, enforce if due, publish status if due."""
+        outcomes: list[ObjectOutcome] = []
+        deliveries = self.source.poll(max_objects=self.settings.source.max_objects_per_poll)
+        for i, delivery in enumerate(deliveries):
+            if stop is not None and stop.is_set():
+                for left in deliveries[i:]:
+                    left.release()  # give back what was not started
+                break
+            outcomes.append(self.process(delivery))
+        cycle = self.enforce_if_due()
+        self.publish_status()
+        return StepReport(outcomes, cycle)
+
+    def process(self, delivery: Delivery) -> ObjectOutcome:
+        """Parse, retain, analyse and decide on one object, then acknowledge it."""
+        obj = delivery.obj
+        started = self.clock.now()
+        delivery.heartbeat()
+        result = parse_object(obj.read(), fmt=self.settings.source.format, key=obj.key or obj.uri)
+        delivery.heartbeat()
+        table = result.table.sort_by(EVENT_TIME) if result.rows else result.table
+        if table.num_rows:
+            self.history.append(table, part=_part_name(obj))
+        proposals = self.analyzer.feed(table) if table.num_rows else []
+        approved = self._propose(proposals)
+        finished = self.clock.now()
+        record = ProcessedRecord.for_object(
+            obj,
+            rows=result.rows,
+            malformed=result.malformed,
+            format=result.format,
+            started_at=started,
+            finished_at=finished,
+        )
+        fresh = delivery.ack(record)
+        lag = None if obj.last_modified is None else (finished - obj.last_modified).total_seconds()
+        outcome = ObjectOutcome(
+            uri=obj.uri,
+            format=result.format,
+            rows=result.rows,
+            malformed=dict(result.malformed),
+            seconds=(finished - started).total_seconds(),
+            lag_s=lag,
+            proposals=len(proposals),
+            approved=approved,
+            duplicate=not fresh,
+        )
+        if fresh:
+            self.telemetry.record(outcome, table)
+        log_event(log, "object_processed", **vars(outcome))
+        return outcome
+
+    def _propose(self, proposals: list[Decision]) -> int:
+        """Store proposals (duplicates merge) and let the policy approve what it may."""
+        if not proposals:
+            return 0
+        outcome = apply_policy(
+            self.ledger,
+            proposals,
+            active_clients=self.analyzer.store.active_clients(),
+            now=self.clock.now(),
+        )
+        self._dirty = True
+        for decision in outcome.held:
+            log_event(
+                log,
+                "decision_held",
+                id=decision.id,
+                client=decision.client,
+                reason=outcome.reasons.get(str(decision.id)),
+            )
+        return len(outcome.approved)
+
+    # -- enforcement ----------------------------------------------------------------------------
+
+    def enforce_if_due(self) -> CycleResult | None:
+        if self.reconciler is None:
+            return None
+        now = self.clock.now()
+        expired = self.ledger.expire_due(now)
+        due_by_time = (
+            self._last_cycle_at is None
+            or self.clock.time() - self._last_cycle_at >= self.settings.enforcement.interval_s
+        )
+        due_by_expiry = self._next_expiry is not None and self._next_expiry <= now
+        if not (self._dirty or expired or due_by_time or due_by_expiry):
+            return None
+        return self.enforce(now)
+
+    def enforce(self, now: datetime) -> CycleResult:
+        """Compile the enforceable decisions and run one reconciliation cycle."""
+        assert self.reconciler is not None
+        decisions = self.ledger.enforceable(now)
+        merged = sorted(
+            {*self.compiler.allowlist, *(str(n) for n in self.ledger.allowlist_networks())}
+        )
+        config = config_from_dict({**self.compiler.model_dump(), "allowlist": merged})
+        state = compile_state(decisions, config, now)
+        violations = validate(state)
+        if violations:
+            # An invalid document never reaches AWS; this is a bug or a bad config: say so loudly.
+            raise RuntimeError(f"compiled WAF document is invalid: {violations}")
+        self._next_expiry = next_expiry(decisions, now)
+        result = self.reconciler.run_cycle(state, mode=self.mode, next_expiry=self._next_expiry)
+        self.last_cycle = result
+        self._last_cycle_at = self.clock.time()
+        self._dirty = not result.ok
+        self.ledger.put_status("enforcement", result.to_dict())
+        if result.ok and self.mode is Mode.ENFORCE:
+            left_out = {i for o in state.overflow for i in o.decision_ids}
+            ids = [
+                d.id
+                for d in decisions
+                if d.id and d.id not in left_out and d.status.value == "approved"
+            ]
+            if ids:
+                self.ledger.mark_applied(ids, by="enforcer")
+        log_event(
+            log,
+            "enforcement_cycle",
+            ok=result.ok,
+            writes=result.writes,
+            errors=[e.to_dict() for e in result.errors],
+            decisions=len(decisions),
+        )
+        return result
+
+    # -- status -----------------------------------------------------------------------------------
+
+    def publish_status(self, *, force: bool = False) -> None:
+        now = self.clock.time()
+        interval = self.settings.loop.status_interval_s
+        if not force and self._last_status_at is not None and now - self._last_status_at < interval:
+            return
+        self._last_status_at = now
+        active = self.analyzer.store.active_clients()
+        self.ledger.put_status(
+            "engine", self.telemetry.engine_document(active_clients=active, model=None)
+        )
+        self.ledger.put_status("traffic", self.telemetry.traffic_document())
+        self.ledger.put_status("clients.top", _top_clients(self.analyzer))
+
+    def close(self) -> None:
+        self.source.close()
+        self.store.close()
+        self.ledger.close()
+
+
+def _part_name(obj: Any) -> str:
+    """A history part name fixed by the object, so re-processing overwrites, not duplicates."""
+    ident = f"{obj.bucket or ''}\0{obj.key or obj.uri}\0{obj.etag or ''}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
+def _top_clients(analyzer: Analyzer) -> dict[str, Any]:
+    verdicts = sorted(analyzer.result().verdicts, key=lambda v: -v.score)[:TOP_CLIENTS]
+    return {
+        "items": [
+            {
+                "client": v.client,
+                "score": v.score,
+                "kind": v.kind,
+                "requests": v.features.get("requests_5m") or v.features.get("requests_1m"),
+                "features": v.features,
+            }
+            for v in verdicts
+        ]
+    }

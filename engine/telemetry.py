@@ -1,0 +1,119 @@
+"""What the running engine counts about itself, and the status documents it publishes.
+
+``IngestTelemetry`` folds each processed object (rows, malformed lines, timings, traffic per
+minute of event time) into running totals; ``engine_document`` and ``traffic_document``
+render them in the shapes ``engine.service`` reads from the ledger's status store.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.schema.request import EVENT_TIME, STATUS, WAF_ACTION
+
+# WAF actions that mean the client did not get through (WAF logs and ALB `actions_executed`).
+BLOCKED_ACTIONS = ("BLOCK", "CAPTCHA", "CHALLENGE", "waf")
+TRAFFIC_MINUTES = 120  # minutes of traffic kept for the dashboard's charts
+RATE_WINDOW = 20  # objects over which lines/s is averaged
+
+
+@dataclass
+class ObjectOutcome:
+    """What processing one object produced (one ``ObjectProcessed`` log event)."""
+
+    uri: str
+    format: str
+    rows: int
+    malformed: dict[str, int]
+    seconds: float
+    lag_s: float | None
+    proposals: int = 0
+    approved: int = 0
+    duplicate: bool = False
+
+
+@dataclass
+class IngestTelemetry:
+    """Running totals of ingestion, and traffic per minute of event time."""
+
+    objects: int = 0
+    rows: int = 0
+    malformed: Counter[str] = field(default_factory=Counter)
+    rows_by_format: Counter[str] = field(default_factory=Counter)
+    lag_s: float | None = None
+    _recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
+    _traffic: dict[int, list[int]] = field(default_factory=dict)  # minute → [req, blocked]
+
+    def record(self, outcome: ObjectOutcome, table: pa.Table | None) -> None:
+        self.objects += 1
+        self.rows += outcome.rows
+        self.malformed.update(outcome.malformed)
+        self.rows_by_format[outcome.format] += outcome.rows
+        if outcome.lag_s is not None:
+            self.lag_s = outcome.lag_s
+        self._recent.append((outcome.rows, outcome.seconds))
+        if table is not None and table.num_rows:
+            self._count_traffic(table)
+
+    @property
+    def lines_per_s(self) -> float | None:
+        rows = sum(r for r, _ in self._recent)
+        secs = sum(s for _, s in self._recent)
+        return round(rows / secs, 1) if secs > 0 else None
+
+    def _count_traffic(self, table: pa.Table) -> None:
+        minutes = pc.divide(pc.cast(table.column(EVENT_TIME), pa.int64()), 60_000)
+        blocked = pc.fill_null(
+            pc.or_(
+                pc.is_in(table.column(WAF_ACTION), pa.array(BLOCKED_ACTIONS)),
+                pc.equal(table.column(STATUS), 403),
+            ),
+            False,
+        )
+        counts = (
+            pa.table({"m": minutes, "b": pc.cast(blocked, pa.int64())})
+            .group_by("m")
+            .aggregate([("m", "count"), ("b", "sum")])
+        )
+        for minute, n, b in zip(
+            counts.column("m").to_pylist(),
+            counts.column("m_count").to_pylist(),
+            counts.column("b_sum").to_pylist(),
+            strict=True,
+        ):
+            slot = self._traffic.setdefault(int(minute), [0, 0])
+            slot[0] += int(n)
+            slot[1] += int(b or 0)
+        newest = max(self._traffic)
+        for minute in [m for m in self._traffic if m <= newest - TRAFFIC_MINUTES]:
+            del self._traffic[minute]
+
+    def traffic_document(self) -> dict[str, Any]:
+        minutes = sorted(self._traffic)
+        return {
+            "interval_s": 60,
+            "t": [m * 60 for m in minutes],
+            "requests": [self._traffic[m][0] for m in minutes],
+            "blocked": [self._traffic[m][1] for m in minutes],
+            "allowed": [self._traffic[m][0] - self._traffic[m][1] for m in minutes],
+        }
+
+    def engine_document(self, *, active_clients: int, model: dict[str, Any] | None) -> dict:
+        return {
+            "ingest": {
+                "lag_s": None if self.lag_s is None else round(self.lag_s, 3),
+                "lines_per_s": self.lines_per_s,
+                "objects": self.objects,
+                "rows": self.rows,
+                "malformed": sum(self.malformed.values()),
+                "malformed_by_reason": dict(self.malformed),
+                "rows_by_format": dict(self.rows_by_format),
+            },
+            "active_clients": active_clients,
+            "model": model or {},
+        }
