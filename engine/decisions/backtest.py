@@ -179,7 +179,7 @@ def backtest(
     target: Decision | RuleDraft | dict[str, Any],
     history: RequestHistory,
     *,
-    hours: int,
+    hours: float,
     benign_clients: BenignClients = None,
     sample_size: int = 10,
     top: int = 10,
@@ -191,7 +191,7 @@ def backtest(
     addresses, a callable given the matched clients (sorted) returning one flag each, or
     None for the built-in heuristic (under 10 % error answers and never WAF-blocked).
     """
-    if not 1 <= hours <= MAX_HOURS:
+    if not 0 < hours <= MAX_HOURS:
         raise HistoryError(f"hours must be within 1..{MAX_HOURS}, got {hours}")
     if isinstance(target, Decision):
         draft = RuleDraft.for_decision(target)
@@ -236,3 +236,40 @@ def backtest(
 
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
+
+
+class Backtester:
+    """The service's backtest hook: ``(decision | client text, hours=) → API document``.
+
+    Holds the history and the benign-client judgement; a bare client (IP or CIDR) is a
+    draft rule on that client.
+    """
+
+    def __init__(self, history: RequestHistory, *, benign_clients: BenignClients = None) -> None:
+        self.history = history
+        self.benign_clients = benign_clients
+
+    def __call__(self, target: Decision | RuleDraft | str, *, hours: float) -> dict[str, Any]:
+        if isinstance(target, str):
+            label, target = normalize_client(target), RuleDraft(clients=[target])
+        elif isinstance(target, Decision):
+            label = target.client
+        else:
+            label = ",".join(target.clients) or "(draft rule)"
+        result = backtest(target, self.history, hours=hours, benign_clients=self.benign_clients)
+        horizon = self.history.horizon
+        notes = []
+        if not self.history.partitions():
+            notes.append("no request history is retained yet")
+        elif result.since < horizon:
+            notes.append(f"only the last {self.history.retention_hours} h of requests are kept")
+        return {
+            "client": label,
+            "hours": hours,
+            "requests": result.requests_matched,
+            "clients": result.distinct_clients,
+            "benign_clients": result.benign_looking_clients,
+            "history_from": max(result.since, horizon),
+            "history_to": result.until,
+            "notes": notes,
+        }

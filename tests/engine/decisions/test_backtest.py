@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.decisions.backtest import RuleDraft, backtest
+from engine.decisions.backtest import Backtester, RuleDraft, backtest
 from engine.decisions.history import HistoryError, RequestHistory
 from engine.decisions.netmatch import in_networks
 from engine.schema.decision import Action, Decision
@@ -167,3 +167,26 @@ def test_vectorized_cidr_matching_agrees_with_ipaddress(addresses, networks, nea
             addr = None
         want.append(addr is not None and any(addr in n for n in networks))
     assert got.to_pylist() == want
+
+
+def test_service_hook_shape(history, clock) -> None:
+    hook = Backtester(history)
+    doc = hook("198.51.100.0/24", hours=3.0)
+    assert (doc["client"], doc["requests"], doc["clients"], doc["benign_clients"]) == (
+        "198.51.100.0/24",
+        59,
+        12,
+        1,
+    )
+    assert doc["hours"] == 3.0 and doc["notes"] == []
+    assert doc["history_to"] == clock.now()
+    wide = hook(_decision("203.0.113.7", clock), hours=48)
+    assert wide["requests"] == 150
+    assert wide["notes"] == ["only the last 24 h of requests are kept"]
+    assert wide["history_from"] == history.horizon
+
+
+def test_service_hook_on_empty_history(tmp_path, clock) -> None:
+    doc = Backtester(RequestHistory(tmp_path, clock=clock))("192.0.2.1", hours=2)
+    assert (doc["requests"], doc["clients"]) == (0, 0)
+    assert doc["notes"] == ["no request history is retained yet"]
