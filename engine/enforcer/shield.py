@@ -13,7 +13,6 @@ from typing import Any
 
 from engine.enforcer.calls import EnforcerCallError
 from engine.enforcer.cycle import Cycle, Step
-from engine.enforcer.state import OWNER_TAG_KEY
 from engine.schema.rule import ShieldProtectionSpec
 
 PHASE = "shield"
@@ -89,7 +88,7 @@ def _create(cycle: Cycle, prot: ShieldProtectionSpec, by_arn: dict[str, Any]) ->
     try:
         reply = cycle.caller.write(
             "CreateProtection", cycle.shield.create_protection, Name=prot.name,
-            ResourceArn=prot.resource_arn, Tags=[{"Key": OWNER_TAG_KEY, "Value": cycle.prefix}])
+            ResourceArn=prot.resource_arn)  # ownership: the name prefix (no tags: no TagResource)
     except EnforcerCallError as exc:
         if exc.code != "ResourceAlreadyExistsException":
             raise
