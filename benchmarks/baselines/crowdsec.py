@@ -115,8 +115,13 @@ def bad_agent_regex(corpora: Path) -> str:
 
 
 def matches(column: pa.ChunkedArray | pa.Array, pattern: str) -> np.ndarray:
-    """Rows whose value matches ``pattern`` (RE2, columnar); null never matches."""
-    return np.asarray(pc.fill_null(pc.match_substring_regex(column, pattern), False))
+    """Rows whose value matches ``pattern`` case-insensitively (RE2, columnar).
+
+    The list comes from a blocker that applies it without case (``BrowserMatchNoCase``);
+    null never matches.
+    """
+    hit = pc.match_substring_regex(column, pattern, ignore_case=True)
+    return np.asarray(pc.fill_null(hit, False))
 
 
 def leaky_bucket(
