@@ -3,9 +3,10 @@
     python -m benchmarks.bench_compile            # 100,000 decisions
     python -m benchmarks.bench_compile --quick    # 20,000 decisions
 
-The decision mix: 60 % IPv4 (half in runs of adjacent addresses, so aggregation has work to
-do), 30 % IPv6, 5 % CIDRs, 5 % campaigns with members, every action, an allowlist that
-splits some CIDRs, and a budget below the total so ranking and overflow run.
+The decision mix: 60 % IPv4 (half in runs of 8 adjacent addresses with one action, so
+aggregation has work to do), 30 % IPv6, 5 % /28 CIDRs, 5 % campaigns of 24 consecutive
+members, every action, an allowlist that splits some CIDRs, and a budget of n/2 entries so
+ranking and overflow run.
 
 Baseline, measured in the same run: a naive compile that lists each active decision's
 networks per (action, family) and cuts them into 10,000-entry chunks in sorted order — no
@@ -35,34 +36,35 @@ def make_decisions(n: int, seed: int = 0) -> list[Decision]:
     """A deterministic mixed decision set of size ``n`` (see the module docstring)."""
     rng = np.random.default_rng(seed)
     clients: list[tuple[str, tuple[str, ...]]] = []
+    actions: list[str] = []
     v4_base = int(ipaddress.ip_address("10.0.0.0"))
     v6_base = int(ipaddress.ip_address("2001:db8::"))
+    cgnat = int(ipaddress.ip_address("100.64.0.0"))
     n_v4, n_v6, n_cidr = int(n * 0.6), int(n * 0.3), int(n * 0.05)
-    runs = v4_base + np.repeat(rng.choice(2**22, n_v4 // 16, replace=False) * 64, 8)
-    runs = runs + np.tile(np.arange(8), n_v4 // 16)  # runs of 8 adjacent addresses
-    singles = v4_base + rng.choice(2**28, n_v4 - len(runs), replace=False)
-    for value in np.concatenate([runs, singles]).tolist():
+    n_runs = n_v4 // 16  # half the IPv4 decisions come in runs of 8 adjacent addresses
+    run_starts = v4_base + rng.choice(2**22, n_runs, replace=False) * 64
+    for start, action in zip(run_starts.tolist(), rng.choice(ACTIONS, n_runs), strict=True):
+        for k in range(8):  # one attacker range, one action
+            clients.append((str(ipaddress.IPv4Address(start + k)), ()))
+            actions.append(str(action))
+    for value in (v4_base + rng.choice(2**28, n_v4 - 8 * n_runs, replace=False)).tolist():
         clients.append((str(ipaddress.IPv4Address(value)), ()))
     for value in rng.choice(2**40, n_v6, replace=False).tolist():
         clients.append((str(ipaddress.IPv6Address(v6_base + int(value) * 2**40)), ()))
     for value in rng.choice(2**16, n_cidr, replace=False).tolist():
         clients.append((f"172.{16 + value // 4096}.{value // 16 % 256}.{value % 16 * 16}/28", ()))
-    while len(clients) < n:
-        base = int(rng.integers(0, 2**20)) * 256
-        members = tuple(
-            str(ipaddress.IPv4Address(int(ipaddress.ip_address("100.64.0.0")) + base + int(k)))
-            for k in rng.choice(256, 20, False)
-        )
-        clients.append(
-            (f"{ipaddress.IPv4Address(int(ipaddress.ip_address('100.64.0.0')) + base)}/24", members)
-        )
-    actions = rng.choice(ACTIONS, len(clients))
+    while len(clients) < n:  # campaigns: 24 consecutive members inside a /24 label
+        base = cgnat + int(rng.integers(0, 2**14)) * 256
+        first = base + int(rng.integers(0, 232))
+        members = tuple(str(ipaddress.IPv4Address(first + k)) for k in range(24))
+        clients.append((f"{ipaddress.IPv4Address(base)}/24", members))
+    actions += [str(a) for a in rng.choice(ACTIONS, len(clients) - len(actions))]
     scores = rng.random(len(clients))
     ages = rng.integers(0, 3600, len(clients))
     return [
         Decision(
             client=c,
-            action=str(a),
+            action=a,
             ttl_s=7200,
             score=float(s),
             detector="bench",
@@ -95,11 +97,13 @@ def naive_compile(decisions: list[Decision], now: datetime, per_set: int = 10_00
 
 
 def timed(fn, repeat: int):
+    """Best-of-``repeat`` CPU seconds of the process (the machine is shared, so CPU time is
+    steadier than wall time; both baseline and compile are measured the same way)."""
     best, result = float("inf"), None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = time.process_time()
         result = fn()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best, result
 
 
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     decisions = make_decisions(n)
     config = CompilerConfig(
         allowlist=["10.0.0.0/24", "172.16.0.0/26", "100.64.0.0/20", "2001:db8::/64"],
-        max_entries=int(n * 0.9),
+        max_entries=n // 2,
         max_shards=8,
         rate_limits=[
             {
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     reasons: dict[str, int] = defaultdict(int)
     for o in state.overflow:
         reasons[o.reason] += 1
-    print(f"decisions                  {n:>10,}")
+    print(f"decisions                  {n:>10,}   (times: best CPU seconds of {repeat})")
     print(
         f"naive compile (baseline)   {naive_s:>10.3f} s  {naive_entries:,} entries "
         f"in {len(naive)} sets"
@@ -146,10 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         f"in {len(state.ip_sets)} sets (aggregated, allowlisted, budgeted, hash-sharded)"
     )
     print(f"  ratio compile / naive    {compile_s / naive_s:>10.2f} x")
+    aggregated = entries + reasons.get("budget", 0) + reasons.get("ip_set_limit", 0)
     print(
-        f"  entries naive / wafsmith {naive_entries / max(entries, 1):>10.2f} x "
-        f"(over-budget entries reported: {dict(sorted(reasons.items()))})"
+        f"  entries after aggregation {aggregated:>9,}  (naive / aggregated = "
+        f"{naive_entries / max(aggregated, 1):.2f} x)"
     )
+    print(f"  not enforced, reported   {dict(sorted(reasons.items()))}")
     print(f"validate                   {validate_s:>10.3f} s  ({len(violations)} violations)")
     print(f"botocore model check       {model_s:>10.3f} s  ({len(model_violations)} violations)")
     print(f"decisions per second       {n / compile_s:>10,.0f}")
