@@ -141,6 +141,23 @@ class Ledger:
                 continue  # another writer opened the same (client, action): merge into it
         raise ConcurrentUpdate(f"could not store proposal for {decision.client}: keeps racing")
 
+    def propose_many(
+        self, decisions: Iterable[Decision], *, by: str = "engine"
+    ) -> builtins.list[Decision]:
+        """``propose`` each decision in one transaction (one commit for a whole cycle).
+
+        If a concurrent writer races on one of them, falls back to one transaction each.
+        """
+        batch = builtins.list(decisions)
+        for decision in batch:
+            if decision.status is not Status.PROPOSED:
+                raise DecisionError(f"propose takes proposals, got status {decision.status.value}")
+        try:
+            with self._write() as conn:
+                return [self._propose(conn, d, by=_actor(by)) for d in batch]
+        except (IntegrityError, ConcurrentUpdate):
+            return [self.propose(d, by=by) for d in batch]
+
     def _propose(self, conn: Connection, new: Decision, *, by: str) -> Decision:
         now = self._clock.now()
         d = db.decisions
