@@ -127,6 +127,8 @@ class ProposalPolicy:
         lead = vs[0]
         now = lead.window_end
         offences = self._lookup(client)
+        if self._covered(client, now):  # the decision in force is not an earlier offence
+            offences = max(offences - 1, 0)
         action, ttl = self._action(lead, offences)
         if is_nat and RANK[action] > RANK[self.cfg.nat_action]:
             action = self.cfg.nat_action

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PATTERN_DIR = Path(__file__).resolve().parents[2] / "data" / "patterns"
 
+# Page resources a browser fetches along with pages; not .txt/.xml/.json, which scanners probe.
 DEFAULT_ASSET_EXTENSIONS = (
     ".css",
     ".js",
@@ -32,12 +33,6 @@ DEFAULT_ASSET_EXTENSIONS = (
     ".mp3",
     ".ogg",
     ".wav",
-    ".pdf",
-    ".zip",
-    ".gz",
-    ".txt",
-    ".xml",
-    ".json",
 )
 DEFAULT_LOGIN_PATHS = (
     "/login",

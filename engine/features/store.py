@@ -170,7 +170,13 @@ class FeatureStore:
             hit = s.filter(pc.equal(s.column("client"), client))
             rows.extend(hit.drop_columns(["client", "pane"]).to_pylist())
         rows.sort(key=lambda r: -r["priority"])
-        return rows[: self.cfg.evidence_per_client]
+        out = []
+        for r in rows[: self.cfg.evidence_per_client]:  # JSON-ready: times as ISO text
+            t = r.get(EVENT_TIME)
+            if t is not None:
+                r[EVENT_TIME] = t.isoformat().replace("+00:00", "Z")
+            out.append(r)
+        return out
 
     # --- accounting --------------------------------------------------------------------
     def active_clients(self) -> int:
