@@ -60,7 +60,12 @@ def build_source(settings: Settings, *, clock: Clock, store: ProcessedStore) -> 
     cfg = settings.source
     aws = {"endpoint_url": settings.aws.endpoint_url, "region": settings.aws.region}
     if cfg.kind == "sqs":
-        model = SOURCE_CONFIGS["sqs"](queue_url=cfg.queue_url, wait_time_s=1, **aws)
+        model = SOURCE_CONFIGS["sqs"](
+            queue_url=cfg.queue_url,
+            wait_time_s=cfg.wait_time_s,
+            visibility_timeout_s=cfg.visibility_timeout_s,
+            **aws,
+        )
     elif cfg.kind == "s3_list":
         model = SOURCE_CONFIGS["s3_list"](bucket=cfg.bucket, prefix=cfg.prefix, **aws)
     else:

@@ -38,6 +38,8 @@ class SourceSettings(_Section):
     paths: list[Path] = Field(default_factory=list)
     format: Literal["auto", "alb", "cloudfront", "waf"] = "auto"
     max_objects_per_poll: int = Field(10, ge=1, le=100)
+    visibility_timeout_s: int = Field(300, ge=1, le=43_200)
+    wait_time_s: int = Field(1, ge=0, le=20)
 
     @model_validator(mode="after")
     def _needs_location(self) -> SourceSettings:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "engine.cli.serve",
     "engine.cli.token",
     "engine.cli.run",
+    "engine.cli.demo",
 )
 
 

@@ -98,9 +98,9 @@ def bootstrap(
     waf = client("wafv2", endpoint_url, region)
 
     dlq_url = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})
     queue_url = sqs.create_queue(
         QueueName=queue,

@@ -115,7 +115,7 @@ class Decision:
         if self.decided_at.tzinfo is None:
             raise DecisionError("decided_at must be timezone-aware (UTC)")
         object.__setattr__(self, "reasons", tuple(self.reasons))
-        object.__setattr__(self, "evidence", tuple(self.evidence))
+        object.__setattr__(self, "evidence", tuple(_json_safe(e) for e in self.evidence))
         object.__setattr__(self, "members", tuple(normalize_client(m) for m in self.members))
 
     @property
@@ -153,6 +153,19 @@ class Decision:
         if "decided_at" in kwargs:
             kwargs["decided_at"] = parse_time(kwargs["decided_at"])
         return cls(**kwargs)
+
+
+def _json_safe(value: Any) -> Any:
+    """Evidence is stored and served as JSON: times become ISO text, containers are copied."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def parse_time(value: str | datetime) -> datetime:

@@ -1,0 +1,110 @@
+"""The demo's traffic: the labelled simulator's stream, cut into log objects that land over time.
+
+Each client's requests go to one of the three logs (most to the ALB, some through CloudFront,
+some only in the WAF's own log), so every request is seen exactly once. The stream is cut
+into one-minute slices; each slice becomes one object per log, visible ``delay_s`` after the
+slice ends — the way ALB and WAF deliver every few minutes, compressed for a demo.
+
+The simulator lives in ``benchmarks/simulator`` (a source checkout); the demo runs from one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.schema.request import CLIENT_IP, EVENT_TIME
+
+FORMAT_SHARES = (("alb", 0.8), ("cloudfront", 0.1), ("waf", 0.1))
+
+
+@dataclass(frozen=True)
+class TimedObject:
+    """One log object and the (simulated) epoch second at which it lands in the bucket."""
+
+    available_at: float
+    key: str
+    data: bytes
+    fmt: str
+    rows: int
+
+
+def _simulator() -> Any:
+    try:
+        import benchmarks.simulator as sim
+    except ImportError as exc:  # pragma: no cover - only outside a source checkout
+        raise RuntimeError(
+            "wafsmith demo needs the traffic simulator from a source checkout "
+            "(benchmarks/simulator); run it with `make demo` from the repository"
+        ) from exc
+    return sim
+
+
+def simulate_demo(*, minutes: int, seed: int) -> Any:
+    """The labelled simulation behind the demo (``small`` scale, at least 30 minutes)."""
+    sim = _simulator()
+    from benchmarks.simulator.config import SHARED_CORPORA
+
+    corpora = SHARED_CORPORA if SHARED_CORPORA.is_dir() else None
+    return sim.simulate(sim.preset("small", minutes=max(30, minutes), corpora_dir=corpora), seed)
+
+
+def format_of_clients(clients: pa.Array) -> np.ndarray:
+    """Which log each client's requests appear in (stable: a hash of the address)."""
+    digest = np.array(
+        [
+            int.from_bytes(hashlib.sha256(c.encode()).digest()[:4], "big")
+            for c in clients.to_pylist()
+        ],
+        dtype=np.uint64,
+    )
+    u = digest / float(2**32)
+    bounds = np.cumsum([share for _, share in FORMAT_SHARES])
+    return np.searchsorted(bounds, u, side="right")
+
+
+def timed_objects(
+    simulation: Any, *, slice_s: int = 60, delay_s: float = 20.0
+) -> list[TimedObject]:
+    """Cut the simulation into per-slice objects of each log, ordered by arrival."""
+    sim = _simulator()
+    requests: pa.Table = simulation.requests
+    clients = pc.unique(requests.column(CLIENT_IP))
+    log_of_client = format_of_clients(clients)
+    index = pc.index_in(requests.column(CLIENT_IP), clients).to_numpy()
+    log_of_row = log_of_client[index]
+    ms = pc.cast(requests.column(EVENT_TIME), pa.int64()).to_numpy()
+    slice_of_row = ms // (slice_s * 1000)
+    out: list[TimedObject] = []
+    for s in np.unique(slice_of_row):
+        for k, (fmt, _share) in enumerate(FORMAT_SHARES):
+            mask = (slice_of_row == s) & (log_of_row == k)
+            if not mask.any():
+                continue
+            part = dataclasses.replace(simulation, requests=requests.filter(pa.array(mask)))
+            for obj in sim.render(part, formats=(fmt,)):
+                out.append(
+                    TimedObject(
+                        available_at=(int(s) + 1) * slice_s + delay_s,
+                        key=_unique_key(obj.key, int(s)),
+                        data=obj.data,
+                        fmt=fmt,
+                        rows=obj.rows,
+                    )
+                )
+    out.sort(key=lambda o: (o.available_at, o.key))
+    return out
+
+
+def _unique_key(key: str, slice_index: int) -> str:
+    """Slices of one delivery interval would share a key: tag the file name with the slice."""
+    for ext in (".log.gz", ".gz"):
+        if key.endswith(ext):
+            return f"{key[: -len(ext)]}-{slice_index}{ext}"
+    return f"{key}-{slice_index}"
