@@ -90,6 +90,8 @@ def parse_object(
         return _result(None, UNKNOWN, tally, seen[0])
     parser = PARSERS.get(found)(tally)
     tables = [t for t in parser.parse(numbered) if t.num_rows]
+    if not tables and not tally.counts:  # only blank, comment or header lines
+        tally.add(EMPTY_OBJECT, 0)
     return _result(tables, found, tally, seen[0])
 
 

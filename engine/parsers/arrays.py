@@ -77,3 +77,14 @@ def to_int(values: pa.Array, target: pa.DataType) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         ok = pc.fill_null(pc.match_substring_regex(values, r"^[0-9]{1,9}$"), False)
         return pc.cast(pc.if_else(ok, values, pa.scalar(None, values.type)), target)
+
+
+def is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8, checked by Arrow's validator without copying."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from engine.parsers.arrays import is_utf8
 from engine.parsers.result import (
     INVALID_TIMESTAMP,
     INVALID_UTF8,
@@ -142,6 +143,8 @@ class DelimitedReader:
         if self.layout.quote_char and _last_line(block).count(b'"') % 2:
             # an open quote on the last line would swallow its newline unnoticed
             return self._salvage(block, first_line, n_fields)
+        if not is_utf8(block):  # find the bad lines before pyarrow trips over them
+            return self._salvage(block, first_line, n_fields)
         try:
             table, other = self._read(block, n_fields)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -167,6 +170,9 @@ class DelimitedReader:
         for line_no, raw, width in rows:
             if raw.startswith(b"#"):
                 continue  # header or comment line
+            if self.layout.quote_char and raw.count(b'"') % 2:
+                self.tally.add(UNBALANCED_QUOTE, line_no, raw)  # its fields are misaligned
+                continue
             if width < self.layout.min_fields:
                 self.tally.add(WRONG_FIELD_COUNT, line_no, raw)
                 continue

@@ -96,8 +96,9 @@ def iter_decompressed(
         yield from chunks
 
 
-def iter_blocks(chunks: Iterator[bytes], block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+def iter_blocks(chunks: Iterator[bytes], block_bytes: int | None = None) -> Iterator[bytes]:
     """Blocks of whole lines, each ending with ``\\n`` (one is added to an unterminated tail)."""
+    block_bytes = block_bytes or BLOCK_BYTES
     pending: list[bytes] = []
     size = 0
     for chunk in chunks:

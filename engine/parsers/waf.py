@@ -153,6 +153,8 @@ class WafParser:
                     yield to_canonical(piece, self.tally)
 
     def read_block(self, block: bytes, first_line: int) -> list[Piece]:
+        if not arrays.is_utf8(block):
+            return self._salvage(block, first_line)
         text = block.replace(b"}{", b"}\n{") if b"}{" in block else block
         lines = text.count(b"\n")
         try:
