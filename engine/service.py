@@ -45,6 +45,8 @@ from engine.decisions import (
 from engine.decisions import (
     IllegalTransition as LedgerIllegalTransition,
 )
+from engine.decisions.backtest import Backtester
+from engine.decisions.history import HistoryError, RequestHistory
 from engine.schema.decision import Decision, DecisionError, Status, normalize_client
 from engine.settings import Settings
 
@@ -151,7 +153,14 @@ class Service:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         ledger = Ledger.open(url, clock=clock)
         previewer = RulePreviewer.from_settings(settings, clock=clock)
-        return cls(ledger, clock=clock, previewer=previewer, ledger_url=_redact(url))
+        history = RequestHistory(settings.data_dir / "history", clock=clock)
+        return cls(
+            ledger,
+            clock=clock,
+            previewer=previewer,
+            backtester=Backtester(history),
+            ledger_url=_redact(url),
+        )
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -159,8 +168,9 @@ class Service:
         return self.clock.now()
 
     def ping(self) -> None:
-        """Touch the ledger (raises if the database is unreachable)."""
-        self.ledger.counts_by_state()
+        """A round trip to the ledger database (raises if it is unreachable)."""
+        with self.ledger.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -382,7 +392,10 @@ class Service:
                 "benign_clients": 0,
                 "notes": ["no request history is retained by this service"],
             }
-        return self._backtester(target, hours=hours)
+        try:
+            return self._backtester(target, hours=hours)
+        except HistoryError as exc:
+            raise InvalidInput(str(exc)) from None
 
     def get_policy(self) -> dict[str, Any]:
         return self.ledger.policy().model_dump(mode="json")

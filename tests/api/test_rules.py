@@ -77,3 +77,55 @@ def test_backtest_validation(client, tokens, proposed) -> None:
     ok = client.post("/api/v1/backtest", json={"decision_id": proposed.id}, headers=headers)
     assert ok.status_code == 200
     assert ok.json()["client"] == "203.0.113.7"
+
+
+@pytest.fixture()
+def history_service(ledger, clock, tmp_path) -> Service:
+    """A service whose backtests read a real retained history (hourly Parquet)."""
+    import pyarrow as pa
+
+    from engine.decisions.backtest import Backtester
+    from engine.decisions.history import RequestHistory
+    from engine.schema import request as rq
+
+    history = RequestHistory(tmp_path / "history", clock=clock)
+    now_ms = int(clock.time() * 1000)
+    rows = [("203.0.113.7", 401)] * 30 + [("198.51.100.4", 200)] * 10 + [("192.0.2.1", 200)] * 5
+    history.append(
+        pa.table(
+            {
+                rq.EVENT_TIME: pa.array(
+                    [now_ms - 60_000 * (1 + i % 50) for i in range(len(rows))], rq.TIMESTAMP_TYPE
+                ),
+                rq.CLIENT_IP: [c for c, _ in rows],
+                rq.SOURCE: ["alb"] * len(rows),
+                rq.METHOD: ["GET"] * len(rows),
+                rq.PATH: ["/login"] * len(rows),
+                rq.STATUS: pa.array([s for _, s in rows], pa.int16()),
+            }
+        )
+    )
+    return Service(ledger, clock=clock, backtester=Backtester(history))
+
+
+def test_backtest_counts_what_a_decision_would_have_matched(
+    app, client, history_service, tokens, proposed
+) -> None:
+    app.state.service = history_service
+    headers = tokens.header("viewer")
+    body = client.post(
+        "/api/v1/backtest", json={"decision_id": proposed.id, "hours": 2}, headers=headers
+    ).json()
+    assert (body["client"], body["requests"], body["clients"]) == ("203.0.113.7", 30, 1)
+    assert body["benign_clients"] == 0  # every answer was a 401
+    draft = client.post(
+        "/api/v1/backtest", json={"client": "198.51.100.0/24"}, headers=headers
+    ).json()
+    assert (draft["requests"], draft["clients"], draft["benign_clients"]) == (10, 1, 1)
+
+
+def test_queue_page_shows_backtest_numbers(app, client, history_service, tokens, proposed):
+    app.state.service = history_service
+    client.post("/login", data={"token": tokens.viewer})
+    page = client.get("/dashboard/queue").text
+    assert "would have matched\n    <b>30</b> requests from <b>1</b> client(s)" in page
