@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.compiler import check_document, compile_state, load_config, validate
+from engine.compiler import compile_state, load_config, validate
 from engine.core.clock import SystemClock
 from engine.core.errors import WafsmithError
 from engine.schema.decision import Decision, DecisionError, parse_time
@@ -60,9 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--now", help="evaluate TTLs at this ISO-8601 UTC time (default: now)")
     parser.add_argument("--count-only", action="store_true", help="every engine rule in Count")
     parser.add_argument(
-        "--model-check",
+        "--no-model-check",
         action="store_true",
-        help="also check the rendered requests against botocore's wafv2 model",
+        help="skip the check of the rendered requests against botocore's wafv2 model",
     )
     parser.set_defaults(func=run)
 
@@ -78,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.count_only:
         config = config.model_copy(update={"count_only": True})
     state = compile_state(decisions, config, now)
-    violations = validate(state)
-    if args.model_check:
-        violations += check_document(state)
+    violations = validate(state, model=not args.no_model_check)
     if violations:
         print(f"wafsmith compile: {len(violations)} constraint violation(s):", file=sys.stderr)
         for v in violations:

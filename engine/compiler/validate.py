@@ -89,9 +89,19 @@ class DocumentInvalid(WafsmithError):
 
 
 def validate(
-    state: DesiredState, *, foreign_priorities: Iterable[int] = (), max_ip_sets: int = MAX_IP_SETS
+    state: DesiredState,
+    *,
+    foreign_priorities: Iterable[int] = (),
+    max_ip_sets: int = MAX_IP_SETS,
+    model: bool = True,
 ) -> list[Violation]:
-    """Every violation in ``state``; ``foreign_priorities`` are the web ACL's other rules'."""
+    """Every violation in ``state``; ``foreign_priorities`` are the web ACL's other rules'.
+
+    With ``model`` (default), a document that passes these checks is also checked against
+    botocore's wafv2 model (``modelcheck``), which catches what a raw operator statement
+    (e.g. a scope-down) gets wrong; it runs only when the own checks pass, so nothing is
+    reported twice.
+    """
     out: list[Violation] = []
     _check_placement(state, out)
     names = _check_ip_sets(state, out, max_ip_sets)
@@ -101,6 +111,10 @@ def validate(
     for i, o in enumerate(state.overflow):
         if o.reason not in OVERFLOW_REASONS:
             out.append(Violation(f"overflow[{i}].reason", o.reason, f"one of {OVERFLOW_REASONS}"))
+    if model and not out:
+        from engine.compiler.modelcheck import check_document  # it imports Violation from here
+
+        out += check_document(state)
     return out
 
 

@@ -52,7 +52,6 @@ def test_cli_accepts_a_bare_list_and_the_example_config(tmp_path, capsys):
         "--now",
         "2026-11-30T12:00:00Z",
         "--count-only",
-        "--model-check",
     )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)

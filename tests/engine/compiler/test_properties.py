@@ -175,3 +175,76 @@ def test_halves_of_the_address_space_never_become_a_slash_zero():
     state = compile_state(halves, CompilerConfig(), NOW)
     assert state.ip_set("wafsmith-block-v4-0").addresses == ("0.0.0.0/1", "128.0.0.0/1")
     assert validate(state) == []
+
+
+KEY_TYPES = [
+    "uri_path",
+    "header",
+    "cookie",
+    "query_argument",
+    "query_string",
+    "http_method",
+    "ip",
+    "forwarded_ip",
+    "ja3",
+    "ja4",
+    "label_namespace",
+    "asn",
+]
+
+
+@st.composite
+def protections(draw, index: int) -> dict:
+    aggregate = draw(st.sampled_from(["IP", "FORWARDED_IP", "CUSTOM_KEYS", "CONSTANT"]))
+    prot: dict = {
+        "name": f"p{index}",
+        "limit": draw(st.integers(10, 2_000_000_000)),
+        "window_s": draw(st.sampled_from([60, 120, 300, 600])),
+        "aggregate": aggregate,
+        "action": draw(st.sampled_from(["BLOCK", "CAPTCHA", "CHALLENGE", "COUNT"])),
+    }
+    if aggregate == "FORWARDED_IP" or draw(st.booleans()):
+        prot["forwarded_ip_header"] = draw(st.from_regex(r"\A[A-Za-z0-9-]{1,40}\Z"))
+    if aggregate == "CUSTOM_KEYS":
+        types = draw(st.lists(st.sampled_from(KEY_TYPES), min_size=1, max_size=5))
+        if set(types) <= {"ip", "forwarded_ip"}:
+            types.append("uri_path")
+        prot["custom_keys"] = [
+            {"type": t, "name": "x-key"}
+            if t in ("header", "cookie", "query_argument")
+            else {"type": t, "namespace": "bot:"}
+            if t == "label_namespace"
+            else {"type": t}
+            for t in types[:5]
+        ]
+        if "forwarded_ip" in types:
+            prot.setdefault("forwarded_ip_header", "X-Forwarded-For")
+    if aggregate == "CONSTANT" or draw(st.booleans()):
+        prot["scope_down"] = draw(
+            st.sampled_from(
+                [
+                    {"method": "POST", "path": "/login"},
+                    {"path": "/api/", "path_match": "STARTS_WITH"},
+                    {"host": "www.example.com", "path": "/search", "path_match": "CONTAINS"},
+                    {"statement": {"GeoMatchStatement": {"CountryCodes": ["CN"]}}},
+                ]
+            )
+        )
+    return prot
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 3).flatmap(lambda n: st.tuples(*(protections(i) for i in range(n)))),
+    st.booleans(),
+)
+def test_any_valid_config_compiles_to_a_valid_document(prots, web_acl_mode):
+    placement = {
+        "mode": "web_acl" if web_acl_mode else "rule_group",
+        "rule_group_capacity": 1500,
+        "web_acl_wcu_budget": 5000,
+    }
+    config = CompilerConfig(rate_limits=list(prots), placement=placement)
+    state = compile_state([make_decision("192.0.2.1", "rate_limit")], config, NOW)
+    assert validate(state) == []
+    assert check_document(state) == []

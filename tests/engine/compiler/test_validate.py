@@ -172,3 +172,20 @@ def test_model_check_catches_what_botocore_skips():
     assert "CreateIPSet.Name" in fields
     assert "CreateIPSet.Scope" in fields
     assert any("min length" in v.rule for v in found)  # botocore's own ParamValidator
+
+
+def test_a_bad_raw_scope_down_is_caught_by_the_model_check():
+    config = CompilerConfig(
+        rate_limits=[
+            {
+                "name": "geo",
+                "limit": 100,
+                "scope_down": {"statement": {"GeoMatchStatement": {"CountryCodes": ["XX"]}}},
+            }
+        ]
+    )
+    state = compile_state([], config, NOW)
+    assert validate(state, model=False) == []
+    (violation,) = validate(state)
+    assert violation.field.endswith("GeoMatchStatement.CountryCodes[0]")
+    assert violation.value == "XX"
