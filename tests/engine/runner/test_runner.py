@@ -1,0 +1,168 @@
+"""The engine loop end to end against moto: S3 object → SQS → ledger → WAF IP set."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from engine.core.clock import FakeClock
+from engine.demo.standin import bootstrap
+from engine.enforcer import RecordingShieldFake
+from engine.runner import EngineRunner
+from engine.schema.decision import Status
+from engine.schema.request import CLIENT_IP
+from engine.settings import Settings
+from tests.engine.runner.alb import flood_object
+
+START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+ATTACKER = "203.0.113.9"
+KEY = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/03/02/flood.log.gz"
+
+
+@pytest.fixture()
+def demo_aws(aws_endpoint):
+    return bootstrap(aws_endpoint)
+
+
+def make_runner(demo_aws, tmp_path: Path, clock: FakeClock, mode: str = "enforce") -> EngineRunner:
+    settings = Settings(
+        data_dir=tmp_path,
+        aws={"endpoint_url": demo_aws.endpoint_url, "region": demo_aws.region},
+        source={
+            "kind": "sqs",
+            "queue_url": demo_aws.queue_url,
+            "wait_time_s": 0,
+            "visibility_timeout_s": 30,
+        },
+        enforcement={"mode": mode, "web_acl_name": demo_aws.web_acl_name, "interval_s": 60},
+        policy={
+            "auto_approve": [
+                {"name": "floods", "detectors": ["volumetric_flood"], "min_score": 0.5}
+            ]
+        },
+    )
+    return EngineRunner.from_settings(settings, clock=clock, shield=RecordingShieldFake())
+
+
+def drain(runner: EngineRunner, rounds: int = 5) -> list:
+    outcomes = []
+    for _ in range(rounds):
+        outcomes.extend(runner.step().objects)
+    return outcomes
+
+
+def engine_block_set(wafv2) -> list[str]:
+    sets = {s["Name"]: s for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"]}
+    found = sets["wafsmith-block-v4-0"]
+    return wafv2.get_ip_set(Name=found["Name"], Scope="REGIONAL", Id=found["Id"])["IPSet"][
+        "Addresses"
+    ]
+
+
+def test_flood_in_an_alb_object_ends_in_the_waf_block_set(demo_aws, s3, sqs, wafv2, tmp_path):
+    clock = FakeClock(START + timedelta(minutes=15))
+    runner = make_runner(demo_aws, tmp_path, clock)
+    data, counts = flood_object(START, ATTACKER)
+    s3.put_object(Bucket=demo_aws.bucket, Key=KEY, Body=data)
+
+    outcomes = drain(runner)
+
+    assert [o.rows for o in outcomes] == [sum(counts.values())]
+    assert engine_block_set(wafv2) == [f"{ATTACKER}/32"]
+    decisions = runner.ledger.list(client=ATTACKER).items
+    assert [d.status for d in decisions] == [Status.APPLIED]
+    assert decisions[0].detector == "volumetric_flood"
+    # the message was deleted only after the object was committed: the queue is empty now
+    attrs = sqs.get_queue_attributes(QueueUrl=demo_aws.queue_url, AttributeNames=["All"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0"
+    # the operator's rules in the web ACL are still there, untouched
+    acl_id = next(a["Id"] for a in wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"])
+    acl = wafv2.get_web_acl(Name=demo_aws.web_acl_name, Scope="REGIONAL", Id=acl_id)["WebACL"]
+    names = [r["Name"] for r in acl["Rules"]]
+    assert "operator-login-rate" in names and "AWS-AWSManagedRulesCommonRuleSet" in names
+    runner.close()
+
+
+def test_redelivered_notification_changes_nothing(demo_aws, s3, sqs, tmp_path):
+    clock = FakeClock(START + timedelta(minutes=15))
+    runner = make_runner(demo_aws, tmp_path, clock)
+    data, counts = flood_object(START, ATTACKER)
+    s3.put_object(Bucket=demo_aws.bucket, Key=KEY, Body=data)
+    drain(runner)
+    etag = s3.head_object(Bucket=demo_aws.bucket, Key=KEY)["ETag"].strip('"')
+    event = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": demo_aws.bucket},
+                    "object": {"key": KEY, "eTag": etag, "size": len(data)},
+                },
+            }
+        ]
+    }
+    sqs.send_message(QueueUrl=demo_aws.queue_url, MessageBody=json.dumps(event))
+
+    again = drain(runner)
+
+    assert all(o.duplicate for o in again)
+    assert runner.telemetry.objects == 1
+    history = runner.history.read(
+        since=START - timedelta(hours=1), until=START + timedelta(hours=1)
+    )
+    per_client = dict(zip(*pc.value_counts(history.column(CLIENT_IP)).flatten(), strict=True))
+    assert {str(k): v.as_py() for k, v in per_client.items()} == dict(counts)
+    assert len(runner.ledger.list(client=ATTACKER).items) == 1
+    runner.close()
+
+
+def test_restart_warms_windows_from_history_and_keeps_one_decision(demo_aws, s3, wafv2, tmp_path):
+    clock = FakeClock(START + timedelta(minutes=15))
+    first = make_runner(demo_aws, tmp_path, clock)
+    data, counts = flood_object(START, ATTACKER)
+    s3.put_object(Bucket=demo_aws.bucket, Key=KEY, Body=data)
+    drain(first)
+    first.close()
+
+    second = make_runner(demo_aws, tmp_path, clock)  # a restart: same data dir and ledger
+
+    assert second.analyzer.store.stats.rows == sum(counts.values())  # windows refilled
+    drain(second)
+    assert len(second.ledger.list(client=ATTACKER).items) == 1
+    assert engine_block_set(wafv2) == [f"{ATTACKER}/32"]
+    second.close()
+
+
+def test_dry_run_proposes_but_never_writes_to_waf(demo_aws, s3, wafv2, tmp_path):
+    clock = FakeClock(START + timedelta(minutes=15))
+    runner = make_runner(demo_aws, tmp_path, clock, mode="dry_run")
+    data, _ = flood_object(START, ATTACKER)
+    s3.put_object(Bucket=demo_aws.bucket, Key=KEY, Body=data)
+
+    drain(runner)
+
+    assert wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] == []
+    assert [d.status for d in runner.ledger.list(client=ATTACKER).items] == [Status.APPROVED]
+    runner.close()
+
+
+def test_expired_decision_leaves_the_ip_set_on_the_next_cycle(demo_aws, s3, wafv2, tmp_path):
+    clock = FakeClock(START + timedelta(minutes=15))
+    runner = make_runner(demo_aws, tmp_path, clock)
+    data, _ = flood_object(START, ATTACKER)
+    s3.put_object(Bucket=demo_aws.bucket, Key=KEY, Body=data)
+    drain(runner)
+    decision = runner.ledger.list(client=ATTACKER).items[0]
+
+    clock.advance((decision.expires_at - clock.now()).total_seconds() + 1)
+    runner.step()
+
+    assert engine_block_set(wafv2) == []
+    assert runner.ledger.get(decision.id).status is Status.EXPIRED
+    runner.close()
