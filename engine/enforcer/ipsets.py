@@ -13,6 +13,7 @@ from engine.enforcer.cycle import Cycle, Step
 from engine.enforcer.state import (
     OWNER_TAG_KEY,
     ActualIPSet,
+    aligned,
     canonical_addresses,
     digest_of,
     fetch_ip_set,
@@ -66,12 +67,18 @@ def read(cycle: Cycle) -> None:
         cycle.drift.add(_resource(name), "missing", "desired IP set does not exist")
 
 
+def _wanted(spec: IPSetSpec, actual: frozenset[str] | None) -> frozenset[str]:
+    raw = frozenset(spec.addresses)
+    return canonical_addresses(raw) if actual is None else aligned(raw, actual)
+
+
 def _note_drift(cycle: Cycle, spec: IPSetSpec, item: ActualIPSet) -> None:
     assert item.addresses is not None
-    want = canonical_addresses(spec.addresses)
-    if item.addresses == want:
+    want = _wanted(spec, item.addresses)
+    have = aligned(item.addresses, want)
+    if have == want:
         return
-    data = {"extra": len(item.addresses - want), "absent": len(want - item.addresses)}
+    data = {"extra": len(have - want), "absent": len(want - have)}
     if digest_of(sorted_addresses(item.addresses)) != item.owned_digest:
         cycle.drift.add(_resource(spec.name), "manual_edit",
                         "entries differ from what wafsmith last wrote", **data)
@@ -85,8 +92,8 @@ def apply(cycle: Cycle) -> None:
     for spec in sorted(cycle.desired.ip_sets, key=lambda s: s.name):
         if spec.name in cycle.blocked_names:
             continue
-        want = canonical_addresses(spec.addresses)
         actual = cycle.owned_sets.get(spec.name)
+        want = _wanted(spec, None if actual is None else actual.addresses)
         if actual is None:
             cycle.arns[spec.name] = placeholder_arn(spec.name, cycle.scope)
             cycle.entries[spec.name] = len(want)
@@ -95,6 +102,7 @@ def apply(cycle: Cycle) -> None:
             cycle.run_step(step, lambda s=spec, w=want: _create(cycle, s, w))
             continue
         assert actual.addresses is not None
+        actual.addresses = aligned(actual.addresses, want)
         cycle.arns[spec.name] = actual.arn
         cycle.entries[spec.name] = len(actual.addresses)
         if actual.addresses == want and actual.description == _description(spec, want):
@@ -145,6 +153,7 @@ def _update(cycle: Cycle, spec: IPSetSpec, actual: ActualIPSet, want: frozenset[
     current = actual
     for attempt in range(1, cycle.lock_attempts + 1):
         assert current.addresses is not None
+        current.addresses = aligned(current.addresses, want)  # after a re-read: canonical
         target = (current.addresses | add) - remove
         description = _description(spec, target)
         if target == current.addresses and description == current.description:

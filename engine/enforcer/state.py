@@ -37,15 +37,21 @@ def canonical_addresses(entries: Iterable[str]) -> frozenset[str]:
     return frozenset(canonical_cidr(e) for e in entries)
 
 
+def aligned(raw: frozenset[str], other: frozenset[str]) -> frozenset[str]:
+    """``raw`` in canonical spelling, parsing only entries that ``other`` lacks verbatim.
+
+    Entries both sides spell identically need no parsing; so comparing a 10,000-entry set
+    that changed by 1 % costs ~100 parses instead of 20,000.
+    """
+    strangers = raw - other
+    if not strangers:
+        return raw
+    return (raw & other) | canonical_addresses(strangers)
+
+
 def sorted_addresses(entries: Iterable[str]) -> list[str]:
-    """Deterministic order (family, network number, prefix); unparsable entries last."""
-    def key(cidr: str) -> tuple[int, int, int, str]:
-        try:
-            net = ipaddress.ip_network(cidr)
-        except ValueError:
-            return (9, 0, 0, cidr)
-        return (net.version, int(net.network_address), net.prefixlen, "")
-    return sorted(entries, key=key)
+    """A deterministic order for requests and digests (plain string order: cheap)."""
+    return sorted(entries)
 
 
 def _json_default(value: Any) -> Any:
@@ -142,7 +148,7 @@ def fetch_ip_set(api: WafV2Api, caller: Caller, scope: str, item: ActualIPSet) -
     """Fill addresses, version, description and a fresh LockToken (GetIPSet)."""
     reply = caller.read("GetIPSet", api.get_ip_set, Name=item.name, Scope=scope, Id=item.id)
     body = reply["IPSet"]
-    item.addresses = canonical_addresses(body.get("Addresses", []))
+    item.addresses = frozenset(body.get("Addresses", []))  # as AWS spells them; see aligned()
     item.ip_version = body.get("IPAddressVersion", "")
     item.description = body.get("Description", "") or ""
     item.lock_token = reply["LockToken"]

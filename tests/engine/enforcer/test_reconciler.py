@@ -180,3 +180,19 @@ def test_missing_web_acl_fails_loudly(wafv2, make_reconciler):
     assert not result.ok
     assert "prod-acl" in result.errors[0].message
     assert result.writes == 0
+
+
+def test_spelling_variants_in_aws_are_not_changes(wafv2, web_acl, make_reconciler):
+    doc = compile_doc(decisions(["2001:db8::a", "2001:db8::c"]))
+    rec = make_reconciler()
+    assert rec.run_cycle(doc).ok
+    name = next(s.name for s in doc.ip_sets if s.addresses and s.ip_version == "IPV6")
+    summary = next(s for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"]
+                   if s["Name"] == name)
+    got = wafv2.get_ip_set(Name=name, Scope="REGIONAL", Id=summary["Id"])
+    wafv2.update_ip_set(Name=name, Scope="REGIONAL", Id=summary["Id"],
+                        Description=got["IPSet"]["Description"],
+                        Addresses=["2001:DB8:0::A/128", "2001:0db8::c/128"],
+                        LockToken=got["LockToken"])
+    result = rec.run_cycle(doc)
+    assert result.ok and result.writes == 0 and result.drift.found == []
