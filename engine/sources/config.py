@@ -73,6 +73,7 @@ class S3ListSourceConfig(_AwsConfig):
     lookback_s: float = Field(25 * 3600, ge=0, description="seconds; above the longest delay")
     checkpoint_interval_s: float = Field(60.0, gt=0, description="seconds between snapshots")
     start_after: str | None = Field(None, description="on first run, ignore keys up to this")
+    list_page_size: int = Field(1000, ge=1, le=1000, description="keys per ListObjectsV2 page")
 
     def build(
         self,
@@ -90,6 +91,7 @@ class S3ListSourceConfig(_AwsConfig):
             lookback_s=self.lookback_s,
             checkpoint_interval_s=self.checkpoint_interval_s,
             start_after=self.start_after,
+            page_size=self.list_page_size,
         )
 
 

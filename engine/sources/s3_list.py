@@ -10,24 +10,29 @@ How it works
 - Each poll lists the prefix from a ``StartAfter`` cursor, checks the listed keys against the
   store in batches, and hands out the first ``max_objects`` that are neither recorded nor
   already handed out by this process.
-- While listing it computes the *frontier*: the last key of the leading run of recorded
-  objects (everything listed up to it is done). It keeps timed snapshots ``(t, frontier)`` in
-  the store's checkpoint table, at most one per ``checkpoint_interval_s``.
-- The cursor for a poll at time ``now`` is the newest snapshot taken at or before
-  ``now - lookback_s``. So every key that was appended during the last ``lookback_s``
-  seconds is listed again on every poll, and a late object with an older key is still found.
+- While listing it computes the *frontier* F: the last key of the leading run of recorded
+  objects (everything listed up to F is done, the next key is not). The checkpoint row keeps
+  the latest frontier and timed snapshots ``(t, F)``, at most one per ``checkpoint_interval_s``,
+  where ``t`` is the earlier of the poll time and F's ``LastModified``.
+- A snapshot becomes *usable* once ``t <= now - lookback_s``. The cursor is the smaller of the
+  largest usable snapshot key and the latest frontier (no usable snapshot: list from the
+  start). So keys that arrived during the last ``lookback_s`` are listed again on every
+  poll, and listing never starts past an object that was seen and not yet recorded.
 
 Guarantee
 ---------
 - A restart never re-reads an object whose ``ack`` returned (it is in the store) and never
   skips one that was not acked (a crash between processing and commit re-delivers it: it is
   read again, committed once).
-- A late object is found as long as its key sorts after the frontier as it stood
-  ``lookback_s`` seconds before the object appeared. Set ``lookback_s`` above the longest
-  delivery delay (CloudFront: 24 h, hence the default of 25 h). Objects whose key sorts at or
-  before that older frontier are not listed again.
-- The cost of this is re-listing (not re-reading) the keys of the lookback window on every
-  poll: one ``ListObjectsV2`` page per 1,000 keys and one store query per page.
+- Call an object's *lateness* the time between some object with a greater key appearing and
+  it appearing. Every object whose lateness is below ``lookback_s`` minus the poll interval
+  is found: any key at or before a usable snapshot's frontier appears at least
+  ``lookback_s`` after that frontier object did. Set ``lookback_s`` above the longest
+  delivery delay (CloudFront: 24 h, hence the default of 25 h).
+- Cost: the keys of the lookback window are re-listed (not re-read) on every poll, one
+  ``ListObjectsV2`` page per 1,000 keys and one store query per page. A backlog of old
+  objects (old ``LastModified``) gives usable snapshots at once, so catching up lists each
+  key about twice, not once per poll.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ class S3ListSource:
         checkpoint_interval_s: float = 60.0,
         start_after: str | None = None,
         name: str | None = None,
+        page_size: int = 1000,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix
@@ -87,43 +93,64 @@ class S3ListSource:
         self.lookback_s = lookback_s
         self.checkpoint_interval_s = checkpoint_interval_s
         self.initial_start_after = start_after
+        self.page_size = page_size
         self.checkpoint_name = name or f"s3list:{bucket}/{prefix}"
         self.in_flight: set[tuple[str, str, str]] = set()
-        self.counters = {"listed": 0, "skipped_processed": 0, "delivered": 0, "acked": 0}
-        self.counters["released"] = 0
+        self.counters = dict.fromkeys(
+            ("pages", "listed", "skipped_processed", "delivered", "acked", "released"), 0
+        )
 
     # -- checkpoint --------------------------------------------------------------------------
 
-    def snapshots(self) -> list[tuple[float, str]]:
-        """The stored ``(time, frontier key)`` snapshots, oldest first."""
-        state = self.store.read_checkpoint(self.checkpoint_name)
-        if state is None:
-            return []
+    def _state(self) -> dict[str, Any]:
+        raw = self.store.read_checkpoint(self.checkpoint_name)
+        if raw is None:
+            return {"snapshots": [], "latest": None, "snapshot_at": None}
         try:
-            return [(float(t), str(k)) for t, k in json.loads(state)["snapshots"]]
+            state = json.loads(raw)
+            state["snapshots"] = [(float(t), str(k)) for t, k in state["snapshots"]]
+            if state["latest"] is not None and not isinstance(state["latest"], str):
+                raise TypeError("latest is not a key")
+            state.setdefault("snapshot_at", None)
         except (ValueError, KeyError, TypeError) as exc:
             raise SourceError(f"checkpoint {self.checkpoint_name!r} is corrupt: {exc}") from exc
+        return state
+
+    def snapshots(self) -> list[tuple[float, str]]:
+        """The stored ``(t, frontier key)`` snapshots."""
+        return list(self._state()["snapshots"])
 
     def cursor(self, now: float) -> str | None:
-        """The ``StartAfter`` key for a poll at ``now``: the frontier of ``lookback_s`` ago."""
-        cutoff = now - self.lookback_s
-        old_enough = [key for t, key in self.snapshots() if t <= cutoff]
-        return old_enough[-1] if old_enough else self.initial_start_after
+        """The ``StartAfter`` key for a poll at ``now`` (None: from the start of the prefix)."""
+        state = self._state()
+        usable = [key for t, key in state["snapshots"] if t <= now - self.lookback_s]
+        base = max(usable) if usable else self.initial_start_after
+        if base is None or state["latest"] is None:
+            return base
+        return min(base, state["latest"])
 
-    def _record_frontier(self, now: float, frontier: str | None) -> None:
+    def _record_frontier(self, now: float, frontier: str | None, modified: float | None) -> None:
         if frontier is None:
             return
-        snaps = self.snapshots()
-        if snaps and now - snaps[-1][0] < self.checkpoint_interval_s:
-            return
-        if snaps and snaps[-1][1] == frontier:
-            return
-        snaps.append((now, frontier))
-        cutoff = now - self.lookback_s
-        old = [s for s in snaps if s[0] <= cutoff]
-        kept = old[-1:] + [s for s in snaps if s[0] > cutoff]
-        state = json.dumps({"snapshots": [[t, k] for t, k in kept]})
-        self.store.write_checkpoint(self.checkpoint_name, state, when=self.clock.now())
+        state = self._state()
+        changed = frontier != state["latest"]
+        state["latest"] = frontier
+        last = state["snapshot_at"]
+        if last is None or now - last >= self.checkpoint_interval_s:
+            t = now if modified is None else min(now, modified)
+            cutoff = now - self.lookback_s
+            known = {k for _, k in state["snapshots"]}  # an older (t, F) already dominates
+            snaps = state["snapshots"] + ([] if frontier in known else [(t, frontier)])
+            usable = [s for s in snaps if s[0] <= cutoff]
+            best = [max(usable, key=lambda s: s[1])] if usable else []
+            state["snapshots"] = best + [s for s in snaps if s[0] > cutoff]
+            state["snapshot_at"] = now
+            changed = True
+        if changed:
+            state["snapshots"] = [[t, k] for t, k in state["snapshots"]]
+            self.store.write_checkpoint(
+                self.checkpoint_name, json.dumps(state), when=self.clock.now()
+            )
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -132,13 +159,18 @@ class S3ListSource:
         now = self.clock.time()
         start_after = self.cursor(now)
         frontier = start_after
+        frontier_modified: float | None = None
         frontier_open = True
         found: list[SourceObject] = []
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix}
         if start_after:
             kwargs["StartAfter"] = start_after
         try:
-            for page in self.s3.get_paginator("list_objects_v2").paginate(**kwargs):
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                **kwargs, PaginationConfig={"PageSize": self.page_size}
+            )
+            for page in pages:
+                self.counters["pages"] += 1
                 objs = [
                     s3_object_from_listing(self.bucket, e, self.s3)
                     for e in page.get("Contents", [])
@@ -150,6 +182,8 @@ class S3ListSource:
                         self.counters["skipped_processed"] += 1
                         if frontier_open:
                             frontier = obj.key
+                            if obj.last_modified is not None:
+                                frontier_modified = obj.last_modified.timestamp()
                         continue
                     frontier_open = False
                     if identity(obj) not in self.in_flight and len(found) < max_objects:
@@ -158,7 +192,7 @@ class S3ListSource:
                     break
         except ClientError as exc:
             raise SourceError(f"cannot list s3://{self.bucket}/{self.prefix}: {exc}") from exc
-        self._record_frontier(now, frontier)
+        self._record_frontier(now, frontier, frontier_modified)
         for obj in found:
             self.in_flight.add(identity(obj))
         self.counters["delivered"] += len(found)
