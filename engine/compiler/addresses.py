@@ -355,7 +355,7 @@ def shard_hash(cidr: str) -> int:
 
 
 def shard(
-    entries: list[Entry], *, per_set: int, max_shards: int
+    entries: list[Entry], *, per_set: int, max_shards: int, min_shards: int = 1
 ) -> tuple[list[list[tuple[Entry, str]]], list[OverflowEntry]]:
     """Split one (category, family) into N = 2^k shards by ``shard_hash(cidr) mod N``.
 
@@ -365,12 +365,13 @@ def shard(
     after the insertion point). N is the smallest power of two whose fullest shard fits
     ``per_set``; it only changes on doubling/halving, when each shard splits in two (entries
     stay or move to ``k + N``), and the compiler needs no memory of the previous layout.
+    ``min_shards`` pre-provisions shards so that growth up to that size never reshuffles.
     Entries that do not fit even at ``max_shards`` go to overflow (lowest ranked first).
     Returns, per shard, (entry, cidr text) pairs in address order.
     """
     texts = [e.cidr for e in entries]
     hashes = np.fromiter((shard_hash(t) for t in texts), dtype=np.uint64, count=len(texts))
-    n = 1
+    n = min_shards
     while n < max_shards and len(texts) and np.bincount(hashes % n).max() > per_set:
         n *= 2
     buckets: list[list[tuple[Entry, str]]] = [[] for _ in range(n)]

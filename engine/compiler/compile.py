@@ -96,6 +96,7 @@ def _ip_sets(
                 grouped.get((category, version), []),
                 per_set=config.max_entries_per_set,
                 max_shards=config.max_shards,
+                min_shards=config.min_shards,
             )
             overflow += dropped
             for k, bucket in enumerate(buckets):

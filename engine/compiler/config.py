@@ -206,17 +206,18 @@ class CompilerConfig(_Model):
     max_entries: int = Field(100_000, ge=1)
     max_entries_per_set: int = Field(MAX_ADDRESSES_PER_SET, ge=1, le=MAX_ADDRESSES_PER_SET)
     max_shards: int = Field(4, ge=1, le=16)
+    min_shards: int = Field(1, ge=1, le=16)
     allowlist: list[str] = Field(default_factory=list)
     rate_limit_decisions: RateLimitDecisionsConfig = Field(default_factory=RateLimitDecisionsConfig)
     rate_limits: list[RateProtectionConfig] = Field(default_factory=list)
     placement: PlacementConfig = Field(default_factory=PlacementConfig)
     shield: ShieldConfig = Field(default_factory=ShieldConfig)
 
-    @field_validator("max_shards")
+    @field_validator("max_shards", "min_shards")
     @classmethod
     def _power_of_two(cls, value: int) -> int:
         if value & (value - 1):
-            raise ValueError("max_shards must be a power of two (1, 2, 4, 8, 16)")
+            raise ValueError("shard counts must be a power of two (1, 2, 4, 8, 16)")
         return value
 
     @field_validator("allowlist")
@@ -232,6 +233,8 @@ class CompilerConfig(_Model):
 
     @model_validator(mode="after")
     def _consistency(self) -> CompilerConfig:
+        if self.min_shards > self.max_shards:
+            raise ValueError("min_shards must be <= max_shards")
         if len(set(self.categories)) != len(self.categories):
             raise ValueError("categories: an entry is listed twice")
         names = [r.name for r in self.rate_limits]

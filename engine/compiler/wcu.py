@@ -1,12 +1,13 @@
 """Web ACL capacity unit (WCU) estimates for rendered WAFv2 statements.
 
 moto does not implement ``CheckCapacity``, so the validator needs its own estimate. Costs are
-from the AWS rule-statement documentation (aws-wafv2-shield.md §7): IP-set reference 1 (+4 with
-``Position=ANY``), rate-based 2 + 30 per custom key + its scope-down, string match 2 (10 for
-CONTAINS/CONTAINS_WORD), regex 3, regex pattern set 25, SQLi 20 (30 at HIGH sensitivity),
-XSS 40, geo/ASN/label/size 1; each text transformation other than NONE adds 10. A statement
-type without a known cost raises ``UnknownCost`` — an estimate that guesses low is worse than
-none, because the rule group's capacity cannot grow after creation.
+from the AWS rule-statement documentation (aws-wafv2-shield.md §7): IP-set reference 1 (+4
+with ``Position=ANY``); rate-based 2 + 30 per custom key (+10 per non-NONE text
+transformation of a key) + its scope-down; string match 2 (10 for CONTAINS/CONTAINS_WORD);
+regex 3; regex pattern set 25; SQLi 20 (30 at HIGH sensitivity); XSS 40; geo/ASN/label/size
+1; each text transformation other than NONE adds 10. A statement type without a known cost
+raises ``UnknownCost`` — an estimate that guesses low is worse than none, because the rule
+group's capacity cannot grow after creation.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def statement_wcu(statement: dict[str, Any]) -> int:
         return 1 + (4 if fwd.get("Position") == "ANY" else 0)
     if kind == "RateBasedStatement":
         scope = body.get("ScopeDownStatement")
-        return 2 + 30 * len(body.get("CustomKeys", ())) + (statement_wcu(scope) if scope else 0)
+        keys = body.get("CustomKeys", ())
+        key_cost = sum(30 + _transform_cost(next(iter(k.values()), {})) for k in keys)
+        return 2 + key_cost + (statement_wcu(scope) if scope else 0)
     if kind in ("AndStatement", "OrStatement"):
         return sum(statement_wcu(s) for s in body.get("Statements", ()))
     if kind == "NotStatement":

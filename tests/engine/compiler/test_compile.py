@@ -236,3 +236,12 @@ def test_shield_starts_in_count_and_blocks_only_when_allowed():
 def test_naive_now_is_refused():
     with pytest.raises(ValueError, match="timezone"):
         compile_state([], CompilerConfig(), NOW.replace(tzinfo=None))
+
+
+def test_min_shards_pre_provisions_sets():
+    config = CompilerConfig(min_shards=4, categories=["block"])
+    state = compile_state([make_decision("192.0.2.1")], config, NOW)
+    assert [s.name for s in state.ip_sets if s.ip_version == "IPV4"] == [
+        f"wafsmith-block-v4-{k}" for k in range(4)
+    ]
+    assert sum(len(s.addresses) for s in state.ip_sets) == 1

@@ -189,3 +189,27 @@ def test_a_bad_raw_scope_down_is_caught_by_the_model_check():
     (violation,) = validate(state)
     assert violation.field.endswith("GeoMatchStatement.CountryCodes[0]")
     assert violation.value == "XX"
+
+
+def test_wcu_of_custom_keys_and_scope_downs():
+    from engine.compiler.wcu import UnknownCost, statement_wcu
+
+    ja4 = {
+        "RateBasedStatement": {
+            "Limit": 10,
+            "AggregateKeyType": "CUSTOM_KEYS",
+            "CustomKeys": [
+                {"JA4Fingerprint": {"FallbackBehavior": "MATCH"}},
+                {"UriPath": {"TextTransformations": [{"Priority": 0, "Type": "LOWERCASE"}]}},
+            ],
+            "ScopeDownStatement": {
+                "ByteMatchStatement": {
+                    "PositionalConstraint": "CONTAINS",
+                    "TextTransformations": [],
+                }
+            },
+        }
+    }
+    assert statement_wcu(ja4) == 2 + 30 + (30 + 10) + 10
+    with pytest.raises(UnknownCost, match="ManagedRuleGroupStatement"):
+        statement_wcu({"ManagedRuleGroupStatement": {}})
