@@ -78,9 +78,11 @@ def is_static(path: str) -> bool:
     return dot >= 0 and name[dot:].lower() in STATIC_EXT
 
 
-def crawler_regex(corpora: Path) -> re.Pattern[str]:
+def crawler_regex(corpora: Path, exclude_tags: frozenset[str] = frozenset()) -> re.Pattern[str]:
+    """One regex over crawler-user-agents patterns, minus entries carrying ``exclude_tags``."""
     entries = json.loads((corpora / "crawler-user-agents/crawler-user-agents.json").read_text())
-    return re.compile("|".join(f"(?:{e['pattern']})" for e in entries))
+    keep = [e for e in entries if not exclude_tags & set(e.get("tags", ()))]
+    return re.compile("|".join(f"(?:{e['pattern']})" for e in keep))
 
 
 def _weights(counter: Counter, top: int) -> list[list]:
