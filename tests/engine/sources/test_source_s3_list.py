@@ -183,3 +183,23 @@ def test_catching_up_a_backlog_lists_each_key_about_twice(bucket, s3, store):
     # Re-listing from the start of the prefix on every poll lists 220 here.
     assert source.stats()["listed"] <= 2 * len(keys) + 10
     assert source.cursor(clock.time()) == max(keys)
+
+
+def test_a_seen_but_unrecorded_object_is_never_passed_by_the_cursor(bucket, s3, store, fake_clock):
+    """A late object is found, then sits unprocessed for longer than the lookback."""
+    k1, k2, k3 = cf_key(1, "a"), cf_key(2, "a"), cf_key(3, "a")
+    put(s3, k1)
+    put(s3, k3)
+    source = build(s3, store, fake_clock, lookback_s=3600, checkpoint_interval_s=60)
+    ack_all(source.poll(), fake_clock)
+    fake_clock.advance(61)
+    assert source.poll() == []  # snapshot: everything up to k3 is recorded
+    fake_clock.advance(40)
+    put(s3, k2)  # 100 s late: well within the lookback
+    (slow,) = source.poll()
+    assert slow.obj.key == k2  # handed out ... and not finished for over an hour
+
+    fake_clock.advance(2 * 3600)
+    restarted = build(s3, store, fake_clock, lookback_s=3600, checkpoint_interval_s=60)
+    assert restarted.cursor(fake_clock.time()) == k1  # not k3, the usable snapshot
+    assert [d.obj.key for d in restarted.poll()] == [k2]
