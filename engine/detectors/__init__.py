@@ -10,5 +10,4 @@ from engine.detectors.base import DETECTORS, DetectionContext, Detector
 from engine.detectors.config import DetectionConfig
 from engine.detectors.gates import GATES, compute_gates
 
-__all__ = ["DETECTORS", "GATES", "DetectionConfig", "DetectionContext", "Detector",
-           "compute_gates"]
+__all__ = ["DETECTORS", "GATES", "DetectionConfig", "DetectionContext", "Detector", "compute_gates"]

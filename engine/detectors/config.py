@@ -41,6 +41,8 @@ class ScannerConfig(_Section):
     min_probe_paths: float = 15.0  # distinct non-asset paths answered 400/403/404
     min_err4xx_ratio: float = 0.4
     min_sensitive_paths: float = 3.0
+    min_errors: float = 100.0  # 4xx answers in the fast window, whatever the paths (fuzzing)
+    min_errors_ratio: float = 0.6
     slow_window_min: int = 60
     slow_min_probe_paths: float = 12.0
     slow_min_err4xx_ratio: float = 0.5

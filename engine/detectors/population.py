@@ -172,9 +172,12 @@ class DistributedStuffing:
             return []
         mf = ctx.frame(c.member_window_min)
         g = mf.columns
+        # Members: mostly failed login POSTs, or nothing but the login endpoint without the
+        # page's assets (a bot fetching a fresh form token; a human's browser loads assets).
         member = (g["login_fail_count"] >= 1) & (
             g["login_post_frac"] >= c.member_min_login_post_frac
         )
+        member |= (g["login_path_frac"] == 1.0) & (g["asset_count"] == 0)
         member &= ~ctx.safe(mf) & ~ctx.gate("nat_gateway", mf)
         rows = np.flatnonzero(member)
         if len(rows) < c.min_members:

@@ -81,7 +81,10 @@ class Scanner:
                 continue
             f = fr.columns
             probe, err, sens = f["probe_404_distinct"], f["err4xx_ratio"], f["sensitive_path_hits"]
+            errors = f["s4xx_count"]
             hit = ((probe >= min_probe) & (err >= min_err)) | (sens >= c.min_sensitive_paths)
+            if label == "fast":
+                hit |= (errors >= c.min_errors) & (err >= c.min_errors_ratio)
             hit &= ~ctx.safe(fr)
             for i in np.flatnonzero(hit):
                 name = str(ctx.snapshot.clients[fr.codes[i]])
@@ -90,6 +93,7 @@ class Scanner:
                 score = max(
                     float(saturating(probe[i], min_probe)) * min(1.0, err[i] / min_err),
                     float(saturating(sens[i], c.min_sensitive_paths)),
+                    float(saturating(errors[i], c.min_errors)) if label == "fast" else 0.0,
                 )
                 reasons = [
                     f"{label} scan: {fmt(probe[i])} distinct paths answered 400/403/404 in "
@@ -99,6 +103,11 @@ class Scanner:
                     f"{fmt(sens[i])} distinct sensitive paths probed "
                     f"(threshold {fmt(c.min_sensitive_paths)})",
                 ]
+                if label == "fast":
+                    reasons.append(
+                        f"{fmt(errors[i])} 4xx answers in {window} min "
+                        f"(threshold {fmt(c.min_errors)} at ≥ {c.min_errors_ratio:.0%} 4xx)"
+                    )
                 out[name] = ctx.verdict(
                     fr,
                     i,

@@ -47,6 +47,7 @@ COUNTERS = (
     "depth_sum",
     "depth_sq",
     "browser_ua",
+    "login_path",
 )
 C = {name: i for i, name in enumerate(COUNTERS)}
 # Distinct-value families (bottom-k sets per client and pane).
@@ -110,6 +111,7 @@ def row_signals(
     norm = pc.replace_substring_regex(plow, r"(.)/+$", r"\1")
     is_login_path = _u(pc.is_in(norm, value_set=pats.login_paths))[pidx]
     login_post = is_login_path & is_post
+    cnt[:, C["login_path"]] = is_login_path
     cnt[:, C["login_post"]] = login_post
     fail_codes = np.isin(status, np.asarray(cfg.login_fail_statuses, dtype=np.int32))
     cnt[:, C["login_fail"]] = login_post & fail_codes

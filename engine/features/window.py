@@ -123,6 +123,7 @@ def finalize(
     f["login_fail_count"] = col["login_fail"]
     f["login_fail_ratio"] = _ratio(col["login_fail"], col["login_post"])
     f["login_post_frac"] = _ratio(col["login_post"], req)
+    f["login_path_frac"] = _ratio(col["login_path"], req)
     f["no_referer_frac"] = _ratio(col["no_referer"], col["referer_known"])
     f["ua_distinct"] = est["ua"]
     f["fingerprint_distinct"] = est["fingerprint"]
