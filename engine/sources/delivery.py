@@ -12,7 +12,6 @@ clock), the others do nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 from engine.sources.objects import SourceError, SourceObject, iter_local
@@ -96,9 +95,6 @@ class LocalSource:
         self.in_flight: set[str] = set()
         self.skipped = 0
         self.acked = 0
-
-    def __iter__(self) -> Iterator[SourceObject]:
-        return iter(list(self.pending))
 
     def poll(self, *, max_objects: int = 10) -> list[Delivery]:
         out: list[Delivery] = []

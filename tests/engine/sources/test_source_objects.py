@@ -7,7 +7,7 @@ from datetime import UTC
 
 import pytest
 
-from engine.sources import ObjectGoneError, SourceError, SourceObject, iter_objects
+from engine.sources import ObjectGoneError, SourceError, SourceObject, iter_objects, parse_s3_uri
 
 
 def test_local_directory_is_recursive_in_key_order_and_skips_hidden(tmp_path):
@@ -84,3 +84,18 @@ def test_source_object_equality_ignores_client(s3):
     a = SourceObject(uri="s3://b/k", bucket="b", key="k", etag="e", s3_client=s3)
     b = SourceObject(uri="s3://b/k", bucket="b", key="k", etag="e")
     assert a == b and hash(a) == hash(b)
+
+
+def test_s3_uri_parsing():
+    assert parse_s3_uri("s3://bucket") == ("bucket", "")
+    assert parse_s3_uri("s3://bucket/AWSLogs/1/") == ("bucket", "AWSLogs/1/")
+    for bad in ("bucket/key", "s3:///key", "https://bucket.s3.amazonaws.com/k"):
+        with pytest.raises(SourceError):
+            parse_s3_uri(bad)
+
+
+def test_whole_bucket_listing(s3):
+    s3.create_bucket(Bucket="logs")
+    s3.put_object(Bucket="logs", Key="b", Body=b"")
+    s3.put_object(Bucket="logs", Key="a/x", Body=b"")
+    assert [o.key for o in iter_objects("s3://logs", s3_client=s3)] == ["a/x", "b"]

@@ -109,8 +109,9 @@ def test_real_notifications_test_event_then_objects_acked_and_deleted(
     assert source.stats()["deleted"] == 3
 
 
-def test_redelivery_of_a_committed_object_is_a_no_op(wired, s3, sqs, sqlite_store, fake_clock):
-    source = build(wired, sqs, s3, sqlite_store, fake_clock)
+def test_redelivery_of_a_committed_object_is_a_no_op(wired, s3, sqs, store, fake_clock):
+    """On SQLite and PostgreSQL."""
+    source = build(wired, sqs, s3, store, fake_clock)
     source.poll()
     s3.put_object(Bucket=BUCKET, Key=ALB_KEY, Body=b"same bytes")
     (d,) = source.poll()
@@ -120,7 +121,7 @@ def test_redelivery_of_a_committed_object_is_a_no_op(wired, s3, sqs, sqlite_stor
     assert source.poll() == []
     assert source.stats()["skipped_processed"] == 1
     assert messages_in(sqs, wired) == (0, 0)
-    assert sqlite_store.count() == 1
+    assert store.count() == 1
 
     s3.put_object(Bucket=BUCKET, Key=ALB_KEY, Body=b"new bytes")  # new ETag: a new object
     (again,) = source.poll()
