@@ -16,6 +16,7 @@ Rules it keeps (log-formats.md §6.5):
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from engine.core.clock import Clock
+from engine.core.logging import log_event
 from engine.sources.delivery import Delivery, check_record_matches
 from engine.sources.notifications import BodyKind, ObjectEvent, decode_body
 from engine.sources.objects import S3_SCHEME, SourceError, SourceObject, normalize_etag
@@ -30,6 +32,7 @@ from engine.sources.store import ProcessedRecord, ProcessedStore, identity
 
 _GONE_RECEIPT_CODES = {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"}
 _BODY_SAMPLE_CHARS = 512
+LOG = logging.getLogger(__name__)
 
 
 def _error_code(exc: ClientError) -> str:
@@ -184,6 +187,15 @@ class S3SqsSource:
     def _count_unparseable(self, message_id: str, reason: str, body: Any) -> None:
         self.counters.unparseable += 1
         text = body if isinstance(body, str) else repr(body)
+        log_event(
+            LOG,
+            "sqs_message_unparseable",
+            level=logging.WARNING,
+            queue_url=self.queue_url,
+            message_id=message_id,
+            reason=reason,
+            action="left for the queue's redrive policy",
+        )
         self.counters.unparseable_samples.append(
             {"message_id": message_id, "reason": reason, "body": text[:_BODY_SAMPLE_CHARS]}
         )
@@ -218,6 +230,7 @@ class S3SqsSource:
             # The receipt expired and the message is visible again; its objects are recorded,
             # so the next delivery of it is skipped and deleted then.
             self.counters.lost_receipts += 1
+            log_event(LOG, "sqs_receipt_lost", queue_url=self.queue_url, error=_error_code(exc))
             return
         self.counters.deleted += 1
 

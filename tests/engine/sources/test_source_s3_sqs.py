@@ -159,6 +159,19 @@ def test_unparseable_message_is_kept_counted_and_dead_lettered(s3, sqs, sqlite_s
     assert [m["Body"] for m in dead] == ["this is not an S3 event"]
 
 
+def test_unparseable_message_is_logged_as_a_named_warning(
+    s3, sqs, sqlite_store, fake_clock, caplog
+):
+    url = make_queue(sqs, "logged")
+    sqs.send_message(QueueUrl=url, MessageBody='{"Records": "nope"}')
+    source = build(url, sqs, s3, sqlite_store, fake_clock)
+    with caplog.at_level("WARNING", logger="engine.sources"):
+        source.poll()
+    (record,) = [r for r in caplog.records if r.getMessage() == "sqs_message_unparseable"]
+    assert record.levelname == "WARNING"
+    assert "non-empty list" in record.reason and record.queue_url == url
+
+
 def test_unparseable_sample_is_bounded(s3, sqs, sqlite_store, fake_clock):
     url = make_queue(sqs, "many-junk")
     for i in range(5):
