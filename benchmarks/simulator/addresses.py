@@ -76,6 +76,7 @@ class AddressAllocator:
         self._used_ips: set[str] = set()
         self._exclusive_24s: set[tuple[int, int, int]] = set()
         self._shared_24s: set[tuple[int, int, int]] = set()
+        self._shared_list: list[tuple[int, int, int]] = []  # in allocation order (determinism)
 
     def _ok_24(self, key: tuple[int, int, int]) -> bool:
         net = ipaddress.ip_network(f"{key[0]}.{key[1]}.{key[2]}.0/24")
@@ -91,7 +92,11 @@ class AddressAllocator:
                 continue
             if exclusive and key in self._shared_24s:
                 continue
-            (self._exclusive_24s if exclusive else self._shared_24s).add(key)
+            if exclusive:
+                self._exclusive_24s.add(key)
+            elif key not in self._shared_24s:
+                self._shared_24s.add(key)
+                self._shared_list.append(key)
             return key
 
     def _host_in(self, key: tuple[int, int, int]) -> str | None:
@@ -107,17 +112,22 @@ class AddressAllocator:
                 return ip
         return None
 
-    def residential(self, n: int, ipv6_fraction: float = 0.0) -> list[str]:
-        """``n`` addresses, each in a randomly chosen residential /24 (shared use)."""
+    def residential(self, n: int, ipv6_fraction: float = 0.0, reuse: float = 0.0) -> list[str]:
+        """``n`` addresses in residential /24s; with probability ``reuse`` an address joins a
+        /24 already holding others (neighbours on one ISP subnet), else a fresh one."""
         out = []
         for _ in range(n):
             if ipv6_fraction and self._rng.random() < ipv6_fraction:
                 out.append(self.ipv6())
-            else:
-                ip = None
-                while ip is None:
-                    ip = self._host_in(self._new_24(RESIDENTIAL_FIRST, exclusive=False))
-                out.append(ip)
+                continue
+            ip = None
+            while ip is None:
+                if self._shared_list and self._rng.random() < reuse:
+                    key = self._shared_list[int(self._rng.integers(len(self._shared_list)))]
+                else:
+                    key = self._new_24(RESIDENTIAL_FIRST, exclusive=False)
+                ip = self._host_in(key)
+            out.append(ip)
         return out
 
     def spread(self, n: int, pool: str = "hosting") -> list[str]:

@@ -138,11 +138,16 @@ def emit(
         k = spec.kind
         if k in ("volumetric_flood", "distributed_flood"):
             paths = rng.choice(flood_targets, size=n)
+            query = None
+            if spec.cache_busting:
+                query = np.char.add("v=", rng.integers(10**6, 10**9, size=n).astype(str))
+                query = query.astype(object)
             status = np.where(rng.random(n) < 0.03, 503, 200)
             b.add(
                 ip,
                 times,
                 paths,
+                query=query,
                 status=status,
                 ua=ua,
                 country=ctry,

@@ -48,6 +48,12 @@ class CampaignSpec(BaseModel):
     shared_user_agent: bool = Field(
         False, description="every address sends the same user agent (a botnet signature)"
     )
+    pool: Literal["hosting", "residential"] = Field(
+        "hosting",
+        description="where spread addresses come from: hosting /24s of their own, or "
+        "residential /24s shared with benign users (residential proxies)",
+    )
+    cache_busting: bool = Field(False, description="floods add a random query to each URL")
 
 
 class SimConfig(BaseModel):
@@ -67,6 +73,13 @@ class SimConfig(BaseModel):
     ipv6_fraction: float = Field(0.05, ge=0, le=1, description="benign browsers on IPv6")
     campaigns: list[CampaignSpec] = Field(default_factory=list)
     start_jitter_min: float = Field(2.0, ge=0, description="seeded shift of campaign starts")
+    param_jitter: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="seeded relative spread of each campaign's rate (and size, for campaigns "
+        "of more than 4 addresses), so no seed repeats another's exact parameters",
+    )
     # Rendering (S3 layout)
     account: str = "123456789012"
     region: str = "us-east-1"
@@ -110,12 +123,22 @@ def _small_campaigns() -> list[CampaignSpec]:
             duration_min=8,
             rate_per_client=0.15,
         ),
+        C(  # residential proxies: rotating browser agents, /24s shared with real users
+            kind="distributed_flood",
+            clients=300,
+            pool="residential",
+            cache_busting=True,
+            start_min=20,
+            duration_min=6,
+            rate_per_client=0.05,
+        ),
         C(kind="scanner_fast", clients=1, start_min=5, duration_min=4, rate_per_client=4),
         C(kind="scanner_slow", clients=2, start_min=1, duration_min=28, rate_per_client=1 / 20),
         C(kind="credential_stuffing", clients=2, start_min=10, duration_min=6, rate_per_client=1),
         C(
             kind="credential_stuffing_distributed",
             clients=300,
+            pool="residential",
             start_min=6,
             duration_min=12,
             rate_per_client=1 / 300,
@@ -148,12 +171,22 @@ def _full_campaigns() -> list[CampaignSpec]:
             duration_min=10,
             rate_per_client=0.2,
         ),
+        C(  # residential proxies: rotating browser agents, /24s shared with real users
+            kind="distributed_flood",
+            clients=2000,
+            pool="residential",
+            cache_busting=True,
+            start_min=95,
+            duration_min=8,
+            rate_per_client=0.04,
+        ),
         C(kind="scanner_fast", clients=3, start_min=10, duration_min=6, rate_per_client=4),
         C(kind="scanner_slow", clients=4, start_min=2, duration_min=110, rate_per_client=1 / 15),
         C(kind="credential_stuffing", clients=4, start_min=30, duration_min=15, rate_per_client=1),
         C(
             kind="credential_stuffing_distributed",
             clients=1500,
+            pool="residential",
             start_min=50,
             duration_min=40,
             rate_per_client=1 / 600,

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from benchmarks.simulator import attacks, benign
 from benchmarks.simulator.addresses import AddressAllocator
-from benchmarks.simulator.config import DATA_DIR, SimConfig
+from benchmarks.simulator.config import DATA_DIR, CampaignSpec, SimConfig
 from benchmarks.simulator.stream import Profile, StreamBuilder
 from engine.schema import request as rq
 
@@ -60,7 +60,7 @@ def simulate(config: SimConfig, seed: int) -> Simulation:
     t0, t1 = config.start_ms, config.end_ms
     who: dict[str, tuple[str, str, str | None, int]] = {}  # ip -> (label, kind, campaign, users)
 
-    for ip in alloc.residential(config.browsers, config.ipv6_fraction):
+    for ip in alloc.residential(config.browsers, config.ipv6_fraction, reuse=0.1):
         benign.browser(b, prof, ip, t0, t1)
         who[ip] = ("benign", "browser", None, 1)
     lo, hi = config.nat_users
@@ -87,10 +87,11 @@ def simulate(config: SimConfig, seed: int) -> Simulation:
         start_min = min(max(0.0, spec.start_min + jitter), config.minutes - 1)
         c0 = t0 + int(start_min * 60_000)
         c1 = min(t1, c0 + int(spec.duration_min * 60_000))
-        if spec.kind in ("distributed_flood",) and spec.subnets:
+        spec = _jittered(spec, config.param_jitter, rng)
+        if spec.subnets:
             ips = alloc.concentrated(spec.clients, spec.subnets)
-        elif spec.kind == "credential_stuffing_distributed":
-            ips = alloc.residential(spec.clients)  # residential proxies share /24s with users
+        elif spec.pool == "residential":
+            ips = alloc.residential(spec.clients, reuse=0.3)  # /24s shared with benign users
         else:
             ips = alloc.spread(spec.clients)
         attacks.emit(b, prof, mat, spec, ips, c0, c1)
@@ -100,6 +101,16 @@ def simulate(config: SimConfig, seed: int) -> Simulation:
 
     requests = b.table(t0, t1)
     return Simulation(seed, config, requests, _labels(requests, who), _campaigns(camp_rows))
+
+
+def _jittered(spec: CampaignSpec, spread: float, rng: np.random.Generator) -> CampaignSpec:
+    """The campaign with its rate (and size, above 4 addresses) scaled by U(1±spread)."""
+    if spread == 0:
+        return spec
+    update = {"rate_per_client": spec.rate_per_client * rng.uniform(1 - spread, 1 + spread)}
+    if spec.clients > 4:
+        update["clients"] = max(1, round(spec.clients * rng.uniform(1 - spread, 1 + spread)))
+    return spec.model_copy(update=update)
 
 
 def _labels(requests: pa.Table, who: dict) -> pa.Table:

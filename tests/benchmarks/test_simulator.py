@@ -170,8 +170,17 @@ def test_distributed_flood_members_stay_under_per_ip_thresholds():
     from benchmarks.baselines.waf_rate import waf_rate_rule
 
     assert waf_rate_rule(sub, limit=100).flagged == {}  # under 100 per 5 min, every member
-    subnets = {ip.rsplit(".", 1)[0] for ip in members[L_CLIENT].to_pylist()}
-    assert len(subnets) <= 3
+    by_campaign: dict[str, set[str]] = {}
+    for r in members.to_pylist():
+        by_campaign.setdefault(r[L_CAMPAIGN], set()).add(r[L_CLIENT].rsplit(".", 1)[0])
+    concentrated, residential = sorted(by_campaign.values(), key=len)
+    assert len(concentrated) <= 3  # a botnet packed into a few /24s ...
+    assert len(residential) > 100  # ... and residential proxies spread over many
+    benign_24s = {
+        r[L_CLIENT].rsplit(".", 1)[0] for r in sim.labels.to_pylist() if r[L_LABEL] == "benign"
+    }
+    assert not concentrated & benign_24s
+    assert len(residential & benign_24s) >= 20  # a /24 block would hit real users
 
 
 def _sorted(t: pa.Table) -> pa.Table:
