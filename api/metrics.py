@@ -54,7 +54,7 @@ class ApiMetrics:
     """The app's registry and its HTTP instruments."""
 
     def __init__(self, service: Service) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry()
         self.registry.register(EngineCollector(service))
         self.requests = Counter(
             "wafsmith_http_requests",

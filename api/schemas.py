@@ -104,6 +104,7 @@ def _decision_fields(d: Decision, now: datetime) -> dict[str, Any]:
 class DecisionPageOut(Out):
     items: list[DecisionOut]
     next_cursor: str | None = Field(description="pass as ?cursor= to get the next page")
+    total: int = Field(description="how many decisions match the filter, on every page")
 
 
 class CommentIn(In):

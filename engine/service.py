@@ -138,10 +138,13 @@ class Service:
         previewer: Callable[[list[Decision], list[str]], dict[str, Any]] | None = None,
         backtester: Callable[..., dict[str, Any]] | None = None,
         ledger_url: str = "",
+        counts_ttl_s: float = 1.0,
     ) -> None:
         self.ledger = ledger
         self.clock = clock
         self._previewer = previewer
+        self._counts_ttl_s = counts_ttl_s
+        self._counts: tuple[float, dict[str, int]] | None = None
         self._backtester = backtester
         self.ledger_url = ledger_url
 
@@ -237,18 +240,21 @@ class Service:
 
     def mark_applied(self, decision_ids: list[str], *, by: str) -> list[Decision]:
         try:
-            return self.ledger.mark_applied(decision_ids, by=by)
+            applied = self.ledger.mark_applied(decision_ids, by=by)
         except DecisionError as exc:
             raise _translate(exc) from None
+        self._counts = None
+        return applied
 
-    @staticmethod
     def _move(
-        move: Callable[..., Decision], decision_id: str, by: str, comment: str | None
+        self, move: Callable[..., Decision], decision_id: str, by: str, comment: str | None
     ) -> Decision:
         try:
-            return move(decision_id, by=by, comment=comment)
+            decision = move(decision_id, by=by, comment=comment)
         except DecisionError as exc:
             raise _translate(exc) from None
+        self._counts = None
+        return decision
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -297,12 +303,24 @@ class Service:
             "objects": ingest.get("objects"),
             "malformed": ingest.get("malformed"),
             "active_clients": body.get("active_clients"),
-            "decisions_by_state": self.ledger.counts_by_state(),
+            "decisions_by_state": self.decisions_by_state(),
             "last_enforcement": _enforcement_summary(enforcement),
             "drift": None if enforcement is None else enforcement.get("drift"),
             "model_version": model.get("version"),
             "model_age_s": self._age_s(model.get("trained_at")),
         }
+
+    def decisions_by_state(self) -> dict[str, int]:
+        """Decision counts per state, reused for ``counts_ttl_s`` seconds.
+
+        Status and metrics are polled (dashboards, Prometheus); counting a large ledger on
+        every poll is the expensive part, so counts may lag the ledger by up to the TTL.
+        This service's own approvals, rejections and revocations refresh them at once.
+        """
+        now = self.clock.monotonic()
+        if self._counts is None or now - self._counts[0] >= self._counts_ttl_s:
+            self._counts = (now, self.ledger.counts_by_state())
+        return dict(self._counts[1])
 
     def metrics(self) -> dict[str, Any]:
         """Numbers for ``/metrics`` (None when the engine has not reported them)."""
@@ -412,9 +430,11 @@ class Service:
 
     def add_allowlist(self, cidr: str, *, by: str, comment: str | None = None) -> AllowlistEntry:
         try:
-            return self.ledger.add_allowlist(cidr, by=by, comment=comment)
+            entry = self.ledger.add_allowlist(cidr, by=by, comment=comment)
         except DecisionError as exc:
             raise _translate(exc) from None
+        self._counts = None  # allowlisting rejects or revokes overlapping decisions
+        return entry
 
     def remove_allowlist(self, cidr: str, *, by: str) -> None:
         try:

@@ -13,7 +13,6 @@ from engine.schema.decision import Status
 
 router = APIRouter(prefix="/api/v1/decisions", tags=["decisions"], responses=responses(401, 403))
 
-DecisionId = Annotated[str, "decision id"]
 CommentBody = Annotated[CommentIn | None, Body()]
 
 
@@ -31,6 +30,7 @@ def list_decisions(
     return DecisionPageOut(
         items=[DecisionOut.from_decision(d, now) for d in page.items],
         next_cursor=page.next_cursor,
+        total=page.total,
     )
 
 

@@ -84,6 +84,7 @@ def test_list_pages_through_every_decision_newest_first(client, service, tokens,
         assert page.status_code == 200
         body = page.json()
         assert len(body["items"]) <= 3
+        assert body["total"] == 7
         seen += [d["id"] for d in body["items"]]
         cursor = body["next_cursor"]
         if cursor is None:

@@ -98,3 +98,18 @@ def test_each_app_has_its_own_metrics_registry(service, tokens) -> None:
         a.get("/api/v1/status", headers=tokens.header("viewer"))
         text = b.get("/metrics", headers=tokens.header("viewer")).text
     assert 'route="/api/v1/status"' not in text
+
+
+def test_state_counts_follow_approvals_at_once_and_others_within_a_second(
+    client, service, clock, tokens, proposed, make
+) -> None:
+    headers = tokens.header("viewer")
+    counts = client.get("/api/v1/status", headers=headers).json()["decisions_by_state"]
+    assert (counts["proposed"], counts["approved"]) == (1, 0)
+    client.post(f"/api/v1/decisions/{proposed.id}/approve", headers=tokens.header("analyst"))
+    counts = client.get("/api/v1/status", headers=headers).json()["decisions_by_state"]
+    assert (counts["proposed"], counts["approved"]) == (0, 1)
+    service.ledger.propose(make(client="192.0.2.44"))  # as another process (the engine) would
+    clock.advance(1.0)
+    counts = client.get("/api/v1/status", headers=headers).json()["decisions_by_state"]
+    assert counts["proposed"] == 1
