@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from engine.compiler import CompilerConfig, compile_state, config_from_dict, validate
 from engine.core.clock import Clock
 from engine.core.logging import log_event
@@ -37,7 +39,15 @@ from engine.pipeline import Analyzer
 from engine.schema.decision import Decision
 from engine.schema.request import EVENT_TIME
 from engine.settings import Settings
-from engine.sources import SOURCE_CONFIGS, Delivery, ProcessedRecord, ProcessedStore, Source
+from engine.sources import (
+    SOURCE_CONFIGS,
+    Delivery,
+    ObjectGoneError,
+    ProcessedRecord,
+    ProcessedStore,
+    Source,
+    SourceError,
+)
 from engine.telemetry import IngestTelemetry, ObjectOutcome
 
 log = logging.getLogger("wafsmith.engine")
@@ -182,13 +192,33 @@ class EngineRunner:
     def step(self, stop: threading.Event | None = None) -> StepReport:
         """Poll once, process what arrived, enforce if due, publish status if due."""
         outcomes: list[ObjectOutcome] = []
-        deliveries = self.source.poll(max_objects=self.settings.source.max_objects_per_poll)
+        try:
+            deliveries = self.source.poll(max_objects=self.settings.source.max_objects_per_poll)
+        except (SourceError, BotoCoreError, ClientError) as exc:
+            # S3/SQS unreachable or throttling: nothing was claimed, so nothing is lost; retry.
+            self.telemetry.source_errors += 1
+            log_event(log, "source_poll_failed", level=logging.ERROR, error=str(exc))
+            deliveries = []
         for i, delivery in enumerate(deliveries):
             if stop is not None and stop.is_set():
                 for left in deliveries[i:]:
                     left.release()  # give back what was not started
                 break
-            outcomes.append(self.process(delivery))
+            try:
+                outcomes.append(self.process(delivery))
+            except ObjectGoneError as exc:
+                outcomes.append(self._acknowledge_gone(delivery, exc))
+            except (SourceError, BotoCoreError, ClientError) as exc:
+                # Reading failed for a reason that may pass: hand it back for a later retry.
+                self.telemetry.source_errors += 1
+                log_event(
+                    log,
+                    "object_read_failed",
+                    level=logging.ERROR,
+                    uri=delivery.obj.uri,
+                    error=str(exc),
+                )
+                delivery.release()
         cycle = self.enforce_if_due()
         self.publish_status()
         return StepReport(outcomes, cycle)
@@ -232,6 +262,28 @@ class EngineRunner:
         log_event(log, "object_processed", **vars(outcome))
         return outcome
 
+    def _acknowledge_gone(self, delivery: Delivery, exc: ObjectGoneError) -> ObjectOutcome:
+        """The announced version no longer exists: record it as such; a newer one is announced
+        on its own."""
+        now = self.clock.now()
+        reason = {"object_gone": 1}
+        delivery.ack(
+            ProcessedRecord.for_object(
+                delivery.obj, rows=0, malformed=reason, started_at=now, finished_at=now
+            )
+        )
+        outcome = ObjectOutcome(
+            uri=delivery.obj.uri,
+            format="unknown",
+            rows=0,
+            malformed=reason,
+            seconds=0.0,
+            lag_s=None,
+        )
+        self.telemetry.record(outcome, None)
+        log_event(log, "object_gone", level=logging.WARNING, uri=delivery.obj.uri, error=str(exc))
+        return outcome
+
     def _propose(self, proposals: list[Decision]) -> int:
         """Store proposals (duplicates merge) and let the policy approve what it may."""
         if not proposals:
@@ -269,8 +321,11 @@ class EngineRunner:
             return None
         return self.enforce(now)
 
-    def enforce(self, now: datetime) -> CycleResult:
-        """Compile the enforceable decisions and run one reconciliation cycle."""
+    def enforce(self, now: datetime) -> CycleResult | None:
+        """Compile the enforceable decisions and run one reconciliation cycle.
+
+        Returns None, sending nothing, when the compiled document breaks a WAFv2 constraint.
+        """
         assert self.reconciler is not None
         decisions = self.ledger.enforceable(now)
         merged = sorted(
@@ -280,8 +335,24 @@ class EngineRunner:
         state = compile_state(decisions, config, now)
         violations = validate(state)
         if violations:
-            # An invalid document never reaches AWS; this is a bug or a bad config: say so loudly.
-            raise RuntimeError(f"compiled WAF document is invalid: {violations}")
+            # An invalid document never reaches AWS. Ingestion goes on; the status API and the
+            # log carry every violation until the config or the decisions are fixed.
+            errors = [str(v) for v in violations]
+            self.ledger.put_status(
+                "enforcement",
+                {
+                    "ok": False,
+                    "mode": self.mode.value,
+                    "started_at": now.isoformat(),
+                    "finished_at": now.isoformat(),
+                    "writes": 0,
+                    "errors": errors,
+                    "drift": None,
+                },
+            )
+            self._last_cycle_at = self.clock.time()
+            log_event(log, "compiled_document_invalid", level=logging.ERROR, errors=errors)
+            return None
         self._next_expiry = next_expiry(decisions, now)
         result = self.reconciler.run_cycle(state, mode=self.mode, next_expiry=self._next_expiry)
         self.last_cycle = result

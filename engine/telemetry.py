@@ -46,6 +46,7 @@ class IngestTelemetry:
     malformed: Counter[str] = field(default_factory=Counter)
     rows_by_format: Counter[str] = field(default_factory=Counter)
     lag_s: float | None = None
+    source_errors: int = 0
     _recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
     _traffic: dict[int, list[int]] = field(default_factory=dict)  # minute → [req, blocked]
 
@@ -112,6 +113,7 @@ class IngestTelemetry:
                 "rows": self.rows,
                 "malformed": sum(self.malformed.values()),
                 "malformed_by_reason": dict(self.malformed),
+                "source_errors": self.source_errors,
                 "rows_by_format": dict(self.rows_by_format),
             },
             "active_clients": active_clients,

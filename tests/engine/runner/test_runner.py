@@ -166,3 +166,43 @@ def test_expired_decision_leaves_the_ip_set_on_the_next_cycle(demo_aws, s3, wafv
     assert engine_block_set(wafv2) == []
     assert runner.ledger.get(decision.id).status is Status.EXPIRED
     runner.close()
+
+
+def test_corrupt_objects_and_garbage_messages_are_reported_and_the_rest_goes_on(
+    demo_aws, s3, sqs, wafv2, tmp_path
+):
+    clock = FakeClock(START + timedelta(minutes=15))
+    runner = make_runner(demo_aws, tmp_path, clock)
+    data, counts = flood_object(START, ATTACKER)
+    s3.put_object(Bucket=demo_aws.bucket, Key="logs/truncated.log.gz", Body=data[: len(data) // 2])
+    s3.put_object(Bucket=demo_aws.bucket, Key="logs/garbage.bin", Body=bytes(range(256)) * 40)
+    sqs.send_message(QueueUrl=demo_aws.queue_url, MessageBody="this is not an S3 event")
+    sqs.send_message(QueueUrl=demo_aws.queue_url, MessageBody=json.dumps({"foo": 1}))
+    gone = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": demo_aws.bucket},
+                    "object": {"key": "logs/deleted.log.gz", "size": 10},
+                },
+            }
+        ]
+    }
+    sqs.send_message(QueueUrl=demo_aws.queue_url, MessageBody=json.dumps(gone))
+    s3.put_object(Bucket=demo_aws.bucket, Key=KEY, Body=data)
+
+    outcomes = drain(runner, rounds=8)
+
+    by_uri = {o.uri.rsplit("/", 1)[-1]: o for o in outcomes}
+    assert by_uri["flood.log.gz"].rows == sum(counts.values())
+    assert by_uri["truncated.log.gz"].malformed  # counted by reason, never fatal
+    assert by_uri["garbage.bin"].rows == 0 and by_uri["garbage.bin"].malformed
+    assert by_uri["deleted.log.gz"].malformed == {"object_gone": 1}
+    # messages nobody can understand stay in the queue for its redrive policy
+    assert runner.source.stats()["unparseable"] >= 2
+    assert engine_block_set(wafv2) == [f"{ATTACKER}/32"]
+    status = runner.ledger.get_status("engine").document
+    assert status["ingest"]["malformed"] >= 3
+    runner.close()
