@@ -28,24 +28,12 @@ from engine.parsers.result import (
     ParseResult,
     Tally,
 )
-from engine.parsers.stream import Block, iter_blocks, iter_decompressed
+from engine.parsers.stream import Block, iter_blocks, iter_decompressed, iter_numbered, prefetch
 from engine.schema.request import REQUEST_SCHEMA
 
 __all__ = ["PARSERS", "BadLine", "LogParser", "ParseResult", "detect_format", "parse_object"]
 
 DETECT_BYTES = 64 * 1024
-
-
-def _numbered(first: bytes, rest: Iterator[bytes], seen: list[int]) -> Iterator[Block]:
-    """Blocks with their first line number and line count; ``seen[0]`` sums their bytes."""
-    line = 1
-    data: bytes | None = first
-    while data is not None:
-        seen[0] += len(data)
-        lines = data.count(b"\n")
-        yield Block(line, data, lines)
-        line += lines
-        data = next(rest, None)
 
 
 def _count_unknown(blocks: Iterator[Block], tally: Tally) -> None:
@@ -74,25 +62,39 @@ def parse_object(
     tally = Tally(max_samples=max_bad_samples)
     if fmt != "auto":
         PARSERS.get(fmt)  # refuse unknown names before reading anything
-    blocks = iter_blocks(iter_decompressed(data, tally))
-    first = next(blocks, None)
-    seen = [0]
-    if first is None:
-        if not tally.counts:
-            tally.add(EMPTY_OBJECT, 0)
-        return _result(None, UNKNOWN, tally, 0)
-    found = detect_format(first[:DETECT_BYTES], key) if fmt == "auto" else fmt
-    numbered = _numbered(first, blocks, seen)
-    if found == UNKNOWN:
-        _count_unknown(numbered, tally)
-        if not tally.counts:  # nothing but blank lines
-            tally.add(EMPTY_OBJECT, 0)
-        return _result(None, UNKNOWN, tally, seen[0])
-    parser = PARSERS.get(found)(tally)
-    tables = [t for t in parser.parse(numbered) if t.num_rows]
-    if not tables and not tally.counts:  # only blank, comment or header lines
+    damage = Tally(max_samples=0)  # gzip damage, counted on the prefetch thread
+    blocks = prefetch(iter_numbered(iter_blocks(iter_decompressed(data, damage))))
+    try:
+        first = next(blocks, None)
+        if first is None:
+            tally.merge(damage)
+            if not tally.counts:
+                tally.add(EMPTY_OBJECT, 0)
+            return _result(None, UNKNOWN, tally, 0)
+        found = detect_format(first.data[:DETECT_BYTES], key) if fmt == "auto" else fmt
+        seen = [0]
+        every = _measured(first, blocks, seen)
+        if found == UNKNOWN:
+            _count_unknown(every, tally)
+            tables = None
+        else:
+            parser = PARSERS.get(found)(tally)
+            tables = [t for t in parser.parse(every) if t.num_rows]
+    finally:
+        blocks.close()
+    tally.merge(damage)
+    if not tables and not tally.counts:  # nothing but blank, comment or header lines
         tally.add(EMPTY_OBJECT, 0)
     return _result(tables, found, tally, seen[0])
+
+
+def _measured(first: Block, rest: Iterator[Block], seen: list[int]) -> Iterator[Block]:
+    """``first`` then ``rest``, summing their decompressed bytes into ``seen[0]``."""
+    seen[0] += len(first.data)
+    yield first
+    for block in rest:
+        seen[0] += len(block.data)
+        yield block
 
 
 def _result(tables: list[pa.Table] | None, fmt: str, tally: Tally, nbytes: int) -> ParseResult:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.parsers import arrays
+from engine.parsers import arrays, slicing
 from engine.parsers.columnar import DelimitedLayout, DelimitedReader, Piece, drop_rows
 from engine.parsers.detect import ALB
 from engine.parsers.ipnorm import normalize_ips
@@ -48,8 +48,8 @@ _TYPES: dict[str, pa.DataType] = {
     "target_status_code": pa.int16(),
     "received_bytes": pa.int64(),
     "sent_bytes": pa.int64(),
-    "request": _DICT,
-    "user_agent": _DICT,
+    "request": pa.string(),
+    "user_agent": pa.string(),
     "ssl_cipher": _DICT,
     "ssl_protocol": _DICT,
     "trace_id": pa.string(),
@@ -73,30 +73,14 @@ def count_fields(line: bytes) -> int:
 
 
 def split_request(request: pa.Array | pa.ChunkedArray) -> dict[str, pa.Array]:
-    """``"METHOD scheme://host:port/path?query PROTO"`` → method/host/path/query/protocol.
-
-    Runs on distinct values with plain string splits (no regex); ``"- - -"`` (a request ALB
-    could not parse) gives nulls. A missing ``?`` gives a null query, ``?`` alone an empty one.
-    """
-    dictionary = arrays.as_dictionary(request)
-    values = dictionary.dictionary
-    head, protocol = arrays.split_last(values, " ")
-    method, url = arrays.split_first(head, " ")
-    url = pc.if_else(pc.fill_null(pc.equal(url, "-"), True), pa.scalar(None, pa.string()), url)
-    scheme, after = arrays.split_first(url, "://")
-    after = pc.if_else(pc.is_null(after), scheme, after)  # no scheme: the whole URL
-    authority, path_tail = arrays.split_first(after, "/")
-    path_query = pc.binary_join_element_wise("/", path_tail, "")
-    path, query = arrays.split_first(path_query, "?")
-    host, _port = arrays.split_last(authority, ":")
-    bracketed = pc.fill_null(pc.ends_with(authority, "]"), False)
-    host = arrays.empty_to_null(pc.if_else(bracketed, authority, host))
+    """The request field as canonical method/host/path/query/protocol columns."""
+    parts = slicing.split_request(request)
     return {
-        rq.METHOD: arrays.expand(_dash_null(method), dictionary),
-        rq.HOST: arrays.expand(host, dictionary),
-        rq.PATH: arrays.expand(path, dictionary),
-        rq.QUERY: arrays.expand(query, dictionary),
-        rq.PROTOCOL: arrays.expand(_dash_null(protocol), dictionary),
+        rq.METHOD: parts["method"],
+        rq.HOST: parts["host"],
+        rq.PATH: parts["path"],
+        rq.QUERY: parts["query"],
+        rq.PROTOCOL: parts["protocol"],
     }
 
 
@@ -124,7 +108,7 @@ def waf_action(actions: pa.Array) -> pa.Array:
 def to_canonical(piece: Piece, tally: Tally) -> pa.Table:
     """One read piece of ALB columns → canonical rows (damaged rows counted and dropped)."""
     t = piece.table
-    ip_raw, port_raw = arrays.split_last(arrays.as_array(t["client_port"]), ":")
+    ip_raw, port_raw = slicing.split_host_port(t["client_port"])
     client_ip = normalize_ips(ip_raw)
     long_request = pc.greater(pc.binary_length(arrays.decoded(t["request"])), MAX_FIELD_BYTES)
     long_agent = pc.greater(pc.binary_length(arrays.decoded(t["user_agent"])), MAX_FIELD_BYTES)

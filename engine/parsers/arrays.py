@@ -88,3 +88,8 @@ def is_utf8(data: bytes) -> bool:
     except pa.ArrowInvalid:
         return False
     return True
+
+
+def count_lines(data: bytes) -> int:
+    """Newlines in ``data`` (numpy's vectorised compare beats ``bytes.count`` several times)."""
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 10))

@@ -129,6 +129,7 @@ class DelimitedReader:
                 null_values=self.layout.null_values,
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
+                check_utf8=False,  # every text reaching here was validated as UTF-8 already
             ),
         )
         return table, other

@@ -74,5 +74,11 @@ class Tally:
     def wants_samples(self) -> bool:
         return len(self.samples) < self.max_samples
 
+    def merge(self, other: Tally) -> None:
+        """Add another tally's counts (and samples, up to the bound)."""
+        self.counts.update(other.counts)
+        room = max(0, self.max_samples - len(self.samples))
+        self.samples.extend(other.samples[:room])
+
     def as_dict(self) -> dict[str, int]:
         return {reason: n for reason, n in sorted(self.counts.items()) if n}

@@ -8,12 +8,17 @@ and the damage is counted on the object (``truncated_gzip`` / ``corrupt_gzip``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from typing import BinaryIO, NamedTuple
+from queue import Queue
+from typing import BinaryIO, NamedTuple, TypeVar
 
 from isal import isal_zlib
 
+from engine.parsers.arrays import count_lines
 from engine.parsers.result import CORRUPT_GZIP, TRAILING_GARBAGE, TRUNCATED_GZIP, Tally
+
+T = TypeVar("T")
 
 GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK = 1 << 20  # compressed bytes per read
@@ -117,3 +122,55 @@ def iter_blocks(chunks: Iterator[bytes], block_bytes: int | None = None) -> Iter
         block = b"".join(pending)
         if block:
             yield block if block.endswith(b"\n") else block + b"\n"
+
+
+def iter_numbered(blocks: Iterator[bytes]) -> Iterator[Block]:
+    """Blocks with the 1-based number of their first line and their line count."""
+    line = 1
+    for data in blocks:
+        lines = count_lines(data)
+        yield Block(line, data, lines)
+        line += lines
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run ``items`` on a background thread, ``depth`` items ahead of the consumer.
+
+    Inflating and splitting the next block (ISA-L and numpy release the GIL) then overlaps
+    with parsing the current one on a second core. An error in the producer is re-raised
+    here; a consumer that stops early stops the producer at its next item.
+    """
+    queue: Queue[object] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                queue.put(item)
+                if stop.is_set():
+                    return
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            queue.put(_Failure(error))
+        finally:
+            queue.put(_END)
+
+    thread = threading.Thread(target=produce, name="wafsmith-inflate", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not _END:
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while item is not _END:  # unblock the producer, wait for its end marker
+            item = queue.get()
+        thread.join()
