@@ -140,16 +140,18 @@ class Reconciler:
 
     @staticmethod
     def _finish_drift(cycle: Cycle) -> None:
+        """``unresolved``: drift no successful step of this cycle repaired."""
         for resource in sorted(cycle.prior_failures):
             cycle.drift.add(resource, "failed_call", "the previous cycle failed on this resource")
+        for error in cycle.errors:
+            cycle.drift.add(error.resource, "failed_call",
+                            f"{error.operation} failed in this cycle ({error.code})")
         if cycle.dry_run:
             cycle.drift.unresolved = list(cycle.drift.found)
             return
-        failed = {e.resource for e in cycle.errors} | {
-            s.resource for s in cycle.steps if s.status in ("failed", "planned")}
-        if any(e.resource in ("wafv2", "shield") for e in cycle.errors):
-            cycle.drift.unresolved = list(cycle.drift.found)  # a phase aborted: assume nothing
-        else:
-            cycle.drift.unresolved = [d for d in cycle.drift.found
-                                      if d.resource in failed or d.cause in
-                                      ("name_conflict", "priority_conflict")]
+        repaired = {s.resource for s in cycle.steps if s.status in ("applied", "converged")}
+        failing = {e.resource for e in cycle.errors}
+        cycle.drift.unresolved = [
+            d for d in cycle.drift.found
+            if (d.resource in failing if d.cause == "failed_call" else d.resource not in repaired)
+        ]

@@ -172,7 +172,9 @@ def test_foreign_set_with_an_engine_name_is_not_adopted(wafv2, web_acl, make_rec
     assert not result.ok
     assert result.errors[0].code == "NameConflict"
     assert result.writes == 0
-    assert [d.cause for d in result.drift.unresolved] == ["name_conflict"]
+    unresolved = {(d.resource, d.cause) for d in result.drift.unresolved}
+    assert (f"ipset/{taken}", "name_conflict") in unresolved
+    assert (f"ipset/{doc.ip_sets[1].name}", "missing") in unresolved  # nothing was written
 
 
 def test_missing_web_acl_fails_loudly(wafv2, make_reconciler):
