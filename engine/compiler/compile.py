@@ -152,7 +152,8 @@ def shield_spec(config: CompilerConfig) -> ShieldSpec:
         action = None if p.auto_response == "off" else p.auto_response.upper()
         if action == "BLOCK" and config.count_only:
             action = "COUNT"
+        name = f"{config.owner_prefix}{p.name}"  # the prefix marks the protection as ours
         prots.append(
-            ShieldProtectionSpec(name=p.name, resource_arn=p.resource_arn, auto_response=action)
+            ShieldProtectionSpec(name=name, resource_arn=p.resource_arn, auto_response=action)
         )
     return ShieldSpec(enabled=True, protections=tuple(prots))

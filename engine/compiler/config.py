@@ -156,7 +156,7 @@ class PlacementConfig(_Model):
 
 
 class ShieldProtectionConfig(_Model):
-    name: str = Field(pattern=r"^[ a-zA-Z0-9_.\-]+$", min_length=1, max_length=128)
+    name: str = Field(pattern=r"^[ a-zA-Z0-9_.\-]+$", min_length=1, max_length=80)
     resource_arn: str = Field(pattern=r"^arn:aws.*")
     auto_response: Literal["off", "count", "block"] = "count"
 

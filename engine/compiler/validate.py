@@ -431,6 +431,14 @@ def _check_shield(state: DesiredState, out: list[Violation]) -> None:
         field = f"shield.protections[{i}]"
         if not 1 <= len(pr.name) <= 128 or not SHIELD_NAME_RE.match(pr.name):
             out.append(Violation(f"{field}.name", pr.name, "1-128 chars of [ a-zA-Z0-9_.-]"))
+        if not is_owned(pr.name, state.owner_prefix):
+            out.append(
+                Violation(
+                    f"{field}.name",
+                    pr.name,
+                    f"engine objects carry the owner prefix {state.owner_prefix!r}",
+                )
+            )
         if not pr.resource_arn.startswith("arn:aws"):
             out.append(Violation(f"{field}.resource_arn", pr.resource_arn, "pattern ^arn:aws.*"))
         if pr.auto_response not in (None, "COUNT", "BLOCK"):

@@ -15,16 +15,20 @@ A ``DesiredState`` is a plain, deterministic document (frozen dataclasses with `
 - ``placement`` — where the rules go: inside an engine-owned rule group referenced once from
   the web ACL (``mode="rule_group"``), or directly in the web ACL (``mode="web_acl"``).
 - ``shield``   — Shield Advanced protections and automatic application-layer response.
-- ``overflow`` — every decided client that is *not* enforced, with the reason (budget,
-  allowlist, superseded, action disabled). Nothing is dropped silently.
+- ``overflow`` — every decided client that is *not* enforced, with the reason (``budget``,
+  ``allowlisted``, ``superseded``, ``action_disabled``, ``ip_set_limit``). Nothing is
+  dropped silently.
 
 Ownership markers. Everything the engine creates — IP sets, rules, the rule group, metric
-names — has a name starting with ``owner_prefix`` (default ``"wafsmith-"``). The enforcer owns
-exactly the AWS objects whose name carries that prefix (``is_owned``); every other rule in a web
-ACL (the operator's, ``ShieldMitigationRuleGroup_…``, Firewall Manager groups) is foreign and is
-copied back byte for byte. In ``web_acl`` mode the engine's rules use priorities inside
-``placement.priority_min..priority_max`` only; in ``rule_group`` mode the single reference rule
-sits at ``placement.priority_min``.
+names, Shield protections — has a name starting with ``owner_prefix`` (default
+``"wafsmith-"``). The enforcer owns exactly the AWS objects whose name carries that prefix
+(``is_owned``); every other rule in a web ACL (the operator's,
+``ShieldMitigationRuleGroup_…``, Firewall Manager groups) is foreign and is copied back byte
+for byte. In ``web_acl`` mode the engine's rules use priorities inside
+``placement.priority_min..priority_max`` only; in ``rule_group`` mode the single reference
+rule sits at ``placement.priority_min`` and the rules inside the (wholly owned) group use
+small fixed slots (count 0, block 1, captcha 2, challenge 3, rate-limit decisions 4,
+protections 10 and up).
 
 Rendering. The compiler does not know ARNs (AWS assigns the ids), so rules name IP sets by name;
 ``render_rule(rule, arns)`` turns a rule into the exact WAFv2 ``Rule`` JSON once the enforcer

@@ -216,6 +216,7 @@ def test_shield_starts_in_count_and_blocks_only_when_allowed():
     )
     state = compile_state([], config, NOW)
     assert state.shield.auto_response == {alb: "COUNT"}
+    assert state.shield.protections[0].name == "wafsmith-alb"  # owned by prefix
     blocking = config.model_copy(
         update={
             "shield": config.shield.model_copy(

@@ -144,11 +144,11 @@ def test_wcu_estimate_against_capacity(state):
 
 
 def test_shield_needs_capable_resource_and_budget(state):
-    s3 = ShieldProtectionSpec("bucket", "arn:aws:s3:::bucket", "COUNT")
+    s3 = ShieldProtectionSpec("wafsmith-bucket", "arn:aws:s3:::bucket", "COUNT")
     found = validate(dataclasses.replace(state, shield=ShieldSpec(True, (s3,))))
     assert any("CloudFront distribution or ALB" in v.rule for v in found)
     alb = ShieldProtectionSpec(
-        "alb", "arn:aws:elasticloadbalancing:r:1:loadbalancer/app/a/1", "BLOCK"
+        "wafsmith-alb", "arn:aws:elasticloadbalancing:r:1:loadbalancer/app/a/1", "BLOCK"
     )
     tight = dataclasses.replace(state.placement, web_acl_wcu_budget=600)
     found = validate(dataclasses.replace(state, shield=ShieldSpec(True, (alb,)), placement=tight))
