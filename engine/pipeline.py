@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,15 @@ from engine.decisions.proposals import OffenceHistory, ProposalConfig, ProposalP
 from engine.detectors import DETECTORS, DetectionConfig, DetectionContext, compute_gates
 from engine.features.identity import CidrSet
 from engine.features.pane import PANE_MS
+from engine.features.spec import MODEL_WINDOW_MIN, model_matrix
 from engine.features.store import FeatureStore
 from engine.schema.decision import Decision
 from engine.schema.request import EVENT_TIME
 from engine.schema.verdict import ClientVerdict
+
+# Receives (model matrix, hostile mask, window end) at every evaluation: the hook through
+# which ``models.baseline.RollingBaseline.observe`` learns without the engine importing it.
+BaselineSink = Callable[[np.ndarray, np.ndarray, datetime], None]
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Analyzer:
         history: OffenceHistory | Callable[[str], int] | None = None,
         detectors: Iterable[str] | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        baseline_sink: BaselineSink | None = None,
     ) -> None:
         self.cfg = config or DetectionConfig()
         self.store = FeatureStore(self.cfg.features)
@@ -55,6 +62,7 @@ class Analyzer:
         self.policy = ProposalPolicy(policy, history)
         self.allow = CidrSet(self.cfg.gates.allowlist)
         self.timer = timer
+        self.baseline_sink = baseline_sink
         self.decisions: list[Decision] = []
         self._verdicts: dict[tuple[str, str], ClientVerdict] = {}
         self._secs: Counter[str] = Counter()
@@ -114,7 +122,23 @@ class Analyzer:
         for v in verdicts:
             self._verdicts[(v.client, v.detector)] = v
         self.decisions.extend(decisions)
+        if self.baseline_sink is not None and MODEL_WINDOW_MIN in snap.frames:
+            self._feed_baseline(snap, verdicts, ctx.window_end)
         return decisions
+
+    def _feed_baseline(self, snap, verdicts: list[ClientVerdict], window_end) -> None:
+        """Hand the model window's matrix to the training baseline, hostile clients marked
+        (anyone with a verdict now or a decision in this run) so they never enter it."""
+        frame = snap.frames[MODEL_WINDOW_MIN]
+        if not len(frame):
+            return
+        hostile = set(self.policy.active)
+        for v in verdicts:
+            hostile.add(v.client)
+            hostile.update(v.members)
+        names = pa.array(snap.clients[frame.codes].tolist(), pa.string())
+        mask = pc.is_in(names, value_set=pa.array(sorted(hostile), pa.string()))
+        self.baseline_sink(model_matrix(frame), mask.to_numpy(zero_copy_only=False), window_end)
 
     def _account(self) -> None:
         state = self.store.state_bytes()

@@ -5,9 +5,20 @@ protect the false-positive populations; the anomaly detector loads a persisted
 isolation-forest artifact (it never imports ``models/``).
 """
 
-from engine.detectors import population, rules  # noqa: F401  (register the detectors)
+from engine.detectors import anomaly, population, rules  # noqa: F401  (register them)
+from engine.detectors.anomaly import LoadedModel, ModelSpecError, load_artifact
 from engine.detectors.base import DETECTORS, DetectionContext, Detector
 from engine.detectors.config import DetectionConfig
 from engine.detectors.gates import GATES, compute_gates
 
-__all__ = ["DETECTORS", "GATES", "DetectionConfig", "DetectionContext", "Detector", "compute_gates"]
+__all__ = [
+    "DETECTORS",
+    "GATES",
+    "DetectionConfig",
+    "DetectionContext",
+    "Detector",
+    "LoadedModel",
+    "ModelSpecError",
+    "compute_gates",
+    "load_artifact",
+]

@@ -1,0 +1,155 @@
+"""The isolation-forest detector and its artifact loader.
+
+``load_artifact`` reads a persisted model (``.joblib`` of plain objects + ``.json`` card)
+by path and refuses one whose feature-spec hash differs from ``engine.features.spec``. The
+detector scores clients with enough requests in the model window, reloads the artifact when
+the file is replaced by a refit, and explains each verdict by the features furthest above
+the training baseline (robust z-scores), with their values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from engine.core.errors import ConfigError
+from engine.detectors.base import DETECTORS, DetectionContext, fmt
+from engine.detectors.config import DetectionConfig
+from engine.features.spec import FEATURE_NAMES, MODEL_WINDOW_MIN, SPEC_HASH, model_matrix
+from engine.schema.verdict import ClientVerdict
+
+ARTIFACT_FORMAT = "wafsmith-iforest/1"
+
+
+class ModelSpecError(ConfigError):
+    """The artifact was built for another feature spec (or is not a wafsmith model)."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    forest: object
+    center: np.ndarray
+    scale: np.ndarray
+    raw_median: float
+    raw_q999: float
+    baseline_median: np.ndarray
+    baseline_mad: np.ndarray
+    card: dict
+
+    def score01(self, X: np.ndarray) -> np.ndarray:
+        raw = -self.forest.score_samples(self._scaled(X))
+        return np.clip(
+            0.5 * (raw - self.raw_median) / max(self.raw_q999 - self.raw_median, 1e-9), 0.0, 1.0
+        )
+
+    def zscores(self, X: np.ndarray) -> np.ndarray:
+        return (self._scaled(X) - self.baseline_median) / self.baseline_mad
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.center) / self.scale
+
+
+def load_artifact(path: str | Path) -> LoadedModel:
+    """Load a model artifact; refuse a missing card, another format or another feature spec."""
+    path = Path(path)
+    card_path = path.with_suffix(".json")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read model card {card_path}: {exc}") from None
+    if card.get("feature_spec_hash") != SPEC_HASH:
+        raise ModelSpecError(
+            f"{path}: model trained on feature spec {card.get('feature_spec_hash')!r}, this "
+            f"engine builds {SPEC_HASH!r}; refusing it (refit the model)"
+        )
+    try:
+        art = joblib.load(path)
+    except Exception as exc:  # unreadable pickle of any kind: name the file, keep the cause
+        raise ConfigError(f"cannot load model artifact {path}: {exc}") from exc
+    if not isinstance(art, dict) or art.get("format") != ARTIFACT_FORMAT:
+        raise ModelSpecError(f"{path} is not a {ARTIFACT_FORMAT} artifact")
+    if art.get("feature_spec_hash") != SPEC_HASH or list(art["features"]) != list(FEATURE_NAMES):
+        raise ModelSpecError(f"{path}: artifact feature spec differs from {SPEC_HASH!r}")
+    return LoadedModel(
+        art["forest"],
+        art["center"],
+        art["scale"],
+        float(art["raw_median"]),
+        float(art["raw_q999"]),
+        art["baseline_median"],
+        art["baseline_mad"],
+        card,
+    )
+
+
+@DETECTORS.register("anomaly")
+class AnomalyDetector:
+    name = "anomaly"
+
+    def __init__(self, cfg: DetectionConfig) -> None:
+        self.c = cfg.anomaly
+        self.model: LoadedModel | None = None
+        self._mtime: float | None = None
+        if self.c.enabled and self.c.model_path is None:
+            raise ConfigError("anomaly.enabled needs anomaly.model_path (a .joblib artifact)")
+        if self.c.window_min != MODEL_WINDOW_MIN:
+            raise ConfigError(f"anomaly.window_min must be the spec's {MODEL_WINDOW_MIN}")
+        if self.c.enabled:
+            self._reload()
+
+    def _reload(self) -> None:
+        path = Path(self.c.model_path)
+        try:
+            mtime = path.stat().st_mtime
+        except OSError as exc:
+            if self.model is None:
+                raise ConfigError(f"model artifact {path} not found: {exc}") from None
+            return  # keep scoring with the loaded model while a refit replaces the file
+        if mtime != self._mtime:
+            self.model = load_artifact(path)
+            self._mtime = mtime
+
+    def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
+        if self.model is None:
+            return []
+        self._reload()
+        fr = ctx.frame(self.c.window_min)
+        if not len(fr):
+            return []
+        f = fr.columns
+        rows = np.flatnonzero(
+            (f["req_count"] >= self.c.min_requests) & ~ctx.safe(fr) & ~ctx.gate("nat_gateway", fr)
+        )
+        if not len(rows):
+            return []
+        X = model_matrix(fr)[rows]
+        scores = self.model.score01(X)
+        hot = np.flatnonzero(scores >= self.c.min_score)
+        if not len(hot):
+            return []
+        z = self.model.zscores(X[hot])
+        out = []
+        for k, i in enumerate(hot):
+            top = np.argsort(-np.abs(z[k]))[:3]
+            reasons = [f"isolation-forest score {scores[i]:.2f} (threshold {self.c.min_score:.2f})"]
+            reasons += [
+                f"{FEATURE_NAMES[j]} = {fmt(float(f[FEATURE_NAMES[j]][rows[i]]))} "
+                f"({z[k, j]:+.1f} robust z against the baseline)"
+                for j in top
+            ]
+            out.append(
+                ctx.verdict(
+                    fr,
+                    int(rows[i]),
+                    detector=self.name,
+                    kind="anomaly",
+                    score=float(scores[i]),
+                    reasons=reasons,
+                    keys=tuple(FEATURE_NAMES[j] for j in top),
+                )
+            )
+        return out
