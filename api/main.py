@@ -61,6 +61,10 @@ def create_app(
         title="wafsmith",
         version="1",
         summary="Adaptive WAF rule engine for AWS: status, decisions, approvals, rule preview.",
+        # The interactive docs pages load their scripts from a CDN; the machine may be
+        # offline, so only the document itself is served (``/openapi.json``).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     app.state.signer = SessionSigner(session_secret or secrets.token_bytes(32))

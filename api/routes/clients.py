@@ -21,7 +21,7 @@ def top_clients(
     return TopClientsOut(**service.top_clients(limit=limit))
 
 
-@router.get("/{ip}", response_model=ClientDetailOut, responses=responses(404, 422))
+@router.get("/{ip:path}", response_model=ClientDetailOut, responses=responses(404, 422))
 def client(
     service: ServiceDep,
     _: ViewerDep,

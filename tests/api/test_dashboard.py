@@ -173,3 +173,18 @@ def test_back_link_cannot_redirect_off_site(client, tokens, proposed) -> None:
         follow_redirects=False,
     )
     assert reply.headers["location"].startswith("/dashboard/queue?")
+
+
+def test_pages_forbid_framing_and_foreign_scripts(client, tokens) -> None:
+    sign_in(client, tokens.viewer)
+    for path in ("/login", "/dashboard", "/dashboard/queue"):
+        headers = client.get(path).headers
+        assert headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["cache-control"] == "no-store"
+
+
+def test_static_assets_are_served_locally(client) -> None:
+    reply = client.get("/static/app.css")
+    assert reply.status_code == 200
+    assert "text/css" in reply.headers["content-type"]

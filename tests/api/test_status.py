@@ -64,6 +64,13 @@ def test_top_clients_and_one_client(client, service, tokens, proposed) -> None:
     assert {"method": "GET", "path": "/login", "status": 401} in one["sample_requests"]
 
 
+def test_client_by_cidr(client, service, tokens, make) -> None:
+    campaign = service.ledger.propose(make(client="2001:db8:7::/48"))
+    reply = client.get("/api/v1/clients/2001:db8:7::/48", headers=tokens.header("viewer"))
+    assert reply.status_code == 200
+    assert [d["id"] for d in reply.json()["decisions"]] == [campaign.id]
+
+
 def test_client_errors(client, tokens) -> None:
     headers = tokens.header("viewer")
     assert client.get("/api/v1/clients/192.0.2.1", headers=headers).status_code == 404
