@@ -124,7 +124,7 @@ SHAPED = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(JSON | SHAPED)
 def test_arbitrary_json_never_raises(doc):
     for body in (json.dumps(doc), sns(json.dumps(doc))):
