@@ -179,3 +179,10 @@ def test_from_dict_refuses_unknown_fields():
     doc["ip_sets"][0]["adresses"] = []
     with pytest.raises(ValueError, match="adresses"):
         DesiredState.from_dict(doc)
+
+
+def test_config_survives_a_model_dump_round_trip():
+    """The runner and the API merge allowlists by dumping and re-validating the config."""
+    config = load_config(EXAMPLE)
+    assert config_from_dict(config.model_dump()) == config
+    assert config_from_dict(json.loads(json.dumps(config.model_dump(mode="json")))) == config
