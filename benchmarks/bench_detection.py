@@ -200,6 +200,57 @@ def print_report(run: dict[str, Any], out=print) -> None:
         )
 
 
+def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per system, the mean and worst of the headline metrics over seeds."""
+    out: dict[str, dict[str, Any]] = {}
+    names = sorted({n for r in runs for n in r["systems"]})
+    for name in names:
+        ms = [r["systems"][name] for r in runs if name in r["systems"]]
+        f1 = [m["f1"] or 0.0 for m in ms]
+        recall = [m["recall"] or 0.0 for m in ms]
+        fpr = [m["benign_fpr"] or 0.0 for m in ms]
+        ttd = [m["flood_ttd_s"] for m in ms]
+        out[name] = {
+            "seeds": len(ms),
+            "f1_mean": round(sum(f1) / len(f1), 4),
+            "f1_min": min(f1),
+            "recall_mean": round(sum(recall) / len(recall), 4),
+            "recall_min": min(recall),
+            "benign_fpr_mean": round(sum(fpr) / len(fpr), 6),
+            "benign_fpr_max": max(fpr),
+            "crawlers_blocked": sum(m["crawlers_blocked"] for m in ms),
+            "nat_blocked": sum(m["nat_blocked"] for m in ms),
+            "flood_ttd_worst_s": None if any(t is None for t in ttd) else max(ttd),
+        }
+    return out
+
+
+def print_summary(summary: dict[str, dict[str, Any]], out=print) -> None:
+    seeds = max(v["seeds"] for v in summary.values())
+    out(f"\n== summary over {seeds} seed(s)")
+    head = (
+        f"{'system':32} {'F1 mean':>8} {'F1 min':>7} {'recall':>7} {'FPR mean':>9} "
+        f"{'FPR max':>8} {'crawl':>5} {'NAT':>4} {'floodTTD':>8}"
+    )
+    out(head)
+    out("-" * len(head))
+    for name, m in sorted(summary.items(), key=lambda kv: -kv[1]["f1_mean"]):
+        out(
+            f"{name:32} {m['f1_mean']:>8.3f} {m['f1_min']:>7.3f} {m['recall_mean']:>7.3f} "
+            f"{100 * m['benign_fpr_mean']:>8.2f}% {100 * m['benign_fpr_max']:>7.2f}% "
+            f"{m['crawlers_blocked']:>5} {m['nat_blocked']:>4} {_fmt(m['flood_ttd_worst_s']):>8}"
+        )
+    if WAFSMITH in summary:
+        best = max(
+            (v for k, v in summary.items() if k != WAFSMITH),
+            key=lambda v: v["f1_mean"],
+            default=None,
+        )
+        if best and best["f1_mean"]:
+            ratio = summary[WAFSMITH]["f1_mean"] / best["f1_mean"]
+            out(f"wafsmith mean F1 = {ratio:.1f}x the best baseline's")
+
+
 def check_targets(run: dict[str, Any]) -> list[str]:
     """Which issue-3 targets wafsmith misses on this run (empty when all are met)."""
     m = run["systems"].get(WAFSMITH)
@@ -250,15 +301,16 @@ def main(argv: list[str] | None = None) -> int:
             + ("all met" if not run["target_misses"] else "; ".join(run["target_misses"]))
         )
         runs.append(run)
+    summary = summarize(runs)
+    print_summary(summary)
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"runs": runs, "targets": TARGETS, "corpora": str(corpora) if corpora else None},
-                indent=1,
-                default=str,
-            )
-            + "\n"
-        )
+        doc = {
+            "runs": runs,
+            "summary": summary,
+            "targets": TARGETS,
+            "corpora": str(corpora) if corpora else None,
+        }
+        args.json.write_text(json.dumps(doc, indent=1, default=str) + "\n")
         print(f"\nwrote {args.json}")
     return 0
 
