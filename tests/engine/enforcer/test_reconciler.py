@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 from engine.enforcer import Mode, next_expiry
 from engine.schema.decision import Action
@@ -17,6 +19,7 @@ from tests.engine.enforcer.conftest import (
     ip_set_contents,
     v4_addresses,
     v6_addresses,
+    vis,
 )
 
 
@@ -198,3 +201,103 @@ def test_spelling_variants_in_aws_are_not_changes(wafv2, web_acl, make_reconcile
                         LockToken=got["LockToken"])
     result = rec.run_cycle(doc)
     assert result.ok and result.writes == 0 and result.drift.found == []
+
+
+class _Recording:
+    """Forwards every call and records the write operations in order."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.writes: list[tuple[str, str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self._inner, name)
+        if not name.startswith(("create_", "update_", "delete_")):
+            return fn
+
+        def call(**kw: Any) -> dict[str, Any]:
+            self.writes.append((name, kw.get("Name", "")))
+            return fn(**kw)
+        return call
+
+
+def test_references_are_removed_before_sets_are_deleted_and_foreign_sets_stay(
+        wafv2, web_acl, api, make_reconciler):
+    wafv2.create_ip_set(Name="operator-blocklist", Scope="REGIONAL", Description="ops list",
+                        IPAddressVersion="IPV4", Addresses=["203.0.113.0/24"])
+    wafv2.create_ip_set(Name="wafsmith-legacy", Scope="REGIONAL", Description="hand made",
+                        IPAddressVersion="IPV4", Addresses=[])
+    rec = make_reconciler()
+    both = compile_doc(decisions(v4_addresses(3)) + decisions(["10.8.0.1"], Action.CAPTCHA))
+    assert rec.run_cycle(both).ok
+    recording = _Recording(api)
+    block_only = compile_doc(decisions(v4_addresses(3)), categories=["block"])
+
+    result = make_reconciler(recording).run_cycle(block_only)
+
+    assert result.ok, result.errors
+    ops = [op for op, _ in recording.writes]
+    assert ops[0] == "update_rule_group"  # captcha rule gone before its sets
+    assert set(ops[1:]) == {"delete_ip_set"}
+    deleted = {name for op, name in recording.writes if op == "delete_ip_set"}
+    assert deleted == {s.name for s in both.ip_sets} - {s.name for s in block_only.ip_sets}
+    left = {s["Name"] for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"]}
+    assert {"operator-blocklist", "wafsmith-legacy"} <= left
+
+
+class _OperatorEditsFirst:
+    """Before our first UpdateWebACL, an operator adds a rule (so our LockToken is stale)."""
+
+    def __init__(self, inner: Any, wafv2) -> None:
+        self._inner = inner
+        self._wafv2 = wafv2
+        self.done = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def update_web_acl(self, **kw: Any) -> dict[str, Any]:
+        if not self.done:
+            self.done = True
+            body = acl_body(self._wafv2)
+            token = self._wafv2.get_web_acl(Name=WEB_ACL, Scope="REGIONAL",
+                                            Id=body["Id"])["LockToken"]
+            rules = [*body["Rules"], {
+                "Name": "operator-new-geo", "Priority": 7, "Action": {"Block": {}},
+                "Statement": {"GeoMatchStatement": {"CountryCodes": ["KP"]}},
+                "VisibilityConfig": vis("operator-new-geo")}]
+            self._wafv2.update_web_acl(Name=WEB_ACL, Scope="REGIONAL", Id=body["Id"],
+                                       DefaultAction=body["DefaultAction"],
+                                       VisibilityConfig=body["VisibilityConfig"],
+                                       Rules=rules, LockToken=token)
+        return self._inner.update_web_acl(**kw)
+
+
+def test_web_acl_lock_conflict_rereads_and_keeps_the_operators_new_rule(
+        wafv2, web_acl, api, make_reconciler):
+    racing = _OperatorEditsFirst(api, wafv2)
+    result = make_reconciler(racing).run_cycle(compile_doc(decisions(v4_addresses(2))))
+    assert result.ok, result.errors
+    assert result.stats.lock_conflicts == 1
+    names = [r["Name"] for r in acl_body(wafv2)["Rules"]]
+    assert names == ["operator-allow-office", "operator-rate-login", "operator-new-geo",
+                     "wafsmith-rules", FOREIGN_RULES[2]["Name"]]
+
+
+def test_firewall_manager_web_acls_are_refused(wafv2, make_reconciler):
+    fms = "FMManagedWebACLV2-shop-1700000000000"
+    wafv2.create_web_acl(Name=fms, Scope="REGIONAL", DefaultAction={"Allow": {}},
+                         VisibilityConfig=vis("fms"), Rules=[])
+    doc = compile_doc(decisions(v4_addresses(2)), placement={"web_acl_name": fms})
+    result = make_reconciler().run_cycle(doc)
+    assert not result.ok
+    assert "Firewall Manager" in result.errors[0].message
+    assert result.writes == 0
+
+
+def test_cycle_result_is_json_serialisable(wafv2, web_acl, make_reconciler):
+    result = make_reconciler().run_cycle(compile_doc(decisions(v4_addresses(2))))
+    text = json.dumps(result.to_dict())
+    back = json.loads(text)
+    assert back["ok"] is True and back["drift"]["in_sync"] is True
+    assert back["calls"]["calls"]["CreateIPSet"] == len(back["entries"])
