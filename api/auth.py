@@ -45,7 +45,10 @@ class Session:
 
 
 class SessionSigner:
-    """Encodes sessions into tamper-proof cookie values and decodes them back."""
+    """Seals small JSON documents (sessions, flash messages) into tamper-proof strings.
+
+    Each sealed value names its purpose, so a flash message can never pass as a session.
+    """
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
@@ -56,26 +59,37 @@ class SessionSigner:
         return Session(token_id=token_id, csrf=secrets.token_urlsafe(24), expires_at=now + ttl_s)
 
     def dumps(self, session: Session) -> str:
-        body = json.dumps(
-            {"t": session.token_id, "c": session.csrf, "e": session.expires_at},
-            separators=(",", ":"),
-        ).encode()
-        payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
-        return f"{payload}.{self._sign(payload)}"
+        doc = {"t": session.token_id, "c": session.csrf, "e": session.expires_at}
+        return self.seal("session", doc)
 
     def loads(self, value: str, *, now: float) -> Session | None:
         """The session in ``value``, or None when it is forged, malformed or expired."""
-        payload, _, signature = value.partition(".")
-        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
-            return None
+        doc = self.unseal("session", value)
         try:
-            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
             session = Session(
-                token_id=str(data["t"]), csrf=str(data["c"]), expires_at=float(data["e"])
+                token_id=str(doc["t"]), csrf=str(doc["c"]), expires_at=float(doc["e"])
             )
         except (ValueError, KeyError, TypeError):
             return None
         return session if now < session.expires_at else None
+
+    def seal(self, purpose: str, doc: dict) -> str:
+        body = json.dumps({"p": purpose, "d": doc}, separators=(",", ":")).encode()
+        payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
+        return f"{payload}.{self._sign(payload)}"
+
+    def unseal(self, purpose: str, value: str) -> dict:
+        """The document sealed for ``purpose``; empty when forged, malformed or for another."""
+        payload, _, signature = value.partition(".")
+        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+            return {}
+        try:
+            body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except ValueError:
+            return {}
+        if not isinstance(body, dict) or body.get("p") != purpose:
+            return {}
+        return body.get("d") if isinstance(body.get("d"), dict) else {}
 
     def _sign(self, payload: str) -> str:
         digest = hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()

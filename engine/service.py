@@ -36,6 +36,7 @@ from engine.decisions import (
     AllowlistedClient,
     AllowlistEntry,
     AuditEvent,
+    ConcurrentUpdate,
     Ledger,
     Page,
     Policy,
@@ -115,9 +116,9 @@ def _translate(exc: Exception) -> ServiceError:
     """Ledger / schema errors → the facade's named errors (order matters: most specific)."""
     if isinstance(exc, UnknownDecision | UnknownEntry):
         return NotFound(str(exc))
-    if isinstance(exc, AllowlistedClient):
+    if isinstance(exc, AllowlistedClient | ConcurrentUpdate):
         return Conflict(str(exc))
-    if isinstance(exc, LedgerIllegalTransition):  # includes ConcurrentUpdate
+    if isinstance(exc, LedgerIllegalTransition):
         return IllegalTransition(str(exc))
     return InvalidInput(str(exc))
 

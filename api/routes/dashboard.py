@@ -161,8 +161,7 @@ def queue(
         page=page,
         backtests=backtests,
         now=service.now(),
-        message=request.query_params.get("message"),
-        error=request.query_params.get("error"),
+        **read_flash(request),
     )
 
 
@@ -176,8 +175,7 @@ def active(request: Request, service: ServiceDep, user: UserDep) -> HTMLResponse
         user,
         items=items,
         now=now,
-        message=request.query_params.get("message"),
-        error=request.query_params.get("error"),
+        **read_flash(request),
     )
 
 
@@ -197,6 +195,7 @@ def decision_page(
         audit=detail.audit,
         backtest=service.backtest(decision_id=decision_id),
         now=service.now(),
+        **read_flash(request),
     )
 
 
@@ -223,8 +222,19 @@ def transition(
     try:
         getattr(service, verb)(decision_id, by=user.principal.name, comment=comment or None)
     except ServiceError as exc:
-        return RedirectResponse(f"{back}?error={quote(str(exc))}", status_code=303)
+        return flash_redirect(request, back, error=str(exc))
     done = {"approve": "approved", "reject": "rejected", "revoke": "revoked"}[verb]
-    return RedirectResponse(
-        f"{back}?message={quote(f'Decision {decision_id} {done}.')}", status_code=303
-    )
+    return flash_redirect(request, back, message=f"Decision {decision_id} {done}.")
+
+
+def flash_redirect(request: Request, to: str, **flash: str) -> RedirectResponse:
+    """303 to ``to`` carrying a signed one-line message (nobody can forge page text)."""
+    sealed = request.app.state.signer.seal("flash", flash)
+    return RedirectResponse(f"{to}?flash={quote(sealed)}", status_code=303)
+
+
+def read_flash(request: Request) -> dict[str, str]:
+    """``message`` / ``error`` for the page, from a signed ``?flash=`` parameter."""
+    raw = request.query_params.get("flash")
+    doc = request.app.state.signer.unseal("flash", raw) if raw else {}
+    return {k: str(doc[k]) for k in ("message", "error") if k in doc}

@@ -43,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
         overrides = {"database_url": args.database_url} if args.database_url else {}
         settings = load_settings(args.config, **overrides)
         secret = _read_secret(args.session_secret_file)
+        service = Service.from_settings(settings)
     except ConfigError as exc:
         print(f"wafsmith serve: {exc}", file=sys.stderr)
         return 2
     host = args.host or settings.api.host
     port = settings.api.port if args.port is None else args.port
-    service = Service.from_settings(settings)
     app = create_app(service, session_secret=secret, secure_cookies=args.secure_cookies)
     print(f"wafsmith API and dashboard on http://{host}:{port}/ (ledger: {service.ledger_url})")
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())

@@ -188,3 +188,14 @@ def test_static_assets_are_served_locally(client) -> None:
     reply = client.get("/static/app.css")
     assert reply.status_code == 200
     assert "text/css" in reply.headers["content-type"]
+
+
+def test_page_messages_cannot_be_forged_through_the_url(client, app, tokens) -> None:
+    sign_in(client, tokens.viewer)
+    for query in ("?message=Call+0800+now", "?error=x", "?flash=abc.def"):
+        assert 'class="flash' not in client.get(f"/dashboard/queue{query}").text
+    sealed = app.state.signer.seal("flash", {"message": "Decision d1 approved."})
+    page = client.get("/dashboard/queue", params={"flash": sealed}).text
+    assert "Decision d1 approved." in page
+    session_value = client.cookies["wafsmith_session"]
+    assert app.state.signer.unseal("flash", session_value) == {}  # purposes never mix
