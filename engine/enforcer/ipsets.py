@@ -124,8 +124,8 @@ def _create(cycle: Cycle, spec: IPSetSpec, want: frozenset[str]) -> str:
             Description=_description(spec, want), IPAddressVersion=spec.ip_version,
             Addresses=sorted_addresses(want), Tags=[{"Key": OWNER_TAG_KEY, "Value": cycle.prefix}])
     except EnforcerCallError as exc:
-        if exc.code != "WAFDuplicateItemException":
-            raise
+        if exc.code not in ("WAFDuplicateItemException", "WafV2DuplicateItem"):
+            raise  # (moto spells the duplicate code WafV2DuplicateItem)
         return _adopt_duplicate(cycle, spec, want)
     summary = reply["Summary"]
     cycle.arns[spec.name] = summary["ARN"]

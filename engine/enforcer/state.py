@@ -82,10 +82,19 @@ def marked_digest(description: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+def _trim(value: Any) -> Any:
+    # Drop None and [] members AWS may echo as defaults; keep {} (``{"Block": {}}`` matters).
+    if isinstance(value, dict):
+        return {k: _trim(v) for k, v in value.items() if v is not None and v != []}
+    if isinstance(value, list):
+        return [_trim(v) for v in value]
+    return value
+
+
 def canonical_rule(rule: dict[str, Any]) -> str:
-    """A rule as comparable text: sorted keys, top-level empty defaults dropped."""
-    trimmed = {k: v for k, v in rule.items() if v not in (None, [], {})}
-    return json.dumps(trimmed, sort_keys=True, separators=(",", ":"), default=_json_default)
+    """A rule as comparable text: sorted keys, ``None``/``[]`` defaults dropped at any depth,
+    blobs (bytes from boto3, str from the compiler) compared as text."""
+    return json.dumps(_trim(rule), sort_keys=True, separators=(",", ":"), default=_json_default)
 
 
 @dataclass

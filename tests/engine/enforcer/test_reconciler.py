@@ -301,3 +301,21 @@ def test_cycle_result_is_json_serialisable(wafv2, web_acl, make_reconciler):
     back = json.loads(text)
     assert back["ok"] is True and back["drift"]["in_sync"] is True
     assert back["calls"]["calls"]["CreateIPSet"] == len(back["entries"])
+
+
+def test_rate_rules_are_not_rewritten_when_only_addresses_change(wafv2, web_acl,
+                                                                 make_reconciler):
+    """Rewriting a rate rule resets its counters: an address change must not touch it."""
+    protections = {"rate_limits": [
+        {"name": "login", "limit": 20, "window_s": 60,
+         "scope_down": {"method": "POST", "path": "/login"}},
+        {"name": "ja4", "limit": 500, "aggregate": "CUSTOM_KEYS",
+         "custom_keys": [{"type": "ja4"}, {"type": "uri_path"}]}]}
+    rec = make_reconciler()
+    assert rec.run_cycle(compile_doc(decisions(v4_addresses(4)), **protections)).ok
+    more = compile_doc(decisions([*v4_addresses(4), "10.200.0.1"])
+                       + decisions(["10.201.0.1"], Action.RATE_LIMIT), **protections)
+    result = rec.run_cycle(more)
+    assert result.ok
+    assert {s.operation for s in result.steps if s.status == "applied"} == {"UpdateIPSet"}
+    assert rec.run_cycle(more).writes == 0
