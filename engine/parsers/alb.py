@@ -1,10 +1,15 @@
 """ALB access logs: space-separated, quoted fields, read by position (log-formats.md §1).
 
 The 33 documented fields are named; any later field is ignored and a shorter (older) line
-gets nulls for what it lacks. Event time is the ``time`` field (when the load balancer sent the
-response): every ALB layout has it, and it is ALB's own time for the entry. Request, user
-agent, actions and TLS fields are read dictionary-encoded, so the request split and the
-WAF-action mapping run once per distinct value, not per row.
+gets nulls for what it lacks. Choices, so that every stage can rely on them:
+
+- Event time is the ``time`` field (when the load balancer sent the response): every ALB
+  layout has it, and it is ALB's own time for the entry. Truncated to milliseconds.
+- ``waf_action`` is ``"waf"`` when WAF was the final action executed (it blocked the request),
+  ``"waf-failed"`` when WAF could not evaluate it, and null otherwise.
+- Duration is the sum of the three processing times in ms, null if any of them is ``-1``.
+- The request and ``client:port`` fields are split at the byte level with numpy
+  (:mod:`engine.parsers.slicing`); only the rarely-varying columns are read dictionary-encoded.
 """
 
 from __future__ import annotations
@@ -82,11 +87,6 @@ def split_request(request: pa.Array | pa.ChunkedArray) -> dict[str, pa.Array]:
         rq.QUERY: parts["query"],
         rq.PROTOCOL: parts["protocol"],
     }
-
-
-def _dash_null(values: pa.Array) -> pa.Array:
-    dash = pc.fill_null(pc.equal(values, "-"), True)
-    return pc.if_else(dash, pa.scalar(None, values.type), values)
 
 
 def waf_action(actions: pa.Array) -> pa.Array:

@@ -41,31 +41,6 @@ def constant(value: str, n: int) -> pa.Array:
     return pc.take(pa.array([value], pa.string()), pa.array(np.zeros(n, dtype=np.int32)))
 
 
-def split_last(values: pa.Array, sep: str) -> tuple[pa.Array, pa.Array]:
-    """Split each string at its last ``sep``: (head, tail); tail is null when there is none."""
-    return _split_two(values, sep, reverse=True)
-
-
-def split_first(values: pa.Array, sep: str) -> tuple[pa.Array, pa.Array]:
-    """Split each string at its first ``sep``: (head, tail); tail is null when there is none."""
-    return _split_two(values, sep, reverse=False)
-
-
-def _split_two(values: pa.Array, sep: str, *, reverse: bool) -> tuple[pa.Array, pa.Array]:
-    parts = pc.split_pattern(values, sep, max_splits=1, reverse=reverse)
-    parts = as_array(parts)
-    offsets = np.asarray(parts.offsets)
-    flat = parts.values
-    starts, ends = offsets[:-1], offsets[1:]
-    has_two = (ends - starts) == 2
-    valid = np.asarray(parts.is_valid())
-    head_idx = np.where(valid & (ends > starts), starts, -1)
-    tail_idx = np.where(valid & has_two, starts + 1, -1)
-    head = pc.take(flat, pa.array(head_idx, mask=head_idx < 0))
-    tail = pc.take(flat, pa.array(tail_idx, mask=tail_idx < 0))
-    return head, tail
-
-
 def negative_to_null(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.less(values, 0), pa.scalar(None, values.type), values)
 

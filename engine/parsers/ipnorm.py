@@ -9,6 +9,7 @@ compressed and lower case, the same text ``engine.schema.decision.normalize_clie
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 import pyarrow as pa
@@ -18,6 +19,7 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 CANONICAL_IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same odd spellings recur block after block
 def _normalize_one(text: str | None) -> str | None:
     if text is None:
         return None

@@ -118,11 +118,12 @@ def gather(column: Column, lo: np.ndarray, hi: np.ndarray, valid: np.ndarray) ->
 def split_host_port(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     """``ip:port`` / ``[v6]:port`` → (address text without brackets, port text or null)."""
     col = Column.of(values)
-    found = col.delimiters(b":]")
-    colon = last_in(found[ord(":")], col.starts, col.ends)
+    colon = last_in(col.positions(ord(":")), col.starts, col.ends)
     bracket = col.byte_at(col.starts, col.valid) == ord("[")
-    closing = first_in(found[ord("]")], col.starts, col.ends)
-    has_port = col.valid & (colon >= 0) & (~bracket | ((closing >= 0) & (colon > closing)))
+    has_port = col.valid & (colon >= 0)
+    if bracket.any():  # "[v6]" without a port: the last colon is inside the brackets
+        closing = first_in(col.positions(ord("]")), col.starts, col.ends)
+        has_port &= ~bracket | ((closing >= 0) & (colon > closing))
     ip_lo = col.starts + bracket
     ip_hi = np.where(has_port, colon, col.ends)
     ip_hi = ip_hi - (col.byte_at(ip_hi - 1, col.valid) == ord("]"))

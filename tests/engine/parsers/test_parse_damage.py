@@ -143,3 +143,29 @@ def test_line_numbers_stay_exact_across_blocks(monkeypatch: pytest.MonkeyPatch) 
         (181, "invalid_value"),
     ]
     assert result.table.column(CLIENT_IP).null_count == 0
+
+
+def test_prefetch_passes_errors_through_and_stops_when_abandoned() -> None:
+    def numbers():
+        yield from range(3)
+        raise ValueError("source broke")
+
+    got = []
+    with pytest.raises(ValueError, match="source broke"):
+        for item in stream.prefetch(numbers()):
+            got.append(item)
+    assert got == [0, 1, 2]
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    items = stream.prefetch(endless(), depth=2)
+    assert [next(items) for _ in range(5)] == [0, 1, 2, 3, 4]
+    items.close()  # the producer thread must stop, not run forever
+    assert len(produced) <= 5 + 4
