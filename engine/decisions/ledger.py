@@ -127,69 +127,83 @@ class Ledger:
         already lapsed by the proposal's ``decided_at`` is expired first, so the proposal
         starts a new decision that needs approval again.
         """
-        if decision.status is not Status.PROPOSED:
-            raise DecisionError(f"propose takes proposals, got status {decision.status.value}")
-        for _attempt in range(5):
-            try:
-                with self._write() as conn:
-                    return self._propose(conn, decision, by=_actor(by))
-            except ConcurrentUpdate:
-                continue  # merged concurrently by another writer: merge again on top
-            except IntegrityError:
-                if decision.id is not None and self._exists(decision.id):
-                    raise DecisionError(f"decision id {decision.id!r} already exists") from None
-                continue  # another writer opened the same (client, action): merge into it
-        raise ConcurrentUpdate(f"could not store proposal for {decision.client}: keeps racing")
+        return self.propose_many([decision], by=by)[0]
 
     def propose_many(
         self, decisions: Iterable[Decision], *, by: str = "engine"
     ) -> builtins.list[Decision]:
-        """``propose`` each decision in one transaction (one commit for a whole cycle).
+        """``propose`` a whole batch in one transaction; returns the stored decision of each.
 
-        If a concurrent writer races on one of them, falls back to one transaction each.
+        Duplicates inside the batch fold together before they are stored. If concurrent
+        writers keep racing on the same (client, action), ``ConcurrentUpdate`` is raised.
         """
         batch = builtins.list(decisions)
         for decision in batch:
             if decision.status is not Status.PROPOSED:
                 raise DecisionError(f"propose takes proposals, got status {decision.status.value}")
-        try:
-            with self._write() as conn:
-                return [self._propose(conn, d, by=_actor(by)) for d in batch]
-        except (IntegrityError, ConcurrentUpdate):
-            return [self.propose(d, by=by) for d in batch]
+        actor = _actor(by)
+        for _attempt in range(5):
+            try:
+                with self._write() as conn:
+                    return self._propose_batch(conn, batch, by=actor)
+            except ConcurrentUpdate:
+                continue  # merged concurrently by another writer: merge again on top
+            except IntegrityError:
+                taken = [d.id for d in batch if d.id is not None and self._exists(d.id)]
+                if taken:
+                    raise DecisionError(f"decision id(s) already exist: {taken}") from None
+                continue  # another writer opened the same (client, action): merge into it
+        raise ConcurrentUpdate("could not store the proposals: concurrent writers keep racing")
 
-    def _propose(self, conn: Connection, new: Decision, *, by: str) -> Decision:
+    def _propose_batch(
+        self, conn: Connection, batch: builtins.list[Decision], *, by: str
+    ) -> builtins.list[Decision]:
         now = self._clock.now()
-        d = db.decisions
-        row = conn.execute(
-            sa.select(d)
-            .where(
-                d.c.client == new.client,
-                d.c.action == new.action.value,
-                d.c.status.in_(db.OPEN_STATUSES),
-            )
-            .with_for_update()
-        ).first()
-        if row is not None and row.status != Status.PROPOSED and row.expires_at <= new.decided_at:
-            self._move(conn, row, Status.EXPIRED, by=TTL_ACTOR, comment="lapsed", now=now)
-            row = None
-        if row is None:
-            decision = replace(new, id=new.id or uuid.uuid4().hex)
-            conn.execute(
-                d.insert().values(**_columns(decision), created_at=now, updated_at=now, version=1)
-            )
-            why = "; ".join(decision.reasons) or None
-            self._audit(conn, decision.id, "decision", by, None, Status.PROPOSED, why, now)
-            return decision
-        old = _decision(row)
-        merged = _merge(old, new)
-        self._update(conn, row, merged, now=now)
-        comment = (
-            f"merged duplicate proposal from {new.detector} (score {new.score:.2f}); "
-            f"expires {merged.expires_at.isoformat()}"
-        )
-        self._audit(conn, old.id, "decision", by, row.status, row.status, comment, now)
-        return merged
+        folded: dict[tuple[str, str], Decision] = {}
+        for new in batch:
+            key = (new.client, new.action.value)
+            folded[key] = _merge(folded[key], new) if key in folded else new
+        open_rows: dict[tuple[str, str], Row] = {}
+        clients = sorted({client for client, _action in folded})
+        for start in range(0, len(clients), 500):
+            chunk = clients[start : start + 500]
+            for row in conn.execute(_SELECT_OPEN, {"clients": chunk}):
+                open_rows[(row.client, row.action)] = row
+        stored: dict[tuple[str, str], Decision] = {}
+        inserts: builtins.list[dict[str, Any]] = []
+        audits: builtins.list[dict[str, Any]] = []
+        for key, new in folded.items():
+            row = open_rows.get(key)
+            if (
+                row is not None
+                and row.status != Status.PROPOSED
+                and (row.expires_at <= new.decided_at)
+            ):
+                self._move(conn, row, Status.EXPIRED, by=TTL_ACTOR, comment="lapsed", now=now)
+                row = None
+            if row is None:
+                decision = replace(new, id=new.id or uuid.uuid4().hex)
+                inserts.append(
+                    {**_columns(decision), "created_at": now, "updated_at": now, "version": 1}
+                )
+                why = "; ".join(decision.reasons) or None
+                audits.append(_audit_row(decision.id, "decision", by, None, "proposed", why, now))
+            else:
+                decision = _merge(_decision(row), new)
+                self._update(conn, row, decision, now=now)
+                comment = (
+                    f"merged duplicate proposal from {new.detector} (score {new.score:.2f}); "
+                    f"expires {decision.expires_at.isoformat()}"
+                )
+                audits.append(
+                    _audit_row(row.id, "decision", by, row.status, row.status, comment, now)
+                )
+            stored[key] = decision
+        if inserts:
+            conn.execute(db.decisions.insert(), inserts)
+        if audits:
+            conn.execute(db.audit_events.insert(), audits)
+        return [stored[(d.client, d.action.value)] for d in batch]
 
     def get(self, decision_id: str) -> Decision:
         """The decision with this id; raises ``UnknownDecision``."""
@@ -400,13 +414,9 @@ class Ledger:
         return decision
 
     def _update(self, conn: Connection, row: Row, decision: Decision, *, now: datetime) -> None:
-        d = db.decisions
-        result = conn.execute(
-            d.update()
-            .where(d.c.id == row.id, d.c.version == row.version)
-            .values(**_columns(decision), updated_at=now, version=row.version + 1)
-        )
-        if result.rowcount != 1:
+        params = {**_columns(decision), "updated_at": now, "version": row.version + 1}
+        params.update(b_id=row.id, b_version=row.version)
+        if conn.execute(_UPDATE_DECISION, params).rowcount != 1:
             raise ConcurrentUpdate(
                 f"decision {row.id} was changed by someone else while this change was being "
                 "made; reload it and decide again"
@@ -423,17 +433,8 @@ class Ledger:
         comment: str | None,
         now: datetime,
     ) -> None:
-        conn.execute(
-            db.audit_events.insert().values(
-                decision_id=decision_id,
-                subject=subject,
-                at=now,
-                actor=actor,
-                from_status=None if from_status is None else str(from_status),
-                to_status=None if to_status is None else str(to_status),
-                comment=comment,
-            )
-        )
+        row = _audit_row(decision_id, subject, actor, from_status, to_status, comment, now)
+        conn.execute(db.audit_events.insert(), row)
 
     def _fetch(self, conn: Connection, decision_id: str) -> Row:
         d = db.decisions
@@ -601,6 +602,42 @@ class Ledger:
     def get_status(self, key: str) -> StatusDoc | None:
         with self._read() as conn:
             return tokens.get_status(conn, key)
+
+
+# -- statements built once (SQLAlchemy caches their compiled form) ----------------------------
+
+_D = db.decisions
+_SELECT_OPEN = (
+    sa.select(_D)
+    .where(
+        _D.c.client.in_(sa.bindparam("clients", expanding=True)),
+        _D.c.status.in_(db.OPEN_STATUSES),
+    )
+    .with_for_update()
+)
+_UPDATE_DECISION = _D.update().where(
+    _D.c.id == sa.bindparam("b_id"), _D.c.version == sa.bindparam("b_version")
+)
+
+
+def _audit_row(
+    decision_id: str | None,
+    subject: str,
+    actor: str,
+    from_status: str | None,
+    to_status: str | None,
+    comment: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "decision_id": decision_id,
+        "subject": subject,
+        "at": now,
+        "actor": actor,
+        "from_status": None if from_status is None else str(from_status),
+        "to_status": None if to_status is None else str(to_status),
+        "comment": comment,
+    }
 
 
 # -- row mapping ----------------------------------------------------------------------------
