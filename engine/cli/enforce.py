@@ -50,10 +50,16 @@ class _Inputs:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "enforce", help="converge AWS WAF (and Shield) on the approved decisions, once",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--once", action="store_true",
-                        help="run one cycle and exit (the loop lives in `wafsmith run`)")
+        "enforce",
+        help="converge AWS WAF (and Shield) on the approved decisions, once",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="run one cycle and exit (the loop lives in `wafsmith run`)",
+    )
     parser.add_argument("--decisions", help="decisions JSON file (default: the ledger)")
     parser.add_argument("--config", help="compiler or engine settings TOML")
     modes = parser.add_mutually_exclusive_group()
@@ -65,11 +71,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--region", help="AWS Region (CLOUDFRONT scope always uses us-east-1)")
     parser.add_argument("--database-url", help="ledger URL when --decisions is not given")
     parser.add_argument("--now", help="evaluate TTLs at this ISO-8601 UTC time (default: now)")
-    parser.add_argument("--writes-per-second", type=float, default=1.0,
-                        help="WAF write pacing per account and Region (AWS budget: 1)")
-    parser.add_argument("--shield", choices=("aws", "fake"),
-                        help="Shield backend (default: aws, or the recording fake when "
-                             "--endpoint-url is given, since moto lacks those calls)")
+    parser.add_argument(
+        "--writes-per-second",
+        type=float,
+        default=1.0,
+        help="WAF write pacing per account and Region (AWS budget: 1)",
+    )
+    parser.add_argument(
+        "--shield",
+        choices=("aws", "fake"),
+        help="Shield backend (default: aws, or the recording fake when "
+        "--endpoint-url is given, since moto lacks those calls)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -79,6 +92,7 @@ def _load_inputs(args: argparse.Namespace) -> _Inputs:
         data = _read_toml(args.config)
         if {"enforcement", "aws"} & set(data):
             from engine.settings import load_settings
+
             settings = load_settings(Path(args.config))
             enforcement = settings.enforcement
             compiler: dict[str, Any] = {"scope": enforcement.scope, **enforcement.compiler}
@@ -99,8 +113,9 @@ def _load_inputs(args: argparse.Namespace) -> _Inputs:
         placement = inputs.config.placement.model_copy(update={"web_acl_name": args.web_acl})
         updates["placement"] = placement.model_dump()
     if updates:
-        inputs.config = config_from_dict({**inputs.config.model_dump(), **updates},
-                                         source="command line")
+        inputs.config = config_from_dict(
+            {**inputs.config.model_dump(), **updates}, source="command line"
+        )
     inputs.endpoint_url = args.endpoint_url or inputs.endpoint_url
     inputs.region = args.region or inputs.region
     if inputs.config.scope == "CLOUDFRONT":
@@ -120,9 +135,12 @@ def _read_toml(path: str) -> dict[str, Any]:
 
 def _open_ledger(inputs: _Inputs, clock: SystemClock) -> Any:
     if not (inputs.database_url or os.environ.get("WAFSMITH_DATABASE_URL")):
-        raise ConfigError("no decisions: give --decisions FILE.json, or a ledger with "
-                          "--database-url / WAFSMITH_DATABASE_URL")
+        raise ConfigError(
+            "no decisions: give --decisions FILE.json, or a ledger with "
+            "--database-url / WAFSMITH_DATABASE_URL"
+        )
     from engine.decisions.ledger import Ledger
+
     return Ledger.open(inputs.database_url, clock=clock)
 
 
@@ -131,8 +149,11 @@ def run(args: argparse.Namespace) -> int:
         print("wafsmith enforce: --writes-per-second must be > 0", file=sys.stderr)
         return 2
     if not args.once:
-        print("wafsmith enforce: only --once is supported here; the continuous loop is "
-              "`wafsmith run`", file=sys.stderr)
+        print(
+            "wafsmith enforce: only --once is supported here; the continuous loop is "
+            "`wafsmith run`",
+            file=sys.stderr,
+        )
         return 2
     clock = SystemClock()
     ledger = None
@@ -154,24 +175,38 @@ def run(args: argparse.Namespace) -> int:
             ledger.close()
 
 
-def _cycle(args: argparse.Namespace, inputs: _Inputs, decisions: list[Decision], now: Any,
-           clock: SystemClock, ledger: Any) -> int:
+def _cycle(
+    args: argparse.Namespace,
+    inputs: _Inputs,
+    decisions: list[Decision],
+    now: Any,
+    clock: SystemClock,
+    ledger: Any,
+) -> int:
     state = compile_state(decisions, inputs.config, now)
     violations = validate(state)
     if violations:
-        print(f"wafsmith enforce: the compiled document breaks {len(violations)} WAFv2 "
-              "constraint(s); nothing was sent:", file=sys.stderr)
+        print(
+            f"wafsmith enforce: the compiled document breaks {len(violations)} WAFv2 "
+            "constraint(s); nothing was sent:",
+            file=sys.stderr,
+        )
         for v in violations:
             print(f"  - {v}", file=sys.stderr)
         return 2
     mode = Mode.DRY_RUN if args.dry_run else Mode.COUNT_ONLY if args.count_only else Mode.ENFORCE
     shield_kind = args.shield or ("fake" if inputs.endpoint_url else "aws")
-    shield = (RecordingShieldFake() if shield_kind == "fake"
-              else Boto3ShieldApi(endpoint_url=inputs.endpoint_url))
+    shield = (
+        RecordingShieldFake()
+        if shield_kind == "fake"
+        else Boto3ShieldApi(endpoint_url=inputs.endpoint_url)
+    )
     reconciler = Reconciler(
         Boto3WafV2Api(region=inputs.region, endpoint_url=inputs.endpoint_url),
-        clock=clock, shield_api=shield,
-        policy=CallPolicy(clock, writes_per_s=args.writes_per_second))
+        clock=clock,
+        shield_api=shield,
+        policy=CallPolicy(clock, writes_per_s=args.writes_per_second),
+    )
     result = reconciler.run_cycle(state, mode=mode, next_expiry=next_expiry(decisions, now))
     summary = _summary(result.to_dict(), decisions, state.overflow)
     if ledger is not None and mode is not Mode.DRY_RUN:
@@ -185,12 +220,19 @@ def _cycle(args: argparse.Namespace, inputs: _Inputs, decisions: list[Decision],
 
 def _summary(result: dict[str, Any], decisions: list[Decision], overflow: Any) -> dict[str, Any]:
     return {
-        "ok": result["ok"], "mode": result["mode"], "decisions": len(decisions),
-        "not_enforced": len(overflow), "calls": result["calls"]["calls"],
-        "writes": result["writes"], "retries": result["calls"]["retries"],
-        "lock_conflicts": result["calls"]["lock_conflicts"], "entries": result["entries"],
+        "ok": result["ok"],
+        "mode": result["mode"],
+        "decisions": len(decisions),
+        "not_enforced": len(overflow),
+        "calls": result["calls"]["calls"],
+        "writes": result["writes"],
+        "retries": result["calls"]["retries"],
+        "lock_conflicts": result["calls"]["lock_conflicts"],
+        "entries": result["entries"],
         "plan": [s for s in result["plan"] if s["status"] != "converged"],
-        "drift": result["drift"], "errors": result["errors"], "shield": result["shield"],
+        "drift": result["drift"],
+        "errors": result["errors"],
+        "shield": result["shield"],
         "next_expiry": result["next_expiry"],
     }
 

@@ -15,15 +15,33 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 # Every WAFv2 operation the engine calls; the IAM policy test checks the policy against this.
-WAFV2_READS = ("ListIPSets", "GetIPSet", "ListRuleGroups", "GetRuleGroup", "ListWebACLs",
-               "GetWebACL")
-WAFV2_WRITES = ("CreateIPSet", "UpdateIPSet", "DeleteIPSet", "CreateRuleGroup",
-                "UpdateRuleGroup", "DeleteRuleGroup", "UpdateWebACL")
-SHIELD_OPERATIONS = ("GetSubscriptionState", "ListProtections", "DescribeProtection",
-                     "CreateProtection", "DeleteProtection",
-                     "EnableApplicationLayerAutomaticResponse",
-                     "UpdateApplicationLayerAutomaticResponse",
-                     "DisableApplicationLayerAutomaticResponse")
+WAFV2_READS = (
+    "ListIPSets",
+    "GetIPSet",
+    "ListRuleGroups",
+    "GetRuleGroup",
+    "ListWebACLs",
+    "GetWebACL",
+)
+WAFV2_WRITES = (
+    "CreateIPSet",
+    "UpdateIPSet",
+    "DeleteIPSet",
+    "CreateRuleGroup",
+    "UpdateRuleGroup",
+    "DeleteRuleGroup",
+    "UpdateWebACL",
+)
+SHIELD_OPERATIONS = (
+    "GetSubscriptionState",
+    "ListProtections",
+    "DescribeProtection",
+    "CreateProtection",
+    "DeleteProtection",
+    "EnableApplicationLayerAutomaticResponse",
+    "UpdateApplicationLayerAutomaticResponse",
+    "DisableApplicationLayerAutomaticResponse",
+)
 
 
 def error_code(exc: ClientError) -> str:
@@ -31,8 +49,14 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def make_client_error(code: str, message: str, operation: str, *, status: int = 400,
-                      extra: dict[str, Any] | None = None) -> ClientError:
+def make_client_error(
+    code: str,
+    message: str,
+    operation: str,
+    *,
+    status: int = 400,
+    extra: dict[str, Any] | None = None,
+) -> ClientError:
     """A ``ClientError`` shaped like the one botocore raises for ``code`` (used by fakes)."""
     error: dict[str, Any] = {"Code": code, "Message": message, **(extra or {})}
     reply = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}
@@ -70,11 +94,20 @@ class ShieldApi(Protocol):
     def disable_application_layer_automatic_response(self, **kw: Any) -> dict[str, Any]: ...
 
 
-def _client(service: str, *, region: str, endpoint_url: str | None, max_attempts: int,
-            session: boto3.session.Session | None) -> Any:
+def _client(
+    service: str,
+    *,
+    region: str,
+    endpoint_url: str | None,
+    max_attempts: int,
+    session: boto3.session.Session | None,
+) -> Any:
     # botocore's own retries stay small: the enforcer's retry loop owns backoff and pacing.
-    config = Config(retries={"mode": "standard", "max_attempts": max_attempts},
-                    connect_timeout=10, read_timeout=60)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=10,
+        read_timeout=60,
+    )
     sess = session or boto3.session.Session()
     return sess.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
@@ -98,11 +131,22 @@ class Boto3WafV2Api(_Delegating):
     CLOUDFRONT scope must be addressed in us-east-1; pass that region for it.
     """
 
-    def __init__(self, *, region: str = "us-east-1", endpoint_url: str | None = None,
-                 max_attempts: int = 2, session: boto3.session.Session | None = None,
-                 client: Any = None) -> None:
-        self._client = client or _client("wafv2", region=region, endpoint_url=endpoint_url,
-                                         max_attempts=max_attempts, session=session)
+    def __init__(
+        self,
+        *,
+        region: str = "us-east-1",
+        endpoint_url: str | None = None,
+        max_attempts: int = 2,
+        session: boto3.session.Session | None = None,
+        client: Any = None,
+    ) -> None:
+        self._client = client or _client(
+            "wafv2",
+            region=region,
+            endpoint_url=endpoint_url,
+            max_attempts=max_attempts,
+            session=session,
+        )
         self.region = region
 
     def list_ip_sets(self, **kw: Any) -> dict[str, Any]:
@@ -148,11 +192,21 @@ class Boto3WafV2Api(_Delegating):
 class Boto3ShieldApi(_Delegating):
     """``ShieldApi`` over a boto3 ``shield`` client (always us-east-1, Shield is global)."""
 
-    def __init__(self, *, endpoint_url: str | None = None, max_attempts: int = 2,
-                 session: boto3.session.Session | None = None, client: Any = None) -> None:
-        self._client = client or _client("shield", region="us-east-1",
-                                         endpoint_url=endpoint_url,
-                                         max_attempts=max_attempts, session=session)
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None = None,
+        max_attempts: int = 2,
+        session: boto3.session.Session | None = None,
+        client: Any = None,
+    ) -> None:
+        self._client = client or _client(
+            "shield",
+            region="us-east-1",
+            endpoint_url=endpoint_url,
+            max_attempts=max_attempts,
+            session=session,
+        )
 
     def get_subscription_state(self) -> dict[str, Any]:
         return self._call("get_subscription_state", {})

@@ -26,10 +26,19 @@ from engine.core.clock import Clock
 from engine.core.errors import WafsmithError
 from engine.enforcer.api import error_code
 
-RETRYABLE = frozenset({"ThrottlingException", "ThrottledException", "TooManyRequestsException",
-                       "WAFUnavailableEntityException", "WAFInternalErrorException",
-                       "InternalErrorException", "RequestLimitExceeded",
-                       "ServiceUnavailable", "InternalFailure"})
+RETRYABLE = frozenset(
+    {
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "WAFUnavailableEntityException",
+        "WAFInternalErrorException",
+        "InternalErrorException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "InternalFailure",
+    }
+)
 # AWS returns WAFLimitsExceededException for call-rate limits as well as quotas: retry it a
 # little, then report it as a quota problem rather than retrying blindly.
 LIMITS = "WAFLimitsExceededException"
@@ -55,8 +64,10 @@ class InvalidParameterError(EnforcerCallError):
         self.field = str(err.get("Field") or exc.response.get("Field") or "?")
         self.parameter = str(err.get("Parameter") or exc.response.get("Parameter") or "?")
         self.reason = str(err.get("Reason") or exc.response.get("Reason") or "")
-        message = (f"field={self.field} parameter={self.parameter!r} reason={self.reason!r}: "
-                   f"{err.get('Message', '')}")
+        message = (
+            f"field={self.field} parameter={self.parameter!r} reason={self.reason!r}: "
+            f"{err.get('Message', '')}"
+        )
         super().__init__(operation, INVALID, message)
 
 
@@ -107,17 +118,29 @@ class CallStats:
     writes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"calls": dict(sorted(self.calls.items())),
-                "errors": dict(sorted(self.errors.items())), "retries": self.retries,
-                "lock_conflicts": self.lock_conflicts, "writes": self.writes}
+        return {
+            "calls": dict(sorted(self.calls.items())),
+            "errors": dict(sorted(self.errors.items())),
+            "retries": self.retries,
+            "lock_conflicts": self.lock_conflicts,
+            "writes": self.writes,
+        }
 
 
 class CallPolicy:
     """Pacing and retry settings plus the shared write bucket for one account and Region."""
 
-    def __init__(self, clock: Clock, *, writes_per_s: float = 1.0, max_attempts: int = 6,
-                 limits_attempts: int = 3, base_backoff_s: float = 0.5,
-                 max_backoff_s: float = 20.0, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        writes_per_s: float = 1.0,
+        max_attempts: int = 6,
+        limits_attempts: int = 3,
+        base_backoff_s: float = 0.5,
+        max_backoff_s: float = 20.0,
+        seed: int | None = None,
+    ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self.clock = clock
@@ -132,8 +155,7 @@ class CallPolicy:
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
         with self._rng_lock:
-            return self._rng.uniform(0, min(self.max_backoff_s,
-                                            self.base_backoff_s * 2 ** attempt))
+            return self._rng.uniform(0, min(self.max_backoff_s, self.base_backoff_s * 2**attempt))
 
 
 class Caller:
@@ -146,12 +168,12 @@ class Caller:
     def read(self, operation: str, fn: Callable[..., dict[str, Any]], **kw: Any) -> dict[str, Any]:
         return self._call(operation, fn, kw, write=False)
 
-    def write(self, operation: str, fn: Callable[..., dict[str, Any]],
-              **kw: Any) -> dict[str, Any]:
+    def write(self, operation: str, fn: Callable[..., dict[str, Any]], **kw: Any) -> dict[str, Any]:
         return self._call(operation, fn, kw, write=True)
 
-    def _call(self, operation: str, fn: Callable[..., dict[str, Any]], kw: dict[str, Any], *,
-              write: bool) -> dict[str, Any]:
+    def _call(
+        self, operation: str, fn: Callable[..., dict[str, Any]], kw: dict[str, Any], *, write: bool
+    ) -> dict[str, Any]:
         attempt = 0
         while True:
             attempt += 1
@@ -176,8 +198,9 @@ class Caller:
                 message = str(exc.response.get("Error", {}).get("Message", exc))
                 if code == LIMITS:
                     message += " (quota or call-rate limit; not retried further)"
-                raise EnforcerCallError(operation, code or "Unknown", message,
-                                        attempts=attempt) from exc
+                raise EnforcerCallError(
+                    operation, code or "Unknown", message, attempts=attempt
+                ) from exc
             if write:
                 self.stats.writes += 1
             return reply

@@ -43,8 +43,14 @@ class Step:
     status: str = "planned"  # planned | applied | converged | failed | skipped
 
     def to_dict(self) -> dict[str, Any]:
-        return {"phase": self.phase, "operation": self.operation, "resource": self.resource,
-                "reason": self.reason, "detail": self.detail, "status": self.status}
+        return {
+            "phase": self.phase,
+            "operation": self.operation,
+            "resource": self.resource,
+            "reason": self.reason,
+            "detail": self.detail,
+            "status": self.status,
+        }
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,12 @@ class CycleError:
     field: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"resource": self.resource, "operation": self.operation, "code": self.code,
-               "message": self.message}
+        out = {
+            "resource": self.resource,
+            "operation": self.operation,
+            "code": self.code,
+            "message": self.message,
+        }
         if self.field is not None:
             out["field"] = self.field
         return out
@@ -66,9 +76,18 @@ class CycleError:
 class Cycle:
     """Everything one cycle knows; phases read and fill it."""
 
-    def __init__(self, *, wafv2: WafV2Api, shield: ShieldApi | None, caller: Caller,
-                 desired: DesiredState, mode: Mode, clock: Clock, lock_attempts: int,
-                 prior_failures: frozenset[str]) -> None:
+    def __init__(
+        self,
+        *,
+        wafv2: WafV2Api,
+        shield: ShieldApi | None,
+        caller: Caller,
+        desired: DesiredState,
+        mode: Mode,
+        clock: Clock,
+        lock_attempts: int,
+        prior_failures: frozenset[str],
+    ) -> None:
         self.wafv2 = wafv2
         self.shield = shield
         self.caller = caller

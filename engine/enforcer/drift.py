@@ -22,8 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-CAUSES = ("missing", "manual_edit", "pending_change", "stale", "name_conflict",
-          "priority_conflict", "failed_call", "shield")
+CAUSES = (
+    "missing",
+    "manual_edit",
+    "pending_change",
+    "stale",
+    "name_conflict",
+    "priority_conflict",
+    "failed_call",
+    "shield",
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,12 @@ class DriftItem:
             raise ValueError(f"unknown drift cause {self.cause!r}; known: {CAUSES}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"resource": self.resource, "cause": self.cause, "detail": self.detail,
-                "data": self.data}
+        return {
+            "resource": self.resource,
+            "cause": self.cause,
+            "detail": self.detail,
+            "data": self.data,
+        }
 
 
 @dataclass
@@ -58,6 +70,9 @@ class DriftReport:
         return not self.unresolved
 
     def to_dict(self) -> dict[str, Any]:
-        return {"checked_at": self.checked_at, "in_sync": self.in_sync,
-                "found": [d.to_dict() for d in self.found],
-                "unresolved": [d.to_dict() for d in self.unresolved]}
+        return {
+            "checked_at": self.checked_at,
+            "in_sync": self.in_sync,
+            "found": [d.to_dict() for d in self.found],
+            "unresolved": [d.to_dict() for d in self.unresolved],
+        }

@@ -28,11 +28,27 @@ FAULT_STATUS = {
     "WAFInternalErrorException": 500,
 }
 
-WRITE_METHODS = frozenset({"create_ip_set", "update_ip_set", "delete_ip_set",
-                           "create_rule_group", "update_rule_group", "delete_rule_group",
-                           "update_web_acl"})
-READ_METHODS = frozenset({"list_ip_sets", "get_ip_set", "list_rule_groups", "get_rule_group",
-                          "list_web_acls", "get_web_acl"})
+WRITE_METHODS = frozenset(
+    {
+        "create_ip_set",
+        "update_ip_set",
+        "delete_ip_set",
+        "create_rule_group",
+        "update_rule_group",
+        "delete_rule_group",
+        "update_web_acl",
+    }
+)
+READ_METHODS = frozenset(
+    {
+        "list_ip_sets",
+        "get_ip_set",
+        "list_rule_groups",
+        "get_rule_group",
+        "list_web_acls",
+        "get_web_acl",
+    }
+)
 
 
 class SimulatedCrash(BaseException):
@@ -54,13 +70,20 @@ class FaultInjectingWafV2Api:
     ``injected`` counts what was raised, per code.
     """
 
-    def __init__(self, inner: WafV2Api, *, rates: dict[str, float] | None = None,
-                 seed: int = 0, methods: frozenset[str] | None = None,
-                 crash_after_writes: int | None = None) -> None:
+    def __init__(
+        self,
+        inner: WafV2Api,
+        *,
+        rates: dict[str, float] | None = None,
+        seed: int = 0,
+        methods: frozenset[str] | None = None,
+        crash_after_writes: int | None = None,
+    ) -> None:
         unknown = set(rates or {}) - set(FAULT_STATUS)
         if unknown:
-            raise ValueError(f"unknown fault codes {sorted(unknown)}; "
-                             f"known: {sorted(FAULT_STATUS)}")
+            raise ValueError(
+                f"unknown fault codes {sorted(unknown)}; known: {sorted(FAULT_STATUS)}"
+            )
         total = sum((rates or {}).values())
         if total > 1.0:
             raise ValueError(f"fault rates add up to {total} > 1")
@@ -75,8 +98,11 @@ class FaultInjectingWafV2Api:
 
     def _maybe_fail(self, method: str) -> None:
         with self._lock:
-            if method in WRITE_METHODS and self._crash_after is not None \
-                    and self.writes_forwarded >= self._crash_after:
+            if (
+                method in WRITE_METHODS
+                and self._crash_after is not None
+                and self.writes_forwarded >= self._crash_after
+            ):
                 raise SimulatedCrash(f"simulated crash before write #{self.writes_forwarded + 1}")
             if method not in self._methods:
                 return
@@ -86,8 +112,12 @@ class FaultInjectingWafV2Api:
                     continue  # AWS raises lock conflicts on writes only
                 if draw < rate:
                     self.injected[code] += 1
-                    raise make_client_error(code, f"injected {code}", _method_to_operation(method),
-                                            status=FAULT_STATUS[code])
+                    raise make_client_error(
+                        code,
+                        f"injected {code}",
+                        _method_to_operation(method),
+                        status=FAULT_STATUS[code],
+                    )
                 draw -= rate
 
     def _forward(self, method: str, kw: dict[str, Any]) -> dict[str, Any]:

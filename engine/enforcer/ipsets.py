@@ -44,17 +44,27 @@ def read(cycle: Cycle) -> None:
         if item.owned_digest is None:
             if item.name in desired:
                 cycle.blocked_names.add(item.name)
-                cycle.drift.add(_resource(item.name), "name_conflict",
-                                "an IP set without wafsmith's ownership mark holds this name")
-                cycle.fail(_resource(item.name), "ListIPSets", EnforcerCallError(
-                    "ListIPSets", "NameConflict",
-                    f"IP set {item.name!r} exists but was not created by wafsmith; refusing "
-                    "to adopt it (rename or delete it, or change owner_prefix)"))
+                cycle.drift.add(
+                    _resource(item.name),
+                    "name_conflict",
+                    "an IP set without wafsmith's ownership mark holds this name",
+                )
+                cycle.fail(
+                    _resource(item.name),
+                    "ListIPSets",
+                    EnforcerCallError(
+                        "ListIPSets",
+                        "NameConflict",
+                        f"IP set {item.name!r} exists but was not created by wafsmith; refusing "
+                        "to adopt it (rename or delete it, or change owner_prefix)",
+                    ),
+                )
             continue
         if item.name in cycle.owned_sets:
             cycle.duplicate_sets.append(item)
-            cycle.drift.add(_resource(item.name), "stale", "duplicate engine-owned IP set",
-                            arn=item.arn)
+            cycle.drift.add(
+                _resource(item.name), "stale", "duplicate engine-owned IP set", arn=item.arn
+            )
             continue
         cycle.owned_sets[item.name] = item
     for name, item in cycle.owned_sets.items():
@@ -80,11 +90,19 @@ def _note_drift(cycle: Cycle, spec: IPSetSpec, item: ActualIPSet) -> None:
         return
     data = {"extra": len(have - want), "absent": len(want - have)}
     if digest_of(sorted_addresses(item.addresses)) != item.owned_digest:
-        cycle.drift.add(_resource(spec.name), "manual_edit",
-                        "entries differ from what wafsmith last wrote", **data)
+        cycle.drift.add(
+            _resource(spec.name),
+            "manual_edit",
+            "entries differ from what wafsmith last wrote",
+            **data,
+        )
     else:
-        cycle.drift.add(_resource(spec.name), "pending_change",
-                        "desired entries changed since the last write", **data)
+        cycle.drift.add(
+            _resource(spec.name),
+            "pending_change",
+            "desired entries changed since the last write",
+            **data,
+        )
 
 
 def apply(cycle: Cycle) -> None:
@@ -97,8 +115,13 @@ def apply(cycle: Cycle) -> None:
         if actual is None:
             cycle.arns[spec.name] = placeholder_arn(spec.name, cycle.scope)
             cycle.entries[spec.name] = len(want)
-            step = Step(PHASE, "CreateIPSet", _resource(spec.name), "missing",
-                        {"addresses": len(want), "ip_version": spec.ip_version})
+            step = Step(
+                PHASE,
+                "CreateIPSet",
+                _resource(spec.name),
+                "missing",
+                {"addresses": len(want), "ip_version": spec.ip_version},
+            )
             cycle.run_step(step, lambda s=spec, w=want: _create(cycle, s, w))
             continue
         assert actual.addresses is not None
@@ -107,8 +130,11 @@ def apply(cycle: Cycle) -> None:
         cycle.entries[spec.name] = len(actual.addresses)
         if actual.addresses == want and actual.description == _description(spec, want):
             continue
-        detail = {"add": len(want - actual.addresses), "remove": len(actual.addresses - want),
-                  "addresses": len(want)}
+        detail = {
+            "add": len(want - actual.addresses),
+            "remove": len(actual.addresses - want),
+            "addresses": len(want),
+        }
         cycle.entries[spec.name] = len(want)
         step = Step(PHASE, "UpdateIPSet", _resource(spec.name), "entries changed", detail)
         cycle.run_step(step, lambda s=spec, a=actual, w=want: _update(cycle, s, a, w))
@@ -116,22 +142,35 @@ def apply(cycle: Cycle) -> None:
 
 def _create(cycle: Cycle, spec: IPSetSpec, want: frozenset[str]) -> str:
     if len(want) > MAX_ADDRESSES:
-        raise EnforcerCallError("CreateIPSet", "TooManyAddresses",
-                                f"{spec.name}: {len(want)} entries > {MAX_ADDRESSES}")
+        raise EnforcerCallError(
+            "CreateIPSet", "TooManyAddresses", f"{spec.name}: {len(want)} entries > {MAX_ADDRESSES}"
+        )
     try:
         reply = cycle.caller.write(
-            "CreateIPSet", cycle.wafv2.create_ip_set, Name=spec.name, Scope=cycle.scope,
-            Description=_description(spec, want), IPAddressVersion=spec.ip_version,
-            Addresses=sorted_addresses(want), Tags=[{"Key": OWNER_TAG_KEY, "Value": cycle.prefix}])
+            "CreateIPSet",
+            cycle.wafv2.create_ip_set,
+            Name=spec.name,
+            Scope=cycle.scope,
+            Description=_description(spec, want),
+            IPAddressVersion=spec.ip_version,
+            Addresses=sorted_addresses(want),
+            Tags=[{"Key": OWNER_TAG_KEY, "Value": cycle.prefix}],
+        )
     except EnforcerCallError as exc:
         if exc.code not in ("WAFDuplicateItemException", "WafV2DuplicateItem"):
             raise  # (moto spells the duplicate code WafV2DuplicateItem)
         return _adopt_duplicate(cycle, spec, want)
     summary = reply["Summary"]
     cycle.arns[spec.name] = summary["ARN"]
-    cycle.owned_sets[spec.name] = ActualIPSet(spec.name, summary["Id"], summary["ARN"],
-                                              summary.get("Description", ""),
-                                              summary.get("LockToken", ""), spec.ip_version, want)
+    cycle.owned_sets[spec.name] = ActualIPSet(
+        spec.name,
+        summary["Id"],
+        summary["ARN"],
+        summary.get("Description", ""),
+        summary.get("LockToken", ""),
+        spec.ip_version,
+        want,
+    )
     return "applied"
 
 
@@ -143,8 +182,11 @@ def _adopt_duplicate(cycle: Cycle, spec: IPSetSpec, want: frozenset[str]) -> str
             cycle.owned_sets[spec.name] = item
             cycle.arns[spec.name] = item.arn
             return _update(cycle, spec, item, want)
-    raise EnforcerCallError("CreateIPSet", "WAFDuplicateItemException",
-                            f"{spec.name} exists without wafsmith's ownership mark")
+    raise EnforcerCallError(
+        "CreateIPSet",
+        "WAFDuplicateItemException",
+        f"{spec.name} exists without wafsmith's ownership mark",
+    )
 
 
 def _update(cycle: Cycle, spec: IPSetSpec, actual: ActualIPSet, want: frozenset[str]) -> str:
@@ -160,13 +202,22 @@ def _update(cycle: Cycle, spec: IPSetSpec, actual: ActualIPSet, want: frozenset[
             cycle.entries[spec.name] = len(target)
             return "converged"  # a concurrent writer already applied our diff
         if len(target) > MAX_ADDRESSES:
-            raise EnforcerCallError("UpdateIPSet", "TooManyAddresses",
-                                    f"{spec.name}: {len(target)} entries > {MAX_ADDRESSES}")
+            raise EnforcerCallError(
+                "UpdateIPSet",
+                "TooManyAddresses",
+                f"{spec.name}: {len(target)} entries > {MAX_ADDRESSES}",
+            )
         try:
             reply = cycle.caller.write(
-                "UpdateIPSet", cycle.wafv2.update_ip_set, Name=spec.name, Scope=cycle.scope,
-                Id=current.id, Description=description, Addresses=sorted_addresses(target),
-                LockToken=current.lock_token)
+                "UpdateIPSet",
+                cycle.wafv2.update_ip_set,
+                Name=spec.name,
+                Scope=cycle.scope,
+                Id=current.id,
+                Description=description,
+                Addresses=sorted_addresses(target),
+                LockToken=current.lock_token,
+            )
         except LockConflict:
             if attempt == cycle.lock_attempts:
                 break
@@ -177,9 +228,13 @@ def _update(cycle: Cycle, spec: IPSetSpec, actual: ActualIPSet, want: frozenset[
         current.lock_token = reply.get("NextLockToken", "")
         cycle.entries[spec.name] = len(target)
         return "applied"
-    raise EnforcerCallError("UpdateIPSet", "WAFOptimisticLockException",
-                            f"{spec.name}: still conflicting after {cycle.lock_attempts} "
-                            "re-reads; the next cycle will retry", attempts=cycle.lock_attempts)
+    raise EnforcerCallError(
+        "UpdateIPSet",
+        "WAFOptimisticLockException",
+        f"{spec.name}: still conflicting after {cycle.lock_attempts} "
+        "re-reads; the next cycle will retry",
+        attempts=cycle.lock_attempts,
+    )
 
 
 def delete_stale(cycle: Cycle) -> None:
@@ -187,16 +242,23 @@ def delete_stale(cycle: Cycle) -> None:
     desired = {s.name for s in cycle.desired.ip_sets}
     stale = [s for n, s in sorted(cycle.owned_sets.items()) if n not in desired]
     for item in stale + cycle.duplicate_sets:
-        step = Step(PHASE, "DeleteIPSet", _resource(item.name), "no longer desired",
-                    {"arn": item.arn})
+        step = Step(
+            PHASE, "DeleteIPSet", _resource(item.name), "no longer desired", {"arn": item.arn}
+        )
         cycle.run_step(step, lambda i=item: _delete(cycle, i))
 
 
 def _delete(cycle: Cycle, item: ActualIPSet) -> str:
     for attempt in range(1, cycle.lock_attempts + 1):
         try:
-            cycle.caller.write("DeleteIPSet", cycle.wafv2.delete_ip_set, Name=item.name,
-                               Scope=cycle.scope, Id=item.id, LockToken=item.lock_token)
+            cycle.caller.write(
+                "DeleteIPSet",
+                cycle.wafv2.delete_ip_set,
+                Name=item.name,
+                Scope=cycle.scope,
+                Id=item.id,
+                LockToken=item.lock_token,
+            )
             return "applied"
         except LockConflict:
             if attempt == cycle.lock_attempts:

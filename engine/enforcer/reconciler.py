@@ -61,13 +61,18 @@ class CycleResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "mode": self.mode.value, "ok": self.ok,
-            "started_at": _iso(self.started_at), "finished_at": _iso(self.finished_at),
-            "writes": self.stats.writes, "calls": self.stats.to_dict(),
+            "mode": self.mode.value,
+            "ok": self.ok,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "writes": self.stats.writes,
+            "calls": self.stats.to_dict(),
             "plan": [s.to_dict() for s in self.steps],
             "entries": dict(sorted(self.entries.items())),
-            "drift": self.drift.to_dict(), "errors": [e.to_dict() for e in self.errors],
-            "shield": self.shield, "next_expiry": _iso(self.next_expiry),
+            "drift": self.drift.to_dict(),
+            "errors": [e.to_dict() for e in self.errors],
+            "shield": self.shield,
+            "next_expiry": _iso(self.next_expiry),
         }
 
 
@@ -86,8 +91,15 @@ class Reconciler:
     re-read/re-apply loop on ``WAFOptimisticLockException``.
     """
 
-    def __init__(self, wafv2: WafV2Api, *, clock: Clock, shield_api: ShieldApi | None = None,
-                 policy: CallPolicy | None = None, lock_attempts: int = 5) -> None:
+    def __init__(
+        self,
+        wafv2: WafV2Api,
+        *,
+        clock: Clock,
+        shield_api: ShieldApi | None = None,
+        policy: CallPolicy | None = None,
+        lock_attempts: int = 5,
+    ) -> None:
         self.wafv2 = wafv2
         self.shield_api = shield_api
         self.clock = clock
@@ -99,22 +111,45 @@ class Reconciler:
         """Dry run: read AWS and return the calls a cycle would make, making none."""
         return self.run_cycle(desired, mode=Mode.DRY_RUN)
 
-    def run_cycle(self, desired: DesiredState, *, mode: Mode = Mode.ENFORCE,
-                  next_expiry: datetime | None = None) -> CycleResult:
+    def run_cycle(
+        self,
+        desired: DesiredState,
+        *,
+        mode: Mode = Mode.ENFORCE,
+        next_expiry: datetime | None = None,
+    ) -> CycleResult:
         started = self.clock.now()
-        prior = frozenset(e.resource for e in self.last_result.errors) if self.last_result \
+        prior = (
+            frozenset(e.resource for e in self.last_result.errors)
+            if self.last_result
             else frozenset()
-        cycle = Cycle(wafv2=self.wafv2, shield=self.shield_api, caller=Caller(self.policy),
-                      desired=desired, mode=Mode(mode), clock=self.clock,
-                      lock_attempts=self.lock_attempts, prior_failures=prior)
+        )
+        cycle = Cycle(
+            wafv2=self.wafv2,
+            shield=self.shield_api,
+            caller=Caller(self.policy),
+            desired=desired,
+            mode=Mode(mode),
+            clock=self.clock,
+            lock_attempts=self.lock_attempts,
+            prior_failures=prior,
+        )
         self._run_waf(cycle)
         self._run_shield(cycle)
         self._finish_drift(cycle)
         result = CycleResult(
-            mode=cycle.mode, ok=not cycle.errors, started_at=started,
-            finished_at=self.clock.now(), steps=cycle.steps, stats=cycle.caller.stats,
-            entries=cycle.entries, drift=cycle.drift, errors=cycle.errors,
-            shield=cycle.shield_status, next_expiry=next_expiry)
+            mode=cycle.mode,
+            ok=not cycle.errors,
+            started_at=started,
+            finished_at=self.clock.now(),
+            steps=cycle.steps,
+            stats=cycle.caller.stats,
+            entries=cycle.entries,
+            drift=cycle.drift,
+            errors=cycle.errors,
+            shield=cycle.shield_status,
+            next_expiry=next_expiry,
+        )
         if cycle.mode is not Mode.DRY_RUN:
             self.last_result = result
         return result
@@ -124,8 +159,7 @@ class Reconciler:
         read_ok = cycle.guard("wafv2", "read", lambda: (ipsets.read(cycle), rules.read(cycle)))
         if not read_ok or cycle.errors:
             return
-        for phase in (ipsets.apply, rules.apply, rules.delete_stale_groups,
-                      ipsets.delete_stale):
+        for phase in (ipsets.apply, rules.apply, rules.delete_stale_groups, ipsets.delete_stale):
             before = len(cycle.errors)
             cycle.guard("wafv2", phase.__module__.rsplit(".", 1)[-1], lambda p=phase: p(cycle))
             if len(cycle.errors) > before:
@@ -144,14 +178,18 @@ class Reconciler:
         for resource in sorted(cycle.prior_failures):
             cycle.drift.add(resource, "failed_call", "the previous cycle failed on this resource")
         for error in cycle.errors:
-            cycle.drift.add(error.resource, "failed_call",
-                            f"{error.operation} failed in this cycle ({error.code})")
+            cycle.drift.add(
+                error.resource,
+                "failed_call",
+                f"{error.operation} failed in this cycle ({error.code})",
+            )
         if cycle.dry_run:
             cycle.drift.unresolved = list(cycle.drift.found)
             return
         repaired = {s.resource for s in cycle.steps if s.status in ("applied", "converged")}
         failing = {e.resource for e in cycle.errors}
         cycle.drift.unresolved = [
-            d for d in cycle.drift.found
+            d
+            for d in cycle.drift.found
             if (d.resource in failing if d.cause == "failed_call" else d.resource not in repaired)
         ]

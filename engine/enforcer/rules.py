@@ -69,33 +69,56 @@ def read(cycle: Cycle) -> None:
             cycle.owned_groups[group.name] = group
         elif _group_mode(cycle) and group.name == placement.rule_group_name:
             cycle.blocked_names.add(group.name)
-            cycle.drift.add(f"rulegroup/{group.name}", "name_conflict",
-                            "a rule group without wafsmith's ownership mark holds this name")
-            cycle.fail(f"rulegroup/{group.name}", "ListRuleGroups", EnforcerCallError(
-                "ListRuleGroups", "NameConflict",
-                f"rule group {group.name!r} was not created by wafsmith; refusing to adopt it"))
+            cycle.drift.add(
+                f"rulegroup/{group.name}",
+                "name_conflict",
+                "a rule group without wafsmith's ownership mark holds this name",
+            )
+            cycle.fail(
+                f"rulegroup/{group.name}",
+                "ListRuleGroups",
+                EnforcerCallError(
+                    "ListRuleGroups",
+                    "NameConflict",
+                    f"rule group {group.name!r} was not created by wafsmith; refusing to adopt it",
+                ),
+            )
     mine = cycle.owned_groups.get(placement.rule_group_name) if _group_mode(cycle) else None
     if mine is not None:
         fetch_rule_group(cycle.wafv2, cycle.caller, cycle.scope, mine)
         assert mine.rules is not None
         if _rules_digest(mine.rules) != marked_digest(mine.description):
-            cycle.drift.add(f"rulegroup/{mine.name}", "manual_edit",
-                            "rules differ from what wafsmith last wrote")
+            cycle.drift.add(
+                f"rulegroup/{mine.name}",
+                "manual_edit",
+                "rules differ from what wafsmith last wrote",
+            )
     elif _group_mode(cycle) and placement.rule_group_name not in cycle.blocked_names:
-        cycle.drift.add(f"rulegroup/{placement.rule_group_name}", "missing",
-                        "the engine's rule group does not exist")
+        cycle.drift.add(
+            f"rulegroup/{placement.rule_group_name}",
+            "missing",
+            "the engine's rule group does not exist",
+        )
     for name in cycle.owned_groups:
         if not _group_mode(cycle) or name != placement.rule_group_name:
             cycle.drift.add(f"rulegroup/{name}", "stale", "engine-owned rule group not desired")
     if placement.web_acl_name:
-        cycle.web_acl = find_web_acl(cycle.wafv2, cycle.caller, cycle.scope,
-                                     placement.web_acl_name)
+        cycle.web_acl = find_web_acl(cycle.wafv2, cycle.caller, cycle.scope, placement.web_acl_name)
         if cycle.web_acl is None:
-            cycle.drift.add(f"webacl/{placement.web_acl_name}", "missing",
-                            "the target web ACL does not exist (wafsmith never creates it)")
-            cycle.fail(f"webacl/{placement.web_acl_name}", "ListWebACLs", EnforcerCallError(
-                "ListWebACLs", "WAFNonexistentItemException",
-                f"web ACL {placement.web_acl_name!r} not found in scope {cycle.scope}"))
+            cycle.drift.add(
+                f"webacl/{placement.web_acl_name}",
+                "missing",
+                "the target web ACL does not exist (wafsmith never creates it)",
+            )
+            cycle.fail(
+                f"webacl/{placement.web_acl_name}",
+                "ListWebACLs",
+                EnforcerCallError(
+                    "ListWebACLs",
+                    "WAFNonexistentItemException",
+                    f"web ACL {placement.web_acl_name!r} not found in scope {cycle.scope}",
+                ),
+            )
         else:
             refuse_firewall_manager(cycle.web_acl.body)
 
@@ -117,8 +140,9 @@ def apply(cycle: Cycle) -> None:
 def _group_request(cycle: Cycle) -> dict[str, Any]:
     request = rule_group_request(cycle.desired, cycle.arns)
     request["Rules"] = rendered_rules(cycle)
-    request["Description"] = owned_description(request["Description"],
-                                               _rules_digest(request["Rules"]))
+    request["Description"] = owned_description(
+        request["Description"], _rules_digest(request["Rules"])
+    )
     return request
 
 
@@ -131,31 +155,48 @@ def _apply_rule_group(cycle: Cycle) -> None:
     resource = f"rulegroup/{name}"
     if group is None:
         cycle.arns["__rule_group__"] = placeholder_arn(name, cycle.scope, "rulegroup")
-        step = Step(PHASE, "CreateRuleGroup", resource, "missing",
-                    {"rules": len(request["Rules"]), "capacity": request["Capacity"]})
+        step = Step(
+            PHASE,
+            "CreateRuleGroup",
+            resource,
+            "missing",
+            {"rules": len(request["Rules"]), "capacity": request["Capacity"]},
+        )
         cycle.run_step(step, lambda: _create_group(cycle, request))
         return
     cycle.arns["__rule_group__"] = group.arn
     if not _group_differs(group, request):
         return
     if group.capacity and group.capacity != request["Capacity"]:
-        cycle.drift.add(resource, "pending_change", "capacity is immutable; keeping the old one",
-                        actual=group.capacity, desired=request["Capacity"])
-    step = Step(PHASE, "UpdateRuleGroup", resource, "rules changed",
-                {"rules": len(request["Rules"])})
+        cycle.drift.add(
+            resource,
+            "pending_change",
+            "capacity is immutable; keeping the old one",
+            actual=group.capacity,
+            desired=request["Capacity"],
+        )
+    step = Step(
+        PHASE, "UpdateRuleGroup", resource, "rules changed", {"rules": len(request["Rules"])}
+    )
     cycle.run_step(step, lambda: _update_group(cycle, group, request))
 
 
 def _group_differs(group: ActualRuleGroup, request: dict[str, Any]) -> bool:
     assert group.rules is not None
-    return (sorted(canonical_rule(r) for r in group.rules)
-            != sorted(canonical_rule(r) for r in request["Rules"])
-            or group.description != request["Description"])
+    return (
+        sorted(canonical_rule(r) for r in group.rules)
+        != sorted(canonical_rule(r) for r in request["Rules"])
+        or group.description != request["Description"]
+    )
 
 
 def _create_group(cycle: Cycle, request: dict[str, Any]) -> str:
-    reply = cycle.caller.write("CreateRuleGroup", cycle.wafv2.create_rule_group, **request,
-                               Tags=[{"Key": OWNER_TAG_KEY, "Value": cycle.prefix}])
+    reply = cycle.caller.write(
+        "CreateRuleGroup",
+        cycle.wafv2.create_rule_group,
+        **request,
+        Tags=[{"Key": OWNER_TAG_KEY, "Value": cycle.prefix}],
+    )
     summary = reply["Summary"]
     cycle.arns["__rule_group__"] = summary["ARN"]
     return "applied"
@@ -165,8 +206,13 @@ def _update_group(cycle: Cycle, group: ActualRuleGroup, request: dict[str, Any])
     body = {k: v for k, v in request.items() if k != "Capacity"}
     for attempt in range(1, cycle.lock_attempts + 1):
         try:
-            cycle.caller.write("UpdateRuleGroup", cycle.wafv2.update_rule_group, **body,
-                               Id=group.id, LockToken=group.lock_token)
+            cycle.caller.write(
+                "UpdateRuleGroup",
+                cycle.wafv2.update_rule_group,
+                **body,
+                Id=group.id,
+                LockToken=group.lock_token,
+            )
             return "applied"
         except LockConflict:
             if attempt == cycle.lock_attempts:
@@ -201,19 +247,31 @@ def _apply_web_acl(cycle: Cycle) -> None:
     if not engine_rules_differ(owned, desired):
         return
     # Refuse up front (and in dry-run) when the rules cannot be placed.
-    ok = cycle.guard(f"webacl/{acl.name}", "UpdateWebACL",
-                     lambda: merged_rules(acl.body, desired, cycle.prefix, _owned_range(cycle)))
+    ok = cycle.guard(
+        f"webacl/{acl.name}",
+        "UpdateWebACL",
+        lambda: merged_rules(acl.body, desired, cycle.prefix, _owned_range(cycle)),
+    )
     if not ok:
-        cycle.drift.add(f"webacl/{acl.name}", "priority_conflict",
-                        cycle.errors[-1].message)
+        cycle.drift.add(f"webacl/{acl.name}", "priority_conflict", cycle.errors[-1].message)
         return
-    cycle.drift.add(f"webacl/{acl.name}", "pending_change",
-                    "engine rules in the web ACL differ from the desired ones",
-                    current=sorted(r["Name"] for r in owned),
-                    desired=sorted(r["Name"] for r in desired))
-    step = Step(PHASE, "UpdateWebACL", f"webacl/{acl.name}", "engine rules changed",
-                {"engine_rules": [r["Name"] for r in desired],
-                 "foreign_rules": len(acl.body.get("Rules", [])) - len(owned)})
+    cycle.drift.add(
+        f"webacl/{acl.name}",
+        "pending_change",
+        "engine rules in the web ACL differ from the desired ones",
+        current=sorted(r["Name"] for r in owned),
+        desired=sorted(r["Name"] for r in desired),
+    )
+    step = Step(
+        PHASE,
+        "UpdateWebACL",
+        f"webacl/{acl.name}",
+        "engine rules changed",
+        {
+            "engine_rules": [r["Name"] for r in desired],
+            "foreign_rules": len(acl.body.get("Rules", [])) - len(owned),
+        },
+    )
     cycle.run_step(step, lambda: _update_acl(cycle, desired))
 
 
@@ -244,17 +302,23 @@ def delete_stale_groups(cycle: Cycle) -> None:
     for name, group in sorted(cycle.owned_groups.items()):
         if name == keep:
             continue
-        step = Step(PHASE, "DeleteRuleGroup", f"rulegroup/{name}", "no longer desired",
-                    {"arn": group.arn})
+        step = Step(
+            PHASE, "DeleteRuleGroup", f"rulegroup/{name}", "no longer desired", {"arn": group.arn}
+        )
         cycle.run_step(step, lambda g=group: _delete_group(cycle, g))
 
 
 def _delete_group(cycle: Cycle, group: ActualRuleGroup) -> str:
     for attempt in range(1, cycle.lock_attempts + 1):
         try:
-            cycle.caller.write("DeleteRuleGroup", cycle.wafv2.delete_rule_group,
-                               Name=group.name, Scope=cycle.scope, Id=group.id,
-                               LockToken=group.lock_token)
+            cycle.caller.write(
+                "DeleteRuleGroup",
+                cycle.wafv2.delete_rule_group,
+                Name=group.name,
+                Scope=cycle.scope,
+                Id=group.id,
+                LockToken=group.lock_token,
+            )
             return "applied"
         except LockConflict:
             if attempt == cycle.lock_attempts:

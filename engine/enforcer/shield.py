@@ -50,17 +50,27 @@ def apply(cycle: Cycle) -> None:
     if not spec.enabled:
         return
     if cycle.shield is None:
-        cycle.fail("shield", "GetSubscriptionState", EnforcerCallError(
-            "GetSubscriptionState", "ShieldNotConfigured",
-            "the document enables Shield but the enforcer was given no Shield API"))
+        cycle.fail(
+            "shield",
+            "GetSubscriptionState",
+            EnforcerCallError(
+                "GetSubscriptionState",
+                "ShieldNotConfigured",
+                "the document enables Shield but the enforcer was given no Shield API",
+            ),
+        )
         return
     shield = cycle.shield
     state = cycle.caller.read("GetSubscriptionState", shield.get_subscription_state)
     cycle.shield_status["subscription"] = state.get("SubscriptionState")
     if state.get("SubscriptionState") != "ACTIVE":
         cycle.shield_status["active"] = False
-        cycle.drift.add("shield", "shield", "Shield Advanced subscription is not ACTIVE; "
-                        "wafsmith leaves Shield alone (subscribing is a human decision)")
+        cycle.drift.add(
+            "shield",
+            "shield",
+            "Shield Advanced subscription is not ACTIVE; "
+            "wafsmith leaves Shield alone (subscribing is a human decision)",
+        )
         return
     cycle.shield_status["active"] = True
     by_arn = {p["ResourceArn"]: p for p in _list_protections(cycle)}
@@ -68,8 +78,13 @@ def apply(cycle: Cycle) -> None:
         current = by_arn.get(prot.resource_arn)
         if current is None:
             cycle.drift.add(_resource(prot.resource_arn), "shield", "resource is not protected")
-            step = Step(PHASE, "CreateProtection", _resource(prot.resource_arn), "missing",
-                        {"name": prot.name})
+            step = Step(
+                PHASE,
+                "CreateProtection",
+                _resource(prot.resource_arn),
+                "missing",
+                {"name": prot.name},
+            )
             if not cycle.run_step(step, lambda p=prot: _create(cycle, p, by_arn)):
                 continue
             current = by_arn.get(prot.resource_arn, {"ResourceArn": prot.resource_arn})
@@ -78,8 +93,13 @@ def apply(cycle: Cycle) -> None:
     for arn, current in sorted(by_arn.items()):
         if arn not in desired_arns and str(current.get("Name", "")).startswith(cycle.prefix):
             cycle.drift.add(_resource(arn), "stale", "engine-owned protection not desired")
-            step = Step(PHASE, "DeleteProtection", _resource(arn), "no longer desired",
-                        {"protection_id": current.get("Id")})
+            step = Step(
+                PHASE,
+                "DeleteProtection",
+                _resource(arn),
+                "no longer desired",
+                {"protection_id": current.get("Id")},
+            )
             cycle.run_step(step, lambda c=current: _delete(cycle, c))
 
 
@@ -87,17 +107,24 @@ def _create(cycle: Cycle, prot: ShieldProtectionSpec, by_arn: dict[str, Any]) ->
     assert cycle.shield is not None
     try:
         reply = cycle.caller.write(
-            "CreateProtection", cycle.shield.create_protection, Name=prot.name,
-            ResourceArn=prot.resource_arn)  # ownership: the name prefix (no tags: no TagResource)
+            "CreateProtection",
+            cycle.shield.create_protection,
+            Name=prot.name,
+            ResourceArn=prot.resource_arn,
+        )  # ownership: the name prefix (no tags: no TagResource)
     except EnforcerCallError as exc:
         if exc.code != "ResourceAlreadyExistsException":
             raise
-        found = cycle.caller.read("DescribeProtection", cycle.shield.describe_protection,
-                                  ResourceArn=prot.resource_arn)
+        found = cycle.caller.read(
+            "DescribeProtection", cycle.shield.describe_protection, ResourceArn=prot.resource_arn
+        )
         by_arn[prot.resource_arn] = found["Protection"]
         return "converged"
-    by_arn[prot.resource_arn] = {"Id": reply["ProtectionId"], "Name": prot.name,
-                                 "ResourceArn": prot.resource_arn}
+    by_arn[prot.resource_arn] = {
+        "Id": reply["ProtectionId"],
+        "Name": prot.name,
+        "ResourceArn": prot.resource_arn,
+    }
     return "applied"
 
 
@@ -108,25 +135,45 @@ def _converge_auto(cycle: Cycle, prot: ShieldProtectionSpec, current: dict[str, 
     if have == want:
         return
     if want is None and not str(current.get("Name", "")).startswith(cycle.prefix):
-        cycle.drift.add(_resource(prot.resource_arn), "shield",
-                        "automatic response enabled on a protection wafsmith does not own; "
-                        "left as is", actual=have)
+        cycle.drift.add(
+            _resource(prot.resource_arn),
+            "shield",
+            "automatic response enabled on a protection wafsmith does not own; left as is",
+            actual=have,
+        )
         return
-    cycle.drift.add(_resource(prot.resource_arn), "shield", "automatic response differs",
-                    actual=have, desired=want)
+    cycle.drift.add(
+        _resource(prot.resource_arn),
+        "shield",
+        "automatic response differs",
+        actual=have,
+        desired=want,
+    )
     arn = prot.resource_arn
     if want is None:
-        op, fn, kw = ("DisableApplicationLayerAutomaticResponse",
-                      shield.disable_application_layer_automatic_response, {"ResourceArn": arn})
+        op, fn, kw = (
+            "DisableApplicationLayerAutomaticResponse",
+            shield.disable_application_layer_automatic_response,
+            {"ResourceArn": arn},
+        )
     else:
         action = {"Action": {_ACTION_KEY[want]: {}}, "ResourceArn": arn}
-        op, fn, kw = (("EnableApplicationLayerAutomaticResponse",
-                       shield.enable_application_layer_automatic_response, action)
-                      if have is None else
-                      ("UpdateApplicationLayerAutomaticResponse",
-                       shield.update_application_layer_automatic_response, action))
-    step = Step(PHASE, op, _resource(arn), "automatic response differs",
-                {"actual": have, "desired": want})
+        op, fn, kw = (
+            (
+                "EnableApplicationLayerAutomaticResponse",
+                shield.enable_application_layer_automatic_response,
+                action,
+            )
+            if have is None
+            else (
+                "UpdateApplicationLayerAutomaticResponse",
+                shield.update_application_layer_automatic_response,
+                action,
+            )
+        )
+    step = Step(
+        PHASE, op, _resource(arn), "automatic response differs", {"actual": have, "desired": want}
+    )
     cycle.run_step(step, lambda: _write_converged(cycle, op, fn, kw))
 
 
@@ -143,8 +190,9 @@ def _write_converged(cycle: Cycle, op: str, fn: Any, kw: dict[str, Any]) -> str:
 def _delete(cycle: Cycle, current: dict[str, Any]) -> str:
     assert cycle.shield is not None
     try:
-        cycle.caller.write("DeleteProtection", cycle.shield.delete_protection,
-                           ProtectionId=current["Id"])
+        cycle.caller.write(
+            "DeleteProtection", cycle.shield.delete_protection, ProtectionId=current["Id"]
+        )
     except EnforcerCallError as exc:
         if exc.code == "ResourceNotFoundException":
             return "converged"

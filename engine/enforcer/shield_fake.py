@@ -23,8 +23,10 @@ _PROTECTABLE = re.compile(
     r"|cloudfront::\d{12}:distribution/|globalaccelerator::\d{12}:accelerator/"
     r"|route53:::hostedzone/|ec2:[^:]+:\d{12}:eip-allocation/)"
 )
-_L7_CAPABLE = re.compile(r"^arn:aws[\w-]*:(elasticloadbalancing:[^:]+:\d{12}:loadbalancer/app/"
-                         r"|cloudfront::\d{12}:distribution/)")
+_L7_CAPABLE = re.compile(
+    r"^arn:aws[\w-]*:(elasticloadbalancing:[^:]+:\d{12}:loadbalancer/app/"
+    r"|cloudfront::\d{12}:distribution/)"
+)
 
 
 class RecordingShieldFake:
@@ -35,8 +37,13 @@ class RecordingShieldFake:
     given, enforces AWS's precondition that automatic response needs an associated web ACL.
     """
 
-    def __init__(self, *, subscribed: bool = True, account: str = "123456789012",
-                 associated_web_acls: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        subscribed: bool = True,
+        account: str = "123456789012",
+        associated_web_acls: dict[str, str] | None = None,
+    ) -> None:
         self.subscribed = subscribed
         self.account = account
         self.associated_web_acls = associated_web_acls
@@ -51,13 +58,23 @@ class RecordingShieldFake:
                 reply = fn()
             except Exception as exc:
                 err = getattr(exc, "response", {}).get("Error", {"Code": type(exc).__name__})
-                status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get(
-                    "HTTPStatusCode", 400)
-                self.calls.append({"operation": operation, "params": params,
-                                   "status_code": status, "data": {"Error": err}})
+                status = (
+                    getattr(exc, "response", {})
+                    .get("ResponseMetadata", {})
+                    .get("HTTPStatusCode", 400)
+                )
+                self.calls.append(
+                    {
+                        "operation": operation,
+                        "params": params,
+                        "status_code": status,
+                        "data": {"Error": err},
+                    }
+                )
                 raise
-            self.calls.append({"operation": operation, "params": params, "status_code": 200,
-                               "data": reply})
+            self.calls.append(
+                {"operation": operation, "params": params, "status_code": 200, "data": reply}
+            )
             return json.loads(json.dumps(reply))
 
     def operations(self) -> list[str]:
@@ -72,8 +89,14 @@ class RecordingShieldFake:
         for call in self.calls:
             n = counts[call["operation"]] = counts.get(call["operation"], 0) + 1
             path = folder / f"shield.{call['operation']}_{n}.json"
-            path.write_text(json.dumps({"status_code": call["status_code"], "data": call["data"]},
-                                       indent=2, sort_keys=True, default=str))
+            path.write_text(
+                json.dumps(
+                    {"status_code": call["status_code"], "data": call["data"]},
+                    indent=2,
+                    sort_keys=True,
+                    default=str,
+                )
+            )
             paths.append(path)
         return paths
 
@@ -82,41 +105,52 @@ class RecordingShieldFake:
         for prot in self.protections.values():
             if prot["ResourceArn"] == arn:
                 return prot
-        raise make_client_error("ResourceNotFoundException",
-                                f"no protection for resource {arn}", operation)
+        raise make_client_error(
+            "ResourceNotFoundException", f"no protection for resource {arn}", operation
+        )
 
     def _require_subscription(self, operation: str) -> None:
         if not self.subscribed:
-            raise make_client_error("ResourceNotFoundException",
-                                    "The subscription does not exist.", operation)
+            raise make_client_error(
+                "ResourceNotFoundException", "The subscription does not exist.", operation
+            )
 
     @staticmethod
     def _check_action(action: dict[str, Any], operation: str) -> str:
         if set(action) not in ({"Block"}, {"Count"}):
-            raise make_client_error("InvalidParameterException",
-                                    "You must specify exactly one action: Block or Count",
-                                    operation)
+            raise make_client_error(
+                "InvalidParameterException",
+                "You must specify exactly one action: Block or Count",
+                operation,
+            )
         return next(iter(action))
 
     # -- ShieldApi -----------------------------------------------------------------------
     def get_subscription_state(self) -> dict[str, Any]:
-        return self._record("GetSubscriptionState", {}, lambda: {
-            "SubscriptionState": "ACTIVE" if self.subscribed else "INACTIVE"})
+        return self._record(
+            "GetSubscriptionState",
+            {},
+            lambda: {"SubscriptionState": "ACTIVE" if self.subscribed else "INACTIVE"},
+        )
 
     def list_protections(self, **kw: Any) -> dict[str, Any]:
-        return self._record("ListProtections", kw, lambda: {
-            "Protections": [dict(p) for p in self.protections.values()]})
+        return self._record(
+            "ListProtections",
+            kw,
+            lambda: {"Protections": [dict(p) for p in self.protections.values()]},
+        )
 
     def describe_protection(self, **kw: Any) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             if "ProtectionId" in kw:
                 prot = self.protections.get(kw["ProtectionId"])
                 if prot is None:
-                    raise make_client_error("ResourceNotFoundException", "no such protection",
-                                            "DescribeProtection")
+                    raise make_client_error(
+                        "ResourceNotFoundException", "no such protection", "DescribeProtection"
+                    )
                 return {"Protection": dict(prot)}
-            return {"Protection": dict(self._by_resource(kw["ResourceArn"],
-                                                         "DescribeProtection"))}
+            return {"Protection": dict(self._by_resource(kw["ResourceArn"], "DescribeProtection"))}
+
         return self._record("DescribeProtection", kw, run)
 
     def create_protection(self, **kw: Any) -> dict[str, Any]:
@@ -124,24 +158,37 @@ class RecordingShieldFake:
             self._require_subscription("CreateProtection")
             arn = kw["ResourceArn"]
             if not _PROTECTABLE.match(arn):
-                raise make_client_error("InvalidResourceException",
-                                        f"resource {arn} cannot be protected", "CreateProtection")
+                raise make_client_error(
+                    "InvalidResourceException",
+                    f"resource {arn} cannot be protected",
+                    "CreateProtection",
+                )
             if any(p["ResourceArn"] == arn for p in self.protections.values()):
-                raise make_client_error("ResourceAlreadyExistsException",
-                                        f"{arn} is already protected", "CreateProtection")
+                raise make_client_error(
+                    "ResourceAlreadyExistsException",
+                    f"{arn} is already protected",
+                    "CreateProtection",
+                )
             pid = str(uuid.uuid4())
             self.protections[pid] = {
-                "Id": pid, "Name": kw["Name"], "ResourceArn": arn, "HealthCheckIds": [],
-                "ProtectionArn": f"arn:aws:shield::{self.account}:protection/{pid}"}
+                "Id": pid,
+                "Name": kw["Name"],
+                "ResourceArn": arn,
+                "HealthCheckIds": [],
+                "ProtectionArn": f"arn:aws:shield::{self.account}:protection/{pid}",
+            }
             return {"ProtectionId": pid}
+
         return self._record("CreateProtection", kw, run)
 
     def delete_protection(self, **kw: Any) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             if self.protections.pop(kw["ProtectionId"], None) is None:
-                raise make_client_error("ResourceNotFoundException", "no such protection",
-                                        "DeleteProtection")
+                raise make_client_error(
+                    "ResourceNotFoundException", "no such protection", "DeleteProtection"
+                )
             return {}
+
         return self._record("DeleteProtection", kw, run)
 
     def enable_application_layer_automatic_response(self, **kw: Any) -> dict[str, Any]:
@@ -152,19 +199,27 @@ class RecordingShieldFake:
             action = self._check_action(kw["Action"], op)
             arn = kw["ResourceArn"]
             if not _L7_CAPABLE.match(arn):
-                raise make_client_error("InvalidParameterException",
-                                        "automatic response needs an ALB or CloudFront", op)
+                raise make_client_error(
+                    "InvalidParameterException", "automatic response needs an ALB or CloudFront", op
+                )
             prot = self._by_resource(arn, op)
             if self.associated_web_acls is not None and arn not in self.associated_web_acls:
-                raise make_client_error("InvalidOperationException",
-                                        f"no web ACL is associated with {arn}", op)
-            if prot.get("ApplicationLayerAutomaticResponseConfiguration", {}).get(
-                    "Status") == "ENABLED":
-                raise make_client_error("InvalidOperationException",
-                                        "automatic response is already enabled", op)
+                raise make_client_error(
+                    "InvalidOperationException", f"no web ACL is associated with {arn}", op
+                )
+            if (
+                prot.get("ApplicationLayerAutomaticResponseConfiguration", {}).get("Status")
+                == "ENABLED"
+            ):
+                raise make_client_error(
+                    "InvalidOperationException", "automatic response is already enabled", op
+                )
             prot["ApplicationLayerAutomaticResponseConfiguration"] = {
-                "Status": "ENABLED", "Action": {action: {}}}
+                "Status": "ENABLED",
+                "Action": {action: {}},
+            }
             return {}
+
         return self._record(op, kw, run)
 
     def update_application_layer_automatic_response(self, **kw: Any) -> dict[str, Any]:
@@ -175,13 +230,16 @@ class RecordingShieldFake:
             prot = self._by_resource(kw["ResourceArn"], op)
             conf = prot.get("ApplicationLayerAutomaticResponseConfiguration", {})
             if conf.get("Status") != "ENABLED":
-                raise make_client_error("InvalidOperationException",
-                                        "automatic response is not enabled", op)
+                raise make_client_error(
+                    "InvalidOperationException", "automatic response is not enabled", op
+                )
             if conf.get("Action") == {action: {}}:
-                raise make_client_error("InvalidOperationException",
-                                        "operation would not cause any change", op)
+                raise make_client_error(
+                    "InvalidOperationException", "operation would not cause any change", op
+                )
             conf["Action"] = {action: {}}
             return {}
+
         return self._record(op, kw, run)
 
     def disable_application_layer_automatic_response(self, **kw: Any) -> dict[str, Any]:
@@ -191,8 +249,10 @@ class RecordingShieldFake:
             prot = self._by_resource(kw["ResourceArn"], op)
             conf = prot.get("ApplicationLayerAutomaticResponseConfiguration", {})
             if conf.get("Status") != "ENABLED":
-                raise make_client_error("InvalidOperationException",
-                                        "operation would not cause any change", op)
+                raise make_client_error(
+                    "InvalidOperationException", "operation would not cause any change", op
+                )
             prot["ApplicationLayerAutomaticResponseConfiguration"] = {"Status": "DISABLED"}
             return {}
+
         return self._record(op, kw, run)

@@ -149,8 +149,10 @@ def _paginate(caller: Caller, op: str, fn: Any, key: str, **kw: Any) -> list[dic
 
 def list_ip_sets(api: WafV2Api, caller: Caller, scope: str) -> list[ActualIPSet]:
     rows = _paginate(caller, "ListIPSets", api.list_ip_sets, "IPSets", Scope=scope)
-    return [ActualIPSet(r["Name"], r["Id"], r["ARN"], r.get("Description", ""),
-                        r.get("LockToken", "")) for r in rows]
+    return [
+        ActualIPSet(r["Name"], r["Id"], r["ARN"], r.get("Description", ""), r.get("LockToken", ""))
+        for r in rows
+    ]
 
 
 def fetch_ip_set(api: WafV2Api, caller: Caller, scope: str, item: ActualIPSet) -> ActualIPSet:
@@ -166,14 +168,18 @@ def fetch_ip_set(api: WafV2Api, caller: Caller, scope: str, item: ActualIPSet) -
 
 def list_rule_groups(api: WafV2Api, caller: Caller, scope: str) -> list[ActualRuleGroup]:
     rows = _paginate(caller, "ListRuleGroups", api.list_rule_groups, "RuleGroups", Scope=scope)
-    return [ActualRuleGroup(r["Name"], r["Id"], r["ARN"], r.get("Description", ""),
-                            r.get("LockToken", "")) for r in rows]
+    return [
+        ActualRuleGroup(
+            r["Name"], r["Id"], r["ARN"], r.get("Description", ""), r.get("LockToken", "")
+        )
+        for r in rows
+    ]
 
 
-def fetch_rule_group(api: WafV2Api, caller: Caller, scope: str,
-                     item: ActualRuleGroup) -> ActualRuleGroup:
-    reply = caller.read("GetRuleGroup", api.get_rule_group, Name=item.name, Scope=scope,
-                        Id=item.id)
+def fetch_rule_group(
+    api: WafV2Api, caller: Caller, scope: str, item: ActualRuleGroup
+) -> ActualRuleGroup:
+    reply = caller.read("GetRuleGroup", api.get_rule_group, Name=item.name, Scope=scope, Id=item.id)
     body = reply["RuleGroup"]
     item.rules = list(body.get("Rules", []))
     item.capacity = int(body.get("Capacity", 0))
@@ -187,8 +193,9 @@ def find_web_acl(api: WafV2Api, caller: Caller, scope: str, name: str) -> Actual
     rows = _paginate(caller, "ListWebACLs", api.list_web_acls, "WebACLs", Scope=scope)
     for row in rows:
         if row["Name"] == name:
-            return fetch_web_acl(api, caller, scope,
-                                 ActualWebAcl(row["Name"], row["Id"], row["ARN"], ""))
+            return fetch_web_acl(
+                api, caller, scope, ActualWebAcl(row["Name"], row["Id"], row["ARN"], "")
+            )
     return None
 
 

@@ -28,23 +28,47 @@ def vis(name: str) -> dict[str, Any]:
 
 
 FOREIGN_RULES: list[dict[str, Any]] = [
-    {"Name": "operator-allow-office", "Priority": 1, "Action": {"Allow": {}},
-     "Statement": {"GeoMatchStatement": {"CountryCodes": ["LU"]}},
-     "VisibilityConfig": vis("operator-allow-office")},
-    {"Name": "operator-rate-login", "Priority": 5, "Action": {"Block": {}},
-     "Statement": {"RateBasedStatement": {
-         "Limit": 300, "EvaluationWindowSec": 60, "AggregateKeyType": "IP",
-         "ScopeDownStatement": {"ByteMatchStatement": {
-             "SearchString": "/login", "FieldToMatch": {"UriPath": {}},
-             "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
-             "PositionalConstraint": "STARTS_WITH"}}}},
-     "VisibilityConfig": vis("operator-rate-login")},
-    {"Name": SHIELD_RULE, "Priority": 10_000_000, "OverrideAction": {"None": {}},
-     "Statement": {"RuleGroupReferenceStatement": {
-         "ARN": "arn:aws:wafv2:us-east-1:123456789012:regional/rulegroup/"
+    {
+        "Name": "operator-allow-office",
+        "Priority": 1,
+        "Action": {"Allow": {}},
+        "Statement": {"GeoMatchStatement": {"CountryCodes": ["LU"]}},
+        "VisibilityConfig": vis("operator-allow-office"),
+    },
+    {
+        "Name": "operator-rate-login",
+        "Priority": 5,
+        "Action": {"Block": {}},
+        "Statement": {
+            "RateBasedStatement": {
+                "Limit": 300,
+                "EvaluationWindowSec": 60,
+                "AggregateKeyType": "IP",
+                "ScopeDownStatement": {
+                    "ByteMatchStatement": {
+                        "SearchString": "/login",
+                        "FieldToMatch": {"UriPath": {}},
+                        "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+                        "PositionalConstraint": "STARTS_WITH",
+                    }
+                },
+            }
+        },
+        "VisibilityConfig": vis("operator-rate-login"),
+    },
+    {
+        "Name": SHIELD_RULE,
+        "Priority": 10_000_000,
+        "OverrideAction": {"None": {}},
+        "Statement": {
+            "RuleGroupReferenceStatement": {
+                "ARN": "arn:aws:wafv2:us-east-1:123456789012:regional/rulegroup/"
                 "ShieldMitigationRuleGroup_123456789012_0a1b2c3d_e4f5/"
-                "11111111-2222-3333-4444-555555555555"}},
-     "VisibilityConfig": vis("shield-mitigation")},
+                "11111111-2222-3333-4444-555555555555"
+            }
+        },
+        "VisibilityConfig": vis("shield-mitigation"),
+    },
 ]
 
 
@@ -59,11 +83,26 @@ def v6_addresses(n: int, start: str = "2001:db8::") -> list[str]:
     return [str(ipaddress.IPv6Address(base + 2 * i)) for i in range(n)]
 
 
-def decisions(clients: list[str], action: Action = Action.BLOCK, ttl_s: int = 3600,
-              decided_at: datetime = NOW, score: float = 0.9) -> list[Decision]:
-    return [Decision(client=c, action=action, ttl_s=ttl_s, score=score, detector="test",
-                     decided_at=decided_at, status=Status.APPROVED, id=f"d-{c}")
-            for c in clients]
+def decisions(
+    clients: list[str],
+    action: Action = Action.BLOCK,
+    ttl_s: int = 3600,
+    decided_at: datetime = NOW,
+    score: float = 0.9,
+) -> list[Decision]:
+    return [
+        Decision(
+            client=c,
+            action=action,
+            ttl_s=ttl_s,
+            score=score,
+            detector="test",
+            decided_at=decided_at,
+            status=Status.APPROVED,
+            id=f"d-{c}",
+        )
+        for c in clients
+    ]
 
 
 def compile_doc(decs: list[Decision], now: datetime = NOW, **config: Any) -> DesiredState:
@@ -82,16 +121,21 @@ def api(aws_endpoint: str) -> Boto3WafV2Api:
 def web_acl(wafv2) -> dict[str, Any]:
     """A web ACL holding an operator allow rule, an operator rate rule and Shield's group."""
     wafv2.create_web_acl(
-        Name=WEB_ACL, Scope="REGIONAL", DefaultAction={"Allow": {}},
-        VisibilityConfig=vis("prod-acl"), Rules=FOREIGN_RULES,
+        Name=WEB_ACL,
+        Scope="REGIONAL",
+        DefaultAction={"Allow": {}},
+        VisibilityConfig=vis("prod-acl"),
+        Rules=FOREIGN_RULES,
         CustomResponseBodies={"blocked": {"ContentType": "TEXT_PLAIN", "Content": "denied"}},
-        TokenDomains=["example.com"])
+        TokenDomains=["example.com"],
+    )
     return acl_body(wafv2)
 
 
 def acl_body(wafv2) -> dict[str, Any]:
-    summary = next(a for a in wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"]
-                   if a["Name"] == WEB_ACL)
+    summary = next(
+        a for a in wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] if a["Name"] == WEB_ACL
+    )
     return wafv2.get_web_acl(Name=WEB_ACL, Scope="REGIONAL", Id=summary["Id"])["WebACL"]
 
 
@@ -113,4 +157,5 @@ def make_reconciler(api: Boto3WafV2Api, fake_clock: FakeClock) -> Callable[..., 
     def make(wafv2_api: Any = None, **kw: Any) -> Reconciler:
         policy = kw.pop("policy", None) or CallPolicy(fake_clock, seed=1)
         return Reconciler(wafv2_api or api, clock=fake_clock, policy=policy, **kw)
+
     return make

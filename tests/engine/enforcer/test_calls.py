@@ -34,15 +34,13 @@ class _Flaky:
 
 
 def test_throttling_and_5xx_are_retried_with_bounded_full_jitter(fake_clock: FakeClock):
-    policy = CallPolicy(fake_clock, max_attempts=4, base_backoff_s=1.0, max_backoff_s=3.0,
-                        seed=1)
+    policy = CallPolicy(fake_clock, max_attempts=4, base_backoff_s=1.0, max_backoff_s=3.0, seed=1)
     caller = Caller(policy)
-    fn = _Flaky("ThrottlingException", "WAFInternalErrorException",
-                "WAFUnavailableEntityException")
+    fn = _Flaky("ThrottlingException", "WAFInternalErrorException", "WAFUnavailableEntityException")
     assert caller.write("UpdateIPSet", fn) == {"ok": True}
     assert fn.calls == 4 and caller.stats.retries == 3 and caller.stats.writes == 1
     backoffs = [s for s in fake_clock.sleeps if s > 0]
-    caps = [min(3.0, 1.0 * 2 ** a) for a in (1, 2, 3)]
+    caps = [min(3.0, 1.0 * 2**a) for a in (1, 2, 3)]
     assert len(backoffs) >= 3
     # Full jitter: each backoff is uniform in [0, cap]; pacing sleeps are ≤ 1 s.
     assert all(0 <= b <= max(caps) for b in backoffs)
@@ -68,7 +66,8 @@ def test_limits_exceeded_gets_few_retries_then_says_quota(fake_clock: FakeClock)
 
 
 def test_lock_conflicts_go_back_to_the_caller_and_unknown_errors_are_not_retried(
-        fake_clock: FakeClock):
+    fake_clock: FakeClock,
+):
     caller = Caller(CallPolicy(fake_clock, seed=1))
     with pytest.raises(LockConflict):
         caller.write("UpdateIPSet", _Flaky("WAFOptimisticLockException"))
@@ -80,13 +79,20 @@ def test_lock_conflicts_go_back_to_the_caller_and_unknown_errors_are_not_retried
 
 def test_invalid_parameter_names_field_parameter_and_reason(fake_clock: FakeClock):
     def reject(**kw: Any) -> dict[str, Any]:
-        raise make_client_error("WAFInvalidParameterException", "bad", "UpdateIPSet",
-                                extra={"Field": "IP_ADDRESS", "Parameter": "1.2.3.4",
-                                       "Reason": "not a CIDR"})
+        raise make_client_error(
+            "WAFInvalidParameterException",
+            "bad",
+            "UpdateIPSet",
+            extra={"Field": "IP_ADDRESS", "Parameter": "1.2.3.4", "Reason": "not a CIDR"},
+        )
+
     with pytest.raises(InvalidParameterError) as info:
         Caller(CallPolicy(fake_clock)).write("UpdateIPSet", reject)
     assert (info.value.field, info.value.parameter, info.value.reason) == (
-        "IP_ADDRESS", "1.2.3.4", "not a CIDR")
+        "IP_ADDRESS",
+        "1.2.3.4",
+        "not a CIDR",
+    )
 
 
 def test_token_bucket_keeps_one_write_per_second(fake_clock: FakeClock):
@@ -106,5 +112,10 @@ def test_fault_injector_refuses_unknown_codes_and_impossible_rates():
     with pytest.raises(ValueError, match="unknown fault codes"):
         FaultInjectingWafV2Api(object(), rates={"Nope": 0.1})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="add up"):
-        FaultInjectingWafV2Api(object(), rates={"ThrottlingException": 0.7,  # type: ignore[arg-type]
-                                                "WAFInternalErrorException": 0.6})
+        FaultInjectingWafV2Api(
+            object(),
+            rates={
+                "ThrottlingException": 0.7,  # type: ignore[arg-type]
+                "WAFInternalErrorException": 0.6,
+            },
+        )

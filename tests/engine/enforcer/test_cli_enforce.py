@@ -19,9 +19,19 @@ AT = NOW.isoformat()
 
 
 def _write_decisions(path: Path, clients: list[str], ttl_s: int = 3600) -> Path:
-    rows = [Decision(client=c, action=Action.BLOCK, ttl_s=ttl_s, score=0.8, detector="cli",
-                     decided_at=NOW, status=Status.APPROVED, id=f"d{i}").to_dict()
-            for i, c in enumerate(clients)]
+    rows = [
+        Decision(
+            client=c,
+            action=Action.BLOCK,
+            ttl_s=ttl_s,
+            score=0.8,
+            detector="cli",
+            decided_at=NOW,
+            status=Status.APPROVED,
+            id=f"d{i}",
+        ).to_dict()
+        for i, c in enumerate(clients)
+    ]
     path.write_text(json.dumps({"decisions": rows}))
     return path
 
@@ -41,11 +51,21 @@ def _run(capsys, *argv: str) -> tuple[int, dict]:
     return code, (json.loads(out) if out.strip() else {})
 
 
-def test_enforce_once_from_a_file_then_nothing_to_do(aws_endpoint, wafv2, web_acl, tmp_path,
-                                                      capsys):
+def test_enforce_once_from_a_file_then_nothing_to_do(
+    aws_endpoint, wafv2, web_acl, tmp_path, capsys
+):
     path = _write_decisions(tmp_path / "d.json", ["192.0.2.10", "2001:db8::7"])
-    args = ["--once", "--decisions", str(path), "--endpoint-url", aws_endpoint,
-            "--web-acl", WEB_ACL, "--now", AT]
+    args = [
+        "--once",
+        "--decisions",
+        str(path),
+        "--endpoint-url",
+        aws_endpoint,
+        "--web-acl",
+        WEB_ACL,
+        "--now",
+        AT,
+    ]
 
     code, summary = _run(capsys, *args)
 
@@ -53,30 +73,52 @@ def test_enforce_once_from_a_file_then_nothing_to_do(aws_endpoint, wafv2, web_ac
     assert summary["ok"] and summary["mode"] == "enforce"
     assert summary["calls"]["CreateIPSet"] == len(summary["entries"])
     assert sum(summary["entries"].values()) == 2
-    assert summary["next_expiry"] == (NOW + timedelta(hours=1)).isoformat().replace(
-        "+00:00", "Z")
+    assert summary["next_expiry"] == (NOW + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     assert all_addresses(ip_set_contents(wafv2)) == {"192.0.2.10/32", "2001:db8::7/128"}
 
     code, again = _run(capsys, *args)
     assert code == 0 and again["writes"] == 0 and again["plan"] == []
 
 
-def test_dry_run_prints_the_plan_and_writes_nothing(aws_endpoint, wafv2, web_acl, tmp_path,
-                                                     capsys):
+def test_dry_run_prints_the_plan_and_writes_nothing(aws_endpoint, wafv2, web_acl, tmp_path, capsys):
     path = _write_decisions(tmp_path / "d.json", ["192.0.2.10"])
-    code, summary = _run(capsys, "--once", "--dry-run", "--decisions", str(path),
-                         "--endpoint-url", aws_endpoint, "--web-acl", WEB_ACL, "--now", AT)
+    code, summary = _run(
+        capsys,
+        "--once",
+        "--dry-run",
+        "--decisions",
+        str(path),
+        "--endpoint-url",
+        aws_endpoint,
+        "--web-acl",
+        WEB_ACL,
+        "--now",
+        AT,
+    )
     assert code == 0
     assert summary["writes"] == 0
-    assert {s["operation"] for s in summary["plan"]} == {"CreateIPSet", "CreateRuleGroup",
-                                                         "UpdateWebACL"}
+    assert {s["operation"] for s in summary["plan"]} == {
+        "CreateIPSet",
+        "CreateRuleGroup",
+        "UpdateWebACL",
+    }
     assert wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] == []
 
 
 def test_cycle_errors_give_a_non_zero_exit(aws_endpoint, wafv2, tmp_path, capsys):
     path = _write_decisions(tmp_path / "d.json", ["192.0.2.10"])
-    code, summary = _run(capsys, "--once", "--decisions", str(path), "--endpoint-url",
-                         aws_endpoint, "--web-acl", "no-such-acl", "--now", AT)
+    code, summary = _run(
+        capsys,
+        "--once",
+        "--decisions",
+        str(path),
+        "--endpoint-url",
+        aws_endpoint,
+        "--web-acl",
+        "no-such-acl",
+        "--now",
+        AT,
+    )
     assert code == 1
     assert not summary["ok"]
     assert "no-such-acl" in summary["errors"][0]["message"]
@@ -93,20 +135,37 @@ def test_bad_inputs_exit_2_with_a_clear_message(aws_endpoint, tmp_path, capsys, 
     assert main(["enforce", "--decisions", str(bad)]) == 2  # --once is required
 
 
-def test_enforce_reads_the_ledger_and_marks_decisions_applied(aws_endpoint, wafv2, web_acl,
-                                                              tmp_path, capsys):
+def test_enforce_reads_the_ledger_and_marks_decisions_applied(
+    aws_endpoint, wafv2, web_acl, tmp_path, capsys
+):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     clock = FakeClock(NOW)
     with Ledger.open(url, clock=clock) as ledger:
         for client in ("198.51.100.1", "198.51.100.3"):
-            proposal = Decision(client=client, action=Action.BLOCK, ttl_s=3600, score=0.9,
-                                detector="cli", decided_at=NOW)
+            proposal = Decision(
+                client=client,
+                action=Action.BLOCK,
+                ttl_s=3600,
+                score=0.9,
+                detector="cli",
+                decided_at=NOW,
+            )
             stored = ledger.propose(proposal)
             assert stored.id is not None
             ledger.approve(stored.id, by="analyst@example.com")
 
-    code, summary = _run(capsys, "--once", "--database-url", url, "--endpoint-url",
-                         aws_endpoint, "--web-acl", WEB_ACL, "--now", AT)
+    code, summary = _run(
+        capsys,
+        "--once",
+        "--database-url",
+        url,
+        "--endpoint-url",
+        aws_endpoint,
+        "--web-acl",
+        WEB_ACL,
+        "--now",
+        AT,
+    )
 
     assert code == 0, summary
     assert summary["marked_applied"] == 2
@@ -120,10 +179,22 @@ def test_enforce_reads_the_ledger_and_marks_decisions_applied(aws_endpoint, wafv
 @pytest.mark.parametrize("flag", ["--count-only"])
 def test_count_only_flag(aws_endpoint, wafv2, web_acl, tmp_path, capsys, flag):
     path = _write_decisions(tmp_path / "d.json", ["192.0.2.10"])
-    code, summary = _run(capsys, "--once", flag, "--decisions", str(path), "--endpoint-url",
-                         aws_endpoint, "--web-acl", WEB_ACL, "--now", AT)
+    code, summary = _run(
+        capsys,
+        "--once",
+        flag,
+        "--decisions",
+        str(path),
+        "--endpoint-url",
+        aws_endpoint,
+        "--web-acl",
+        WEB_ACL,
+        "--now",
+        AT,
+    )
     assert code == 0 and summary["mode"] == "count_only"
     group = wafv2.list_rule_groups(Scope="REGIONAL")["RuleGroups"][0]
-    rules = wafv2.get_rule_group(Name=group["Name"], Scope="REGIONAL",
-                                 Id=group["Id"])["RuleGroup"]["Rules"]
+    rules = wafv2.get_rule_group(Name=group["Name"], Scope="REGIONAL", Id=group["Id"])["RuleGroup"][
+        "Rules"
+    ]
     assert all(r["Action"] == {"Count": {}} for r in rules)

@@ -16,8 +16,12 @@ from botocore import xform_name
 
 REPO = Path(__file__).resolve().parents[3]
 POLICY = REPO / "data" / "iam" / "wafsmith-policy.json"
-CODE = {"wafv2": ["engine/enforcer"], "shield": ["engine/enforcer"],
-        "s3": ["engine/sources"], "sqs": ["engine/sources"]}
+CODE = {
+    "wafv2": ["engine/enforcer"],
+    "shield": ["engine/enforcer"],
+    "s3": ["engine/sources"],
+    "sqs": ["engine/sources"],
+}
 # Operations whose IAM action has another name.
 IAM_NAME = {("s3", "ListObjectsV2"): "s3:ListBucket", ("s3", "HeadObject"): "s3:GetObject"}
 # Permission-only dependencies: CreateIPSet/CreateRuleGroup send Tags (ownership marker).
@@ -58,11 +62,19 @@ def test_policy_covers_every_call_and_nothing_more():
 def test_engine_owned_writes_are_scoped_by_the_name_prefix():
     doc = json.loads(POLICY.read_text())
     for statement in doc["Statement"]:
-        writes = [a for a in statement["Action"]
-                  if re.match(r"wafv2:(Create|Update|Delete)(IPSet|RuleGroup)$", a)]
+        writes = [
+            a
+            for a in statement["Action"]
+            if re.match(r"wafv2:(Create|Update|Delete)(IPSet|RuleGroup)$", a)
+        ]
         if writes:
             resources = statement["Resource"]
             assert all("/wafsmith-*/" in r for r in resources), statement["Sid"]
-    never = {"shield:CreateSubscription", "shield:DeleteSubscription",
-             "shield:UpdateSubscription", "wafv2:DeleteWebACL", "wafv2:CreateWebACL"}
+    never = {
+        "shield:CreateSubscription",
+        "shield:DeleteSubscription",
+        "shield:UpdateSubscription",
+        "wafv2:DeleteWebACL",
+        "wafv2:CreateWebACL",
+    }
     assert not never & policy_actions()

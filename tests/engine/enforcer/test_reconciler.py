@@ -27,8 +27,7 @@ def _cidrs(clients: list[str]) -> set[str]:
     return {f"{c}/128" if ":" in c else f"{c}/32" for c in clients}
 
 
-def test_first_cycle_creates_everything_and_second_makes_no_writes(wafv2, web_acl,
-                                                                    make_reconciler):
+def test_first_cycle_creates_everything_and_second_makes_no_writes(wafv2, web_acl, make_reconciler):
     clients = v4_addresses(40) + v6_addresses(15)
     doc = compile_doc(decisions(clients))
     rec = make_reconciler()
@@ -61,8 +60,9 @@ def test_one_percent_change_touches_only_the_affected_sets(wafv2, web_acl, make_
 
     assert result.ok, result.errors
     updated = {s.resource for s in result.steps if s.operation == "UpdateIPSet"}
-    v4_block = {f"ipset/{s.name}" for s in doc.ip_sets
-                if s.category == "block" and s.ip_version == "IPV4"}
+    v4_block = {
+        f"ipset/{s.name}" for s in doc.ip_sets if s.category == "block" and s.ip_version == "IPV4"
+    }
     assert updated and updated <= v4_block
     assert result.writes == len(updated)  # no rule group, web ACL or v6 write
     assert all_addresses(ip_set_contents(wafv2)) == _cidrs(changed)
@@ -74,8 +74,9 @@ def test_foreign_rules_and_acl_fields_survive_byte_for_byte(wafv2, web_acl, make
     doc = compile_doc(decisions(v4_addresses(5)))
     assert rec.run_cycle(doc).ok
     # A second document in web_acl placement rewrites the ACL again (engine rules inline).
-    inline = compile_doc(decisions(v4_addresses(5)),
-                         placement={"web_acl_name": WEB_ACL, "mode": "web_acl"})
+    inline = compile_doc(
+        decisions(v4_addresses(5)), placement={"web_acl_name": WEB_ACL, "mode": "web_acl"}
+    )
     assert rec.run_cycle(inline).ok
 
     after = acl_body(wafv2)
@@ -92,9 +93,10 @@ def test_foreign_rules_and_acl_fields_survive_byte_for_byte(wafv2, web_acl, make
 
 
 def test_engine_priority_taken_by_a_foreign_rule_is_refused(wafv2, web_acl, make_reconciler):
-    doc = compile_doc(decisions(v4_addresses(3)),
-                      placement={"web_acl_name": WEB_ACL, "priority_min": 5,
-                                 "priority_max": 50})
+    doc = compile_doc(
+        decisions(v4_addresses(3)),
+        placement={"web_acl_name": WEB_ACL, "priority_min": 5, "priority_max": 50},
+    )
     before = acl_body(wafv2)
     result = make_reconciler().run_cycle(doc)
     assert not result.ok
@@ -120,8 +122,9 @@ def test_count_only_puts_every_engine_rule_in_count(wafv2, web_acl, make_reconci
     rec = make_reconciler()
     assert rec.run_cycle(doc, mode=Mode.COUNT_ONLY).ok
     group = wafv2.list_rule_groups(Scope="REGIONAL")["RuleGroups"][0]
-    rules = wafv2.get_rule_group(Name=group["Name"], Scope="REGIONAL",
-                                 Id=group["Id"])["RuleGroup"]["Rules"]
+    rules = wafv2.get_rule_group(Name=group["Name"], Scope="REGIONAL", Id=group["Id"])["RuleGroup"][
+        "Rules"
+    ]
     assert rules and all(r["Action"] == {"Count": {}} for r in rules)
     # Switching to enforce rewrites only the rule group, with the real actions.
     result = rec.run_cycle(doc, mode=Mode.ENFORCE)
@@ -136,27 +139,30 @@ def test_expiry_removes_addresses_on_the_next_cycle(wafv2, web_acl, make_reconci
     assert next_expiry(short + long, NOW) == NOW + timedelta(seconds=600)
 
     later = NOW + timedelta(seconds=601)
-    result = rec.run_cycle(compile_doc(short + long, now=later),
-                           next_expiry=next_expiry(short + long, later))
+    result = rec.run_cycle(
+        compile_doc(short + long, now=later), next_expiry=next_expiry(short + long, later)
+    )
     assert result.ok
     assert all_addresses(ip_set_contents(wafv2)) == {"10.2.0.1/32"}
     assert result.next_expiry == NOW + timedelta(seconds=7200)
     assert result.writes == 1
 
 
-def test_manual_edit_of_an_engine_set_is_reported_and_repaired(wafv2, web_acl,
-                                                               make_reconciler):
+def test_manual_edit_of_an_engine_set_is_reported_and_repaired(wafv2, web_acl, make_reconciler):
     doc = compile_doc(decisions(v4_addresses(5)))
     rec = make_reconciler()
     assert rec.run_cycle(doc).ok
     name = next(s.name for s in doc.ip_sets if s.addresses and s.ip_version == "IPV4")
-    summary = next(s for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"]
-                   if s["Name"] == name)
+    summary = next(s for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] if s["Name"] == name)
     got = wafv2.get_ip_set(Name=name, Scope="REGIONAL", Id=summary["Id"])
-    wafv2.update_ip_set(Name=name, Scope="REGIONAL", Id=summary["Id"],
-                        Description=got["IPSet"]["Description"],
-                        Addresses=[*got["IPSet"]["Addresses"], "198.51.100.9/32"],
-                        LockToken=got["LockToken"])
+    wafv2.update_ip_set(
+        Name=name,
+        Scope="REGIONAL",
+        Id=summary["Id"],
+        Description=got["IPSet"]["Description"],
+        Addresses=[*got["IPSet"]["Addresses"], "198.51.100.9/32"],
+        LockToken=got["LockToken"],
+    )
 
     result = rec.run_cycle(doc)
 
@@ -169,8 +175,13 @@ def test_manual_edit_of_an_engine_set_is_reported_and_repaired(wafv2, web_acl,
 def test_foreign_set_with_an_engine_name_is_not_adopted(wafv2, web_acl, make_reconciler):
     doc = compile_doc(decisions(v4_addresses(2)))
     taken = doc.ip_sets[0].name
-    wafv2.create_ip_set(Name=taken, Scope="REGIONAL", Description="someone else",
-                        IPAddressVersion=doc.ip_sets[0].ip_version, Addresses=[])
+    wafv2.create_ip_set(
+        Name=taken,
+        Scope="REGIONAL",
+        Description="someone else",
+        IPAddressVersion=doc.ip_sets[0].ip_version,
+        Addresses=[],
+    )
     result = make_reconciler().run_cycle(doc)
     assert not result.ok
     assert result.errors[0].code == "NameConflict"
@@ -192,13 +203,16 @@ def test_spelling_variants_in_aws_are_not_changes(wafv2, web_acl, make_reconcile
     rec = make_reconciler()
     assert rec.run_cycle(doc).ok
     name = next(s.name for s in doc.ip_sets if s.addresses and s.ip_version == "IPV6")
-    summary = next(s for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"]
-                   if s["Name"] == name)
+    summary = next(s for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] if s["Name"] == name)
     got = wafv2.get_ip_set(Name=name, Scope="REGIONAL", Id=summary["Id"])
-    wafv2.update_ip_set(Name=name, Scope="REGIONAL", Id=summary["Id"],
-                        Description=got["IPSet"]["Description"],
-                        Addresses=["2001:DB8:0::A/128", "2001:0db8::c/128"],
-                        LockToken=got["LockToken"])
+    wafv2.update_ip_set(
+        Name=name,
+        Scope="REGIONAL",
+        Id=summary["Id"],
+        Description=got["IPSet"]["Description"],
+        Addresses=["2001:DB8:0::A/128", "2001:0db8::c/128"],
+        LockToken=got["LockToken"],
+    )
     result = rec.run_cycle(doc)
     assert result.ok and result.writes == 0 and result.drift.found == []
 
@@ -218,15 +232,27 @@ class _Recording:
         def call(**kw: Any) -> dict[str, Any]:
             self.writes.append((name, kw.get("Name", "")))
             return fn(**kw)
+
         return call
 
 
 def test_references_are_removed_before_sets_are_deleted_and_foreign_sets_stay(
-        wafv2, web_acl, api, make_reconciler):
-    wafv2.create_ip_set(Name="operator-blocklist", Scope="REGIONAL", Description="ops list",
-                        IPAddressVersion="IPV4", Addresses=["203.0.113.0/24"])
-    wafv2.create_ip_set(Name="wafsmith-legacy", Scope="REGIONAL", Description="hand made",
-                        IPAddressVersion="IPV4", Addresses=[])
+    wafv2, web_acl, api, make_reconciler
+):
+    wafv2.create_ip_set(
+        Name="operator-blocklist",
+        Scope="REGIONAL",
+        Description="ops list",
+        IPAddressVersion="IPV4",
+        Addresses=["203.0.113.0/24"],
+    )
+    wafv2.create_ip_set(
+        Name="wafsmith-legacy",
+        Scope="REGIONAL",
+        Description="hand made",
+        IPAddressVersion="IPV4",
+        Addresses=[],
+    )
     rec = make_reconciler()
     both = compile_doc(decisions(v4_addresses(3)) + decisions(["10.8.0.1"], Action.CAPTCHA))
     assert rec.run_cycle(both).ok
@@ -260,34 +286,57 @@ class _OperatorEditsFirst:
         if not self.done:
             self.done = True
             body = acl_body(self._wafv2)
-            token = self._wafv2.get_web_acl(Name=WEB_ACL, Scope="REGIONAL",
-                                            Id=body["Id"])["LockToken"]
-            rules = [*body["Rules"], {
-                "Name": "operator-new-geo", "Priority": 7, "Action": {"Block": {}},
-                "Statement": {"GeoMatchStatement": {"CountryCodes": ["KP"]}},
-                "VisibilityConfig": vis("operator-new-geo")}]
-            self._wafv2.update_web_acl(Name=WEB_ACL, Scope="REGIONAL", Id=body["Id"],
-                                       DefaultAction=body["DefaultAction"],
-                                       VisibilityConfig=body["VisibilityConfig"],
-                                       Rules=rules, LockToken=token)
+            token = self._wafv2.get_web_acl(Name=WEB_ACL, Scope="REGIONAL", Id=body["Id"])[
+                "LockToken"
+            ]
+            rules = [
+                *body["Rules"],
+                {
+                    "Name": "operator-new-geo",
+                    "Priority": 7,
+                    "Action": {"Block": {}},
+                    "Statement": {"GeoMatchStatement": {"CountryCodes": ["KP"]}},
+                    "VisibilityConfig": vis("operator-new-geo"),
+                },
+            ]
+            self._wafv2.update_web_acl(
+                Name=WEB_ACL,
+                Scope="REGIONAL",
+                Id=body["Id"],
+                DefaultAction=body["DefaultAction"],
+                VisibilityConfig=body["VisibilityConfig"],
+                Rules=rules,
+                LockToken=token,
+            )
         return self._inner.update_web_acl(**kw)
 
 
 def test_web_acl_lock_conflict_rereads_and_keeps_the_operators_new_rule(
-        wafv2, web_acl, api, make_reconciler):
+    wafv2, web_acl, api, make_reconciler
+):
     racing = _OperatorEditsFirst(api, wafv2)
     result = make_reconciler(racing).run_cycle(compile_doc(decisions(v4_addresses(2))))
     assert result.ok, result.errors
     assert result.stats.lock_conflicts == 1
     names = [r["Name"] for r in acl_body(wafv2)["Rules"]]
-    assert names == ["operator-allow-office", "operator-rate-login", "operator-new-geo",
-                     "wafsmith-rules", FOREIGN_RULES[2]["Name"]]
+    assert names == [
+        "operator-allow-office",
+        "operator-rate-login",
+        "operator-new-geo",
+        "wafsmith-rules",
+        FOREIGN_RULES[2]["Name"],
+    ]
 
 
 def test_firewall_manager_web_acls_are_refused(wafv2, make_reconciler):
     fms = "FMManagedWebACLV2-shop-1700000000000"
-    wafv2.create_web_acl(Name=fms, Scope="REGIONAL", DefaultAction={"Allow": {}},
-                         VisibilityConfig=vis("fms"), Rules=[])
+    wafv2.create_web_acl(
+        Name=fms,
+        Scope="REGIONAL",
+        DefaultAction={"Allow": {}},
+        VisibilityConfig=vis("fms"),
+        Rules=[],
+    )
     doc = compile_doc(decisions(v4_addresses(2)), placement={"web_acl_name": fms})
     result = make_reconciler().run_cycle(doc)
     assert not result.ok
@@ -303,18 +352,30 @@ def test_cycle_result_is_json_serialisable(wafv2, web_acl, make_reconciler):
     assert back["calls"]["calls"]["CreateIPSet"] == len(back["entries"])
 
 
-def test_rate_rules_are_not_rewritten_when_only_addresses_change(wafv2, web_acl,
-                                                                 make_reconciler):
+def test_rate_rules_are_not_rewritten_when_only_addresses_change(wafv2, web_acl, make_reconciler):
     """Rewriting a rate rule resets its counters: an address change must not touch it."""
-    protections = {"rate_limits": [
-        {"name": "login", "limit": 20, "window_s": 60,
-         "scope_down": {"method": "POST", "path": "/login"}},
-        {"name": "ja4", "limit": 500, "aggregate": "CUSTOM_KEYS",
-         "custom_keys": [{"type": "ja4"}, {"type": "uri_path"}]}]}
+    protections = {
+        "rate_limits": [
+            {
+                "name": "login",
+                "limit": 20,
+                "window_s": 60,
+                "scope_down": {"method": "POST", "path": "/login"},
+            },
+            {
+                "name": "ja4",
+                "limit": 500,
+                "aggregate": "CUSTOM_KEYS",
+                "custom_keys": [{"type": "ja4"}, {"type": "uri_path"}],
+            },
+        ]
+    }
     rec = make_reconciler()
     assert rec.run_cycle(compile_doc(decisions(v4_addresses(4)), **protections)).ok
-    more = compile_doc(decisions([*v4_addresses(4), "10.200.0.1"])
-                       + decisions(["10.201.0.1"], Action.RATE_LIMIT), **protections)
+    more = compile_doc(
+        decisions([*v4_addresses(4), "10.200.0.1"]) + decisions(["10.201.0.1"], Action.RATE_LIMIT),
+        **protections,
+    )
     result = rec.run_cycle(more)
     assert result.ok
     assert {s.operation for s in result.steps if s.status == "applied"} == {"UpdateIPSet"}

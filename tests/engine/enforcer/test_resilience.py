@@ -59,12 +59,15 @@ class _RaceOnFirstUpdate:
 def test_two_writers_racing_on_one_set_lose_no_entry(wafv2, web_acl, api, fake_clock):
     base = v4_addresses(50)
     policy = CallPolicy(fake_clock, seed=3)
-    assert Reconciler(api, clock=fake_clock, policy=policy).run_cycle(
-        compile_doc(decisions(base))).ok
+    assert (
+        Reconciler(api, clock=fake_clock, policy=policy).run_cycle(compile_doc(decisions(base))).ok
+    )
     extra_a = v4_addresses(20, start="10.50.0.0")
     extra_b = v4_addresses(20, start="10.60.0.0")
-    docs = {"a": compile_doc(decisions(base + extra_a)),
-            "b": compile_doc(decisions(base + extra_b))}
+    docs = {
+        "a": compile_doc(decisions(base + extra_a)),
+        "b": compile_doc(decisions(base + extra_b)),
+    }
     barrier = threading.Barrier(2)
     results: dict[str, Any] = {}
 
@@ -85,8 +88,9 @@ def test_two_writers_racing_on_one_set_lose_no_entry(wafv2, web_acl, api, fake_c
 
 
 @pytest.mark.parametrize("crash_after", [1, 5, 10, 11])
-def test_restart_in_the_middle_of_a_plan_converges(wafv2, web_acl, api, make_reconciler,
-                                                   crash_after):
+def test_restart_in_the_middle_of_a_plan_converges(
+    wafv2, web_acl, api, make_reconciler, crash_after
+):
     clients = v4_addresses(30) + v6_addresses(30)
     doc = compile_doc(decisions(clients))
     crashing = FaultInjectingWafV2Api(api, crash_after_writes=crash_after)
@@ -105,17 +109,30 @@ def test_restart_in_the_middle_of_a_plan_converges(wafv2, web_acl, api, make_rec
 
 
 def test_heavy_fault_injection_never_loses_a_decision(wafv2, web_acl, api, fake_clock):
-    faulty = FaultInjectingWafV2Api(api, seed=11, rates={
-        "ThrottlingException": 0.12, "WAFInternalErrorException": 0.08,
-        "WAFUnavailableEntityException": 0.07, "WAFOptimisticLockException": 0.08,
-        "WAFLimitsExceededException": 0.03})
-    rec = Reconciler(faulty, clock=fake_clock, policy=CallPolicy(fake_clock, max_attempts=4,
-                                                                  limits_attempts=2, seed=5))
+    faulty = FaultInjectingWafV2Api(
+        api,
+        seed=11,
+        rates={
+            "ThrottlingException": 0.12,
+            "WAFInternalErrorException": 0.08,
+            "WAFUnavailableEntityException": 0.07,
+            "WAFOptimisticLockException": 0.08,
+            "WAFLimitsExceededException": 0.03,
+        },
+    )
+    rec = Reconciler(
+        faulty,
+        clock=fake_clock,
+        policy=CallPolicy(fake_clock, max_attempts=4, limits_attempts=2, seed=5),
+    )
     clients: list[str] = []
     failed_cycles = 0
     for round_no in range(6):
-        clients = clients[10:] + v4_addresses(40, start=f"10.{round_no + 1}.0.0") \
+        clients = (
+            clients[10:]
+            + v4_addresses(40, start=f"10.{round_no + 1}.0.0")
             + v6_addresses(10, start=f"2001:db8:{round_no + 1}::")
+        )
         doc = compile_doc(decisions(clients))
         for _ in range(30):
             result = rec.run_cycle(doc)
@@ -136,22 +153,44 @@ def test_heavy_fault_injection_never_loses_a_decision(wafv2, web_acl, api, fake_
 def _hand_built(v4: list[str], v6: list[str]) -> DesiredState:
     """The document the compiler would produce for 25,000 block decisions, built directly
     (the compiler has its own tests; this keeps the enforcer test about AWS)."""
-    shards = [("wafsmith-block-v4-0", "IPV4", v4[:10_000]),
-              ("wafsmith-block-v4-1", "IPV4", v4[10_000:]),
-              ("wafsmith-block-v6-0", "IPV6", v6)]
-    sets = tuple(IPSetSpec(name=n, scope="REGIONAL", ip_version=f, category="block",
-                           addresses=tuple(sorted(_cidrs(a))),
-                           description=f"wafsmith block {f}") for n, f, a in shards)
-    rule = IPSetRuleSpec(name="wafsmith-block", priority=0, action="BLOCK", category="block",
-                         ip_set_names=tuple(n for n, _, _ in shards))
-    placement = PlacementSpec(mode="rule_group", scope="REGIONAL", web_acl_name=WEB_ACL,
-                              rule_group_name="wafsmith-rules", rule_group_capacity=500,
-                              priority_min=100, priority_max=199)
+    shards = [
+        ("wafsmith-block-v4-0", "IPV4", v4[:10_000]),
+        ("wafsmith-block-v4-1", "IPV4", v4[10_000:]),
+        ("wafsmith-block-v6-0", "IPV6", v6),
+    ]
+    sets = tuple(
+        IPSetSpec(
+            name=n,
+            scope="REGIONAL",
+            ip_version=f,
+            category="block",
+            addresses=tuple(sorted(_cidrs(a))),
+            description=f"wafsmith block {f}",
+        )
+        for n, f, a in shards
+    )
+    rule = IPSetRuleSpec(
+        name="wafsmith-block",
+        priority=0,
+        action="BLOCK",
+        category="block",
+        ip_set_names=tuple(n for n, _, _ in shards),
+    )
+    placement = PlacementSpec(
+        mode="rule_group",
+        scope="REGIONAL",
+        web_acl_name=WEB_ACL,
+        rule_group_name="wafsmith-rules",
+        rule_group_capacity=500,
+        priority_min=100,
+        priority_max=199,
+    )
     return DesiredState(ip_sets=sets, rules=(rule,), placement=placement)
 
 
-def test_25000_addresses_across_v4_and_v6_are_sharded_and_all_enforced(wafv2, web_acl,
-                                                                     make_reconciler):
+def test_25000_addresses_across_v4_and_v6_are_sharded_and_all_enforced(
+    wafv2, web_acl, make_reconciler
+):
     v4, v6 = v4_addresses(15_000), v6_addresses(10_000)
     doc = _hand_built(v4, v6)
     rec = make_reconciler()
@@ -166,12 +205,12 @@ def test_25000_addresses_across_v4_and_v6_are_sharded_and_all_enforced(wafv2, we
     shrunk = _hand_built(v4, v6[100:])
     again = rec.run_cycle(shrunk)
     assert [s.resource for s in again.steps if s.status == "applied"] == [
-        "ipset/wafsmith-block-v6-0"]
+        "ipset/wafsmith-block-v6-0"
+    ]
     assert all_addresses(ip_set_contents(wafv2)) == _cidrs(v4 + v6[100:])
 
 
-def test_writes_are_paced_at_one_per_second_on_the_injected_clock(wafv2, web_acl, api,
-                                                                  fake_clock):
+def test_writes_are_paced_at_one_per_second_on_the_injected_clock(wafv2, web_acl, api, fake_clock):
     doc = compile_doc(decisions(v4_addresses(5)))
     start = fake_clock.time()
     result = Reconciler(api, clock=fake_clock, policy=CallPolicy(fake_clock)).run_cycle(doc)
@@ -186,10 +225,15 @@ class _RejectsAddresses:
 
     def __getattr__(self, name: str) -> Any:
         if name in WRITE_METHODS:
+
             def reject(**kw: Any) -> dict[str, Any]:
                 raise make_client_error(
-                    "WAFInvalidParameterException", "bad address", "CreateIPSet",
-                    extra={"Field": "IP_ADDRESS", "Parameter": "10.0.0.0/0", "Reason": "no"})
+                    "WAFInvalidParameterException",
+                    "bad address",
+                    "CreateIPSet",
+                    extra={"Field": "IP_ADDRESS", "Parameter": "10.0.0.0/0", "Reason": "no"},
+                )
+
             return reject
         return getattr(self._inner, name)
 

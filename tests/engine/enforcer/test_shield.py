@@ -13,14 +13,15 @@ CDN = "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL"
 
 
 def _doc(protections: list[dict], allow_block: bool = False, **extra):
-    return compile_doc(decisions(v4_addresses(2)),
-                       shield={"enabled": True, "allow_block": allow_block,
-                               "protections": protections}, **extra)
+    return compile_doc(
+        decisions(v4_addresses(2)),
+        shield={"enabled": True, "allow_block": allow_block, "protections": protections},
+        **extra,
+    )
 
 
 def _writes(fake: RecordingShieldFake) -> list[str]:
-    return [op for op in fake.operations()
-            if not op.startswith(("Get", "List", "Describe"))]
+    return [op for op in fake.operations() if not op.startswith(("Get", "List", "Describe"))]
 
 
 def test_inactive_subscription_leaves_shield_alone(wafv2, web_acl, api, fake_clock):
@@ -36,24 +37,36 @@ def test_inactive_subscription_leaves_shield_alone(wafv2, web_acl, api, fake_clo
 def test_protections_and_automatic_response_converge(wafv2, web_acl, api, fake_clock):
     fake = RecordingShieldFake()
     rec = Reconciler(api, clock=fake_clock, shield_api=fake)
-    doc = _doc([{"name": "wafsmith-shop", "resource_arn": ALB},
-                {"name": "wafsmith-cdn", "resource_arn": CDN, "auto_response": "off"}])
+    doc = _doc(
+        [
+            {"name": "wafsmith-shop", "resource_arn": ALB},
+            {"name": "wafsmith-cdn", "resource_arn": CDN, "auto_response": "off"},
+        ]
+    )
     assert rec.run_cycle(doc).ok
-    assert sorted(_writes(fake)) == ["CreateProtection", "CreateProtection",
-                                     "EnableApplicationLayerAutomaticResponse"]
+    assert sorted(_writes(fake)) == [
+        "CreateProtection",
+        "CreateProtection",
+        "EnableApplicationLayerAutomaticResponse",
+    ]
     shop = next(p for p in fake.protections.values() if p["ResourceArn"] == ALB)
     assert shop["ApplicationLayerAutomaticResponseConfiguration"] == {
-        "Status": "ENABLED", "Action": {"Count": {}}}
+        "Status": "ENABLED",
+        "Action": {"Count": {}},
+    }
 
     calls_before = len(_writes(fake))
     assert rec.run_cycle(doc).ok
     assert len(_writes(fake)) == calls_before  # converged: no Shield write
 
-    promoted = _doc([{"name": "wafsmith-shop", "resource_arn": ALB, "auto_response": "block"}],
-                    allow_block=True)
+    promoted = _doc(
+        [{"name": "wafsmith-shop", "resource_arn": ALB, "auto_response": "block"}], allow_block=True
+    )
     assert rec.run_cycle(promoted).ok
-    assert _writes(fake)[calls_before:] == ["UpdateApplicationLayerAutomaticResponse",
-                                            "DeleteProtection"]
+    assert _writes(fake)[calls_before:] == [
+        "UpdateApplicationLayerAutomaticResponse",
+        "DeleteProtection",
+    ]
     assert shop["ApplicationLayerAutomaticResponseConfiguration"]["Action"] == {"Block": {}}
     assert [p["ResourceArn"] for p in fake.protections.values()] == [ALB]
 
@@ -77,9 +90,11 @@ def test_recorded_calls_dump_as_placebo_files(tmp_path: Path):
     except Exception as exc:  # the fake raises botocore's ClientError like AWS
         assert exc.response["Error"]["Code"] == "ResourceAlreadyExistsException"
     paths = fake.dump(tmp_path)
-    assert [p.name for p in paths] == ["shield.GetSubscriptionState_1.json",
-                                       "shield.CreateProtection_1.json",
-                                       "shield.CreateProtection_2.json"]
+    assert [p.name for p in paths] == [
+        "shield.GetSubscriptionState_1.json",
+        "shield.CreateProtection_1.json",
+        "shield.CreateProtection_2.json",
+    ]
     second = json.loads(paths[2].read_text())
     assert second["status_code"] == 400
     assert second["data"]["Error"]["Code"] == "ResourceAlreadyExistsException"
