@@ -14,6 +14,7 @@ from engine.sources.config import (
     S3SqsSourceConfig,
 )
 from engine.sources.delivery import Delivery, LocalSource, Source
+from engine.sources.keepalive import KeepAlive
 from engine.sources.notifications import BodyKind, DecodedBody, ObjectEvent, decode_body
 from engine.sources.objects import (
     ObjectGoneError,
@@ -34,6 +35,7 @@ __all__ = [
     "BodyKind",
     "DecodedBody",
     "Delivery",
+    "KeepAlive",
     "LocalSource",
     "LocalSourceConfig",
     "ObjectEvent",

@@ -17,6 +17,7 @@ Rules it keeps (log-formats.md §6.5):
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,6 +123,8 @@ class S3SqsSource:
         self.heartbeat_fraction = heartbeat_fraction
         self.counters = SqsStats(unparseable_samples=deque(maxlen=sample_size))
         self.in_flight: dict[str, _Message] = {}
+        # ack/release (pipeline thread) and heartbeat (possibly a KeepAlive thread) share state.
+        self._lock = threading.RLock()
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -164,7 +167,8 @@ class S3SqsSource:
             return []
         now = self.clock.monotonic()
         tracked = _Message(message_id, receipt, {identity(o) for o in objects}, extended_at=now)
-        self.in_flight[receipt] = tracked
+        with self._lock:
+            self.in_flight[receipt] = tracked
         return [SqsDelivery(self, tracked, obj) for obj in objects]
 
     def _unprocessed(self, events: tuple[ObjectEvent, ...]) -> list[SourceObject]:
@@ -204,22 +208,24 @@ class S3SqsSource:
 
     def acked(self, message: _Message, ident: tuple[str, str, str]) -> None:
         """One object of ``message`` is recorded; delete the message when none is left."""
-        self.counters.acked += 1
-        message.pending.discard(ident)
-        if message.pending or not message.open:
-            return
-        message.deleted = True
-        self.in_flight.pop(message.receipt_handle, None)
-        self._delete(message.receipt_handle)
+        with self._lock:
+            self.counters.acked += 1
+            message.pending.discard(ident)
+            if message.pending or not message.open:
+                return
+            message.deleted = True
+            self.in_flight.pop(message.receipt_handle, None)
+            self._delete(message.receipt_handle)
 
     def release(self, message: _Message) -> None:
         """Make ``message`` visible again now (its objects will be delivered again)."""
-        self.counters.released += 1
-        if not message.open:
-            return
-        message.released = True
-        self.in_flight.pop(message.receipt_handle, None)
-        self._change_visibility(message, 0)
+        with self._lock:
+            self.counters.released += 1
+            if not message.open:
+                return
+            message.released = True
+            self.in_flight.pop(message.receipt_handle, None)
+            self._change_visibility(message, 0)
 
     def _delete(self, receipt: str) -> None:
         try:
@@ -238,20 +244,23 @@ class S3SqsSource:
 
     def extend_if_due(self, message: _Message) -> bool:
         """Extend ``message``'s visibility if ``heartbeat_fraction`` of it has elapsed."""
-        if not message.open:
+        with self._lock:
+            if not message.open:
+                return False
+            now = self.clock.monotonic()
+            if now - message.extended_at < self.visibility_timeout_s * self.heartbeat_fraction:
+                return False
+            if self._change_visibility(message, self.visibility_timeout_s):
+                message.extended_at = now
+                self.counters.visibility_extensions += 1
+                return True
             return False
-        now = self.clock.monotonic()
-        if now - message.extended_at < self.visibility_timeout_s * self.heartbeat_fraction:
-            return False
-        if self._change_visibility(message, self.visibility_timeout_s):
-            message.extended_at = now
-            self.counters.visibility_extensions += 1
-            return True
-        return False
 
     def heartbeat(self) -> int:
         """Extend every in-flight message that is due; returns how many were extended."""
-        return sum(self.extend_if_due(m) for m in list(self.in_flight.values()))
+        with self._lock:
+            messages = list(self.in_flight.values())
+        return sum(self.extend_if_due(m) for m in messages)
 
     def _change_visibility(self, message: _Message, seconds: int) -> bool:
         try:

@@ -7,11 +7,10 @@ import json
 
 import pytest
 from _source_events import eventbridge, s3_event, s3_record, sns
+from _source_sqs import SpySqs, build, make_queue, messages_in, queue_arn, record_for
 
 from engine.sources import (
     ObjectGoneError,
-    ProcessedRecord,
-    S3SqsSource,
     S3SqsSourceConfig,
 )
 
@@ -20,34 +19,6 @@ ALB_KEY = (
     "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/30/"
     "123456789012_elasticloadbalancing_us-east-1_app.web.1a2b_20261130T0905Z_198.51.100.7_x.log.gz"
 )
-
-
-def make_queue(sqs, name: str, *, dlq_after: int | None = None) -> str:
-    attributes = {"VisibilityTimeout": "30"}
-    if dlq_after is not None:
-        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-        dlq_arn = queue_arn(sqs, dlq_url)
-        attributes["RedrivePolicy"] = json.dumps(
-            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(dlq_after)}
-        )
-    return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-
-
-def queue_arn(sqs, url: str) -> str:
-    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-
-
-def messages_in(sqs, url: str) -> tuple[int, int]:
-    """``(visible, in flight)`` messages of a queue."""
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]), int(
-        attrs["ApproximateNumberOfMessagesNotVisible"]
-    )
 
 
 @pytest.fixture()
@@ -68,17 +39,6 @@ def wired(s3, sqs):
         },
     )
     return url
-
-
-def build(url, sqs, s3, store, clock, **kw) -> S3SqsSource:
-    config = S3SqsSourceConfig(queue_url=url, wait_time_s=0, **kw)
-    return config.build(clock=clock, store=store, sqs_client=sqs, s3_client=s3)
-
-
-def record_for(delivery, clock, rows=1) -> ProcessedRecord:
-    return ProcessedRecord.for_object(
-        delivery.obj, rows=rows, format="alb", started_at=clock.now(), finished_at=clock.now()
-    )
 
 
 def test_real_notifications_test_event_then_objects_acked_and_deleted(
@@ -246,21 +206,6 @@ def test_release_makes_the_message_visible_at_once(s3, sqs, sqlite_store, fake_c
     assert messages_in(sqs, url) == (1, 0)
     (d2,) = source.poll()
     assert d2.obj.key == "a"
-
-
-class SpySqs:
-    """The real moto client, with the visibility calls it made written down."""
-
-    def __init__(self, client) -> None:
-        self._client = client
-        self.visibility_calls: list[int] = []
-
-    def change_message_visibility(self, **kw):
-        self.visibility_calls.append(kw["VisibilityTimeout"])
-        return self._client.change_message_visibility(**kw)
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
 
 
 def test_heartbeat_extends_visibility_when_due_on_the_injected_clock(
