@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from benchmarks.baselines import BASELINES, run_baselines
 from benchmarks.baselines.scoring import ClientIndex, from_baseline, from_decisions, score
-from benchmarks.simulator import HELDOUT_SEEDS, preset, render, simulate, view
+from benchmarks.simulator import HELDOUT_SEEDS, TRAIN_SEEDS, preset, render, simulate, view
 from benchmarks.simulator.config import SHARED_CORPORA
 from benchmarks.simulator.render import LogObject
 from benchmarks.simulator.simulate import L_CLIENT
@@ -280,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help=f"simulator seed (repeatable; default held-out {HELDOUT_SEEDS[0]})",
     )
+    ap.add_argument(
+        "--split",
+        choices=("heldout", "train"),
+        help=f"run every seed of a split (held-out {HELDOUT_SEEDS}, train {TRAIN_SEEDS})",
+    )
     ap.add_argument("--json", type=Path, help="write every metric to this file")
     ap.add_argument(
         "--corpora",
@@ -290,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     corpora = None if str(args.corpora) == "none" or not args.corpora.is_dir() else args.corpora
-    seeds = args.seed or [HELDOUT_SEEDS[0]]
+    split = {"heldout": HELDOUT_SEEDS, "train": TRAIN_SEEDS}.get(args.split or "", ())
+    seeds = args.seed or list(split) or [HELDOUT_SEEDS[0]]
     runs = []
     for seed in seeds:
         run = run_seed(args.scale, seed, corpora)

@@ -236,3 +236,57 @@ def test_campaign_windows_are_inside_the_run(tiny):
     cfg = tiny.config
     for c in tiny.campaigns.to_pylist():
         assert cfg.start <= c[C_START] < c[C_END] <= cfg.start + timedelta(minutes=cfg.minutes)
+
+
+def test_cli_writes_objects_and_labels_locally(tmp_path):
+    import pyarrow.parquet as pq
+
+    from benchmarks.simulator.__main__ import main
+
+    assert (
+        main(
+            [
+                "--scale",
+                "tiny",
+                "--seed",
+                "7",
+                "--out",
+                str(tmp_path),
+                "--corpora",
+                "none",
+                "--formats",
+                "alb,waf",
+            ]
+        )
+        == 0
+    )
+    labels = pq.read_table(tmp_path / "labels" / "labels.parquet")
+    assert labels.equals(simulate(preset("tiny"), seed=7).labels)
+    keys = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.gz"))
+    assert keys and all(ALB_KEY.match(k) or WAF_KEY.match(k) for k in keys)
+
+
+def test_cli_uploads_to_s3(s3, aws_endpoint):
+    from benchmarks.simulator.__main__ import main
+
+    s3.create_bucket(Bucket="sim-cli")
+    assert (
+        main(
+            [
+                "--scale",
+                "tiny",
+                "--seed",
+                "7",
+                "--s3",
+                "s3://sim-cli/logs/",
+                "--endpoint-url",
+                aws_endpoint,
+                "--corpora",
+                "none",
+            ]
+        )
+        == 0
+    )
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="sim-cli")["Contents"]]
+    assert "logs/labels/campaigns.parquet" in keys
+    assert any(CLOUDFRONT_KEY.match(k.removeprefix("logs/")) for k in keys)
