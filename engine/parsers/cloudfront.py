@@ -203,10 +203,15 @@ class CloudFrontParser:
             line += segment.count(b"\n")
             start = end
 
+    def _width(self, segment: bytes) -> int:
+        """Fields on the segment's first line: legacy files stop after 19, some add a tab."""
+        end = segment.find(b"\n")
+        first = segment[: end if end >= 0 else len(segment)].rstrip(b"\r")
+        return first.count(b"\t") + 1 if first.strip() else len(self.fields)
+
     def parse(self, blocks: Iterator[Block]) -> Iterator[pa.Table]:
         for first_line, block, _ in blocks:
             for line, segment in self._segments(first_line, block):
-                n_fields = len(self.fields)
-                for piece in self.reader.read_block(segment, line, n_fields):
+                for piece in self.reader.read_block(segment, line, self._width(segment)):
                     if piece.table.num_rows:
                         yield to_canonical(piece, self.tally)

@@ -139,6 +139,7 @@ class DelimitedReader:
         self, block: bytes, first_line: int, n_fields: int, lines: int | None = None
     ) -> list[Piece]:
         """All rows of ``block`` (its first line is ``first_line``), bad lines tallied."""
+        n_fields = max(n_fields, self.layout.min_fields)  # shorter rows are counted, not read
         if lines is None:
             lines = block.count(b"\n")
         if self.layout.quote_char and _last_line(block).count(b'"') % 2:
