@@ -157,13 +157,27 @@ def _fmt(v: Any, pct: bool = False) -> str:
 
 def print_report(run: dict[str, Any], out=print) -> None:
     systems = run["systems"]
+    split = (
+        "held-out"
+        if run["seed"] in HELDOUT_SEEDS
+        else "train"
+        if run["seed"] in TRAIN_SEEDS
+        else "ad-hoc"
+    )
     out(
-        f"\n== seed {run['seed']} ({run['scale']}): {run['requests']} requests, "
-        f"{run['clients']} clients; wafsmith: {run['wafsmith']}"
+        f"\n== seed {run['seed']} ({split}, {run['scale']}): {run['requests']} requests, "
+        f"{run['clients']} clients; parsed with {run['parsed_with']}; "
+        f"wafsmith: {run['wafsmith']}"
+    )
+    out(
+        "   b/f = blocked/flagged clients; floodTTD = slowest flood campaign's first "
+        "detection, event time (s); +deliv adds log delivery and processing; "
+        "req = request-weighted recall / benign collateral"
     )
     head = (
         f"{'system':32} {'recall':>7} {'prec':>7} {'F1':>7} {'benignFPR':>9} "
-        f"{'crawl b/f':>9} {'NAT b/f':>8} {'entries':>7} {'floodTTD':>8} {'reqRecall':>9}"
+        f"{'crawl b/f':>9} {'NAT b/f':>8} {'entries':>7} {'floodTTD':>8} {'+deliv':>7} "
+        f"{'req rec/coll':>13}"
     )
     out(head)
     out("-" * len(head))
@@ -173,8 +187,13 @@ def print_report(run: dict[str, Any], out=print) -> None:
             f"{_fmt(m['benign_fpr'], pct=True):>9} "
             f"{m['crawlers_blocked']}/{m['crawlers_flagged']:<7} "
             f"{m['nat_blocked']}/{m['nat_flagged']:<6} {m['rule_entries']:>7} "
-            f"{_fmt(m['flood_ttd_s']):>8} {_fmt(m.get('request_recall')):>9}"
+            f"{_fmt(m['flood_ttd_s']):>8} {_fmt(m.get('flood_ttd_effective_s')):>7} "
+            f"{_fmt(m.get('request_recall')):>6}/{_fmt(m.get('request_collateral')):<6}"
         )
+    out("\nbaselines reproduced:")
+    for name in sorted(systems):
+        if "version" in systems[name]:
+            out(f"  {name}: {systems[name]['version']}")
     names = sorted(systems)
     kinds = sorted(
         {k for m in systems.values() for k in m["per_kind"]},

@@ -195,8 +195,9 @@ def crowdsec_http(
     bad_ua = None
     if corpora is not None and "http-bad-user-agent" in scenarios:
         bad_ua = bad_agent_regex(corpora)
-    result = BaselineResult("crowdsec-http", f"{VERSION}; scenarios: {', '.join(scenarios)}")
     masks = _masks(alb_rows, bad_ua)
+    ran = [n for n in scenarios if n in masks]  # bad-UA needs the corpora's list
+    result = BaselineResult("crowdsec-http", f"{VERSION}; scenarios: {', '.join(ran)}")
     hosts = alb_rows[rq.HOST]
     for name in scenarios:
         if name not in masks:

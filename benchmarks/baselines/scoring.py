@@ -176,6 +176,9 @@ def score(
         "nat_users_affected": per_kind.get("nat_gateway", {}).get("users_affected", 0),
         "rule_entries": coverage.entries,
         "flood_ttd_s": _worst([c["ttd_s"] for c in camp if c["kind"] in FLOOD_KINDS]),
+        "flood_ttd_effective_s": _worst(
+            [c["ttd_effective_s"] for c in camp if c["kind"] in FLOOD_KINDS]
+        ),
         "per_kind": per_kind,
         "campaigns": camp,
     }
