@@ -1,4 +1,4 @@
-"""Deterministic labelled traffic simulator (see ``README`` in the module docstrings).
+"""Deterministic labelled traffic simulator for the detection benchmark.
 
     from benchmarks.simulator import preset, simulate, render, view
     sim = simulate(preset("small"), seed=101)   # requests + labels + campaigns

@@ -154,7 +154,7 @@ class StreamBuilder:
     def table(self, start_ms: int, end_ms: int) -> pa.Table:
         """All requests inside [start, end) as the canonical truth table (source ``alb``)."""
         if not self.rows:
-            return rq.conform(pa.table({}).append_column(rq.EVENT_TIME, pa.array([], pa.int64())))
+            return rq.REQUEST_SCHEMA.empty_table()
         c = {k: np.concatenate(v) for k, v in self._chunks.items()}
         keep = (c["time"] >= start_ms) & (c["time"] < end_ms)
         seq = np.arange(len(keep))
