@@ -147,26 +147,36 @@ class WafParser:
         self.tally = tally
 
     def parse(self, blocks: Iterator[Block]) -> Iterator[pa.Table]:
-        for first_line, block, _ in blocks:
-            for piece in self.read_block(block, first_line):
+        for first_line, block, lines in blocks:
+            for piece in self.read_block(block, first_line, lines):
                 if piece.table.num_rows:
                     yield to_canonical(piece, self.tally)
 
-    def read_block(self, block: bytes, first_line: int) -> list[Piece]:
+    def read_block(self, block: bytes, first_line: int, lines: int) -> list[Piece]:
+        """Fast path: the block as one JSON-lines read; then ``}{`` joins; then line by line."""
         if not arrays.is_utf8(block):
             return self._salvage(block, first_line)
-        text = block.replace(b"}{", b"}\n{") if b"}{" in block else block
-        lines = text.count(b"\n")
+        table = self._try_read(block, lines)
+        if table is not None:
+            return [Piece(table, self._block_locator(block, first_line))]
+        if b"}{" in block:  # Firehose may join records without a newline
+            text = block.replace(b"}{", b"}\n{")
+            table = self._try_read(text, arrays.count_lines(text))
+            if table is not None:
+                split = [line for line in text.split(b"\n")[:-1] if line.strip()]
+                return [Piece(table, lambda rows: [(first_line, split[r]) for r in rows])]
+        return self._salvage(block, first_line)
+
+    @staticmethod
+    def _try_read(text: bytes, lines: int) -> pa.Table | None:
+        """The records of ``text``, or None when the reader fails or loses lines."""
         try:
             table = _read(text)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return self._salvage(block, first_line)
-        if table.num_rows != lines and table.num_rows + blank_lines(text) != lines:
-            return self._salvage(block, first_line)
-        if text is block:
-            return [Piece(table, self._block_locator(block, first_line))]
-        split_lines = [line for line in text.split(b"\n")[:-1] if line.strip()]
-        return [Piece(table, lambda rows: [(first_line, split_lines[r]) for r in rows])]
+            return None
+        if table.num_rows == lines or table.num_rows + blank_lines(text) == lines:
+            return table
+        return None
 
     @staticmethod
     def _block_locator(block: bytes, first_line: int):
