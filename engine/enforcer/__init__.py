@@ -9,7 +9,7 @@ from engine.enforcer.api import Boto3ShieldApi, Boto3WafV2Api, ShieldApi, WafV2A
 from engine.enforcer.calls import CallPolicy, EnforcerCallError, InvalidParameterError
 from engine.enforcer.cycle import Mode
 from engine.enforcer.faults import FaultInjectingWafV2Api, SimulatedCrash
-from engine.enforcer.reconciler import CycleResult, Reconciler, next_expiry
+from engine.enforcer.reconciler import CycleResult, Reconciler, next_cycle_at, next_expiry
 from engine.enforcer.shield_fake import RecordingShieldFake
 
 __all__ = [
@@ -26,5 +26,6 @@ __all__ = [
     "ShieldApi",
     "SimulatedCrash",
     "WafV2Api",
+    "next_cycle_at",
     "next_expiry",
 ]

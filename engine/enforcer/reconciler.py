@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError
@@ -81,6 +81,14 @@ def next_expiry(decisions: Iterable[Decision], now: datetime) -> datetime | None
     compiler drops it and the enforcer removes its addresses on time."""
     times = [d.expires_at for d in decisions if d.is_active(now)]
     return min(times) if times else None
+
+
+def next_cycle_at(now: datetime, interval_s: float, expiry: datetime | None) -> datetime:
+    """When a loop should run the next cycle: after ``interval_s``, or at the next expiry if
+    that comes first, so an expired decision leaves AWS on time rather than up to an
+    interval late."""
+    regular = now + timedelta(seconds=interval_s)
+    return regular if expiry is None or expiry >= regular else max(now, expiry)
 
 
 class Reconciler:

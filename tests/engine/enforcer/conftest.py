@@ -113,8 +113,9 @@ def compile_doc(decs: list[Decision], now: datetime = NOW, **config: Any) -> Des
 
 
 @pytest.fixture()
-def api(aws_endpoint: str) -> Boto3WafV2Api:
-    return Boto3WafV2Api(endpoint_url=aws_endpoint, max_attempts=1)
+def api(aws_endpoint: str, boto_session) -> Boto3WafV2Api:
+    # The shared session reuses the service model the ``wafv2`` fixture already loaded.
+    return Boto3WafV2Api(endpoint_url=aws_endpoint, max_attempts=1, session=boto_session)
 
 
 @pytest.fixture()

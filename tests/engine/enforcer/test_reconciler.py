@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from engine.enforcer import Mode, next_expiry
+from engine.enforcer import Mode, next_cycle_at, next_expiry
 from engine.schema.decision import Action
 from tests.engine.enforcer.conftest import (
     FOREIGN_RULES,
@@ -146,6 +146,10 @@ def test_expiry_removes_addresses_on_the_next_cycle(wafv2, web_acl, make_reconci
     assert all_addresses(ip_set_contents(wafv2)) == {"10.2.0.1/32"}
     assert result.next_expiry == NOW + timedelta(seconds=7200)
     assert result.writes == 1
+    # A 10-minute loop wakes at the expiry when it comes first, else on its interval.
+    assert next_cycle_at(NOW, 900, NOW + timedelta(seconds=600)) == NOW + timedelta(seconds=600)
+    assert next_cycle_at(NOW, 60, NOW + timedelta(seconds=600)) == NOW + timedelta(seconds=60)
+    assert next_cycle_at(NOW, 60, None) == NOW + timedelta(seconds=60)
 
 
 def test_manual_edit_of_an_engine_set_is_reported_and_repaired(wafv2, web_acl, make_reconciler):
