@@ -13,7 +13,9 @@ import pyarrow as pa
 
 from engine.schema.request import COLUMNS
 
-FIXTURES = Path(__file__).resolve().parents[3] / "data" / "fixtures"
+REPO = Path(__file__).resolve().parents[3]
+FIXTURES = REPO / "data" / "fixtures"
+SHARED = REPO.parent / "shared"  # the shared samples and corpora (read-only)
 EXPECT = "# expect:"
 MALFORMED = "malformed"
 ROWS = "_rows"  # how many rows the line gives, when not one (records joined by "}{")

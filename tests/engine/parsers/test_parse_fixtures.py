@@ -13,6 +13,7 @@ from tests.engine.parsers.expectations import (
     FIXTURES,
     MALFORMED,
     ROWS,
+    SHARED,
     Case,
     data_lines,
     load_cases,
@@ -88,3 +89,38 @@ def test_shared_corpus(spec_path: Path, shared_dir: Path) -> None:
         got = result.bad_samples[sample["index"]]
         assert (got.line_no, got.reason) == (sample["line_no"], sample["reason"])
         assert got.text
+
+
+SHARED_LOG_FORMATS = {
+    "alb-doc-examples.log": ("alb", 7),
+    "alb_access_log_sample.log": ("alb", 0),  # every client is the anonymised x.0.0.0
+    "cloudfront-doc-examples.log": ("cloudfront", 3),
+    "cloudfront_standard_log_sample.tsv": ("cloudfront", 0),  # every c-ip is x.x.x.x
+    "cf-access-log-sample.gz": ("cloudfront", 28949),
+    "E3HXCM7PFRG6HT.2023-04-24-21.d740d76bCloudFront.gz": ("cloudfront", 0),
+    "waf-doc-examples.jsonl": ("waf", 6),
+    "waf_log_sample.jsonl": ("waf", 222),
+    "test_waf_log.gz": ("waf", 222),
+}
+
+
+def shared_files() -> list[Path]:
+    folders = [SHARED / "samples" / "aws-docs", SHARED / "samples" / "aws-solution",
+               SHARED / "corpora" / "aws-log-fixtures"]  # fmt: skip
+    return sorted(p for folder in folders if folder.is_dir() for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("path", shared_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_shared_sample_parses_without_raising(path: Path) -> None:
+    """Logs give their rows; anything else (configs, prose, CSV) is counted, never raised."""
+    with path.open("rb") as stream:
+        result = parse_object(stream, key=path.name)
+    assert result.table.schema == REQUEST_SCHEMA
+    if path.name.startswith("XXXXXXXXXXXX_elasticloadbalancing"):
+        assert (result.format, result.rows) == ("alb", 0)
+        assert result.malformed == {"invalid_client_ip": 100}
+    elif path.name in SHARED_LOG_FORMATS:
+        assert (result.format, result.rows) == SHARED_LOG_FORMATS[path.name]
+    else:
+        assert result.rows == 0
+        assert sum(result.malformed.values()) > 0
