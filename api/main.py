@@ -31,6 +31,18 @@ from engine.service import Service
 
 STATIC_DIR = Path(__file__).parent / "static"
 
+TAGS = [
+    {"name": "health", "description": "Liveness; the only route without a token."},
+    {"name": "status", "description": "Engine health as the running engine last published it."},
+    {"name": "clients", "description": "Clients the engine watches: scores, features, samples."},
+    {"name": "decisions", "description": "Proposals and their approval workflow (analyst)."},
+    {"name": "rules", "description": "Compiled desired WAF state and its dry-run plan."},
+    {"name": "backtest", "description": "What a rule would have matched in retained history."},
+    {"name": "policy", "description": "Auto-approval, blast-radius guard, TTLs (admin)."},
+    {"name": "allowlist", "description": "Ranges never blocked (admin)."},
+    {"name": "metrics", "description": "Prometheus scrape endpoint."},
+]
+
 API_ROUTERS = (
     health.router,
     status.router,
@@ -63,6 +75,7 @@ def create_app(
         summary="Adaptive WAF rule engine for AWS: status, decisions, approvals, rule preview.",
         # The interactive docs pages load their scripts from a CDN; the machine may be
         # offline, so only the document itself is served (``/openapi.json``).
+        openapi_tags=TAGS,
         docs_url=None,
         redoc_url=None,
     )

@@ -115,6 +115,9 @@ class StatusOut(Out):
     reported: bool = Field(description="False until a running engine has published its status")
     message: str | None = None
     reported_at: datetime | None = None
+    report_age_s: float | None = Field(
+        default=None, description="seconds since the engine last published (stale if large)"
+    )
     ingest_lag_s: float | None = Field(description="seconds behind the newest object seen")
     lines_per_s: float | None
     objects: int | None

@@ -299,6 +299,7 @@ class Service:
             "reported": engine_doc is not None,
             "message": None if engine_doc else NOT_REPORTED,
             "reported_at": engine_doc.updated_at if engine_doc else None,
+            "report_age_s": self._age_s(engine_doc.updated_at) if engine_doc else None,
             "ingest_lag_s": ingest.get("lag_s"),
             "lines_per_s": ingest.get("lines_per_s"),
             "objects": ingest.get("objects"),
@@ -338,7 +339,7 @@ class Service:
             "enforcement_errors": enforcement.get("error_count"),
             "drift_items": len(drift.get("unresolved", [])) if drift else None,
             "model_age_seconds": status["model_age_s"],
-            "status_age_seconds": self._age_s(status["reported_at"]),
+            "status_age_seconds": status["report_age_s"],
         }
 
     def timeseries(self) -> dict[str, list[float]] | None:

@@ -153,6 +153,7 @@ def test_overview_draws_charts_from_the_published_series(client, service, tokens
     assert "max 100.0" in page  # 6000 requests per 60 s
     assert "<title>blocked</title>" in page and "<title>allowed</title>" in page
     assert "3.0 s" in page and ">42<" in page
+    assert '<b id="report-age">0 s ago</b>' in page
 
 
 def test_decision_page_shows_the_audit_trail(client, service, tokens, proposed) -> None:

@@ -34,6 +34,7 @@ def test_status_reports_what_the_engine_published(client, service, tokens) -> No
     service.ledger.put_status(KEY_ENFORCEMENT, ENFORCEMENT_DOC)
     body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
     assert body["reported"] is True
+    assert body["report_age_s"] == 0.0
     assert body["ingest_lag_s"] == 12.5
     assert body["lines_per_s"] == 48000.0
     assert (body["objects"], body["malformed"], body["active_clients"]) == (31, 4, 1200)
