@@ -196,11 +196,11 @@ def _cycle(
         return 2
     mode = Mode.DRY_RUN if args.dry_run else Mode.COUNT_ONLY if args.count_only else Mode.ENFORCE
     shield_kind = args.shield or ("fake" if inputs.endpoint_url else "aws")
-    shield = (
-        RecordingShieldFake()
-        if shield_kind == "fake"
-        else Boto3ShieldApi(endpoint_url=inputs.endpoint_url)
-    )
+    shield: Any = Boto3ShieldApi(endpoint_url=inputs.endpoint_url)
+    if shield_kind == "fake":
+        # Protections go to the endpoint (moto serves them); the fake answers the rest.
+        # Without an endpoint the fake keeps everything in memory for this run.
+        shield = RecordingShieldFake(backend=shield if inputs.endpoint_url else None)
     reconciler = Reconciler(
         Boto3WafV2Api(region=inputs.region, endpoint_url=inputs.endpoint_url),
         clock=clock,

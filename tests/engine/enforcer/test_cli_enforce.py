@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 
 from engine.cli import enforce
@@ -198,3 +199,39 @@ def test_count_only_flag(aws_endpoint, wafv2, web_acl, tmp_path, capsys, flag):
         "Rules"
     ]
     assert all(r["Action"] == {"Count": {}} for r in rules)
+
+
+def test_config_with_shield_creates_protections_in_moto(
+    aws_endpoint, wafv2, web_acl, tmp_path, capsys
+):
+    alb = (
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/0123456789abcdef"
+    )
+    config = tmp_path / "enforcement.toml"
+    config.write_text(
+        "[compiler]\n"
+        "[compiler.shield]\nenabled = true\n"
+        "[[compiler.shield.protections]]\n"
+        f'name = "wafsmith-shop"\nresource_arn = "{alb}"\nauto_response = "count"\n'
+    )
+    path = _write_decisions(tmp_path / "d.json", ["192.0.2.10"])
+    code, summary = _run(
+        capsys,
+        "--once",
+        "--config",
+        str(config),
+        "--decisions",
+        str(path),
+        "--endpoint-url",
+        aws_endpoint,
+        "--web-acl",
+        WEB_ACL,
+        "--now",
+        AT,
+    )
+    assert code == 0, summary
+    assert summary["shield"] == {"enabled": True, "subscription": "ACTIVE", "active": True}
+    assert summary["calls"]["CreateProtection"] == 1
+    assert summary["calls"]["EnableApplicationLayerAutomaticResponse"] == 1
+    shield = boto3.client("shield", endpoint_url=aws_endpoint, region_name="us-east-1")
+    assert [p["ResourceArn"] for p in shield.list_protections()["Protections"]] == [alb]

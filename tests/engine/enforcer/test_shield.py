@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from engine.enforcer import Boto3ShieldApi, Reconciler, RecordingShieldFake
 from tests.engine.enforcer.conftest import compile_doc, decisions, v4_addresses
 
@@ -34,8 +36,21 @@ def test_inactive_subscription_leaves_shield_alone(wafv2, web_acl, api, fake_clo
     assert any(d.cause == "shield" and "not ACTIVE" in d.detail for d in result.drift.found)
 
 
-def test_protections_and_automatic_response_converge(wafv2, web_acl, api, fake_clock):
-    fake = RecordingShieldFake()
+@pytest.fixture(params=["in-memory", "moto-backed"])
+def shield_fake(request, aws_endpoint) -> RecordingShieldFake:
+    """The fake alone, or answering only what moto lacks (protections live in moto)."""
+    if request.param == "in-memory":
+        return RecordingShieldFake()
+    return RecordingShieldFake(backend=Boto3ShieldApi(endpoint_url=aws_endpoint, max_attempts=1))
+
+
+def _protections(fake: RecordingShieldFake) -> dict[str, dict]:
+    listed = fake.list_protections()["Protections"]
+    return {p["ResourceArn"]: p for p in listed}
+
+
+def test_protections_and_automatic_response_converge(wafv2, web_acl, api, fake_clock, shield_fake):
+    fake = shield_fake
     rec = Reconciler(api, clock=fake_clock, shield_api=fake)
     doc = _doc(
         [
@@ -49,8 +64,7 @@ def test_protections_and_automatic_response_converge(wafv2, web_acl, api, fake_c
         "CreateProtection",
         "EnableApplicationLayerAutomaticResponse",
     ]
-    shop = next(p for p in fake.protections.values() if p["ResourceArn"] == ALB)
-    assert shop["ApplicationLayerAutomaticResponseConfiguration"] == {
+    assert _protections(fake)[ALB]["ApplicationLayerAutomaticResponseConfiguration"] == {
         "Status": "ENABLED",
         "Action": {"Count": {}},
     }
@@ -67,8 +81,9 @@ def test_protections_and_automatic_response_converge(wafv2, web_acl, api, fake_c
         "UpdateApplicationLayerAutomaticResponse",
         "DeleteProtection",
     ]
-    assert shop["ApplicationLayerAutomaticResponseConfiguration"]["Action"] == {"Block": {}}
-    assert [p["ResourceArn"] for p in fake.protections.values()] == [ALB]
+    now = _protections(fake)
+    assert list(now) == [ALB]
+    assert now[ALB]["ApplicationLayerAutomaticResponseConfiguration"]["Action"] == {"Block": {}}
 
 
 def test_foreign_protection_is_adopted_not_deleted(wafv2, web_acl, api, fake_clock):
@@ -78,7 +93,7 @@ def test_foreign_protection_is_adopted_not_deleted(wafv2, web_acl, api, fake_clo
     doc = _doc([{"name": "wafsmith-cdn", "resource_arn": CDN, "auto_response": "off"}])
     assert rec.run_cycle(doc).ok
     assert rec.run_cycle(_doc([])).ok
-    assert [p["Name"] for p in fake.protections.values()] == ["operator protection"]
+    assert [p["Name"] for p in _protections(fake).values()] == ["operator protection"]
 
 
 def test_recorded_calls_dump_as_placebo_files(tmp_path: Path):
