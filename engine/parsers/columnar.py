@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from engine.parsers.arrays import is_utf8
+from engine.parsers.arrays import count_lines, is_utf8
 from engine.parsers.result import (
     INVALID_TIMESTAMP,
     INVALID_UTF8,
@@ -31,6 +31,7 @@ from engine.parsers.result import (
 )
 
 READ_BLOCK_BYTES = 1 << 20  # pyarrow's internal block: cache-sized, fastest per line
+SALVAGE_LINES = 256  # a damaged region this small is screened line by line
 MAX_LINE_BYTES = 64 * 1024  # longer lines are rejected (AWS caps URLs at 8 KiB, headers 20 KiB)
 NULL_TOKENS = ["-"]
 _TIME_TYPES = re.compile(r"conversion error to (?:timestamp|time32|time64|date32|date64)")
@@ -138,24 +139,41 @@ class DelimitedReader:
     def read_block(
         self, block: bytes, first_line: int, n_fields: int, lines: int | None = None
     ) -> list[Piece]:
-        """All rows of ``block`` (its first line is ``first_line``), bad lines tallied."""
+        """All rows of ``block`` (its first line is ``first_line``), bad lines tallied.
+
+        A block that fails the checks is halved at a line boundary and each half read again,
+        so only a small region around the damage is finally screened line by line.
+        """
         n_fields = max(n_fields, self.layout.min_fields)  # shorter rows are counted, not read
         if lines is None:
-            lines = block.count(b"\n")
+            lines = count_lines(block)
+        pieces = self._read_clean(block, first_line, n_fields, lines)
+        if pieces is not None:
+            return pieces
+        cut = block.find(b"\n", len(block) // 2)
+        if lines <= SALVAGE_LINES or cut < 0 or cut + 1 >= len(block):
+            return self._salvage(block, first_line, n_fields)
+        head, tail = block[: cut + 1], block[cut + 1 :]
+        head_lines = count_lines(head)
+        return self.read_block(head, first_line, n_fields, head_lines) + self.read_block(
+            tail, first_line + head_lines, n_fields, lines - head_lines
+        )
+
+    def _read_clean(
+        self, block: bytes, first_line: int, n_fields: int, lines: int
+    ) -> list[Piece] | None:
+        """The block's rows if it passes every check, else None."""
         if self.layout.quote_char and _last_line(block).count(b'"') % 2:
-            # an open quote on the last line would swallow its newline unnoticed
-            return self._salvage(block, first_line, n_fields)
+            return None  # an open quote on the last line would swallow its newline unnoticed
         if not is_utf8(block):  # find the bad lines before pyarrow trips over them
-            return self._salvage(block, first_line, n_fields)
+            return None
         try:
             table, other = self._read(block, n_fields)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return self._salvage(block, first_line, n_fields)
-        if (
-            table.num_rows + len(other) != lines
-            and table.num_rows + len(other) + blank_lines(block) != lines
-        ):
-            return self._salvage(block, first_line, n_fields)
+            return None
+        read = table.num_rows + len(other)
+        if read != lines and read + blank_lines(block) != lines:
+            return None  # an unbalanced quote swallowed lines
         skipped = {number for number, _, _ in other}
         pieces = [Piece(table, _block_locator(block, first_line, skipped))]
         pieces += self._regroup(

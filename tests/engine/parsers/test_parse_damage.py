@@ -169,3 +169,16 @@ def test_prefetch_passes_errors_through_and_stops_when_abandoned() -> None:
     assert [next(items) for _ in range(5)] == [0, 1, 2, 3, 4]
     items.close()  # the producer thread must stop, not run forever
     assert len(produced) <= 5 + 4
+
+
+def test_damage_deep_in_a_large_block_costs_only_its_line() -> None:
+    lines = [alb_line(i) for i in range(3000)]
+    lines[1733] = lines[1733].replace('"curl/8.5.0"', '"curl/8.5.0')
+    lines[2900] = lines[2900].replace("192.0.2.", "X.X.X.")
+    result = parse_object(("\n".join(lines) + "\n").encode())
+    assert result.rows == 2998
+    assert sorted((s.line_no, s.reason) for s in result.bad_samples) == [
+        (1734, "unbalanced_quote"),
+        (2901, "invalid_client_ip"),
+    ]
+    assert f"/p/{1734}" in paths(result) and f"/p/{1733}" not in paths(result)
