@@ -121,6 +121,11 @@ class ProposalPolicy:
                 out.append(d)
         return out
 
+    def blocked(self, now: datetime) -> list[str]:
+        """Clients (and campaign members) under a block proposal in force at ``now``."""
+        top = RANK[Action.BLOCK]
+        return [c for c, a in self.active.items() if a.rank >= top and now < a.expires]
+
     # --- one client ----------------------------------------------------------------------
     def _client(self, client: str, vs: list[ClientVerdict], is_nat: bool) -> Decision | None:
         vs = sorted(vs, key=lambda v: -v.score)
