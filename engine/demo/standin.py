@@ -10,6 +10,7 @@ demo shows the enforcer leaving them alone.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 import boto3
@@ -35,6 +36,7 @@ def start_moto(port: int = 0):
     """Start a moto server bound to 127.0.0.1; returns ``(server, endpoint_url)``."""
     from moto.server import ThreadedMotoServer  # the aws-standin extra
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on stderr
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, bound = server.get_host_and_port()
