@@ -185,6 +185,7 @@ def run_backend(kind: str, args: argparse.Namespace) -> None:
             "decisions (first page, 50)": "/api/v1/decisions?limit=50",
             "decisions ?state=proposed": "/api/v1/decisions?state=proposed&limit=50",
             "decisions (page at 50 %)": f"/api/v1/decisions?limit=50&cursor={cursor}",
+            "/metrics": "/metrics",
         }
         headers = {"Authorization": f"Bearer {token}"}
         with served(url) as base:

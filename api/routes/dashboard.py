@@ -25,6 +25,7 @@ from engine.service import ServiceError
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 VERBS = ("approve", "reject", "revoke")
 QUEUE_PAGE = 20
+ACTIVE_SHOWN = 500  # soonest to expire first; the API pages through the rest
 
 router = APIRouter(include_in_schema=False)
 
@@ -173,7 +174,8 @@ def active(request: Request, service: ServiceDep, user: UserDep) -> HTMLResponse
         request,
         "active.html",
         user,
-        items=items,
+        items=items[:ACTIVE_SHOWN],
+        total=len(items),
         now=now,
         **read_flash(request),
     )
