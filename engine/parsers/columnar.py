@@ -4,8 +4,10 @@
 column types, only the wanted columns). Rows whose field count differs from the block's
 layout (older or newer log versions) are re-read together with their own layout. The row
 count is cross-checked against the block's line count, because an unbalanced quote makes the
-CSV tokenizer swallow following lines; a block that fails the check or the conversion is
-re-read line-exactly by bisection, so only the damaged lines are lost and each is counted.
+CSV tokenizer swallow following lines. A block that fails the check or the conversion is
+halved at line boundaries and the halves read again; a region of a few hundred lines that
+still fails is screened line by line (UTF-8, length, quote parity) and bisected down to the
+damaged lines, so only those are lost, each counted under its reason.
 """
 
 from __future__ import annotations
