@@ -34,6 +34,7 @@ from engine.schema.request import (
 
 MAX_HOURS = 24 * 31
 SAMPLE_COLUMNS = (EVENT_TIME, CLIENT_IP, METHOD, HOST, PATH, STATUS, USER_AGENT)
+READ_COLUMNS = (*SAMPLE_COLUMNS, WAF_ACTION)  # all a backtest needs from the history
 BENIGN_MAX_ERROR_SHARE = 0.1  # heuristic: under 10 % 4xx/5xx answers ...
 WAF_BLOCK = "BLOCK"  # ... and never blocked by an existing WAF rule
 
@@ -201,7 +202,7 @@ def backtest(
         draft = RuleDraft.model_validate(target)
     until = now or history.clock.now()
     since = until - timedelta(hours=hours)
-    window = history.read(since=since, until=until)
+    window = history.read(since=since, until=until, columns=list(READ_COLUMNS))
     matched = window.filter(match_mask(window, draft))
     distinct = pc.unique(matched.column(CLIENT_IP))
     distinct = pc.take(distinct, pc.array_sort_indices(distinct))
