@@ -353,16 +353,31 @@ class Ledger:
         Counts those decided since ``since`` (default: now minus the policy's
         ``offence_window_s``); the escalation ladder turns the count into an action.
         """
+        client = normalize_client(client)
+        return self.offence_counts([client], since=since)[client]
+
+    def offence_counts(
+        self, clients: Iterable[str], *, since: datetime | None = None
+    ) -> dict[str, int]:
+        """``offence_count`` for many clients in one query per 500 (zeros included)."""
+        wanted = sorted({normalize_client(c) for c in clients})
         if since is None:
             since = self._clock.now() - timedelta(seconds=self.policy().offence_window_s)
         d = db.decisions
-        query = sa.select(sa.func.count()).where(
-            d.c.client == normalize_client(client),
-            d.c.status.in_([s.value for s in OFFENCE_STATUSES]),
-            d.c.decided_at >= since,
-        )
+        counts = dict.fromkeys(wanted, 0)
         with self._read() as conn:
-            return int(conn.execute(query).scalar_one())
+            for start in range(0, len(wanted), 500):
+                query = (
+                    sa.select(d.c.client, sa.func.count())
+                    .where(
+                        d.c.client.in_(wanted[start : start + 500]),
+                        d.c.status.in_([s.value for s in OFFENCE_STATUSES]),
+                        d.c.decided_at >= since,
+                    )
+                    .group_by(d.c.client)
+                )
+                counts.update({client: int(n) for client, n in conn.execute(query)})
+        return counts
 
     # -- transitions ------------------------------------------------------------------------
 

@@ -200,6 +200,10 @@ def test_offence_count_for_escalation(ledger, clock, make) -> None:
     assert ledger.offence_count(client) == 1
     assert ledger.offence_count(client, since=first.decided_at + timedelta(seconds=1)) == 0
     assert ledger.offence_count("203.0.113.51") == 0
+    assert ledger.offence_counts([client, "203.0.113.51", client]) == {
+        client: 1,
+        "203.0.113.51": 0,
+    }
 
 
 def test_status_documents(ledger, clock) -> None:
