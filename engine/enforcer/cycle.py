@@ -107,6 +107,7 @@ class Cycle:
         self.duplicate_sets: list[ActualIPSet] = []
         self.blocked_names: set[str] = set()  # desired names held by foreign objects
         self.owned_groups: dict[str, ActualRuleGroup] = {}
+        self.duplicate_groups: list[ActualRuleGroup] = []
         self.web_acl: ActualWebAcl | None = None
         self.shield_status: dict[str, Any] = {"enabled": desired.shield.enabled}
 

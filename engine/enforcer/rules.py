@@ -66,6 +66,10 @@ def read(cycle: Cycle) -> None:
         if not group.name.startswith(cycle.prefix):
             continue
         if marked_digest(group.description) is not None:
+            if group.name in cycle.owned_groups:  # a racing writer's second create
+                cycle.duplicate_groups.append(group)
+                cycle.drift.add(f"rulegroup/{group.name}", "stale", "duplicate engine rule group")
+                continue
             cycle.owned_groups[group.name] = group
         elif _group_mode(cycle) and group.name == placement.rule_group_name:
             cycle.blocked_names.add(group.name)
@@ -299,11 +303,14 @@ def _update_acl(cycle: Cycle, desired: list[dict[str, Any]]) -> str:
 def delete_stale_groups(cycle: Cycle) -> None:
     """Delete engine-owned rule groups no longer desired (the ACL no longer points at them)."""
     keep = cycle.desired.placement.rule_group_name if _group_mode(cycle) else None
-    for name, group in sorted(cycle.owned_groups.items()):
-        if name == keep:
-            continue
+    stale = [g for n, g in sorted(cycle.owned_groups.items()) if n != keep]
+    for group in stale + cycle.duplicate_groups:
         step = Step(
-            PHASE, "DeleteRuleGroup", f"rulegroup/{name}", "no longer desired", {"arn": group.arn}
+            PHASE,
+            "DeleteRuleGroup",
+            f"rulegroup/{group.name}",
+            "no longer desired",
+            {"arn": group.arn},
         )
         cycle.run_step(step, lambda g=group: _delete_group(cycle, g))
 

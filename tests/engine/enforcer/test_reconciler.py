@@ -384,3 +384,29 @@ def test_rate_rules_are_not_rewritten_when_only_addresses_change(wafv2, web_acl,
     assert result.ok
     assert {s.operation for s in result.steps if s.status == "applied"} == {"UpdateIPSet"}
     assert rec.run_cycle(more).writes == 0
+
+
+def test_duplicate_engine_sets_from_a_racing_create_are_folded_into_one(
+    wafv2, web_acl, make_reconciler
+):
+    """AWS refuses a second set of the same name; moto accepts it, as a racing writer might."""
+    doc = compile_doc(decisions(v4_addresses(3)))
+    rec = make_reconciler()
+    assert rec.run_cycle(doc).ok
+    name = next(s.name for s in doc.ip_sets if s.addresses and s.ip_version == "IPV4")
+    original = next(s for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] if s["Name"] == name)
+    wafv2.create_ip_set(
+        Name=name,
+        Scope="REGIONAL",
+        Description=original["Description"],
+        IPAddressVersion="IPV4",
+        Addresses=["198.51.100.77/32"],
+    )
+
+    result = rec.run_cycle(doc)
+
+    assert result.ok, result.errors
+    same_name = [s for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] if s["Name"] == name]
+    assert [s["ARN"] for s in same_name] == [original["ARN"]]
+    assert "198.51.100.77/32" not in all_addresses(ip_set_contents(wafv2))
+    assert rec.run_cycle(doc).writes == 0
