@@ -32,7 +32,7 @@ from benchmarks.baselines import BASELINES, run_baselines
 from benchmarks.baselines.scoring import ClientIndex, from_baseline, from_decisions, score
 from benchmarks.simulator import HELDOUT_SEEDS, TRAIN_SEEDS, preset, render, simulate, view
 from benchmarks.simulator.config import SHARED_CORPORA
-from benchmarks.simulator.render import LogObject
+from benchmarks.simulator.render import FORMATS, LogObject
 from benchmarks.simulator.simulate import L_CLIENT
 from engine.schema import request as rq
 
@@ -58,7 +58,7 @@ def parse_objects(objects: list[LogObject], sim) -> tuple[dict[str, list[pa.Tabl
     except ImportError:
         parse_object = None
     if parse_object is None:
-        return {f: [view(sim.requests, f)] for f in ("alb", "waf")}, "simulator views"
+        return {f: [view(sim.requests, f)] for f in FORMATS}, "simulator views"
     out: dict[str, list[pa.Table]] = defaultdict(list)
     for obj in objects:
         res = parse_object(obj.data, key=obj.key)
@@ -68,28 +68,62 @@ def parse_objects(objects: list[LogObject], sim) -> tuple[dict[str, list[pa.Tabl
     return dict(out), "engine.parsers.parse_object"
 
 
-def alb_batches(tables: list[pa.Table], objects: list[LogObject]) -> list[pa.Table]:
-    """ALB tables grouped by file end time (every node's file for one 5-minute interval)."""
-    keys = [o.key for o in objects if o.fmt == "alb"]
+def log_batches(fmt: str, tables: list[pa.Table], objects: list[LogObject]) -> list[pa.Table]:
+    """Parsed tables of one format grouped as they would land: ALB and WAF per 5-minute
+    interval (every ALB node's file together), CloudFront per event hour."""
+    keys = [o.key for o in objects if o.fmt == fmt]
     groups: dict[str, list[pa.Table]] = defaultdict(list)
     for key, table in zip(keys, tables, strict=True):
-        groups[key.rsplit("_", 3)[-3]].append(table)
+        if fmt == "alb":
+            slot = key.rsplit("_", 3)[-3]  # <end>Z
+        elif fmt == "waf":
+            slot = key.rsplit("_", 2)[-2]  # <start>Z
+        else:
+            slot = key.rsplit("/", 1)[-1].split(".")[1]  # YYYY-MM-DD-HH
+        groups[slot].append(table)
     return [
-        pa.concat_tables(groups[end]).sort_by([(rq.EVENT_TIME, "ascending")])
-        for end in sorted(groups)
+        pa.concat_tables(groups[slot]).sort_by([(rq.EVENT_TIME, "ascending")])
+        for slot in sorted(groups)
     ]
 
 
-def run_wafsmith(batches: list[pa.Table]) -> tuple[Any | None, str]:
-    """``analyze_tables`` over the batches; (None, why) when wafsmith is not available."""
+def run_wafsmith(
+    batches: list[pa.Table], detectors: list[str] | None = None
+) -> tuple[Any | None, str]:
+    """``analyze_tables`` (or an ``Analyzer`` restricted to ``detectors``) over the batches;
+    (None, why) when wafsmith is not available."""
     try:
-        from engine.pipeline import analyze_tables
+        from engine.pipeline import Analyzer, analyze_tables
     except ImportError as exc:
         return None, f"missing ({exc})"
-    return analyze_tables(batches), "engine.pipeline.analyze_tables"
+    if detectors is None:
+        return analyze_tables(batches), "engine.pipeline.analyze_tables"
+    analyzer = Analyzer(detectors=detectors)
+    for batch in batches:
+        analyzer.feed(batch)
+    analyzer.finish()
+    return analyzer.result(), f"engine.pipeline.Analyzer(detectors={detectors})"
 
 
-def run_seed(scale: str, seed: int, corpora: Path | None, log=print) -> dict[str, Any]:
+def ablations() -> dict[str, list[str]]:
+    """wafsmith variants of ``detection.md`` §6.4 that the engine's registry allows."""
+    try:
+        from engine.detectors import DETECTORS
+    except ImportError:
+        return {}
+    names = list(DETECTORS.names())
+    per_client = [n for n in names if not n.startswith("distributed")]
+    return {f"{WAFSMITH}-per-client-only": per_client}
+
+
+def run_seed(
+    scale: str,
+    seed: int,
+    corpora: Path | None,
+    log=print,
+    wafsmith_log: str = "alb",
+    with_ablations: bool = False,
+) -> dict[str, Any]:
     cfg = preset(scale, corpora_dir=corpora)
     t0 = time.perf_counter()
     sim = simulate(cfg, seed)
@@ -114,27 +148,33 @@ def run_seed(scale: str, seed: int, corpora: Path | None, log=print) -> dict[str
         results[b.baseline_id] = score(from_baseline(res), sim.labels, sim.campaigns, sim.requests)
         results[b.baseline_id]["version"] = res.version
     index = ClientIndex(sim.labels[L_CLIENT].to_pylist())
+    if parse_how.startswith("engine"):
+        batches = log_batches(wafsmith_log, parsed[wafsmith_log], objects)
+    else:
+        batches = [view(sim.requests, wafsmith_log)]
+    variants: dict[str, list[str] | None] = {WAFSMITH: None}
+    if with_ablations:
+        variants.update(ablations())
     status = "ok"
-    s = time.perf_counter()
-    try:
-        batches = (
-            alb_batches(parsed["alb"], objects)
-            if parse_how.startswith("engine")
-            else [tables["alb"]]
-        )
-        analysis, status = run_wafsmith(batches)
-    except Exception as exc:  # reported and turned into a failing exit code, not swallowed
-        traceback.print_exc(file=sys.stderr)
-        analysis, status = None, f"failed: {type(exc).__name__}: {exc}"
-    timings[WAFSMITH] = time.perf_counter() - s
-    if analysis is not None:
-        results[WAFSMITH] = score(
-            from_decisions(WAFSMITH, analysis.decisions, index),
-            sim.labels,
-            sim.campaigns,
-            sim.requests,
-        )
-        results[WAFSMITH]["decisions"] = len(analysis.decisions)
+    for name, detectors in variants.items():
+        s = time.perf_counter()
+        try:
+            analysis, how = run_wafsmith(batches, detectors)
+        except Exception as exc:  # reported and shown as failed, not swallowed
+            traceback.print_exc(file=sys.stderr)
+            analysis, how = None, f"failed: {type(exc).__name__}: {exc}"
+        timings[name] = time.perf_counter() - s
+        if name == WAFSMITH:
+            status = how
+        if analysis is not None:
+            results[name] = score(
+                from_decisions(name, analysis.decisions, index, wafsmith_log),
+                sim.labels,
+                sim.campaigns,
+                sim.requests,
+            )
+            results[name]["decisions"] = len(analysis.decisions)
+            results[name]["version"] = f"{how} on {wafsmith_log} logs"
     return {
         "seed": seed,
         "scale": scale,
@@ -190,7 +230,7 @@ def print_report(run: dict[str, Any], out=print) -> None:
             f"{_fmt(m['flood_ttd_s']):>8} {_fmt(m.get('flood_ttd_effective_s')):>7} "
             f"{_fmt(m.get('request_recall')):>6}/{_fmt(m.get('request_collateral')):<6}"
         )
-    out("\nbaselines reproduced:")
+    out("\nsystems (what each reproduces or runs):")
     for name in sorted(systems):
         if "version" in systems[name]:
             out(f"  {name}: {systems[name]['version']}")
@@ -261,7 +301,7 @@ def print_summary(summary: dict[str, dict[str, Any]], out=print) -> None:
         )
     if WAFSMITH in summary:
         best = max(
-            (v for k, v in summary.items() if k != WAFSMITH),
+            (v for k, v in summary.items() if not k.startswith(WAFSMITH)),
             key=lambda v: v["f1_mean"],
             default=None,
         )
@@ -284,7 +324,9 @@ def check_targets(run: dict[str, Any]) -> list[str]:
         misses.append(f"blocked {m['crawlers_blocked']} crawlers, {m['nat_blocked']} NATs")
     if m["flood_ttd_s"] is None or m["flood_ttd_s"] > TARGETS["flood_ttd_s"]:
         misses.append(f"flood TTD {m['flood_ttd_s']} s > {TARGETS['flood_ttd_s']}")
-    best = max((v["f1"] for k, v in run["systems"].items() if k != WAFSMITH), default=0)
+    best = max(
+        (v["f1"] for k, v in run["systems"].items() if not k.startswith(WAFSMITH)), default=0
+    )
     if m["f1"] <= best:
         misses.append(f"F1 {m['f1']} not above the best baseline's {best}")
     return misses
@@ -304,6 +346,17 @@ def main(argv: list[str] | None = None) -> int:
         choices=("heldout", "train"),
         help=f"run every seed of a split (held-out {HELDOUT_SEEDS}, train {TRAIN_SEEDS})",
     )
+    ap.add_argument(
+        "--wafsmith-log",
+        choices=FORMATS,
+        default="alb",
+        help="which rendered log wafsmith reads (baselines always read their own)",
+    )
+    ap.add_argument(
+        "--ablations",
+        action="store_true",
+        help="also run wafsmith with per-client detectors only (no population detectors)",
+    )
     ap.add_argument("--json", type=Path, help="write every metric to this file")
     ap.add_argument(
         "--corpora",
@@ -318,7 +371,13 @@ def main(argv: list[str] | None = None) -> int:
     seeds = args.seed or list(split) or [HELDOUT_SEEDS[0]]
     runs = []
     for seed in seeds:
-        run = run_seed(args.scale, seed, corpora)
+        run = run_seed(
+            args.scale,
+            seed,
+            corpora,
+            wafsmith_log=args.wafsmith_log,
+            with_ablations=args.ablations,
+        )
         run["target_misses"] = check_targets(run)
         print_report(run)
         print(

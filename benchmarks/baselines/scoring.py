@@ -89,8 +89,18 @@ class ClientIndex:
         return [c for c, a in self._v6 if a in net]
 
 
-def from_decisions(system: str, decisions: list[Any], index: ClientIndex) -> Coverage:
-    """Coverage of engine ``Decision`` proposals (any action but ``count``)."""
+DELIVERY_MS = {"alb": 300_000, "waf": 300_000, "cloudfront": 3_600_000}
+
+
+def from_decisions(
+    system: str, decisions: list[Any], index: ClientIndex, log: str = "alb"
+) -> Coverage:
+    """Coverage of engine ``Decision`` proposals (any action but ``count``).
+
+    ``effective_ms`` assumes the engine sees an event when the object holding it lands: ALB
+    and WAF objects cover 5 minutes, CloudFront standard logs about an hour.
+    """
+    step = DELIVERY_MS[log]
     cov = Coverage(system)
     entries: set[str] = set()
     for d in decisions:
@@ -104,7 +114,7 @@ def from_decisions(system: str, decisions: list[Any], index: ClientIndex) -> Cov
             covered.update(index.covered(m))
         entries.update(members if members else [d.client])
         for ip in covered:
-            cov.cover(ip, t, file_end(t) + ENGINE_DELAY_MS, block=action == "block")
+            cov.cover(ip, t, file_end(t, step) + ENGINE_DELAY_MS, block=action == "block")
     cov.entries = len(entries)
     return cov
 
