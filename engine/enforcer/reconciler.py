@@ -126,6 +126,8 @@ class Reconciler:
         mode: Mode = Mode.ENFORCE,
         next_expiry: datetime | None = None,
     ) -> CycleResult:
+        """One cycle (one at a time per instance). Never raises for AWS or plan errors: they
+        are in ``errors`` and ``ok`` is False. ``next_expiry`` is echoed for the loop."""
         started = self.clock.now()
         prior = (
             frozenset(e.resource for e in self.last_result.errors)

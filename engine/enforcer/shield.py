@@ -132,6 +132,8 @@ def _converge_auto(cycle: Cycle, prot: ShieldProtectionSpec, current: dict[str, 
     assert cycle.shield is not None
     shield = cycle.shield
     have, want = _current_auto(current), prot.auto_response
+    if want == "BLOCK" and cycle.count_only:
+        want = "COUNT"  # count-only: nothing the engine controls may block
     if have == want:
         return
     if want is None and not str(current.get("Name", "")).startswith(cycle.prefix):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.enforcer import Boto3ShieldApi, Reconciler, RecordingShieldFake
+from engine.enforcer import Boto3ShieldApi, Mode, Reconciler, RecordingShieldFake
 from tests.engine.enforcer.conftest import compile_doc, decisions, v4_addresses
 
 ALB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/50dc6c495c0c9188"
@@ -124,3 +124,16 @@ def test_boto3_shield_api_speaks_to_moto(aws_endpoint):
     assert described["Name"] == "wafsmith-shop"
     shield.delete_protection(ProtectionId=created["ProtectionId"])
     assert shield.list_protections()["Protections"] == []
+
+
+def test_count_only_mode_keeps_automatic_response_in_count(wafv2, web_acl, api, fake_clock):
+    fake = RecordingShieldFake()
+    doc = _doc(
+        [{"name": "wafsmith-shop", "resource_arn": ALB, "auto_response": "block"}], allow_block=True
+    )
+    result = Reconciler(api, clock=fake_clock, shield_api=fake).run_cycle(doc, mode=Mode.COUNT_ONLY)
+    assert result.ok
+    assert _protections(fake)[ALB]["ApplicationLayerAutomaticResponseConfiguration"] == {
+        "Status": "ENABLED",
+        "Action": {"Count": {}},
+    }
