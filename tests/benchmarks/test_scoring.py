@@ -185,6 +185,8 @@ def test_benchmark_runs_end_to_end_on_a_tiny_stream(tmp_path):
     for m in systems.values():
         assert m["attack_clients"] + m["benign_clients"] == run["clients"]
         assert 0 <= m["recall"] <= 1
+    if run["wafsmith"].startswith("engine."):
+        assert {"wafsmith", "wafsmith-per-client-only"} <= set(systems)
     # per-IP limits cannot see the distributed flood: its members stay below 100 / 5 min
     assert systems["waf-rbr-100"]["per_kind"]["distributed_flood"]["flagged"] == 0
     assert systems["waf-rbr-100"]["per_kind"]["volumetric_flood"]["rate"] == 1.0
