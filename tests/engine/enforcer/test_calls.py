@@ -119,3 +119,17 @@ def test_fault_injector_refuses_unknown_codes_and_impossible_rates():
                 "WAFInternalErrorException": 0.6,
             },
         )
+
+
+def test_no_catch_all_handler_on_the_enforcement_path():
+    """Errors are handled by name and re-raised or recorded; never swallowed wholesale."""
+    import re
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[3] / "engine" / "enforcer"
+    offenders = []
+    for path in sorted(folder.glob("*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"except\s*(:|Exception\b|BaseException\b)", line):
+                offenders.append(f"{path.name}:{n}: {line.strip()}")
+    assert offenders == []

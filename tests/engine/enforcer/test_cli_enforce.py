@@ -14,7 +14,7 @@ from engine.cli import enforce
 from engine.core.clock import FakeClock
 from engine.decisions.ledger import Ledger
 from engine.schema.decision import Action, Decision, Status
-from tests.engine.enforcer.conftest import NOW, WEB_ACL, all_addresses, ip_set_contents
+from tests.engine.enforcer.conftest import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
 
 AT = NOW.isoformat()
 
@@ -235,3 +235,22 @@ def test_config_with_shield_creates_protections_in_moto(
     assert summary["calls"]["EnableApplicationLayerAutomaticResponse"] == 1
     shield = boto3.client("shield", endpoint_url=aws_endpoint, region_name="us-east-1")
     assert [p["ResourceArn"] for p in shield.list_protections()["Protections"]] == [alb]
+
+
+def test_engine_settings_file_supplies_endpoint_and_web_acl(
+    aws_endpoint, wafv2, web_acl, tmp_path, capsys
+):
+    settings = tmp_path / "wafsmith.toml"
+    settings.write_text(
+        f'[aws]\nendpoint_url = "{aws_endpoint}"\nregion = "us-east-1"\n'
+        f'[enforcement]\nmode = "enforce"\nweb_acl_name = "{WEB_ACL}"\n'
+        '[enforcement.compiler]\nowner_prefix = "ws-"\n'
+    )
+    path = _write_decisions(tmp_path / "d.json", ["192.0.2.10"])
+    code, summary = _run(
+        capsys, "--once", "--config", str(settings), "--decisions", str(path), "--now", AT
+    )
+    assert code == 0, summary
+    assert all(name.startswith("ws-") for name in summary["entries"])
+    assert all_addresses(ip_set_contents(wafv2, prefix="ws-")) == {"192.0.2.10/32"}
+    assert any(r["Name"] == "ws-rules" for r in acl_body(wafv2)["Rules"])
