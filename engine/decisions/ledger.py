@@ -16,7 +16,7 @@ import json
 import math
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -674,13 +674,42 @@ def _columns(decision: Decision) -> dict[str, Any]:
         "score": float(decision.score),
         "confidence": float(decision.confidence),
         "detector": decision.detector,
-        "reasons": list(decision.reasons),
-        "evidence": list(decision.evidence),
+        "reasons": [str(r) for r in decision.reasons],
+        "evidence": _plain(list(decision.evidence), "evidence"),
         "members": list(decision.members),
         "ttl_s": decision.ttl_s,
         "decided_at": decision.decided_at,
         "expires_at": decision.expires_at,
     }
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as plain JSON (NumPy scalars, datetimes, tuples and sets converted).
+
+    Non-finite floats become their text (``"nan"``, ``"inf"``) because PostgreSQL's JSON
+    refuses them; anything else unknown is refused with the path to it.
+    """
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(items)]
+    item = getattr(value, "item", None)  # NumPy / Arrow scalars
+    if callable(item):
+        try:
+            return _plain(item(), where)
+        except (TypeError, ValueError):
+            pass
+    tolist = getattr(value, "tolist", None)  # NumPy arrays
+    if callable(tolist):
+        return _plain(tolist(), where)
+    raise DecisionError(f"{where} holds a {type(value).__name__}, which is not JSON")
 
 
 def _decision(row: Row) -> Decision:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from engine.decisions import ConcurrentUpdate, IllegalTransition, Ledger
+from engine.decisions.ledger import _plain
 from engine.schema.decision import Action, Status
 
 
@@ -214,3 +216,25 @@ def test_status_documents(ledger, clock) -> None:
     doc = ledger.get_status("engine")
     assert doc.document == {"lag_s": 1.0, "objects": 12}
     assert doc.updated_at == clock.now()
+
+
+def test_evidence_with_non_finite_numbers_is_stored_on_every_backend(ledger, clock, make) -> None:
+    evidence = ({"rpm": 512.5, "ratio": float("nan"), "peak": float("inf"), "n": [1, 2]},)
+    stored = ledger.propose(make(evidence=evidence))
+    assert ledger.get(stored.id).evidence == (
+        {"rpm": 512.5, "ratio": "nan", "peak": "inf", "n": [1, 2]},
+    )
+
+
+def test_plain_json_conversion() -> None:
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    value = {"a": np.float32(1.5), "b": np.int64(7), "c": np.array([1, 2]), "d": {3, 1}, "t": when}
+    assert _plain(value, "evidence") == {
+        "a": 1.5,
+        "b": 7,
+        "c": [1, 2],
+        "d": [1, 3],
+        "t": when.isoformat(),
+    }
+    with pytest.raises(ValueError, match=r"evidence\.x"):
+        _plain({"x": object()}, "evidence")
