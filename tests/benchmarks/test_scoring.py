@@ -167,7 +167,17 @@ def test_benchmark_runs_end_to_end_on_a_tiny_stream(tmp_path):
     out = tmp_path / "bench.json"
     assert (
         bench_detection.main(
-            ["--scale", "tiny", "--seed", "3", "--json", str(out), "--corpora", "none"]
+            [
+                "--scale",
+                "tiny",
+                "--seed",
+                "3",
+                "--json",
+                str(out),
+                "--corpora",
+                "none",
+                "--ablations",
+            ]
         )
         == 0
     )
