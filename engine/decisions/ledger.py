@@ -310,6 +310,26 @@ class Ledger:
                 for r in rows
             ]
 
+    def reject_lapsed(self, now: datetime | None = None) -> builtins.list[Decision]:
+        """Proposals nobody decided before their expiry → rejected by ``policy:ttl``.
+
+        Approving them could no longer enforce anything; closing them keeps the analysts'
+        queue to what still matters. A later proposal for the client starts afresh.
+        """
+        now = now or self._clock.now()
+        d = db.decisions
+        with self._write() as conn:
+            rows = conn.execute(
+                sa.select(d)
+                .where(d.c.status == Status.PROPOSED.value, d.c.expires_at <= now)
+                .order_by(d.c.seq)
+            ).all()
+            why = "lapsed before anyone decided"
+            return [
+                self._move(conn, r, Status.REJECTED, by=TTL_ACTOR, comment=why, now=now)
+                for r in rows
+            ]
+
     def enforceable(self, now: datetime | None = None) -> builtins.list[Decision]:
         """Approved or applied decisions not expired at ``now``: what the compiler compiles."""
         now = now or self._clock.now()

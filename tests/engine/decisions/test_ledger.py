@@ -187,6 +187,10 @@ def test_expiry_follows_the_injected_clock(ledger, clock, make) -> None:
     assert ledger.enforceable(clock.now()) == []
     assert ledger.get(pending.id).status is Status.PROPOSED
     assert ledger.counts_by_state()["expired"] == 2
+    assert [d.id for d in ledger.reject_lapsed()] == [pending.id]
+    assert ledger.get(pending.id).status is Status.REJECTED
+    assert ledger.audit(pending.id)[-1].actor == "policy:ttl"
+    assert ledger.reject_lapsed() == []
 
 
 def test_offence_count_for_escalation(ledger, clock, make) -> None:
