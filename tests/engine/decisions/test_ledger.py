@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.decisions import ConcurrentUpdate, IllegalTransition, Ledger
-from engine.decisions.ledger import _plain
+from engine.decisions.rows import plain as _plain
 from engine.schema.decision import Action, Status
 
 

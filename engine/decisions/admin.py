@@ -1,0 +1,184 @@
+"""Administrative parts of the ledger: policy versions, the allowlist, API tokens, status."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from dataclasses import replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.decisions import db, tokens
+from engine.decisions.errors import UnknownEntry
+from engine.decisions.policy import Policy
+from engine.decisions.records import AllowlistEntry, StatusDoc
+from engine.decisions.rows import Network, actor_name, overlaps, to_allow_entry, to_decision
+from engine.decisions.store import LedgerStore
+from engine.decisions.tokens import TokenRecord
+from engine.schema.decision import Decision, Status, client_network, normalize_client
+
+
+class LedgerAdmin(LedgerStore):
+    """Policy, allowlist, token and status operations (every change audited)."""
+
+    # -- policy -----------------------------------------------------------------------------
+
+    def policy(self) -> Policy:
+        """The current policy (the built-in default, version 0, until an admin sets one)."""
+        p = db.policy
+        with self._read() as conn:
+            row = conn.execute(sa.select(p).order_by(p.c.version.desc()).limit(1)).first()
+        if row is None:
+            return Policy()
+        return Policy.model_validate({**row.document, "version": row.version})
+
+    def set_policy(self, policy: Policy | dict[str, Any], *, by: str) -> Policy:
+        """Store a new policy version (validated, audited); returns it with its version."""
+        if not isinstance(policy, Policy):
+            policy = Policy.model_validate(policy)
+        now = self._clock.now()
+        p = db.policy
+        with self._write() as conn:
+            current = conn.execute(sa.select(sa.func.max(p.c.version))).scalar_one() or 0
+            stored = policy.model_copy(update={"version": current + 1})
+            document = stored.model_dump(mode="json", exclude={"version"})
+            conn.execute(
+                p.insert().values(
+                    version=stored.version,
+                    document=document,
+                    created_by=actor_name(by),
+                    created_at=now,
+                )
+            )
+            self._audit(
+                conn,
+                None,
+                "policy",
+                actor_name(by),
+                None,
+                None,
+                f"policy v{stored.version}: {json.dumps(document, sort_keys=True)}",
+                now,
+            )
+        return stored
+
+    # -- allowlist --------------------------------------------------------------------------
+
+    def add_allowlist(self, cidr: str, *, by: str, comment: str | None = None) -> AllowlistEntry:
+        """Allowlist a range (no /0). Open decisions overlapping it are rejected or revoked."""
+        cidr = normalize_client(cidr)
+        network = client_network(cidr)
+        now = self._clock.now()
+        a = db.allowlist
+        with self._write() as conn:
+            row = conn.execute(sa.select(a).where(a.c.cidr == cidr)).first()
+            if row is not None:
+                return to_allow_entry(row)
+            conn.execute(
+                a.insert().values(
+                    cidr=cidr, comment=comment, created_by=actor_name(by), created_at=now
+                )
+            )
+            self._audit(
+                conn, None, f"allowlist:{cidr}", actor_name(by), None, "added", comment, now
+            )
+            d = db.decisions
+            for r in conn.execute(sa.select(d).where(d.c.status.in_(db.OPEN_STATUSES))).all():
+                if overlaps(to_decision(r), [network]) is None:
+                    continue
+                to = Status.REJECTED if r.status == Status.PROPOSED else Status.REVOKED
+                self._move(
+                    conn, r, to, by=actor_name(by), comment=f"client allowlisted ({cidr})", now=now
+                )
+        return AllowlistEntry(cidr, comment, actor_name(by), now)
+
+    def remove_allowlist(self, cidr: str, *, by: str) -> None:
+        """Remove an allowlisted range; raises ``UnknownEntry`` if it is not listed."""
+        cidr = normalize_client(cidr)
+        a = db.allowlist
+        with self._write() as conn:
+            if conn.execute(a.delete().where(a.c.cidr == cidr)).rowcount != 1:
+                raise UnknownEntry(f"{cidr} is not allowlisted")
+            self._audit(
+                conn,
+                None,
+                f"allowlist:{cidr}",
+                actor_name(by),
+                "added",
+                "removed",
+                None,
+                self._clock.now(),
+            )
+
+    def allowlist(self) -> builtins.list[AllowlistEntry]:
+        a = db.allowlist
+        with self._read() as conn:
+            return [to_allow_entry(r) for r in conn.execute(sa.select(a).order_by(a.c.cidr))]
+
+    def allowlist_networks(self) -> builtins.list[Network]:
+        return [client_network(e.cidr) for e in self.allowlist()]
+
+    def allowlisted(
+        self, decision: Decision, *, networks: builtins.list[Network] | None = None
+    ) -> str | None:
+        """The allowlisted range ``decision`` would block (its members, else its client)."""
+        return overlaps(decision, self.allowlist_networks() if networks is None else networks)
+
+    def _allowlisted_in(self, conn: Connection, decision: Decision) -> str | None:
+        rows = conn.execute(sa.select(db.allowlist.c.cidr)).scalars().all()
+        return overlaps(decision, [client_network(c) for c in rows])
+
+    # -- API tokens and status --------------------------------------------------------------
+
+    def create_token(self, name: str, role: str) -> tuple[str, TokenRecord]:
+        """A new API token: (plaintext to show once, stored record)."""
+        now = self._clock.now()
+        with self._write() as conn:
+            plaintext, record = tokens.create_token(conn, name=name, role=role, now=now)
+            self._audit(
+                conn,
+                None,
+                f"token:{record.id}",
+                "cli",
+                None,
+                "created",
+                f"{record.name} ({record.role.value})",
+                now,
+            )
+        return plaintext, record
+
+    def verify_token(self, plaintext: str) -> TokenRecord | None:
+        """The live token behind ``plaintext`` (its ``last_used_at`` refreshed), else None."""
+        with self._read() as conn:
+            record = tokens.find_token(conn, plaintext)
+        now = self._clock.now()
+        if record is not None and tokens.needs_touch(record, now):
+            with self._write() as conn:
+                tokens.touch_token(conn, record.id, now=now)
+            record = replace(record, last_used_at=now)
+        return record
+
+    def list_tokens(self) -> builtins.list[TokenRecord]:
+        with self._read() as conn:
+            return tokens.list_tokens(conn)
+
+    def revoke_token(self, token_id: str, *, by: str = "cli") -> TokenRecord:
+        """Revoke a token for good; raises ``UnknownEntry``."""
+        now = self._clock.now()
+        with self._write() as conn:
+            record = tokens.revoke_token(conn, token_id)
+            self._audit(
+                conn, None, f"token:{token_id}", actor_name(by), "created", "revoked", None, now
+            )
+        return record
+
+    def put_status(self, key: str, document: dict[str, Any]) -> None:
+        """Publish a JSON status document under ``key`` (replacing the previous one)."""
+        with self._write() as conn:
+            tokens.put_status(conn, key, document, now=self._clock.now())
+
+    def get_status(self, key: str) -> StatusDoc | None:
+        with self._read() as conn:
+            return tokens.get_status(conn, key)

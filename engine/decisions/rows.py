@@ -1,0 +1,197 @@
+"""Row mapping and shared statements of the ledger tables.
+
+Converts between ``Decision`` and ``ledger_decisions`` rows (evidence made plain JSON), builds
+audit rows, merges duplicate proposals and checks allowlist overlap, so the ledger classes
+hold only the workflow.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+
+from engine.decisions import db
+from engine.decisions.records import AllowlistEntry, AuditEvent, LedgerEntry
+from engine.schema.decision import Action, Decision, DecisionError, Status, client_network
+
+MAX_EVIDENCE = 50  # evidence items kept on a merged decision (newest win)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# -- statements built once (SQLAlchemy caches their compiled form) ----------------------------
+
+_D = db.decisions
+SELECT_OPEN = (
+    sa.select(_D)
+    .where(
+        _D.c.client.in_(sa.bindparam("clients", expanding=True)),
+        _D.c.status.in_(db.OPEN_STATUSES),
+    )
+    .with_for_update()
+)
+UPDATE_DECISION = _D.update().where(
+    _D.c.id == sa.bindparam("b_id"), _D.c.version == sa.bindparam("b_version")
+)
+
+
+def audit_row(
+    decision_id: str | None,
+    subject: str,
+    actor: str,
+    from_status: str | None,
+    to_status: str | None,
+    comment: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "decision_id": decision_id,
+        "subject": subject,
+        "at": now,
+        "actor": actor,
+        "from_status": None if from_status is None else str(from_status),
+        "to_status": None if to_status is None else str(to_status),
+        "comment": comment,
+    }
+
+
+# -- row mapping ----------------------------------------------------------------------------
+
+
+def actor_name(by: str) -> str:
+    by = str(by).strip()
+    if not by or len(by) > 256:
+        raise DecisionError("the actor (by) must be 1..256 characters")
+    return by
+
+
+def columns(decision: Decision) -> dict[str, Any]:
+    return {
+        "id": decision.id,
+        "client": decision.client,
+        "action": decision.action.value,
+        "status": decision.status.value,
+        "score": float(decision.score),
+        "confidence": float(decision.confidence),
+        "detector": decision.detector,
+        "reasons": [str(r) for r in decision.reasons],
+        "evidence": plain(list(decision.evidence), "evidence"),
+        "members": list(decision.members),
+        "ttl_s": decision.ttl_s,
+        "decided_at": decision.decided_at,
+        "expires_at": decision.expires_at,
+    }
+
+
+def plain(value: Any, where: str) -> Any:
+    """``value`` as plain JSON (NumPy scalars, datetimes, tuples and sets converted).
+
+    Non-finite floats become their text (``"nan"``, ``"inf"``) because PostgreSQL's JSON
+    refuses them; anything else unknown is refused with the path to it.
+    """
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [plain(v, f"{where}[{i}]") for i, v in enumerate(items)]
+    item = getattr(value, "item", None)  # NumPy / Arrow scalars
+    if callable(item):
+        try:
+            return plain(item(), where)
+        except (TypeError, ValueError):
+            pass
+    tolist = getattr(value, "tolist", None)  # NumPy arrays
+    if callable(tolist):
+        return plain(tolist(), where)
+    raise DecisionError(f"{where} holds a {type(value).__name__}, which is not JSON")
+
+
+def to_decision(row: Row) -> Decision:
+    return Decision(
+        client=row.client,
+        action=Action(row.action),
+        ttl_s=int(row.ttl_s),
+        score=float(row.score),
+        detector=row.detector,
+        reasons=tuple(row.reasons),
+        decided_at=row.decided_at,
+        confidence=float(row.confidence),
+        evidence=tuple(row.evidence),
+        status=Status(row.status),
+        id=row.id,
+        members=tuple(row.members),
+    )
+
+
+def to_entry(row: Row) -> LedgerEntry:
+    return LedgerEntry(to_decision(row), int(row.version), row.created_at, row.updated_at)
+
+
+def to_event(row: Row) -> AuditEvent:
+    return AuditEvent(
+        id=int(row.id),
+        decision_id=row.decision_id,
+        subject=row.subject,
+        at=row.at,
+        actor=row.actor,
+        from_status=row.from_status,
+        to_status=row.to_status,
+        comment=row.comment,
+    )
+
+
+def to_allow_entry(row: Row) -> AllowlistEntry:
+    return AllowlistEntry(row.cidr, row.comment, row.created_by, row.created_at)
+
+
+def merge(old: Decision, new: Decision) -> Decision:
+    """``old`` refreshed by a duplicate proposal ``new`` (same client and action)."""
+    decided_at = max(old.decided_at, new.decided_at)
+    expires_at = max(old.expires_at, new.expires_at)
+    seen = {json.dumps(e, sort_keys=True, default=str) for e in old.evidence}
+    fresh = [e for e in new.evidence if json.dumps(e, sort_keys=True, default=str) not in seen]
+    return replace(
+        old,
+        score=max(old.score, new.score),
+        confidence=max(old.confidence, new.confidence),
+        reasons=old.reasons + tuple(r for r in new.reasons if r not in old.reasons),
+        evidence=(old.evidence + tuple(fresh))[-MAX_EVIDENCE:],
+        members=old.members + tuple(m for m in new.members if m not in old.members),
+        decided_at=decided_at,
+        ttl_s=max(1, math.ceil((expires_at - decided_at).total_seconds())),
+    )
+
+
+def overlaps(decision: Decision, networks: Iterable[Network]) -> str | None:
+    nets = [n for n in networks]
+    if not nets:
+        return None
+    for client in decision.members or (decision.client,):  # what the compiler blocks
+        mine = client_network(client)
+        for net in nets:
+            if mine.version == net.version and mine.overlaps(net):
+                return str(net)
+    return None
+
+
+def parse_cursor(cursor: str) -> int:
+    try:
+        value = int(cursor)
+    except (TypeError, ValueError):
+        raise DecisionError(f"bad cursor {cursor!r}") from None
+    if value < 0:
+        raise DecisionError(f"bad cursor {cursor!r}")
+    return value
