@@ -129,6 +129,10 @@ def web_acl(wafv2) -> dict[str, Any]:
         Rules=FOREIGN_RULES,
         CustomResponseBodies={"blocked": {"ContentType": "TEXT_PLAIN", "Content": "denied"}},
         TokenDomains=["example.com"],
+        Description="production web ACL",
+        CaptchaConfig={"ImmunityTimeProperty": {"ImmunityTime": 300}},
+        ChallengeConfig={"ImmunityTimeProperty": {"ImmunityTime": 600}},
+        AssociationConfig={"RequestBody": {"CLOUDFRONT": {"DefaultSizeInspectionLimit": "KB_32"}}},
     )
     return acl_body(wafv2)
 

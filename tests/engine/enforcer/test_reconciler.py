@@ -68,11 +68,28 @@ def test_one_percent_change_touches_only_the_affected_sets(wafv2, web_acl, make_
     assert all_addresses(ip_set_contents(wafv2)) == _cidrs(changed)
 
 
-def test_foreign_rules_and_acl_fields_survive_byte_for_byte(wafv2, web_acl, make_reconciler):
+ACL_FIELDS = (
+    "DefaultAction",
+    "Description",
+    "VisibilityConfig",
+    "CustomResponseBodies",
+    "TokenDomains",
+    "CaptchaConfig",
+    "ChallengeConfig",
+    "AssociationConfig",
+)
+
+
+def test_foreign_rules_and_acl_fields_survive_byte_for_byte(wafv2, web_acl, api, make_reconciler):
     before = acl_body(wafv2)
-    rec = make_reconciler()
+    recording = _Recording(api)
+    rec = make_reconciler(recording)
     doc = compile_doc(decisions(v4_addresses(5)))
     assert rec.run_cycle(doc).ok
+    # moto merges fields an update omits, so check the request itself carries every field.
+    (request,) = [kw for op, kw in recording.requests if op == "update_web_acl"]
+    for key in ACL_FIELDS:
+        assert request[key] == before[key], key
     # A second document in web_acl placement rewrites the ACL again (engine rules inline).
     inline = compile_doc(
         decisions(v4_addresses(5)), placement={"web_acl_name": WEB_ACL, "mode": "web_acl"}
@@ -83,7 +100,7 @@ def test_foreign_rules_and_acl_fields_survive_byte_for_byte(wafv2, web_acl, make
     foreign_after = [r for r in after["Rules"] if not r["Name"].startswith("wafsmith-")]
     assert foreign_after == before["Rules"]
     assert [r["Name"] for r in before["Rules"]] == [r["Name"] for r in FOREIGN_RULES]
-    for key in ("DefaultAction", "VisibilityConfig", "CustomResponseBodies", "TokenDomains"):
+    for key in ACL_FIELDS:
         assert after[key] == before[key], key
     engine = [r for r in after["Rules"] if r["Name"].startswith("wafsmith-")]
     assert {r["Name"] for r in engine} == {r.name for r in inline.rules}
@@ -227,6 +244,7 @@ class _Recording:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.writes: list[tuple[str, str]] = []
+        self.requests: list[tuple[str, dict[str, Any]]] = []
 
     def __getattr__(self, name: str) -> Any:
         fn = getattr(self._inner, name)
@@ -235,6 +253,7 @@ class _Recording:
 
         def call(**kw: Any) -> dict[str, Any]:
             self.writes.append((name, kw.get("Name", "")))
+            self.requests.append((name, kw))
             return fn(**kw)
 
         return call
