@@ -8,7 +8,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.schemas import ErrorOut
-from engine.service import Conflict, IllegalTransition, InvalidInput, NotFound, ServiceError
+from engine.service import (
+    Conflict,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    Unavailable,
+)
 
 # How each named service error reaches the caller.
 ERROR_STATUS: dict[type[ServiceError], tuple[int, str]] = {
@@ -16,6 +23,7 @@ ERROR_STATUS: dict[type[ServiceError], tuple[int, str]] = {
     IllegalTransition: (status.HTTP_409_CONFLICT, "illegal_transition"),
     Conflict: (status.HTTP_409_CONFLICT, "conflict"),
     InvalidInput: (status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid_input"),
+    Unavailable: (status.HTTP_503_SERVICE_UNAVAILABLE, "unavailable"),
 }
 
 HTTP_CODES = {
@@ -67,5 +75,6 @@ def responses(*codes: int) -> dict[int | str, dict]:
         404: "No such object",
         409: "The change conflicts with the object's current state",
         422: "The request is invalid (bad CIDR, /0, bad field, ...)",
+        503: "The ledger database does not answer",
     }
     return {code: {"model": ErrorOut, "description": words[code]} for code in codes}

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.core.clock import SYSTEM_CLOCK, Clock
 from engine.core.errors import WafsmithError
@@ -65,6 +66,7 @@ __all__ = [
     "RulePreviewer",
     "Service",
     "ServiceError",
+    "Unavailable",
 ]
 
 KEY_ENGINE = "engine"
@@ -94,6 +96,10 @@ class Conflict(ServiceError):
 
 class InvalidInput(ServiceError, ValueError):
     """The input cannot be used: bad CIDR, /0, bad cursor, invalid policy, ..."""
+
+
+class Unavailable(ServiceError):
+    """A backing store (the ledger database) does not answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +179,13 @@ class Service:
 
     def ping(self) -> None:
         """A round trip to the ledger database (raises if it is unreachable)."""
-        with self.ledger.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
+        try:
+            with self.ledger.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            raise Unavailable(
+                f"the ledger database does not answer: {exc.__class__.__name__}"
+            ) from exc
 
     # -- tokens -----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ PostgreSQL test gets a fresh schema (via ``search_path``) dropped afterwards.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,18 +52,28 @@ def pg_url() -> Iterator[str]:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty ledger database of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    return request.getfixturevalue("pg_url")
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, fully migrated SQLite ledger file, copied for each test (saves migrating)."""
+    path = tmp_path_factory.mktemp("ledger-template") / "ledger.db"
+    Ledger.open(f"sqlite:///{path}", clock=FakeClock(START)).close()
+    return path
 
 
 @pytest.fixture()
-def sqlite_url(tmp_path: Path) -> str:
-    """For tests whose behaviour does not depend on the database kind."""
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
+def sqlite_url(tmp_path: Path, migrated_sqlite: Path) -> str:
+    """A test's own empty SQLite ledger."""
+    path = tmp_path / "ledger.db"
+    shutil.copyfile(migrated_sqlite, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """An empty ledger database of each kind."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from engine.service import KEY_ENFORCEMENT, KEY_ENGINE, KEY_SAMPLES, KEY_TOP_CLIENTS
 
 ENGINE_DOC = {
@@ -121,3 +123,23 @@ def test_state_counts_follow_approvals_at_once_and_others_within_a_second(
     clock.advance(1.0)
     counts = client.get("/api/v1/status", headers=headers).json()["decisions_by_state"]
     assert counts["proposed"] == 1
+
+
+def test_healthz_is_503_when_the_ledger_does_not_answer(clock) -> None:
+    import sqlalchemy as sa
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from engine.decisions import Ledger
+    from engine.service import Service
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gone = sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/test")
+    service = Service(Ledger(gone, clock=clock), clock=clock)
+    with TestClient(create_app(service)) as client:
+        reply = client.get("/healthz")
+    assert reply.status_code == 503
+    assert reply.json()["error"] == "unavailable"
+    assert "does not answer" in reply.json()["detail"]
