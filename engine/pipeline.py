@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -105,6 +105,7 @@ class Analyzer:
         snap = self.store.snapshot(pane)
         t1 = self.timer()
         gates = compute_gates(snap, self.cfg, self.allow)
+        gates["covered"] = self._blocked_mask(snap)
         ctx = DetectionContext(snapshot=snap, cfg=self.cfg, samples=self.store.samples, gates=gates)
         verdicts: list[ClientVerdict] = []
         for det in self.detectors:
@@ -125,6 +126,16 @@ class Analyzer:
         if self.baseline_sink is not None and MODEL_WINDOW_MIN in snap.frames:
             self._feed_baseline(snap, verdicts, ctx.window_end)
         return decisions
+
+    def _blocked_mask(self, snap) -> np.ndarray:
+        """Codes of clients under a block decision in force at this pane's end."""
+        now = datetime.fromtimestamp(snap.window_end_ms / 1000, UTC)
+        blocked = self.policy.blocked(now)
+        names = self.store.client_names
+        if not blocked:
+            return np.zeros(len(names), dtype=bool)
+        mask = pc.is_in(names, value_set=pa.array(blocked, pa.string()))
+        return mask.to_numpy(zero_copy_only=False)
 
     def _feed_baseline(self, snap, verdicts: list[ClientVerdict], window_end) -> None:
         """Hand the model window's matrix to the training baseline, hostile clients marked

@@ -122,7 +122,10 @@ class AnomalyDetector:
             return []
         f = fr.columns
         rows = np.flatnonzero(
-            (f["req_count"] >= self.c.min_requests) & ~ctx.safe(fr) & ~ctx.gate("nat_gateway", fr)
+            (f["req_count"] >= self.c.min_requests)
+            & ctx.fresh(fr)
+            & ~ctx.safe(fr)
+            & ~ctx.gate("nat_gateway", fr)
         )
         if not len(rows):
             return []

@@ -61,6 +61,10 @@ class DetectionContext:
             return np.zeros(len(frame), dtype=bool)
         return codes_mask[frame.codes]
 
+    def fresh(self, frame: FeatureFrame) -> np.ndarray:
+        """Clients not already under a block in force (no point re-judging them each pane)."""
+        return ~self.gate("covered", frame)
+
     def safe(self, frame: FeatureFrame, *names: str) -> np.ndarray:
         out = np.zeros(len(frame), dtype=bool)
         for name in names or ("allowlisted", "verified_crawler", "health_checker", "api_poller"):

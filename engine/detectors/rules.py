@@ -32,7 +32,7 @@ class VolumetricFlood:
         if f5 is not None:
             req5 = _align(ctx, ctx.frame(5), fr, f5["req_count"])
         hit = (peak >= c.min_req_per_min * room) | (req5 >= c.min_req_5m * room)
-        hit &= ~ctx.safe(fr, "allowlisted", "verified_crawler", "health_checker")
+        hit &= ctx.fresh(fr) & ~ctx.safe(fr, "allowlisted", "verified_crawler", "health_checker")
         out = []
         for i in np.flatnonzero(hit):
             score = max(
@@ -85,7 +85,7 @@ class Scanner:
             hit = ((probe >= min_probe) & (err >= min_err)) | (sens >= c.min_sensitive_paths)
             if label == "fast":
                 hit |= (errors >= c.min_errors) & (err >= c.min_errors_ratio)
-            hit &= ~ctx.safe(fr)
+            hit &= ctx.fresh(fr) & ~ctx.safe(fr)
             for i in np.flatnonzero(hit):
                 name = str(ctx.snapshot.clients[fr.codes[i]])
                 if name in out:
@@ -135,7 +135,7 @@ class CredentialStuffing:
         f = fr.columns
         posts, ratio = f["login_post_count"], f["login_fail_ratio"]
         hit = (posts >= c.min_login_posts) & (ratio >= c.min_fail_ratio)
-        hit &= ~ctx.safe(fr, "allowlisted", "verified_crawler")
+        hit &= ctx.fresh(fr) & ~ctx.safe(fr, "allowlisted", "verified_crawler")
         out = []
         for i in np.flatnonzero(hit):
             score = float(saturating(posts[i], c.min_login_posts)) * min(1.0, ratio[i] / 0.8 + 0.2)
@@ -177,7 +177,7 @@ class Scraper:
             & (f["asset_frac"] <= c.max_asset_frac)
             & (f["path_breadth"] >= c.min_path_breadth)
         )
-        hit &= ~ctx.safe(fr) & ~ctx.gate("nat_gateway", fr)
+        hit &= ctx.fresh(fr) & ~ctx.safe(fr) & ~ctx.gate("nat_gateway", fr)
         out = []
         for i in np.flatnonzero(hit):
             score = float(saturating(f["distinct_paths"][i], c.min_distinct_paths))
@@ -219,7 +219,7 @@ class AttackTools:
         if not len(fr):
             return []
         f = fr.columns
-        safe = ctx.safe(fr, "allowlisted")
+        safe = ctx.safe(fr, "allowlisted") | ~ctx.fresh(fr)
         tool = (f["tool_ua_hits"] >= c.min_tool_requests) & ~safe
         declared = f["crawler_ua_frac"] * f["req_count"]
         fake = (
@@ -279,7 +279,7 @@ class InjectionProbe:
             return []
         f = fr.columns
         hits = f["injection_hits"]
-        hit = (hits >= c.min_hits) & ~ctx.safe(fr, "allowlisted")
+        hit = (hits >= c.min_hits) & ctx.fresh(fr) & ~ctx.safe(fr, "allowlisted")
         out = []
         for i in np.flatnonzero(hit):
             reasons = [

@@ -117,7 +117,13 @@ class Patterns:
     def injection(self, lower_targets: pa.Array) -> np.ndarray:
         if not self.injection_re:
             return np.zeros(len(lower_targets), dtype=bool)
-        return _np(pc.match_substring_regex(decode_escapes(lower_targets), self.injection_re))
+        hits = _np(pc.match_substring_regex(lower_targets, self.injection_re))
+        escaped = _np(pc.match_substring_regex(lower_targets, r"[%+]"))
+        if escaped.any():  # decode only the values that carry escapes
+            idx = np.flatnonzero(escaped)
+            decoded = decode_escapes(pc.take(lower_targets, pa.array(idx)))
+            hits[idx] |= _np(pc.match_substring_regex(decoded, self.injection_re))
+        return hits
 
     def tool(self, lower_agents: pa.Array) -> np.ndarray:
         return _np(pc.match_substring_regex(lower_agents, self.tool_re))

@@ -9,6 +9,7 @@ memory follows the active clients, not the history.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +21,7 @@ from engine.features.config import FeatureConfig
 from engine.features.identity import ClientResolver
 from engine.features.patterns import Patterns
 from engine.features.rows import row_signals
-from engine.features.window import FeatureFrame, finalize
+from engine.features.window import FeatureFrame, finalize, rescale
 from engine.schema.request import EVENT_TIME
 
 
@@ -53,11 +54,12 @@ class FeatureStore:
         self.resolver = ClientResolver(self.cfg.trusted_proxies, self.cfg.cloudfront_origin_cidrs)
         self.panes: dict[int, P.PanePartial] = {}
         self._codes: dict[int, np.ndarray] = {}
-        self._interner: dict[str, int] = {}
+        self._name_arr = pa.array([], pa.string())
         self._names: list[str] = []
         self.max_event_ms: int | None = None
         self.closed_through: int | None = None  # last pane finalized
         self.stats = StoreStats()
+        self._evidence_cache: tuple | None = None
 
     # --- ingest ------------------------------------------------------------------------
     @property
@@ -104,14 +106,16 @@ class FeatureStore:
         self._codes[part.pane] = self._intern(part.clients)
 
     def _intern(self, clients: pa.Array) -> np.ndarray:
-        out = np.empty(len(clients), dtype=np.int64)
-        interner, names = self._interner, self._names
-        for i, name in enumerate(clients.to_pylist()):
-            code = interner.get(name)
-            if code is None:
-                code = interner[name] = len(names)
-                names.append(name)
-            out[i] = code
+        """Global codes of a pane's (unique) client keys; new keys are appended."""
+        clients = clients.cast(pa.string())
+        idx = pc.index_in(clients, value_set=self._name_arr)
+        out = pc.fill_null(idx, -1).to_numpy().astype(np.int64)
+        new = out < 0
+        if new.any():
+            fresh = pc.filter(clients, pa.array(new))
+            out[new] = len(self._names) + np.arange(len(fresh))
+            self._names.extend(fresh.to_pylist())
+            self._name_arr = pa.concat_arrays([self._name_arr, fresh])
         return out
 
     # --- panes and windows -----------------------------------------------------------------
@@ -126,9 +130,13 @@ class FeatureStore:
     def snapshot(self, pane: int) -> Snapshot:
         """Finalize every configured window ending at the end of ``pane``; mark it closed."""
         end_ms = (pane + 1) * P.PANE_MS
-        frames = {}
+        frames: dict[int, FeatureFrame] = {}
+        last: tuple[list[int], FeatureFrame] | None = None
         for w in self.cfg.windows_min:
             ids = [p for p in range(pane - w + 1, pane + 1) if p in self.panes]
+            if last is not None and last[0] == ids:  # same panes as a shorter window
+                frames[w] = rescale(last[1], w)
+                continue
             frames[w] = finalize(
                 [self.panes[p] for p in ids],
                 [self._codes[p] for p in ids],
@@ -136,6 +144,7 @@ class FeatureStore:
                 end_ms,
                 self.cfg.distinct_k,
             )
+            last = (ids, frames[w])
         self.closed_through = (
             pane if self.closed_through is None else max(self.closed_through, pane)
         )
@@ -155,28 +164,50 @@ class FeatureStore:
             self._compact()
 
     def _compact(self) -> None:
-        self._interner.clear()
         self._names = []
+        self._name_arr = pa.array([], pa.string())
         for p, part in self.panes.items():
             self._codes[p] = self._intern(part.clients)
 
     def samples(self, client: str, panes: int = 5) -> list[dict]:
         """Evidence rows for a client from its most recent panes, most telling first."""
-        rows: list[dict] = []
-        for p in sorted(self.panes, reverse=True)[:panes]:
-            s = self.panes[p].samples
-            if s is None or s.num_rows == 0:
-                continue
-            hit = s.filter(pc.equal(s.column("client"), client))
-            rows.extend(hit.drop_columns(["client", "pane"]).to_pylist())
+        table, index = self._evidence_index(panes)
+        where = index.get(client)
+        if where is None:
+            return []
+        rows = table.take(pa.array(where)).to_pylist()
         rows.sort(key=lambda r: -r["priority"])
-        out = []
-        for r in rows[: self.cfg.evidence_per_client]:  # JSON-ready: times as ISO text
-            t = r.get(EVENT_TIME)
-            if t is not None:
-                r[EVENT_TIME] = t.isoformat().replace("+00:00", "Z")
-            out.append(r)
-        return out
+        return rows[: self.cfg.evidence_per_client]  # JSON-ready: times are ISO text
+
+    def _evidence_index(self, panes: int) -> tuple[pa.Table, dict[str, np.ndarray]]:
+        """The recent panes' sample rows and a client → row-indices map, built once per
+        state change (detectors ask for evidence one verdict at a time)."""
+        recent = sorted(self.panes, reverse=True)[:panes]
+        key = tuple((p, id(self.panes[p].samples)) for p in recent)
+        if self._evidence_cache is not None and self._evidence_cache[0] == key:
+            return self._evidence_cache[1], self._evidence_cache[2]
+        parts = [self.panes[p].samples for p in recent if self.panes[p].samples is not None]
+        parts = [t for t in parts if t.num_rows]
+        if not parts:
+            table, index = pa.table({}), {}
+        else:
+            table = pa.concat_tables(parts)
+            enc = pc.dictionary_encode(table.column("client").combine_chunks())
+            codes = enc.indices.to_numpy()
+            order = np.argsort(codes, kind="stable")
+            bounds = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0, True])
+            names = enc.dictionary.to_pylist()
+            index = {names[codes[order[a]]]: order[a:b] for a, b in itertools.pairwise(bounds)}
+            table = table.drop_columns(["client", "pane"]).combine_chunks()
+            stamps = pc.strftime(table.column(EVENT_TIME), format="%Y-%m-%dT%H:%M:%SZ")
+            table = table.set_column(table.schema.get_field_index(EVENT_TIME), EVENT_TIME, stamps)
+        self._evidence_cache = (key, table, index)
+        return table, index
+
+    @property
+    def client_names(self) -> pa.Array:
+        """Client key of every global code (index = code)."""
+        return self._name_arr
 
     # --- accounting --------------------------------------------------------------------
     def active_clients(self) -> int:

@@ -142,3 +142,13 @@ def finalize(
     f["s4xx_count"] = col["s4xx"]
     f["asset_count"] = col["asset"]
     return FeatureFrame(window_min, end_ms, uniq, f, distinct["fingerprint"])
+
+
+def rescale(frame: FeatureFrame, window_min: int) -> FeatureFrame:
+    """``frame`` as a longer window over the very same panes: only the per-minute
+    normalisations change (no activity in the extra minutes)."""
+    cols = dict(frame.columns)
+    factor = frame.window_min / float(window_min)
+    cols["active_minutes_frac"] = cols["active_minutes_frac"] * factor
+    cols["req_per_min"] = cols["req_per_min"] * factor
+    return FeatureFrame(window_min, frame.window_end_ms, frame.codes, cols, frame.fingerprints)
