@@ -9,9 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from engine.decisions import db, tokens
-from engine.decisions.errors import UnknownEntry
+from engine.decisions.errors import ConcurrentUpdate, UnknownEntry
 from engine.decisions.policy import Policy
 from engine.decisions.records import AllowlistEntry, StatusDoc
 from engine.decisions.rows import Network, actor_name, overlaps, to_allow_entry, to_decision
@@ -34,35 +35,54 @@ class LedgerAdmin(LedgerStore):
             return Policy()
         return Policy.model_validate({**row.document, "version": row.version})
 
-    def set_policy(self, policy: Policy | dict[str, Any], *, by: str) -> Policy:
-        """Store a new policy version (validated, audited); returns it with its version."""
+    def set_policy(
+        self,
+        policy: Policy | dict[str, Any],
+        *,
+        by: str,
+        expected_version: int | None = None,
+    ) -> Policy:
+        """Store a new policy version (validated, audited); returns it with its version.
+
+        With ``expected_version``, refuses (``ConcurrentUpdate``) when someone saved another
+        version since; two admins saving at once get one winner and one clear error.
+        """
         if not isinstance(policy, Policy):
             policy = Policy.model_validate(policy)
         now = self._clock.now()
+        actor = actor_name(by)
         p = db.policy
-        with self._write() as conn:
-            current = conn.execute(sa.select(sa.func.max(p.c.version))).scalar_one() or 0
-            stored = policy.model_copy(update={"version": current + 1})
-            document = stored.model_dump(mode="json", exclude={"version"})
-            conn.execute(
-                p.insert().values(
-                    version=stored.version,
-                    document=document,
-                    created_by=actor_name(by),
-                    created_at=now,
+        try:
+            with self._write() as conn:
+                current = conn.execute(sa.select(sa.func.max(p.c.version))).scalar_one() or 0
+                if expected_version is not None and current != expected_version:
+                    raise ConcurrentUpdate(
+                        f"the policy is at version {current}, not {expected_version}; "
+                        "reload it and edit again"
+                    )
+                stored = policy.model_copy(update={"version": current + 1})
+                document = stored.model_dump(mode="json", exclude={"version"})
+                conn.execute(
+                    p.insert().values(
+                        version=stored.version, document=document, created_by=actor, created_at=now
+                    )
                 )
-            )
-            self._audit(
-                conn,
-                None,
-                "policy",
-                actor_name(by),
-                None,
-                None,
-                f"policy v{stored.version}: {json.dumps(document, sort_keys=True)}",
-                now,
-            )
+                why = f"policy v{stored.version}: {json.dumps(document, sort_keys=True)}"
+                self._audit(conn, None, "policy", actor, None, None, why, now)
+        except IntegrityError:
+            raise ConcurrentUpdate(
+                "another policy version was saved at the same time; reload it and edit again"
+            ) from None
         return stored
+
+    def ensure_policy(self, policy: Policy | dict[str, Any], *, by: str) -> Policy:
+        """Make ``policy`` current unless it already is (e.g. seeding from the config file)."""
+        if not isinstance(policy, Policy):
+            policy = Policy.model_validate(policy)
+        current = self.policy()
+        if current.model_dump(exclude={"version"}) == policy.model_dump(exclude={"version"}):
+            return current
+        return self.set_policy(policy, by=by)
 
     # -- allowlist --------------------------------------------------------------------------
 

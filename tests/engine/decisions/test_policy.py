@@ -5,7 +5,14 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from engine.decisions import AllowlistedClient, Policy, UnknownEntry, apply_policy
+from engine.decisions import (
+    AllowlistedClient,
+    ConcurrentUpdate,
+    Ledger,
+    Policy,
+    UnknownEntry,
+    apply_policy,
+)
 from engine.schema.decision import Action, DecisionError, Status
 
 AUTO = {
@@ -168,3 +175,15 @@ def test_escalation_ladder_and_ttls() -> None:
     assert policy.ttl_for(Action.CAPTCHA) == policy.max_ttl_s
     with pytest.raises(pydantic.ValidationError):
         Policy(ttl_s={"block": 10**9})
+
+
+def test_policy_edits_conflict_and_seeding_is_idempotent(db_url, clock) -> None:
+    with Ledger.open(db_url, clock=clock) as alice, Ledger.open(db_url, clock=clock) as bob:
+        seen = alice.policy().version
+        alice.set_policy(AUTO, by="alice", expected_version=seen)
+        with pytest.raises(ConcurrentUpdate, match="version 1, not 0"):
+            bob.set_policy({"max_blocked_share": 0.5}, by="bob", expected_version=seen)
+        assert bob.policy().max_blocked_share == AUTO["max_blocked_share"]
+        assert alice.ensure_policy(AUTO, by="config").version == 1
+        assert alice.ensure_policy({**AUTO, "blast_radius_floor": 9}, by="config").version == 2
+        assert alice.ensure_policy({**AUTO, "blast_radius_floor": 9}, by="config").version == 2
