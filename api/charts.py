@@ -44,8 +44,9 @@ def line_chart(
             f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}">'
             f"<title>{escape(name)}</title></polyline>"
         )
-        parts.append(
-            f'<text x="{PAD + 140 * i + 120}" y="16" fill="{colour}">{escape(name)}</text>'
+        parts.append(  # legend, bottom centre, between the time labels
+            f'<text x="{WIDTH // 2 - 60 + 120 * i}" y="{HEIGHT - 8}" '
+            f'class="legend s{i % len(COLOURS)}">&#9632; {escape(name)}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))
