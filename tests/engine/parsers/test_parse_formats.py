@@ -9,13 +9,18 @@ import pytest
 from engine.parsers import PARSERS, detect_format, parse_object
 from engine.schema.request import (
     CLIENT_IP,
+    COUNTRY,
+    EVENT_TIME,
     HOST,
     PATH,
     QUERY,
     REFERER,
+    REQUEST_ID,
     STATUS,
     USER_AGENT,
+    WAF_ACTION,
     WAF_LABELS,
+    WAF_RULE,
     X_FORWARDED_FOR,
 )
 from tests.engine.parsers.expectations import only_row, plain
@@ -73,7 +78,7 @@ def test_cloudfront_columns_follow_the_fields_header() -> None:
         b"/a\t2001:DB8::1\tzzz\t01:02:03\t404\t2026-11-30\tbot%2F1.0%20(x)\tq=%2541\n"
     )
     row = only_row(parse_object(data).table)
-    assert plain(row["event_time"]) == "2026-11-30T01:02:03.000Z"
+    assert plain(row[EVENT_TIME]) == "2026-11-30T01:02:03.000Z"
     assert (row[PATH], row[CLIENT_IP], row[STATUS]) == ("/a", "2001:db8::1", 404)
     assert row[USER_AGENT] == "bot/1.0 (x)"
     assert row[QUERY] == "q=%41"  # decoded exactly once
@@ -118,9 +123,9 @@ def test_waf_headers_are_matched_case_insensitively_first_one_wins() -> None:
     assert (row[HOST], row[USER_AGENT], row[REFERER]) == ("shop.example.com", "ua-1", None)
     assert row[X_FORWARDED_FOR] == "198.51.100.1, 192.0.2.7"
     assert row[WAF_LABELS] == ["a:b", "c"]
-    assert (row["country"], row["request_id"], row["query"]) == (None, None, None)
-    assert plain(row["event_time"]) == "2023-11-14T22:13:20.123Z"
-    assert (row["waf_action"], row["waf_rule"]) == ("BLOCK", "rate-limit")
+    assert (row[COUNTRY], row[REQUEST_ID], row[QUERY]) == (None, None, None)
+    assert plain(row[EVENT_TIME]) == "2023-11-14T22:13:20.123Z"
+    assert (row[WAF_ACTION], row[WAF_RULE]) == ("BLOCK", "rate-limit")
 
 
 def test_waf_records_joined_without_newline_are_split() -> None:
