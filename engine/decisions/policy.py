@@ -157,7 +157,8 @@ def apply_policy(
 ) -> PolicyOutcome:
     """Auto-approve the proposals the ledger's policy covers; hold the rest for an analyst.
 
-    Proposals without an id are stored first (``ledger.propose``). Proposals no rule covers
+    Proposals without an id are stored first (``ledger.propose_many``; duplicates merge and
+    count once). Proposals no rule covers
     are held with that reason; when the covered ones exceed ``max_new_entries_per_push`` the
     surplus (lowest scores) is held; when they would block more than ``max_blocked_share`` of
     ``active_clients`` (and more than ``blast_radius_floor``) the whole push is held.
@@ -166,7 +167,10 @@ def apply_policy(
         raise DecisionError(f"active_clients must be >= 0, got {active_clients}")
     pol = ledger.policy()
     allow = ledger.allowlist_networks()
-    stored = [p if p.id is not None else ledger.propose(p) for p in proposals]
+    given = list(proposals)
+    fresh = ledger.propose_many([p for p in given if p.id is None])
+    by_id = {d.id: d for d in (*[p for p in given if p.id is not None], *fresh)}
+    stored = list(by_id.values())  # duplicates merged into one decision count once
     held: list[Decision] = []
     reasons: dict[str, str] = {}
     covered: list[tuple[Decision, AutoApproveRule]] = []

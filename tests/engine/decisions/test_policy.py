@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from engine.core.clock import FakeClock
 from engine.decisions import (
     AllowlistedClient,
     ConcurrentUpdate,
@@ -13,7 +16,9 @@ from engine.decisions import (
     UnknownEntry,
     apply_policy,
 )
-from engine.schema.decision import Action, DecisionError, Status
+from engine.schema.decision import Action, Decision, DecisionError, Status
+
+from .conftest import START
 
 AUTO = {
     "auto_approve": [
@@ -187,3 +192,62 @@ def test_policy_edits_conflict_and_seeding_is_idempotent(db_url, clock) -> None:
         assert alice.ensure_policy(AUTO, by="config").version == 1
         assert alice.ensure_policy({**AUTO, "blast_radius_floor": 9}, by="config").version == 2
         assert alice.ensure_policy({**AUTO, "blast_radius_floor": 9}, by="config").version == 2
+
+
+_CLIENTS = st.sampled_from(
+    ["10.0.0.1", "10.0.0.2", "192.0.2.1", "192.0.2.2", "192.0.2.3", "198.51.100.9", "2001:db8::1"]
+)
+_PROPOSALS = st.lists(
+    st.tuples(
+        _CLIENTS,
+        st.sampled_from(list(Action)),
+        st.sampled_from(["request_rate", "scanner", "iforest"]),
+        st.floats(0.0, 1.0),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    proposals=_PROPOSALS,
+    cap=st.integers(0, 6),
+    share=st.floats(0.01, 1.0),
+    floor=st.integers(0, 4),
+    active=st.integers(0, 200),
+    min_score=st.floats(0.0, 1.0),
+)
+def test_apply_policy_properties(proposals, cap, share, floor, active, min_score) -> None:
+    clock = FakeClock(START)
+    with Ledger.open("sqlite://", clock=clock) as ledger:
+        ledger.add_allowlist("10.0.0.0/24", by="admin")
+        policy = ledger.set_policy(
+            {
+                "auto_approve": [
+                    {"name": "r", "detectors": ["request_rate", "scanner"], "min_score": min_score}
+                ],
+                "max_new_entries_per_push": cap,
+                "max_blocked_share": share,
+                "blast_radius_floor": floor,
+            },
+            by="admin",
+        )
+        batch = [
+            Decision(client=c, action=a, ttl_s=600, score=s, detector=d, decided_at=START)
+            for c, a, d, s in proposals
+        ]
+        outcome = apply_policy(ledger, batch, active_clients=active, now=clock.now())
+        approved = {d.id for d in outcome.approved}
+        held = {d.id for d in outcome.held}
+        stored = {d.id for d in ledger.list(limit=100).items}
+        assert approved | held == stored and not approved & held
+        assert set(outcome.reasons) == held
+        assert len(approved) <= cap
+        blocking = [d for d in outcome.approved if d.action is not Action.COUNT]
+        assert len(blocking) <= max(floor, share * active)
+        for d in outcome.approved:
+            assert policy.rule_for(d) is not None
+            assert not d.client.startswith("10.0.0.")
+            assert ledger.get(d.id).status is Status.APPROVED
+        for d in outcome.held:
+            assert ledger.get(d.id).status is Status.PROPOSED
