@@ -20,6 +20,7 @@ from api.routes import (
     backtest,
     clients,
     dashboard,
+    dashboard_policy,
     decisions,
     health,
     metrics,
@@ -89,6 +90,7 @@ def create_app(
     for router in API_ROUTERS:
         app.include_router(router)
     app.include_router(dashboard.router)
+    app.include_router(dashboard_policy.router)
     dashboard.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

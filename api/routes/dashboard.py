@@ -212,14 +212,11 @@ def transition(
     comment: Annotated[str, Form(max_length=2000)] = "",
     back: Annotated[str, Form()] = "/dashboard/queue",
 ) -> Response:
-    if not csrf_matches(user.session, csrf):
-        return render(request, "error.html", user, error="CSRF check failed.", status_code=403)
+    refused = refuse(request, user, csrf=csrf, role="analyst")
+    if refused is not None:
+        return refused
     if verb not in VERBS:
         return render(request, "error.html", user, error=f"No action {verb!r}.", status_code=404)
-    if not user.principal.may("analyst"):
-        return render(
-            request, "error.html", user, error="This needs the analyst role.", status_code=403
-        )
     back = back if back.startswith("/dashboard") and "//" not in back else "/dashboard/queue"
     try:
         getattr(service, verb)(decision_id, by=user.principal.name, comment=comment or None)
@@ -227,6 +224,17 @@ def transition(
         return flash_redirect(request, back, error=str(exc))
     done = {"approve": "approved", "reject": "rejected", "revoke": "revoked"}[verb]
     return flash_redirect(request, back, message=f"Decision {decision_id} {done}.")
+
+
+def refuse(request: Request, user: DashboardUser, *, csrf: str, role: str) -> Response | None:
+    """The 403 page for a form POST with a bad CSRF token or too low a role, else None."""
+    if not csrf_matches(user.session, csrf):
+        return render(request, "error.html", user, error="CSRF check failed.", status_code=403)
+    if not user.principal.may(role):
+        return render(
+            request, "error.html", user, error=f"This needs the {role} role.", status_code=403
+        )
+    return None
 
 
 def flash_redirect(request: Request, to: str, **flash: str) -> RedirectResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -200,3 +201,39 @@ def test_page_messages_cannot_be_forged_through_the_url(client, app, tokens) -> 
     assert "Decision d1 approved." in page
     session_value = client.cookies["wafsmith_session"]
     assert app.state.signer.unseal("flash", session_value) == {}  # purposes never mix
+
+
+def test_admin_edits_policy_and_allowlist_from_the_dashboard(client, service, tokens) -> None:
+    sign_in(client, tokens.admin)
+    page = client.get("/dashboard/policy")
+    assert 'id="policy-form"' in page.text
+    csrf = csrf_of(page.text)
+    document = json.dumps({"max_new_entries_per_push": 9})
+    saved = client.post("/dashboard/policy", data={"csrf": csrf, "document": document})
+    assert "Policy version 1 saved." in saved.text
+    assert service.ledger.policy().max_new_entries_per_push == 9
+    bad = client.post("/dashboard/policy", data={"csrf": csrf, "document": "{nope"})
+    assert "not valid JSON" in bad.text
+    refused = client.post("/dashboard/policy", data={"csrf": csrf, "document": '{"x": 1}'})
+    assert "Policy refused" in refused.text
+    assert service.ledger.policy().version == 1
+
+    added = client.post("/dashboard/policy/allowlist", data={"csrf": csrf, "cidr": "192.0.2.0/24"})
+    assert "192.0.2.0/24 allowlisted" in added.text
+    zero = client.post("/dashboard/policy/allowlist", data={"csrf": csrf, "cidr": "0.0.0.0/0"})
+    assert "/0 network would match everyone" in zero.text
+    removed = client.post(
+        "/dashboard/policy/allowlist", data={"csrf": csrf, "cidr": "192.0.2.0/24", "remove": "1"}
+    )
+    assert "removed from the allowlist" in removed.text
+    assert service.allowlist() == []
+
+
+def test_analyst_reads_the_policy_but_cannot_change_it(client, service, tokens) -> None:
+    sign_in(client, tokens.analyst)
+    page = client.get("/dashboard/policy")
+    assert 'id="policy"' in page.text and 'id="policy-form"' not in page.text
+    csrf = csrf_of(page.text)
+    reply = client.post("/dashboard/policy/allowlist", data={"csrf": csrf, "cidr": "192.0.2.1"})
+    assert reply.status_code == 403
+    assert service.allowlist() == []
