@@ -133,7 +133,10 @@ class RequestHistory:
             if start < first_hour or start >= until:
                 continue
             for file in sorted(path.glob("part-*.parquet")):
-                tables.append(pq.read_table(file, columns=read_cols, schema=schema))
+                try:
+                    tables.append(pq.read_table(file, columns=read_cols, schema=schema))
+                except FileNotFoundError:
+                    continue  # its partition was pruned by retention while we listed it
         if not tables:
             return schema.empty_table().select(wanted)
         table = pa.concat_tables(tables)

@@ -7,10 +7,14 @@ from datetime import timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from engine.core.clock import FakeClock
 from engine.decisions.history import HistoryError, RequestHistory
-from engine.schema.request import CLIENT_IP, EVENT_TIME, REQUEST_SCHEMA
+from engine.schema.request import CLIENT_IP, EVENT_TIME, REQUEST_SCHEMA, SOURCE, conform
 
+from .conftest import START
 from .history_data import requests
 
 
@@ -70,3 +74,39 @@ def test_bad_input_is_refused(tmp_path, clock) -> None:
         history.read(since=clock.now(), columns=["nope"])
     with pytest.raises(HistoryError, match="retention_hours"):
         RequestHistory(tmp_path, clock=clock, retention_hours=0)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    batches=st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 6 * 3600 - 1), st.sampled_from(["a", "b", "c"])), max_size=30
+        ),
+        max_size=4,
+    )
+)
+def test_appended_rows_read_back_exactly(tmp_path_factory, batches) -> None:
+    clock = FakeClock(START)
+    history = RequestHistory(tmp_path_factory.mktemp("h"), clock=clock, retention_hours=6)
+    expected = []
+    for batch in batches:
+        times = [START - timedelta(seconds=s) for s, _ in batch]
+        clients = [f"192.0.2.{ord(c)}" for _, c in batch]
+        table = conform(
+            pa.table(
+                {
+                    EVENT_TIME: pa.array(times, pa.timestamp("ms", tz="UTC")),
+                    CLIENT_IP: clients,
+                    SOURCE: ["waf"] * len(batch),
+                }
+            )
+        )
+        assert history.append(table) == len(batch)
+        expected += list(zip(times, clients, strict=True))
+    back = history.read(since=START - timedelta(hours=6), until=START + timedelta(seconds=1))
+    got = list(
+        zip(back.column(EVENT_TIME).to_pylist(), back.column(CLIENT_IP).to_pylist(), strict=True)
+    )
+    assert sorted(got) == sorted(expected)
