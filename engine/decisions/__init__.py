@@ -5,6 +5,7 @@ admin's policy allows; ``backtest`` says what a decision or draft rule would hav
 the retained request history.
 """
 
+from engine.decisions.backtest import Backtester, BacktestResult, RuleDraft, backtest
 from engine.decisions.errors import (
     AllowlistedClient,
     ConcurrentUpdate,
@@ -12,6 +13,7 @@ from engine.decisions.errors import (
     UnknownDecision,
     UnknownEntry,
 )
+from engine.decisions.history import HistoryError, RequestHistory
 from engine.decisions.ledger import Ledger
 from engine.decisions.policy import (
     AutoApproveRule,
@@ -28,18 +30,24 @@ __all__ = [
     "AllowlistedClient",
     "AuditEvent",
     "AutoApproveRule",
+    "BacktestResult",
+    "Backtester",
     "ConcurrentUpdate",
     "EscalationStep",
+    "HistoryError",
     "IllegalTransition",
     "Ledger",
     "LedgerEntry",
     "Page",
     "Policy",
     "PolicyOutcome",
+    "RequestHistory",
     "Role",
+    "RuleDraft",
     "StatusDoc",
     "TokenRecord",
     "UnknownDecision",
     "UnknownEntry",
     "apply_policy",
+    "backtest",
 ]
