@@ -2,7 +2,9 @@
 
 Sign-in exchanges a bearer token for a session (HttpOnly, SameSite=Strict, signed). Every
 state-changing form carries the session's CSRF token, checked on POST. Roles apply as in the
-API: viewers look, analysts approve / reject / revoke.
+API: viewers look, analysts approve / reject / revoke, admins change the policy and allowlist
+(``dashboard_policy``). The API itself never accepts the cookie, only bearer tokens, so a
+cross-site request can never ride on a browser session.
 """
 
 from __future__ import annotations

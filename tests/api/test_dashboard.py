@@ -237,3 +237,10 @@ def test_analyst_reads_the_policy_but_cannot_change_it(client, service, tokens) 
     reply = client.post("/dashboard/policy/allowlist", data={"csrf": csrf, "cidr": "192.0.2.1"})
     assert reply.status_code == 403
     assert service.allowlist() == []
+
+
+def test_the_session_cookie_does_not_authenticate_the_api(client, tokens, proposed) -> None:
+    sign_in(client, tokens.admin)
+    assert client.get("/dashboard").status_code == 200
+    assert client.get("/api/v1/status").status_code == 401
+    assert client.post(f"/api/v1/decisions/{proposed.id}/approve").status_code == 401
