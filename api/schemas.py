@@ -135,6 +135,7 @@ class StatusOut(Out):
 class ClientSummaryOut(Out):
     client: str
     score: float | None = None
+    kind: str | None = Field(default=None, description="the verdict's kind, e.g. 'scanner'")
     requests: int | None = None
     features: dict[str, Any] = Field(default_factory=dict)
 

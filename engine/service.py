@@ -539,6 +539,7 @@ def _client_summary(item: dict[str, Any]) -> dict[str, Any]:
     return {
         "client": str(item.get("client", "")),
         "score": item.get("score"),
+        "kind": item.get("kind"),
         "requests": item.get("requests"),
         "features": dict(item.get("features") or {}),
     }

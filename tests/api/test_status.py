@@ -52,13 +52,19 @@ def test_top_clients_and_one_client(client, service, tokens, proposed) -> None:
     empty = client.get("/api/v1/clients/top", headers=headers).json()
     assert empty == {"reported": False, "message": "no engine has reported yet", "items": []}
     items = [
-        {"client": "203.0.113.7", "score": 0.97, "requests": 5200, "features": {"rps_1m": 86.6}},
+        {
+            "client": "203.0.113.7",
+            "score": 0.97,
+            "kind": "flood",
+            "requests": 5200,
+            "features": {"rps_1m": 86.6},
+        },
         {"client": "198.51.100.4", "score": 0.4, "requests": 90, "features": {"rps_1m": 1.5}},
     ]
     service.ledger.put_status(KEY_TOP_CLIENTS, {"items": items})
     service.ledger.put_status(KEY_SAMPLES, {"203.0.113.7": [{"path": "/wp-login.php"}]})
     top = client.get("/api/v1/clients/top", params={"limit": 1}, headers=headers).json()
-    assert [c["client"] for c in top["items"]] == ["203.0.113.7"]
+    assert [(c["client"], c["kind"]) for c in top["items"]] == [("203.0.113.7", "flood")]
 
     one = client.get("/api/v1/clients/203.0.113.7", headers=headers).json()
     assert one["features"] == {"rps_1m": 86.6}
