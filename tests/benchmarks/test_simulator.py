@@ -7,6 +7,7 @@ import json
 import re
 import urllib.parse
 from datetime import timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -290,3 +291,30 @@ def test_cli_uploads_to_s3(s3, aws_endpoint):
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="sim-cli")["Contents"]]
     assert "logs/labels/campaigns.parquet" in keys
     assert any(CLOUDFRONT_KEY.match(k.removeprefix("logs/")) for k in keys)
+
+
+def test_output_does_not_depend_on_python_hash_seed():
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib\n"
+        "from benchmarks.simulator import preset, render, simulate\n"
+        "h = hashlib.sha256()\n"
+        "for o in render(simulate(preset('tiny'), 11)):\n"
+        "    h.update(o.key.encode()); h.update(o.data)\n"
+        "print(h.hexdigest())\n"
+    )
+    digests = set()
+    for hash_seed in ("1", "2"):
+        env = {"PYTHONHASHSEED": hash_seed, "PATH": "/usr/bin:/bin"}
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=str(Path(__file__).parents[2]),
+        )
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
