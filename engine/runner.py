@@ -143,7 +143,8 @@ class EngineRunner:
         ledger = Ledger.open(url, clock=clock, data_dir=settings.data_dir)
         store = ProcessedStore(url, clock=clock)
         detection = DetectionConfig.model_validate(settings.detection)
-        if settings.policy:
+        if settings.policy and ledger.policy().version == 0:
+            # The config seeds the policy once; later changes are an admin's, through the API.
             ledger.set_policy({**ledger.policy().model_dump(), **settings.policy}, by="config")
         reconciler = None
         if settings.enforcement.web_acl_name or settings.aws.endpoint_url:
@@ -294,7 +295,8 @@ class EngineRunner:
             active_clients=self.analyzer.store.active_clients(),
             now=self.clock.now(),
         )
-        self._dirty = True
+        if outcome.approved:
+            self._dirty = True  # the enforceable set changed: push without waiting
         for decision in outcome.held:
             log_event(
                 log,
