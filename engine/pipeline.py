@@ -8,7 +8,6 @@ time). ``analyze_tables`` is the one-call form the CLI, the benchmarks and tests
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -23,11 +22,9 @@ import pyarrow.compute as pc
 from engine.decisions.proposals import OffenceHistory, ProposalConfig, ProposalPolicy
 from engine.detectors import DETECTORS, DetectionConfig, DetectionContext, compute_gates
 from engine.features.identity import CidrSet
-from engine.features.pane import PANE_MS
 from engine.features.spec import MODEL_WINDOW_MIN, model_matrix
 from engine.features.store import FeatureStore
 from engine.schema.decision import Decision
-from engine.schema.request import EVENT_TIME
 from engine.schema.verdict import ClientVerdict
 
 # Receives (model matrix, hostile mask, window end) at every evaluation: the hook through
@@ -78,13 +75,12 @@ class Analyzer:
     # --- feeding -----------------------------------------------------------------------
     def feed(self, table: pa.Table) -> list[Decision]:
         """Fold one canonical table in; returns the decisions its closed panes produced."""
-        out: list[Decision] = []
-        for chunk in _pane_chunks(table):
-            t0 = self.timer()
-            self.store.add(chunk)
-            self._secs["features"] += self.timer() - t0
-            out.extend(self._close(final=False))
-        return out
+        t0 = self.timer()
+        self.store.add(table)  # one columnar pass, however many panes the table spans
+        self._secs["features"] += self.timer() - t0
+        # Panes close in event-time order; a window ending at pane p reads only panes <= p,
+        # so this equals feeding the table pane by pane.
+        return self._close(final=False)
 
     def finish(self) -> list[Decision]:
         """End of input: close every remaining pane."""
@@ -181,24 +177,6 @@ class Analyzer:
         }
         verdicts = sorted(self._verdicts.values(), key=lambda v: (v.window_end, v.client))
         return AnalysisResult(list(self.decisions), verdicts, stats)
-
-
-def _pane_chunks(table: pa.Table) -> Iterable[pa.Table]:
-    """Split a table at one-minute pane boundaries (sorted by event time) so the watermark
-    advances inside large tables the way it would between small objects."""
-    if table.num_rows == 0:
-        return []
-    ts = table.column(EVENT_TIME).cast(pa.int64()).to_numpy()
-    pane = ts // PANE_MS
-    if pane.min() == pane.max():
-        return [table]
-    if np.any(np.diff(pane) < 0):
-        order = pc.sort_indices(table, sort_keys=[(EVENT_TIME, "ascending")])
-        table = table.take(order)
-        pane = pane[order.to_numpy()]
-    cuts = np.flatnonzero(np.diff(pane)) + 1
-    bounds = np.r_[0, cuts, len(pane)]
-    return [table.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
 
 
 def analyze_tables(

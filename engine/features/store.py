@@ -21,7 +21,7 @@ from engine.features.config import FeatureConfig
 from engine.features.identity import ClientResolver
 from engine.features.patterns import Patterns
 from engine.features.rows import row_signals
-from engine.features.window import FeatureFrame, finalize, rescale
+from engine.features.window import FeatureFrame, finalize_windows, pane_keys
 from engine.schema.request import EVENT_TIME
 
 
@@ -60,6 +60,7 @@ class FeatureStore:
         self.closed_through: int | None = None  # last pane finalized
         self.stats = StoreStats()
         self._evidence_cache: tuple | None = None
+        self._keys: dict[int, dict[str, np.ndarray]] = {}  # sorted distinct keys per pane
 
     # --- ingest ------------------------------------------------------------------------
     @property
@@ -104,6 +105,7 @@ class FeatureStore:
             part = P.merge(old, part, self.cfg.distinct_k, self.cfg.evidence_per_client)
         self.panes[part.pane] = part
         self._codes[part.pane] = self._intern(part.clients)
+        self._keys[part.pane] = pane_keys(part, self._codes[part.pane])
 
     def _intern(self, clients: pa.Array) -> np.ndarray:
         """Global codes of a pane's (unique) client keys; new keys are appended."""
@@ -130,21 +132,17 @@ class FeatureStore:
     def snapshot(self, pane: int) -> Snapshot:
         """Finalize every configured window ending at the end of ``pane``; mark it closed."""
         end_ms = (pane + 1) * P.PANE_MS
-        frames: dict[int, FeatureFrame] = {}
-        last: tuple[list[int], FeatureFrame] | None = None
-        for w in self.cfg.windows_min:
-            ids = [p for p in range(pane - w + 1, pane + 1) if p in self.panes]
-            if last is not None and last[0] == ids:  # same panes as a shorter window
-                frames[w] = rescale(last[1], w)
-                continue
-            frames[w] = finalize(
-                [self.panes[p] for p in ids],
-                [self._codes[p] for p in ids],
-                w,
-                end_ms,
-                self.cfg.distinct_k,
-            )
-            last = (ids, frames[w])
+        ids = [p for p in range(pane - self.cfg.longest_window + 1, pane + 1) if p in self.panes]
+        frames = finalize_windows(
+            [self.panes[p] for p in ids],
+            [self._codes[p] for p in ids],
+            ids,
+            self.cfg.windows_min,
+            pane,
+            end_ms,
+            self.cfg.distinct_k,
+            [self._keys[p] for p in ids],
+        )
         self.closed_through = (
             pane if self.closed_through is None else max(self.closed_through, pane)
         )
@@ -157,7 +155,7 @@ class FeatureStore:
             return
         oldest = self.closed_through - self.cfg.longest_window + 1
         for p in [p for p in self.panes if p < oldest]:
-            del self.panes[p], self._codes[p]
+            del self.panes[p], self._codes[p], self._keys[p]
             self.stats.panes_evicted += 1
         live = self.active_clients()
         if len(self._names) > 2 * live + 1024:
@@ -168,6 +166,7 @@ class FeatureStore:
         self._name_arr = pa.array([], pa.string())
         for p, part in self.panes.items():
             self._codes[p] = self._intern(part.clients)
+            self._keys[p] = pane_keys(part, self._codes[p])
 
     def samples(self, client: str, panes: int = 5) -> list[dict]:
         """Evidence rows for a client from its most recent panes, most telling first."""
@@ -182,7 +181,8 @@ class FeatureStore:
     def _evidence_index(self, panes: int) -> tuple[pa.Table, dict[str, np.ndarray]]:
         """The recent panes' sample rows and a client → row-indices map, built once per
         state change (detectors ask for evidence one verdict at a time)."""
-        recent = sorted(self.panes, reverse=True)[:panes]
+        upto = self.closed_through if self.closed_through is not None else max(self.panes)
+        recent = sorted((p for p in self.panes if p <= upto), reverse=True)[:panes]
         key = tuple((p, id(self.panes[p].samples)) for p in recent)
         if self._evidence_cache is not None and self._evidence_cache[0] == key:
             return self._evidence_cache[1], self._evidence_cache[2]
@@ -217,7 +217,8 @@ class FeatureStore:
 
     def state_bytes(self) -> int:
         """Bytes of feature state held in panes (evidence samples excluded)."""
-        return sum(p.nbytes() + self._codes[k].nbytes for k, p in self.panes.items())
+        keys = sum(a.nbytes for kp in self._keys.values() for a in kp.values())
+        return keys + sum(p.nbytes() + self._codes[k].nbytes for k, p in self.panes.items())
 
     def sample_bytes(self) -> int:
         return sum(p.samples.nbytes for p in self.panes.values() if p.samples is not None)

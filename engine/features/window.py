@@ -39,72 +39,175 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
+ROW_ATTRS = ("counts", "entropy", "first_ms", "last_ms", "gap_n", "gap_sum", "gap_sq", "bytes_out")
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+def pane_keys(part, codes: np.ndarray) -> dict[str, np.ndarray]:
+    """A pane's bottom-k entries as sorted ``code << 32 | hash`` keys (global codes)."""
+    out = {}
+    for fam in DISTINCT:
+        g, h = part.distinct[fam]
+        keys = (codes[g].astype(np.uint64) << np.uint64(32)) | h.astype(np.uint64)
+        out[fam] = np.sort(keys)
+    return out
+
+
 def finalize(
     panes: list, codes_by_pane: list[np.ndarray], window_min: int, end_ms: int, k: int
 ) -> FeatureFrame:
     """Features over ``panes`` (PanePartials in pane order) and their global client codes."""
+    ids = list(range(len(panes)))
+    frames = finalize_windows(panes, codes_by_pane, ids, (window_min,), len(panes) - 1, end_ms, k)
+    return frames[window_min]
+
+
+def finalize_windows(
+    panes: list,
+    codes_by_pane: list[np.ndarray],
+    pane_ids: list[int],
+    windows,
+    end_pane: int,
+    end_ms: int,
+    k: int,
+    keys_by_pane: list[dict[str, np.ndarray]] | None = None,
+) -> dict[int, FeatureFrame]:
+    """Every window ending at ``end_pane`` from ONE sort of the longest window's rows.
+
+    Rows are sorted once by (client code, pane); distinct keys once by key (the per-pane
+    runs are already sorted, so the stable sort merges runs). Each shorter window is a mask
+    on pane ids of those sorted arrays, which stay sorted — no per-window sort.
+    """
+    windows = sorted(windows)
     if not panes:
-        return FeatureFrame(window_min, end_ms, np.zeros(0, np.int64))
+        return {w: FeatureFrame(w, end_ms, np.zeros(0, np.int64)) for w in windows}
     codes = np.concatenate(codes_by_pane)
+    pane_of_row = np.repeat(np.asarray(pane_ids, dtype=np.int64), [p.size for p in panes])
     order = np.argsort(codes, kind="stable")  # stable: rows of one client stay in pane order
-    cs = codes[order]
-    starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
-    uniq = cs[starts]
-    n = len(uniq)
-    counts = np.concatenate([p.counts for p in panes]).astype(np.int64)[order]
-    sums = np.add.reduceat(counts, starts, axis=0)
-    req_pane = counts[:, C["req"]]
-    entropy = np.add.reduceat(
-        np.concatenate([p.entropy for p in panes])[order].astype(np.int64), starts, axis=0
-    )
+    cs, ps = codes[order], pane_of_row[order]
 
     def cat(attr):
         return np.concatenate([getattr(p, attr) for p in panes])[order]
 
     first, last = cat("first_ms"), cat("last_ms")
-    gap_n = np.add.reduceat(cat("gap_n"), starts).astype(np.float64)
-    gap_sum = np.add.reduceat(cat("gap_sum"), starts).astype(np.float64)
-    gap_sq = np.add.reduceat(cat("gap_sq"), starts).astype(np.float64)
-    same = cs[1:] == cs[:-1]
-    boundary = (first[1:] - last[:-1])[same].astype(np.float64)
-    owner = np.searchsorted(uniq, cs[1:][same])
-    gap_n += np.bincount(owner, minlength=n)
-    gap_sum += np.bincount(owner, weights=boundary, minlength=n)
-    gap_sq += np.bincount(owner, weights=boundary**2, minlength=n)
-
-    group_of_row = np.repeat(np.arange(n), np.diff(np.r_[starts, len(cs)]))
-    inv = np.empty(len(codes), dtype=np.int64)
-    inv[order] = group_of_row
-    distinct = {}
-    offsets = np.cumsum([0] + [p.size for p in panes])
-    for fam in DISTINCT:
-        gs = np.concatenate(
-            [inv[off + p.distinct[fam][0]] for off, p in zip(offsets[:-1], panes, strict=True)]
+    req_pane = np.r_[cat("counts")[:, C["req"]], 0]  # trailing sentinel for reduceat
+    # Prefix sums along the (code, pane)-sorted rows: any window's sum is a difference.
+    prefix = _prefix(
+        np.column_stack(
+            [
+                cat("counts").astype(np.int64),
+                cat("entropy").astype(np.int64),
+                cat("bytes_out"),
+                cat("gap_n"),
+                cat("gap_sum"),
+                cat("gap_sq"),
+            ]
         )
-        hs = np.concatenate([p.distinct[fam][1] for p in panes])
-        distinct[fam] = kmv.bottom_k(gs, hs, k)
+    )
+    same = np.r_[False, cs[1:] == cs[:-1]]
+    gap_b = np.where(same, first - np.r_[0, last[:-1]], 0).astype(np.float64)
+    prefix_b = _prefix(np.column_stack([same.astype(np.float64), gap_b, gap_b**2]))
+    group_starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
+    uniq_all = cs[group_starts]
+    ends_all = np.r_[group_starts[1:], len(cs)]
+    span = int(ps.max() - ps.min()) + 2
+    key = (cs - cs.min()) * span + (ps - ps.min())  # sorted: code-major, pane-minor
+
+    if keys_by_pane is None:
+        keys_by_pane = [pane_keys(p, c) for p, c in zip(panes, codes_by_pane, strict=True)]
+    keys = {}
+    for fam in DISTINCT:
+        kcat = np.concatenate([kp[fam] for kp in keys_by_pane])
+        kpane = np.repeat(
+            np.asarray(pane_ids, dtype=np.int64), [len(kp[fam]) for kp in keys_by_pane]
+        )
+        o = np.argsort(kcat, kind="stable")
+        keys[fam] = (kcat[o], kpane[o])
+    nc, nb = len(COUNTERS), panes[0].entropy.shape[1]
+    out = {}
+    for w in windows:
+        thr = end_pane - w + 1
+        offset = max(thr, int(ps.min())) - ps.min()  # stay inside each client's key range
+        starts = np.searchsorted(key, (uniq_all - cs.min()) * span + offset)
+        live = starts < ends_all
+        st, en, uniq = starts[live], ends_all[live], uniq_all[live]
+        sums = prefix[en] - prefix[st]
+        bsum = prefix_b[en] - prefix_b[np.minimum(st + 1, en)]  # links inside the window
+        agg = {
+            "uniq": uniq,
+            "counts": sums[:, :nc],
+            "entropy": sums[:, nc : nc + nb],
+            "bytes_out": sums[:, nc + nb],
+            "gap_n": sums[:, nc + nb + 1] + bsum[:, 0],
+            "gap_sum": sums[:, nc + nb + 2] + bsum[:, 1],
+            "gap_sq": sums[:, nc + nb + 3] + bsum[:, 2],
+            "first": first[st],
+            "last": last[en - 1],
+            "active": en - st,
+            "peak": np.maximum.reduceat(req_pane, np.column_stack([st, en]).ravel())[::2],
+        }
+        dsub = {}
+        for fam, (kk, kpn) in keys.items():
+            km = kpn >= thr
+            dsub[fam] = kk if km.all() else kk[km]
+        out[w] = _frame(agg, dsub, w, end_ms, k)
+    return out
+
+
+def _prefix(values: np.ndarray) -> np.ndarray:
+    """Cumulative sums with a leading zero row: sum of rows [a, b) is p[b] − p[a]."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+
+
+def _distinct_estimate(keys: np.ndarray, uniq_codes: np.ndarray, k: int) -> np.ndarray:
+    """Bottom-k distinct estimate per client from sorted (possibly repeated) keys."""
+    n = len(uniq_codes)
+    if len(keys) == 0:
+        return np.zeros(n)
+    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+    codes = (keys >> np.uint64(32)).astype(np.int64)
+    hashes = (keys & _LOW32).astype(np.uint32)
+    keep = kmv._rank_in_group(codes) < k
+    groups = np.searchsorted(uniq_codes, codes[keep])
+    return kmv.estimate(groups, hashes[keep], k, n)
+
+
+def _frame(agg: dict, dkeys: dict, window_min: int, end_ms: int, k: int) -> FeatureFrame:
+    uniq = agg["uniq"]
+    n = len(uniq)
+    if n == 0:
+        return FeatureFrame(window_min, end_ms, np.zeros(0, np.int64))
+    sums, entropy = agg["counts"], agg["entropy"]
+    gap_n, gap_sum, gap_sq = agg["gap_n"], agg["gap_sum"], agg["gap_sq"]
+    est = {fam: _distinct_estimate(dkeys[fam], uniq, k) for fam in DISTINCT}
+    fp_keys = dkeys["fingerprint"]
+    fp_keys = fp_keys[np.r_[True, fp_keys[1:] != fp_keys[:-1]]] if len(fp_keys) else fp_keys
+    fingerprints = (
+        np.searchsorted(uniq, (fp_keys >> np.uint64(32)).astype(np.int64)),
+        (fp_keys & _LOW32).astype(np.uint32),
+    )
 
     col = {name: sums[:, i].astype(np.float64) for name, i in C.items()}
     req = col["req"]
     f: dict[str, np.ndarray] = {}
     f["req_count"] = req
-    f["peak_req_per_min"] = np.maximum.reduceat(req_pane, starts).astype(np.float64)
-    f["active_minutes_frac"] = np.diff(np.r_[starts, len(cs)]) / float(window_min)
+    f["peak_req_per_min"] = agg["peak"].astype(np.float64)
+    f["active_minutes_frac"] = agg["active"] / float(window_min)
     f["req_per_min"] = req / float(window_min)
     mean_gap = _ratio(gap_sum, gap_n)
     var_gap = np.maximum(_ratio(gap_sq, gap_n) - mean_gap**2, 0.0)
     cv = np.where(mean_gap > 0, np.sqrt(var_gap) / np.where(mean_gap > 0, mean_gap, 1.0), 0.0)
     f["interarrival_cv"] = np.where(gap_n >= MIN_GAPS_FOR_CV, cv, 1.0)
     f["interarrival_mean_s"] = mean_gap / 1000.0
-    f["span_s"] = (np.maximum.reduceat(last, starts) - np.minimum.reduceat(first, starts)) / 1e3
-    f["bytes_out_mean"] = _ratio(np.add.reduceat(cat("bytes_out"), starts), req)
+    f["span_s"] = (agg["last"] - agg["first"]) / 1e3
+    f["bytes_out_mean"] = _ratio(agg["bytes_out"], req)
     known = col["has_status"]
     f["err3xx_ratio"] = _ratio(col["s3xx"], known)
     f["err4xx_ratio"] = _ratio(col["s4xx"], known)
     f["err404_ratio"] = _ratio(col["s404"], known)
     f["err5xx_ratio"] = _ratio(col["s5xx"], known)
     f["auth_fail_ratio"] = _ratio(col["auth_fail"], known)
-    est = {fam: kmv.estimate(*distinct[fam], k, n) for fam in DISTINCT}
     f["distinct_paths"] = est["path"]
     f["path_breadth"] = _ratio(est["path"], req)
     p = _ratio(entropy, entropy.sum(axis=1, keepdims=True))
@@ -141,7 +244,7 @@ def finalize(
     f["s404_count"] = col["s404"]
     f["s4xx_count"] = col["s4xx"]
     f["asset_count"] = col["asset"]
-    return FeatureFrame(window_min, end_ms, uniq, f, distinct["fingerprint"])
+    return FeatureFrame(window_min, end_ms, uniq, f, fingerprints)
 
 
 def rescale(frame: FeatureFrame, window_min: int) -> FeatureFrame:
