@@ -78,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="WAF write pacing per account and Region (AWS budget: 1)",
     )
     parser.add_argument(
+        "--reads-per-second",
+        type=float,
+        default=5.0,
+        help="WAF Get/List pacing per account and Region (AWS budget: 5)",
+    )
+    parser.add_argument(
         "--shield",
         choices=("aws", "fake"),
         help="Shield backend (default: aws, or the recording fake when "
@@ -145,8 +151,8 @@ def _open_ledger(inputs: _Inputs, clock: SystemClock) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.writes_per_second <= 0:
-        print("wafsmith enforce: --writes-per-second must be > 0", file=sys.stderr)
+    if args.writes_per_second <= 0 or args.reads_per_second <= 0:
+        print("wafsmith enforce: --writes/--reads-per-second must be > 0", file=sys.stderr)
         return 2
     if not args.once:
         print(
@@ -205,7 +211,9 @@ def _cycle(
         Boto3WafV2Api(region=inputs.region, endpoint_url=inputs.endpoint_url),
         clock=clock,
         shield_api=shield,
-        policy=CallPolicy(clock, writes_per_s=args.writes_per_second),
+        policy=CallPolicy(
+            clock, writes_per_s=args.writes_per_second, reads_per_s=args.reads_per_second
+        ),
     )
     result = reconciler.run_cycle(state, mode=mode, next_expiry=next_expiry(decisions, now))
     summary = _summary(result.to_dict(), decisions, state.overflow)

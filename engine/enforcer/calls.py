@@ -2,7 +2,8 @@
 
 - Writes go through a token bucket on the injected clock (default 1 write/s per account and
   Region, AWS's documented budget for Create/Put/Update), shared by every writer of one
-  ``CallPolicy`` object, so concurrent enforcers in one process share the budget.
+  ``CallPolicy`` object, so concurrent enforcers in one process share the budget; reads
+  have their own bucket (5/s, AWS's Get/List budget).
 - Throttling, unavailable-entity and internal errors are retried with full-jitter
   exponential backoff (``sleep = U(0, min(cap, base * 2**attempt))``) up to a bound.
 - ``WAFOptimisticLockException`` is *not* retried here: the caller must re-read and re-apply
@@ -94,16 +95,16 @@ class TokenBucket:
         self.waited_s = 0.0
 
     def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = self._clock.monotonic()
-                self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                wait = (1 - self._tokens) / self._rate
-                self.waited_s += wait
+        """Take a token now, then sleep off any debt (no polling loop, so float rounding on
+        a large clock value cannot spin it; concurrent callers queue by their debt)."""
+        with self._lock:
+            now = self._clock.monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+            self._last = now
+            self._tokens -= 1
+            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
+            self.waited_s += wait
+        if wait > 0:
             self._clock.sleep(wait)
 
 
@@ -128,13 +129,19 @@ class CallStats:
 
 
 class CallPolicy:
-    """Pacing and retry settings plus the shared write bucket for one account and Region."""
+    """Pacing and retry settings plus the shared buckets for one account and Region.
+
+    AWS documents 1 request/s for each Create/Put/Update action and 5/s for Get/List; writes
+    share one bucket (the budget is treated as shared with everyone in the account), reads
+    another with a burst of ``reads_per_s``.
+    """
 
     def __init__(
         self,
         clock: Clock,
         *,
         writes_per_s: float = 1.0,
+        reads_per_s: float = 5.0,
         max_attempts: int = 6,
         limits_attempts: int = 3,
         base_backoff_s: float = 0.5,
@@ -145,6 +152,7 @@ class CallPolicy:
             raise ValueError("max_attempts must be >= 1")
         self.clock = clock
         self.bucket = TokenBucket(clock, rate=writes_per_s)
+        self.read_bucket = TokenBucket(clock, rate=reads_per_s, burst=max(1.0, reads_per_s))
         self.max_attempts = max_attempts
         self.limits_attempts = limits_attempts
         self.base_backoff_s = base_backoff_s
@@ -177,8 +185,7 @@ class Caller:
         attempt = 0
         while True:
             attempt += 1
-            if write:
-                self.policy.bucket.acquire()
+            (self.policy.bucket if write else self.policy.read_bucket).acquire()
             self.stats.calls[operation] += 1
             try:
                 reply = fn(**kw)

@@ -133,3 +133,13 @@ def test_no_catch_all_handler_on_the_enforcement_path():
             if re.search(r"except\s*(:|Exception\b|BaseException\b)", line):
                 offenders.append(f"{path.name}:{n}: {line.strip()}")
     assert offenders == []
+
+
+def test_token_bucket_never_spins_on_float_rounding():
+    """At epoch ~1.7e9 a wait of 1e-17 s does not move a float clock; acquire must not loop."""
+    clock = FakeClock(1_700_000_000.0)
+    bucket = TokenBucket(clock, rate=5.0, burst=5.0)
+    for _ in range(200):
+        bucket.acquire()
+    assert len(clock.sleeps) == 195  # the burst is free, every later read waits its turn
+    assert clock.time() - 1_700_000_000.0 == pytest.approx(195 / 5.0)

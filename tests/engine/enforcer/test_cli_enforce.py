@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
 
 def _run(capsys, *argv: str) -> tuple[int, dict]:
     # Tests do not wait for AWS's 1 write/s budget: pacing itself is tested on a FakeClock.
-    code = main(["enforce", "--writes-per-second", "1000", *argv])
+    code = main(["enforce", "--writes-per-second", "1000", "--reads-per-second", "1000", *argv])
     out = capsys.readouterr().out
     return code, (json.loads(out) if out.strip() else {})
 
