@@ -57,46 +57,70 @@ class DistributedFlood:
             & (f["distinct_paths"] <= c.member_max_distinct_paths)
             & (f["login_post_count"] == 0)
         )
-        # Steady pollers are not exempt here: many of them appearing at once is the attack;
-        # a steady benign population is absorbed by its own trailing baseline.
         cand &= ~ctx.safe(fr, "allowlisted", "verified_crawler", "health_checker")
         cand &= ~ctx.gate("nat_gateway", fr)
         rows = np.flatnonzero(cand)
+        if not len(rows):
+            self._decay(set())
+            return []
         names = ctx.snapshot.clients[fr.codes]
-        populations: dict[str, np.ndarray] = {}
-        if len(rows):
-            populations["subnet"] = np.asarray(
-                subnet_keys(pa.array(names[rows].tolist(), pa.string())).to_pylist(), dtype=object
-            )
-            populations["fingerprint"] = _fingerprint_of(fr, rows)
-            populations["path_group"] = f["top_bucket"][rows].astype(np.int64)
+        pg, ph = fr.paths
+        keep = cand[pg]
+        pg, ph = pg[keep], ph[keep]  # exact path sets of the candidates (≤ k paths each)
+        # Populations: the /24 (/48), the fingerprint, and the exact target path. Steady
+        # pollers are spared in site-wide path populations (their cadence is their
+        # signature); in a subnet or fingerprint population many of them at once is the
+        # attack, and a steady benign population is absorbed by its own baseline.
+        subnet = np.asarray(
+            subnet_keys(pa.array(names[rows].tolist(), pa.string())).to_pylist(), dtype=object
+        )
+        groups = {
+            "subnet": [(k, rows[i]) for k, i in _groups(subnet)],
+            "fingerprint": [(k, rows[i]) for k, i in _groups(_fingerprint_of(fr, rows))],
+            "path": [(k, pg[i]) for k, i in _groups(ph)],
+        }
+        poller = ctx.gate("api_poller", fr)
+        covered = ctx.gate("covered", fr)
         taken = np.zeros(len(fr), dtype=bool)
-        out = []
-        seen_keys = set()
-        for kind in ("subnet", "fingerprint", "path_group"):
-            for key, idx in _groups(populations.get(kind, np.zeros(0))):
-                members = rows[idx]
+        out, seen = [], set()
+        for kind, pops in groups.items():
+            for key, members in pops:
                 members = members[~taken[members]]
-                rate = f["req_count"][members].sum() / c.window_min
+                if kind == "path":
+                    members = members[~poller[members]]
                 bkey = (kind, key)
-                seen_keys.add(bkey)
+                seen.add(bkey)
                 base = self.baseline.get(bkey, 0.0)
+                if len(members) >= c.min_members:
+                    members = _sharing_targets(members, pg, ph, c.min_target_share)
+                rate = f["req_count"][members].sum() / c.window_min
+                # The baseline learns only from addresses not already blocked, so a campaign
+                # in progress never teaches it that its own rate is normal.
+                quiet = members[~covered[members]]
+                quiet_rate = f["req_count"][quiet].sum() / c.window_min
                 hot = (
                     len(members) >= c.min_members
                     and rate >= c.min_population_req_per_min
                     and rate >= c.baseline_multiplier * base
                 )
                 if not hot:
-                    self.baseline[bkey] = (1 - c.baseline_alpha) * base + c.baseline_alpha * rate
+                    self.baseline[bkey] = (
+                        1 - c.baseline_alpha
+                    ) * base + c.baseline_alpha * quiet_rate
                     continue
                 taken[members] = True
                 out.append(self._verdict(ctx, fr, kind, key, members, rate, base))
+        self._decay(seen)
+        return out
+
+    def _decay(self, seen: set) -> None:
+        """Populations not seen this pane decay toward zero (and are forgotten)."""
+        alpha = self.c.baseline_alpha
         for bkey in list(self.baseline):
-            if bkey not in seen_keys:  # quiet populations decay toward zero
-                self.baseline[bkey] *= 1 - c.baseline_alpha
+            if bkey not in seen:
+                self.baseline[bkey] *= 1 - alpha
                 if self.baseline[bkey] < 1e-3:
                     del self.baseline[bkey]
-        return out
 
     def _verdict(self, ctx, fr, kind, key, members, rate, base) -> ClientVerdict:
         c, f = self.c, fr.columns
@@ -132,6 +156,22 @@ class DistributedFlood:
             },
             members=tuple(sorted(names)),
         )
+
+
+def _sharing_targets(
+    members: np.ndarray, pg: np.ndarray, ph: np.ndarray, min_share: float
+) -> np.ndarray:
+    """The members whose every URL is one of the campaign's targets: the paths that at
+    least ``min_share`` of the members request (a real user in the same /24 is not)."""
+    in_pop = np.isin(pg, members)
+    mpg, mph = pg[in_pop], ph[in_pop]
+    if not len(mph):
+        return members[:0]
+    uniq, counts = np.unique(mph, return_counts=True)
+    targets = uniq[counts >= min_share * len(members)]
+    off = ~np.isin(mph, targets)
+    bad = np.unique(mpg[off])
+    return members[~np.isin(members, bad) & np.isin(members, mpg)]
 
 
 def _fingerprint_of(fr, rows: np.ndarray) -> np.ndarray:

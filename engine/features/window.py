@@ -28,6 +28,8 @@ class FeatureFrame:
     codes: np.ndarray  # global client codes (int64), sorted
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     fingerprints: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int32), np.zeros(0, np.uint32))
+    # (row, path hash) pairs of each client's bottom-k path set (exact below k paths)
+    paths: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int32), np.zeros(0, np.uint32))
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -181,12 +183,8 @@ def _frame(agg: dict, dkeys: dict, window_min: int, end_ms: int, k: int) -> Feat
     sums, entropy = agg["counts"], agg["entropy"]
     gap_n, gap_sum, gap_sq = agg["gap_n"], agg["gap_sum"], agg["gap_sq"]
     est = {fam: _distinct_estimate(dkeys[fam], uniq, k) for fam in DISTINCT}
-    fp_keys = dkeys["fingerprint"]
-    fp_keys = fp_keys[np.r_[True, fp_keys[1:] != fp_keys[:-1]]] if len(fp_keys) else fp_keys
-    fingerprints = (
-        np.searchsorted(uniq, (fp_keys >> np.uint64(32)).astype(np.int64)),
-        (fp_keys & _LOW32).astype(np.uint32),
-    )
+    fingerprints = _pairs(dkeys["fingerprint"], uniq)
+    paths = _pairs(dkeys["path"], uniq)
 
     col = {name: sums[:, i].astype(np.float64) for name, i in C.items()}
     req = col["req"]
@@ -244,7 +242,15 @@ def _frame(agg: dict, dkeys: dict, window_min: int, end_ms: int, k: int) -> Feat
     f["s404_count"] = col["s404"]
     f["s4xx_count"] = col["s4xx"]
     f["asset_count"] = col["asset"]
-    return FeatureFrame(window_min, end_ms, uniq, f, fingerprints)
+    return FeatureFrame(window_min, end_ms, uniq, f, fingerprints, paths)
+
+
+def _pairs(keys: np.ndarray, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys → distinct (frame row, hash) pairs."""
+    if len(keys):
+        keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+    rows = np.searchsorted(uniq, (keys >> np.uint64(32)).astype(np.int64))
+    return rows, (keys & _LOW32).astype(np.uint32)
 
 
 def rescale(frame: FeatureFrame, window_min: int) -> FeatureFrame:
@@ -254,4 +260,6 @@ def rescale(frame: FeatureFrame, window_min: int) -> FeatureFrame:
     factor = frame.window_min / float(window_min)
     cols["active_minutes_frac"] = cols["active_minutes_frac"] * factor
     cols["req_per_min"] = cols["req_per_min"] * factor
-    return FeatureFrame(window_min, frame.window_end_ms, frame.codes, cols, frame.fingerprints)
+    return FeatureFrame(
+        window_min, frame.window_end_ms, frame.codes, cols, frame.fingerprints, frame.paths
+    )
