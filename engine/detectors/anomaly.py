@@ -127,6 +127,10 @@ class AnomalyDetector:
             & ~ctx.safe(fr)
             & ~ctx.gate("nat_gateway", fr)
         )
+        # Score only clients seen in the newest pane: the others' windows only lost old
+        # requests since they were last scored (keeps scoring a small share of the pipeline).
+        newest = ctx.frame(1).codes if 1 in ctx.snapshot.frames else fr.codes
+        rows = rows[np.isin(fr.codes[rows], newest, assume_unique=True)]
         if not len(rows):
             return []
         X = model_matrix(fr)[rows]

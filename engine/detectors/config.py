@@ -27,11 +27,11 @@ class FloodConfig(_Section):
 
 class DistributedFloodConfig(_Section):
     window_min: int = 5
-    member_min_req: float = 4.0  # a member sent at least this many requests in the window
+    member_min_req: float = 3.0  # a member sent at least this many requests in the window
     member_max_asset_frac: float = 0.05
     member_max_distinct_paths: float = 5.0  # a flood hammers a few URLs
     min_target_share: float = 0.2  # a campaign target: requested by ≥ this share of members
-    min_members: int = 20
+    min_members: int = 10
     min_population_req_per_min: float = 100.0
     baseline_multiplier: float = 3.0  # population rate vs its own trailing baseline
     baseline_alpha: float = 0.1  # EWMA weight of each new quiet window

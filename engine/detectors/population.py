@@ -104,9 +104,10 @@ class DistributedFlood:
                     and rate >= c.baseline_multiplier * base
                 )
                 if not hot:
-                    self.baseline[bkey] = (
-                        1 - c.baseline_alpha
-                    ) * base + c.baseline_alpha * quiet_rate
+                    # A ramping campaign must not lift its own bar before it crosses it:
+                    # each observation counts for at most twice the current baseline.
+                    obs = min(quiet_rate, 2 * max(base, c.min_population_req_per_min / 4))
+                    self.baseline[bkey] = (1 - c.baseline_alpha) * base + c.baseline_alpha * obs
                     continue
                 taken[members] = True
                 out.append(self._verdict(ctx, fr, kind, key, members, rate, base))
