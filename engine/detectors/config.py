@@ -107,7 +107,7 @@ class AnomalyConfig(_Section):
     enabled: bool = False
     model_path: Path | None = None
     window_min: int = 15
-    min_score: float = 0.8
+    min_score: float = 0.65  # 0.5 = the training baseline's 99.9th percentile
     min_requests: float = 20.0
 
 
