@@ -59,7 +59,7 @@ class FeatureStore:
         self.max_event_ms: int | None = None
         self.closed_through: int | None = None  # last pane finalized
         self.stats = StoreStats()
-        self._evidence_cache: tuple | None = None
+        self._evidence_cache: dict[int, tuple] = {}  # pane -> (samples, table, index)
         self._keys: dict[int, dict[str, np.ndarray]] = {}  # sorted distinct keys per pane
 
     # --- ingest ------------------------------------------------------------------------
@@ -156,6 +156,7 @@ class FeatureStore:
         oldest = self.closed_through - self.cfg.longest_window + 1
         for p in [p for p in self.panes if p < oldest]:
             del self.panes[p], self._codes[p], self._keys[p]
+            self._evidence_cache.pop(p, None)
             self.stats.panes_evicted += 1
         live = self.active_clients()
         if len(self._names) > 2 * live + 1024:
@@ -170,38 +171,37 @@ class FeatureStore:
 
     def samples(self, client: str, panes: int = 5) -> list[dict]:
         """Evidence rows for a client from its most recent panes, most telling first."""
-        table, index = self._evidence_index(panes)
-        where = index.get(client)
-        if where is None:
-            return []
-        rows = table.take(pa.array(where)).to_pylist()
+        upto = self.closed_through if self.closed_through is not None else max(self.panes)
+        recent = sorted((p for p in self.panes if p <= upto), reverse=True)[:panes]
+        rows: list[dict] = []
+        for p in recent:
+            table, index = self._evidence_index(p)
+            where = index.get(client)
+            if where is not None:
+                rows.extend(table.take(pa.array(where)).to_pylist())
         rows.sort(key=lambda r: -r["priority"])
         return rows[: self.cfg.evidence_per_client]  # JSON-ready: times are ISO text
 
-    def _evidence_index(self, panes: int) -> tuple[pa.Table, dict[str, np.ndarray]]:
-        """The recent panes' sample rows and a client → row-indices map, built once per
-        state change (detectors ask for evidence one verdict at a time)."""
-        upto = self.closed_through if self.closed_through is not None else max(self.panes)
-        recent = sorted((p for p in self.panes if p <= upto), reverse=True)[:panes]
-        key = tuple((p, id(self.panes[p].samples)) for p in recent)
-        if self._evidence_cache is not None and self._evidence_cache[0] == key:
-            return self._evidence_cache[1], self._evidence_cache[2]
-        parts = [self.panes[p].samples for p in recent if self.panes[p].samples is not None]
-        parts = [t for t in parts if t.num_rows]
-        if not parts:
+    def _evidence_index(self, pane: int) -> tuple[pa.Table, dict[str, np.ndarray]]:
+        """One pane's sample rows and a client → row-indices map, built once per pane state
+        (detectors ask for evidence one verdict at a time, pane after pane)."""
+        samples = self.panes[pane].samples
+        cached = self._evidence_cache.get(pane)
+        if cached is not None and cached[0] is samples:
+            return cached[1], cached[2]
+        if samples is None or samples.num_rows == 0:
             table, index = pa.table({}), {}
         else:
-            table = pa.concat_tables(parts)
-            enc = pc.dictionary_encode(table.column("client").combine_chunks())
+            enc = pc.dictionary_encode(samples.column("client").combine_chunks())
             codes = enc.indices.to_numpy()
             order = np.argsort(codes, kind="stable")
             bounds = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0, True])
             names = enc.dictionary.to_pylist()
             index = {names[codes[order[a]]]: order[a:b] for a, b in itertools.pairwise(bounds)}
-            table = table.drop_columns(["client", "pane"]).combine_chunks()
+            table = samples.drop_columns(["client", "pane"]).combine_chunks()
             stamps = pc.strftime(table.column(EVENT_TIME), format="%Y-%m-%dT%H:%M:%SZ")
             table = table.set_column(table.schema.get_field_index(EVENT_TIME), EVENT_TIME, stamps)
-        self._evidence_cache = (key, table, index)
+        self._evidence_cache[pane] = (samples, table, index)
         return table, index
 
     @property

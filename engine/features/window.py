@@ -92,23 +92,16 @@ def finalize_windows(
         return np.concatenate([getattr(p, attr) for p in panes])[order]
 
     first, last = cat("first_ms"), cat("last_ms")
-    req_pane = np.r_[cat("counts")[:, C["req"]], 0]  # trailing sentinel for reduceat
     # Prefix sums along the (code, pane)-sorted rows: any window's sum is a difference.
+    counts_rows = cat("counts")
     prefix = _prefix(
-        np.column_stack(
-            [
-                cat("counts").astype(np.int64),
-                cat("entropy").astype(np.int64),
-                cat("bytes_out"),
-                cat("gap_n"),
-                cat("gap_sum"),
-                cat("gap_sq"),
-            ]
-        )
+        np.concatenate([counts_rows, cat("entropy")], axis=1),
+        np.column_stack([cat("bytes_out"), cat("gap_n"), cat("gap_sum"), cat("gap_sq")]),
     )
+    req_pane = np.r_[counts_rows[:, C["req"]], 0]  # trailing sentinel for reduceat
     same = np.r_[False, cs[1:] == cs[:-1]]
-    gap_b = np.where(same, first - np.r_[0, last[:-1]], 0).astype(np.float64)
-    prefix_b = _prefix(np.column_stack([same.astype(np.float64), gap_b, gap_b**2]))
+    gap_b = np.where(same, first - np.r_[0, last[:-1]], 0).astype(np.int64)
+    prefix_b = _prefix(np.column_stack([same.astype(np.int64), gap_b, gap_b * gap_b]))
     group_starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
     uniq_all = cs[group_starts]
     ends_all = np.r_[group_starts[1:], len(cs)]
@@ -156,10 +149,17 @@ def finalize_windows(
     return out
 
 
-def _prefix(values: np.ndarray) -> np.ndarray:
-    """Cumulative sums with a leading zero row: sum of rows [a, b) is p[b] − p[a]."""
-    values = np.asarray(values, dtype=np.float64)
-    return np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+def _prefix(*blocks: np.ndarray) -> np.ndarray:
+    """Integer cumulative sums with a leading zero row: rows [a, b) sum to p[b] − p[a]."""
+    values = (
+        blocks[0]
+        if len(blocks) == 1
+        else np.concatenate([b.astype(np.int64, copy=False) for b in blocks], axis=1)
+    )
+    out = np.empty((values.shape[0] + 1, values.shape[1]), dtype=np.int64)
+    out[0] = 0
+    np.cumsum(values, axis=0, dtype=np.int64, out=out[1:])
+    return out
 
 
 def _distinct_estimate(keys: np.ndarray, uniq_codes: np.ndarray, k: int) -> np.ndarray:
