@@ -102,10 +102,27 @@ class FeatureStore:
     def _put(self, part: P.PanePartial) -> None:
         old = self.panes.get(part.pane)
         if old is not None:
+            old.distinct = self._distinct_from_keys(part.pane)
             part = P.merge(old, part, self.cfg.distinct_k, self.cfg.evidence_per_client)
         self.panes[part.pane] = part
         self._codes[part.pane] = self._intern(part.clients)
         self._keys[part.pane] = pane_keys(part, self._codes[part.pane])
+        # The bottom-k sets live on only as sorted global keys (one copy, 8 bytes an entry);
+        # the per-pane (row, hash) form is rebuilt when a late partial must merge in.
+        part.distinct = {}
+
+    def _distinct_from_keys(self, pane: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """A stored pane's bottom-k sets back in ``PanePartial`` (row, hash) form."""
+        codes = self._codes[pane]
+        order = np.argsort(codes)
+        out = {}
+        for fam, keys in self._keys[pane].items():
+            code = (keys >> np.uint64(32)).astype(np.int64)
+            g = order[np.searchsorted(codes[order], code)].astype(np.int32)
+            h = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+            o = np.lexsort((h, g))
+            out[fam] = (g[o], h[o])
+        return out
 
     def _intern(self, clients: pa.Array) -> np.ndarray:
         """Global codes of a pane's (unique) client keys; new keys are appended."""
@@ -163,11 +180,14 @@ class FeatureStore:
             self._compact()
 
     def _compact(self) -> None:
+        restored = {p: self._distinct_from_keys(p) for p in self.panes}  # under the old codes
         self._names = []
         self._name_arr = pa.array([], pa.string())
         for p, part in self.panes.items():
+            part.distinct = restored[p]
             self._codes[p] = self._intern(part.clients)
             self._keys[p] = pane_keys(part, self._codes[p])
+            part.distinct = {}
 
     def samples(self, client: str, panes: int = 5) -> list[dict]:
         """Evidence rows for a client from its most recent panes, most telling first."""

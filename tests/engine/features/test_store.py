@@ -133,3 +133,42 @@ def test_stable_hash_is_process_independent():
     # SipHash with a fixed key: the same value in every process, run and worker
     assert int(hash64(pa.array(["/login"]))[0]) == 10212536937711775270
     assert int(hash64(pa.array(["a"]))[0]) != int(hash64(pa.array(["b"]))[0])
+
+
+def _frames(store, pane):
+    snap = store.snapshot(pane)
+    out = {}
+    for w, fr in snap.frames.items():
+        names = list(snap.clients[fr.codes])
+        order = sorted(range(len(names)), key=names.__getitem__)
+        out[w] = {k: [round(float(v[i]), 9) for i in order] for k, v in fr.columns.items()}
+        out[w]["clients"] = sorted(names)
+    return out
+
+
+def test_objects_arriving_in_pieces_give_the_same_windows_as_one_batch():
+    tr = Traffic(4)
+    for i in range(12):
+        tr.browser(f"198.51.100.{i}", 0, 400, pages=6)
+    for i in range(40):
+        tr.add("203.0.113.3", i * 9, f"/probe/{i}", status=404)
+    table = tr.table()
+    whole = FeatureStore(FeatureConfig(allowed_lateness_s=0))
+    whole.add(table)
+    pieces = FeatureStore(FeatureConfig(allowed_lateness_s=0))
+    for start in range(0, table.num_rows, 37):  # overlapping panes arrive in many objects
+        pieces.add(table.slice(start, 37))
+    last = max(whole.panes)
+    assert _frames(pieces, last) == _frames(whole, last)
+
+
+def test_compacting_client_codes_keeps_every_feature():
+    tr = Traffic(5)
+    for i in range(20):
+        tr.browser(f"198.51.100.{i}", 0, 300, pages=5)
+    store = FeatureStore(FeatureConfig(allowed_lateness_s=0))
+    store.add(tr.table())
+    last = max(store.panes)
+    before = _frames(store, last)
+    store._compact()
+    assert _frames(store, last) == before
