@@ -27,12 +27,22 @@ class FeatureFrame:
     window_end_ms: int
     codes: np.ndarray  # global client codes (int64), sorted
     columns: dict[str, np.ndarray] = field(default_factory=dict)
-    fingerprints: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int32), np.zeros(0, np.uint32))
-    # (row, path hash) pairs of each client's bottom-k path set (exact below k paths)
-    paths: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int32), np.zeros(0, np.uint32))
+    # sorted ``code << 32 | hash`` keys of the window's fingerprint and path sets
+    fingerprint_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    path_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
 
     def __len__(self) -> int:
         return len(self.codes)
+
+    @property
+    def fingerprints(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row, fingerprint hash) pairs, sorted by row then hash (built on demand)."""
+        return _pairs(self.fingerprint_keys, self.codes)
+
+    @property
+    def paths(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row, path hash) pairs of each client's bottom-k path set (exact below k)."""
+        return _pairs(self.path_keys, self.codes)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -183,8 +193,6 @@ def _frame(agg: dict, dkeys: dict, window_min: int, end_ms: int, k: int) -> Feat
     sums, entropy = agg["counts"], agg["entropy"]
     gap_n, gap_sum, gap_sq = agg["gap_n"], agg["gap_sum"], agg["gap_sq"]
     est = {fam: _distinct_estimate(dkeys[fam], uniq, k) for fam in DISTINCT}
-    fingerprints = _pairs(dkeys["fingerprint"], uniq)
-    paths = _pairs(dkeys["path"], uniq)
 
     col = {name: sums[:, i].astype(np.float64) for name, i in C.items()}
     req = col["req"]
@@ -242,7 +250,7 @@ def _frame(agg: dict, dkeys: dict, window_min: int, end_ms: int, k: int) -> Feat
     f["s404_count"] = col["s404"]
     f["s4xx_count"] = col["s4xx"]
     f["asset_count"] = col["asset"]
-    return FeatureFrame(window_min, end_ms, uniq, f, fingerprints, paths)
+    return FeatureFrame(window_min, end_ms, uniq, f, dkeys["fingerprint"], dkeys["path"])
 
 
 def _pairs(keys: np.ndarray, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -261,5 +269,5 @@ def rescale(frame: FeatureFrame, window_min: int) -> FeatureFrame:
     cols["active_minutes_frac"] = cols["active_minutes_frac"] * factor
     cols["req_per_min"] = cols["req_per_min"] * factor
     return FeatureFrame(
-        window_min, frame.window_end_ms, frame.codes, cols, frame.fingerprints, frame.paths
+        window_min, frame.window_end_ms, frame.codes, cols, frame.fingerprint_keys, frame.path_keys
     )
