@@ -31,6 +31,8 @@ class DistributedFloodConfig(_Section):
     member_max_asset_frac: float = 0.05
     member_max_distinct_paths: float = 5.0  # a flood hammers a few URLs
     min_target_share: float = 0.2  # a campaign target: requested by ≥ this share of members
+    member_min_share_of_median: float = 0.3  # member volume vs the population's median
+    member_max_shape_gap: float = 0.5  # |query share − the population's median query share|
     min_members: int = 10
     min_population_req_per_min: float = 100.0
     baseline_multiplier: float = 3.0  # population rate vs its own trailing baseline

@@ -93,6 +93,14 @@ class DistributedFlood:
                 base = self.baseline.get(bkey, 0.0)
                 if len(members) >= c.min_members:
                     members = _sharing_targets(members, pg, ph, c.min_target_share)
+                if len(members) >= c.min_members:
+                    # Acting together: a member's volume is comparable to the population's
+                    # (a visitor who opened the same popular page twice is not a bot).
+                    volume = f["req_count"][members]
+                    members = members[volume >= c.member_min_share_of_median * np.median(volume)]
+                    # ... and the same request shape (e.g. cache-busting query strings).
+                    shape = f["query_frac"][members]
+                    members = members[np.abs(shape - np.median(shape)) <= c.member_max_shape_gap]
                 rate = f["req_count"][members].sum() / c.window_min
                 # The baseline learns only from addresses not already blocked, so a campaign
                 # in progress never teaches it that its own rate is normal.

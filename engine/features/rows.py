@@ -48,6 +48,7 @@ COUNTERS = (
     "depth_sq",
     "browser_ua",
     "login_path",
+    "has_query",
 )
 C = {name: i for i, name in enumerate(COUNTERS)}
 # Distinct-value families (bottom-k sets per client and pane).
@@ -124,6 +125,7 @@ def row_signals(
     cnt[:, C["depth_sq"]] = depth * depth
 
     quniq, qidx = _enc(table.column(R.QUERY))
+    cnt[:, C["has_query"]] = _u(pc.not_equal(quniq, ""))[qidx]
     inj = pats.injection(plow)[pidx] | pats.injection(pc.utf8_lower(quniq))[qidx]
     cnt[:, C["injection"]] = inj
 

@@ -233,6 +233,7 @@ def _frame(agg: dict, dkeys: dict, window_min: int, end_ms: int, k: int) -> Feat
     f["login_fail_ratio"] = _ratio(col["login_fail"], col["login_post"])
     f["login_post_frac"] = _ratio(col["login_post"], req)
     f["login_path_frac"] = _ratio(col["login_path"], req)
+    f["query_frac"] = _ratio(col["has_query"], req)
     f["no_referer_frac"] = _ratio(col["no_referer"], col["referer_known"])
     f["ua_distinct"] = est["ua"]
     f["fingerprint_distinct"] = est["fingerprint"]
