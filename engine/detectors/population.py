@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from engine.detectors.base import DETECTORS, DetectionContext, fmt
@@ -26,14 +27,20 @@ from engine.features.identity import subnet_keys
 from engine.schema.verdict import ClientVerdict, severity_for
 
 
-def _groups(keys: np.ndarray) -> list[tuple[object, np.ndarray]]:
-    """(key, row indices) per distinct key, vectorized sort + split."""
+def _groups(keys: np.ndarray, min_size: int = 1) -> list[tuple[object, np.ndarray]]:
+    """(key, row indices) per distinct key with at least ``min_size`` rows (hash-factorized,
+    so only the populations big enough to matter reach Python)."""
     if len(keys) == 0:
         return []
-    order = np.argsort(keys, kind="stable")
-    ks = keys[order]
-    bounds = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1], True])
-    return [(ks[a], order[a:b]) for a, b in itertools.pairwise(bounds)]
+    codes, uniques = pd.factorize(keys)
+    big = np.bincount(codes) >= min_size
+    sel = np.flatnonzero(big[codes])
+    if not len(sel):
+        return []
+    order = sel[np.argsort(codes[sel], kind="stable")]
+    cs = codes[order]
+    bounds = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1], True])
+    return [(uniques[cs[a]], order[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 @DETECTORS.register("distributed_flood")
@@ -71,13 +78,14 @@ class DistributedFlood:
         # pollers are spared in site-wide path populations (their cadence is their
         # signature); in a subnet or fingerprint population many of them at once is the
         # attack, and a steady benign population is absorbed by its own baseline.
+        floor = max(2, c.min_members // 2)  # smaller populations cannot become campaigns
         subnet = np.asarray(
             subnet_keys(pa.array(names[rows].tolist(), pa.string())).to_pylist(), dtype=object
         )
         groups = {
-            "subnet": [(k, rows[i]) for k, i in _groups(subnet)],
-            "fingerprint": [(k, rows[i]) for k, i in _groups(_fingerprint_of(fr, rows))],
-            "path": [(k, pg[i]) for k, i in _groups(ph)],
+            "subnet": [(k, rows[i]) for k, i in _groups(subnet, floor)],
+            "fingerprint": [(k, rows[i]) for k, i in _groups(_fingerprint_of(fr, rows), floor)],
+            "path": [(k, pg[i]) for k, i in _groups(ph, floor)],
         }
         poller = ctx.gate("api_poller", fr)
         covered = ctx.gate("covered", fr)

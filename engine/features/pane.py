@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.features import kmv
-from engine.features.rows import COUNTERS, DISTINCT, RowSignals
+from engine.features.rows import DISTINCT, RowSignals
 from engine.schema import request as R
 
 PANE_MS = 60_000
@@ -84,17 +84,15 @@ def from_batch(
     gkey = (pane - pane0) * ncl + rank_c[sig.client_idx]
     ukeys, g = np.unique(gkey, return_inverse=True)
     ng = len(ukeys)
-    counts = np.stack(
-        [np.bincount(g, weights=sig.counters[:, j], minlength=ng) for j in range(len(COUNTERS))],
-        axis=1,
-    ).astype(np.uint32)
+    order = np.lexsort((sig.ts_ms, g))
+    gs = g[order]
+    starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+    counts = np.add.reduceat(sig.counters[order], starts, axis=0, dtype=np.uint32)
     entropy = np.bincount(g * buckets + sig.bucket, minlength=ng * buckets)
     entropy = entropy.reshape(ng, buckets).astype(np.uint32)
     bytes_col = pc.fill_null(source.column(R.BYTES_OUT), 0).to_numpy().astype(np.int64)
     bytes_out = np.bincount(g, weights=bytes_col, minlength=ng).astype(np.int64)
-    order = np.lexsort((sig.ts_ms, g))
-    gs, ts = g[order], sig.ts_ms[order]
-    starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+    ts = sig.ts_ms[order]
     ends = np.r_[starts[1:], n] - 1
     first_ms, last_ms = ts[starts], ts[ends]
     same = gs[1:] == gs[:-1]

@@ -73,8 +73,8 @@ class RowSignals:
 def _enc(col: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
-    enc = pc.dictionary_encode(pc.fill_null(col, ""))
-    return enc.dictionary, enc.indices.to_numpy(zero_copy_only=False)
+    enc = pc.dictionary_encode(col, null_encoding="encode")  # nulls: one dictionary entry
+    return pc.fill_null(enc.dictionary, ""), enc.indices.to_numpy(zero_copy_only=False)
 
 
 def row_signals(
