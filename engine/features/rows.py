@@ -130,10 +130,14 @@ def row_signals(
     cnt[:, C["injection"]] = inj
 
     rcol = table.column(R.REFERER)
-    ref_known = _u(pc.is_valid(rcol))
-    rvals = pc.fill_null(rcol, "").to_numpy(zero_copy_only=False)
+    if isinstance(rcol, pa.ChunkedArray):
+        rcol = rcol.combine_chunks()
+    renc = pc.dictionary_encode(rcol, null_encoding="encode")
+    ridx = renc.indices.to_numpy(zero_copy_only=False)
+    ref_known = _u(pc.is_valid(renc.dictionary))[ridx]  # ALB logs carry no referer at all
+    no_ref = _u(pc.is_in(renc.dictionary, value_set=pa.array(["", "-"])))[ridx]
     cnt[:, C["referer_known"]] = ref_known
-    cnt[:, C["no_referer"]] = ref_known & np.isin(rvals, ["", "-"])
+    cnt[:, C["no_referer"]] = ref_known & no_ref
 
     uuniq, uidx = _enc(table.column(R.USER_AGENT))
     ulow = pc.utf8_lower(uuniq)

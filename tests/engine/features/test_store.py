@@ -172,3 +172,16 @@ def test_compacting_client_codes_keeps_every_feature():
     before = _frames(store, last)
     store._compact()
     assert _frames(store, last) == before
+
+
+def test_no_referer_share_counts_only_logs_that_carry_a_referer():
+    tr = Traffic()
+    tr.add("192.0.2.1", 1, referer="-", source="cloudfront")
+    tr.add("192.0.2.1", 2, referer="https://example.com/", source="cloudfront")
+    tr.add("192.0.2.1", 3)  # ALB: no referer field at all (null), not "missing"
+    tr.add("192.0.2.2", 4)
+    store = FeatureStore(FeatureConfig(allowed_lateness_s=0))
+    store.add(tr.table())
+    snap = close_all(store)
+    assert frame_of(snap, 1, "192.0.2.1")["no_referer_frac"] == 0.5
+    assert frame_of(snap, 1, "192.0.2.2")["no_referer_frac"] == 0.0
