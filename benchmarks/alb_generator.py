@@ -44,6 +44,9 @@ TG = "arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/shop/73e2d
 CERT = "arn:aws:acm:us-east-2:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 
 
+DEFAULT_START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
 def client_pool(n_clients: int, rng: np.random.Generator) -> list[str]:
     """Distinct client addresses: documentation and private IPv4 ranges, ~3 % IPv6."""
     pool = []
@@ -56,12 +59,15 @@ def client_pool(n_clients: int, rng: np.random.Generator) -> list[str]:
     return pool
 
 
-def generate_lines(n_lines: int, *, n_clients: int = 50_000, seed: int = 7) -> list[str]:
-    """``n_lines`` ALB log lines, identical for identical arguments."""
+def generate_lines(
+    n_lines: int, *, n_clients: int = 50_000, seed: int = 7, start: datetime | None = None
+) -> list[str]:
+    """``n_lines`` ALB log lines over five minutes from ``start``, identical for identical
+    arguments."""
     rng = np.random.default_rng(seed)
     clients = client_pool(n_clients, rng)
     who = (rng.zipf(1.3, n_lines) - 1) % n_clients
-    start = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    start = start or DEFAULT_START
     offsets_us = np.sort(rng.integers(0, 300_000_000, n_lines))
     path_ix = rng.integers(0, len(PATHS), n_lines)
     query_ix = rng.integers(0, len(QUERIES), n_lines)

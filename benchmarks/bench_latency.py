@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import ipaddress
 import json
 import os
 import statistics
@@ -40,21 +41,28 @@ START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # the generator's first event 
 BLOCK_SET = "wafsmith-block-v4-0"
 
 
-def flood_lines(template: str, attacker: str, minute: int, n: int = 3000) -> list[str]:
-    """``n`` requests from ``attacker`` within one minute, cut from a generated line."""
-    head, rest = template.split(" ", 3)[:3], template.split(" ", 3)[3]
-    rest = rest.split(" ", 1)[1]  # drop the original client:port
+def flood_lines(attacker: str, start: datetime, n: int = 3000) -> list[str]:
+    """``n`` requests from ``attacker`` within one minute, all to the search page."""
     out = []
     for i in range(n):
-        t = START + timedelta(minutes=minute, milliseconds=i * 60_000 // n)
+        t = start + timedelta(milliseconds=i * 60_000 // n)
         stamp = t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        out.append(f"{head[0]} {stamp} {head[2]} {attacker}:40000 {rest}")
+        out.append(
+            f"h2 {stamp} app/shop/50dc6c495c0c9188 {attacker}:40000 10.0.0.5:8080 0.000 0.004 "
+            f'0.000 200 200 420 5120 "GET https://shop.example.com:443/search?q={i} HTTP/2.0" '
+            f'"Mozilla/5.0 (Windows NT 10.0; Win64; x64)" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 '
+            f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop/73e2d6bc24d8a067"
+            f' "Root=1-00000000-{i:024x}" "shop.example.com" "-" 0 {stamp} "waf,forward" "-" "-" '
+            f'"10.0.0.5:8080" "200" "-" "-"'
+        )
     return out
 
 
-def make_object(n_lines: int, attacker: str, seed: int) -> bytes:
-    lines = generate_lines(n_lines, n_clients=20_000, seed=seed)
-    lines = sorted(lines + flood_lines(lines[0], attacker, minute=1), key=lambda s: s.split(" ")[1])
+def make_object(n_lines: int, attacker: str, seed: int, start: datetime) -> bytes:
+    """Five minutes of traffic from ``start`` with a one-minute flood in the second minute."""
+    lines = generate_lines(n_lines, n_clients=20_000, seed=seed, start=start)
+    flood = flood_lines(attacker, start + timedelta(minutes=1))
+    lines = sorted(lines + flood, key=lambda s: s.split(" ")[1])
     return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=6)
 
 
@@ -62,7 +70,8 @@ def in_block_set(waf, attacker: str) -> bool:
     for summary in waf.list_ip_sets(Scope="REGIONAL")["IPSets"]:
         if summary["Name"] == BLOCK_SET:
             got = waf.get_ip_set(Name=BLOCK_SET, Scope="REGIONAL", Id=summary["Id"])
-            return f"{attacker}/32" in got["IPSet"]["Addresses"]
+            addr = ipaddress.ip_address(attacker)  # adjacent attackers aggregate into CIDRs
+            return any(addr in ipaddress.ip_network(a) for a in got["IPSet"]["Addresses"])
     return False
 
 
@@ -96,13 +105,14 @@ def main(argv: list[str] | None = None) -> int:
                     "max_blocked_share": 1.0,
                 },
             )
-            clock = AcceleratedClock(START + timedelta(minutes=7), speed=1.0)
+            clock = AcceleratedClock(START + timedelta(minutes=30), speed=1.0)
             runner = EngineRunner.from_settings(settings, clock=clock, shield=RecordingShieldFake())
             runner.enforce(clock.now())  # steady state: the engine's sets and rules exist
             rows = []
             for r in range(args.repeats):
                 attacker = f"203.0.113.{10 + r}"
-                body = make_object(args.lines, attacker, seed=100 + r)
+                # each object is the next five minutes of the site's traffic
+                body = make_object(args.lines, attacker, 100 + r, START + timedelta(minutes=5 * r))
                 t = time.perf_counter()
                 with igzip.open(io.BytesIO(body)) as f:
                     while f.read(1 << 20):

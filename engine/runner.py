@@ -321,12 +321,16 @@ class EngineRunner:
         due_by_expiry = self._next_expiry is not None and self._next_expiry <= now
         if not (self._dirty or expired or due_by_time or due_by_expiry):
             return None
-        return self.enforce(now)
+        # New approvals alone take the fast path (only the changed IP sets are touched); the
+        # periodic and expiry cycles read everything and so also catch drift.
+        return self.enforce(now, full=bool(expired or due_by_time or due_by_expiry))
 
-    def enforce(self, now: datetime) -> CycleResult | None:
+    def enforce(self, now: datetime, *, full: bool = True) -> CycleResult | None:
         """Compile the enforceable decisions and run one reconciliation cycle.
 
-        Returns None, sending nothing, when the compiled document breaks a WAFv2 constraint.
+        ``full=False`` lets the enforcer update just the IP sets whose entries changed since
+        its last converged cycle. Returns None, sending nothing, when the compiled document
+        breaks a WAFv2 constraint.
         """
         assert self.reconciler is not None
         decisions = self.ledger.enforceable(now)
@@ -356,7 +360,8 @@ class EngineRunner:
             log_event(log, "compiled_document_invalid", level=logging.ERROR, errors=errors)
             return None
         self._next_expiry = next_expiry(decisions, now)
-        result = self.reconciler.run_cycle(state, mode=self.mode, next_expiry=self._next_expiry)
+        run = self.reconciler.run_cycle if full else self.reconciler.push
+        result = run(state, mode=self.mode, next_expiry=self._next_expiry)
         self.last_cycle = result
         self._last_cycle_at = self.clock.time()
         self._dirty = not result.ok

@@ -270,3 +270,31 @@ def _delete(cycle: Cycle, item: ActualIPSet) -> str:
                 return "converged"
             raise
     raise AssertionError("unreachable")
+
+
+def push_changed(cycle: Cycle, specs: list[IPSetSpec]) -> None:
+    """Fast path: re-read and update only ``specs``, whose sets exist in ``cycle.owned_sets``
+    (known from the last converged cycle); the diff is applied as in ``apply``."""
+    for spec in sorted(specs, key=lambda s: s.name):
+        item = cycle.owned_sets[spec.name]
+        cycle.arns[spec.name] = item.arn
+        step = Step(
+            PHASE,
+            "UpdateIPSet",
+            _resource(spec.name),
+            "entries changed (fast path)",
+            {"addresses": len(spec.addresses)},
+        )
+        cycle.run_step(step, lambda s=spec, i=item: _fetch_and_update(cycle, s, i))
+
+
+def _fetch_and_update(cycle: Cycle, spec: IPSetSpec, item: ActualIPSet) -> str:
+    fetch_ip_set(cycle.wafv2, cycle.caller, cycle.scope, item)
+    assert item.addresses is not None
+    if item.owned_digest != digest_of(sorted_addresses(item.addresses)):
+        raise EnforcerCallError(
+            "GetIPSet",
+            "ManualEdit",
+            f"{spec.name} was edited outside wafsmith; a full cycle follows",
+        )
+    return _update(cycle, spec, item, _wanted(spec, item.addresses))

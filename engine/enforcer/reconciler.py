@@ -18,7 +18,7 @@ fails stops the dependent phases; the failure is in ``CycleResult.errors`` and `
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from engine.enforcer.api import ShieldApi, WafV2Api
 from engine.enforcer.calls import Caller, CallPolicy, CallStats
 from engine.enforcer.cycle import Cycle, CycleError, Mode, Step
 from engine.enforcer.drift import DriftReport
+from engine.enforcer.state import ActualIPSet
 from engine.schema.decision import Decision
 from engine.schema.rule import DesiredState
 
@@ -114,6 +115,8 @@ class Reconciler:
         self.policy = policy or CallPolicy(clock)
         self.lock_attempts = lock_attempts
         self.last_result: CycleResult | None = None
+        # What the last successful cycle converged on, and the engine's sets it knows of.
+        self._converged: tuple[DesiredState, dict[str, ActualIPSet]] | None = None
 
     def plan(self, desired: DesiredState) -> CycleResult:
         """Dry run: read AWS and return the calls a cycle would make, making none."""
@@ -162,6 +165,54 @@ class Reconciler:
         )
         if cycle.mode is not Mode.DRY_RUN:
             self.last_result = result
+            self._converged = (desired, cycle.owned_sets) if result.ok else None
+        return result
+
+    def push(
+        self,
+        desired: DesiredState,
+        *,
+        mode: Mode = Mode.ENFORCE,
+        next_expiry: datetime | None = None,
+    ) -> CycleResult:
+        """Apply a change fast: when the last cycle converged and ``desired`` differs from what
+        it converged on only in IP-set entries, re-read and update just the changed sets (one
+        GetIPSet and one UpdateIPSet each), skipping the full read of every set, rule group
+        and web ACL. Anything else — or any failure — runs (or leaves for) a full cycle; the
+        loop's periodic full cycles keep detecting drift."""
+        base = self._converged
+        if base is None or mode is Mode.DRY_RUN or not _same_shape(base[0], desired):
+            return self.run_cycle(desired, mode=mode, next_expiry=next_expiry)
+        before = {s.name: s.addresses for s in base[0].ip_sets}
+        changed = [s for s in desired.ip_sets if s.addresses != before[s.name]]
+        started = self.clock.now()
+        cycle = Cycle(
+            wafv2=self.wafv2,
+            shield=self.shield_api,
+            caller=Caller(self.policy),
+            desired=desired,
+            mode=Mode(mode),
+            clock=self.clock,
+            lock_attempts=self.lock_attempts,
+            prior_failures=frozenset(),
+        )
+        cycle.owned_sets = {name: replace(item) for name, item in base[1].items()}
+        ipsets.push_changed(cycle, changed)
+        result = CycleResult(
+            mode=cycle.mode,
+            ok=not cycle.errors,
+            started_at=started,
+            finished_at=self.clock.now(),
+            steps=cycle.steps,
+            stats=cycle.caller.stats,
+            entries={s.name: len(s.addresses) for s in desired.ip_sets},
+            drift=cycle.drift,
+            errors=cycle.errors,
+            shield=self.last_result.shield if self.last_result else {},
+            next_expiry=next_expiry,
+        )
+        self.last_result = result
+        self._converged = (desired, cycle.owned_sets) if result.ok else None
         return result
 
     @staticmethod
@@ -203,3 +254,17 @@ class Reconciler:
             for d in cycle.drift.found
             if (d.resource in failing if d.cause == "failed_call" else d.resource not in repaired)
         ]
+
+
+def _same_shape(a: DesiredState, b: DesiredState) -> bool:
+    """Equal apart from IP-set entries (and the overflow report and timestamp)."""
+
+    def shape(state: DesiredState) -> DesiredState:
+        return replace(
+            state,
+            ip_sets=tuple(replace(s, addresses=()) for s in state.ip_sets),
+            overflow=(),
+            generated_at="",
+        )
+
+    return shape(a) == shape(b)
