@@ -7,10 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.compute as pc
-import pytest
 
 from engine.core.clock import FakeClock
-from engine.demo.standin import bootstrap
 from engine.enforcer import RecordingShieldFake
 from engine.runner import EngineRunner
 from engine.schema.decision import Status
@@ -21,11 +19,6 @@ from tests.engine.runner.alb import flood_object
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ATTACKER = "203.0.113.9"
 KEY = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/03/02/flood.log.gz"
-
-
-@pytest.fixture()
-def demo_aws(aws_endpoint):
-    return bootstrap(aws_endpoint)
 
 
 def make_runner(demo_aws, tmp_path: Path, clock: FakeClock, mode: str = "enforce") -> EngineRunner:
