@@ -1,19 +1,32 @@
-# Slim, non-root image of the wafsmith engine.
-FROM python:3.11-slim AS build
-WORKDIR /src
+# Slim, non-root image of the wafsmith engine: `docker run IMAGE` runs `wafsmith run`.
+#
+# The engine reads its detection pattern lists from data/patterns and the demo's simulator
+# from benchmarks/, so the project is installed from its tree (in place) rather than as a
+# bare wheel. Mount a settings file at /etc/wafsmith/wafsmith.toml, or pass WAFSMITH_* vars.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    WAFSMITH_DATA_DIR=/var/lib/wafsmith
+
+RUN useradd --system --create-home --uid 10001 wafsmith \
+    && mkdir -p /var/lib/wafsmith /etc/wafsmith \
+    && chown wafsmith /var/lib/wafsmith
+
+WORKDIR /opt/wafsmith
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY api ./api
 COPY models ./models
-RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres,aws-standin]'
+COPY benchmarks ./benchmarks
+COPY data ./data
+COPY Dockerfile ./
+RUN pip install -e '.[postgres,aws-standin]' \
+    && cp data/config/wafsmith.example.toml /etc/wafsmith/wafsmith.toml
 
-FROM python:3.11-slim
-RUN useradd --create-home --uid 10001 wafsmith
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER wafsmith
-WORKDIR /home/wafsmith
-ENV WAFSMITH_DATA_DIR=/home/wafsmith/var
 EXPOSE 8080
 ENTRYPOINT ["wafsmith"]
-CMD ["run"]
+CMD ["run", "--config", "/etc/wafsmith/wafsmith.toml"]
