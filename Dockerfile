@@ -9,7 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    WAFSMITH_DATA_DIR=/var/lib/wafsmith
+    WAFSMITH_DATA_DIR=/var/lib/wafsmith \
+    WAFSMITH_API__HOST=0.0.0.0
 
 RUN useradd --system --create-home --uid 10001 wafsmith \
     && mkdir -p /var/lib/wafsmith /etc/wafsmith \
@@ -22,7 +23,6 @@ COPY api ./api
 COPY models ./models
 COPY benchmarks ./benchmarks
 COPY data ./data
-COPY Dockerfile ./
 RUN pip install -e '.[postgres,aws-standin]' \
     && cp data/config/wafsmith.example.toml /etc/wafsmith/wafsmith.toml
 
