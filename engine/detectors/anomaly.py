@@ -40,8 +40,23 @@ class LoadedModel:
     baseline_mad: np.ndarray
     card: dict
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_trees", _compile_forest(self.forest))
+
+    def raw_scores(self, X: np.ndarray) -> np.ndarray:
+        """The isolation forest's anomaly score 2^(−E[h(x)]/c(ψ)) (sklearn's
+        ``-score_samples``), walking the fitted trees directly: one cheap ``Tree.apply`` per
+        tree instead of sklearn's per-tree dispatch, which dominates at a few rows a call."""
+        Xs = self._scaled(X)
+        depth = np.zeros(len(Xs))
+        for tree, features, leaf_depth in self._trees:
+            part = np.ascontiguousarray(Xs[:, features], dtype=np.float32)
+            depth += leaf_depth[tree.apply(part)]
+        n_trees = len(self._trees)
+        return 2.0 ** (-depth / (n_trees * _average_path_length(self.forest.max_samples_)))
+
     def score01(self, X: np.ndarray) -> np.ndarray:
-        raw = -self.forest.score_samples(self._scaled(X))
+        raw = self.raw_scores(X)
         return np.clip(
             0.5 * (raw - self.raw_median) / max(self.raw_q999 - self.raw_median, 1e-9), 0.0, 1.0
         )
@@ -51,6 +66,32 @@ class LoadedModel:
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         return (X - self.center) / self.scale
+
+
+def _average_path_length(n: float | np.ndarray) -> np.ndarray:
+    """c(n): the mean path length of an unsuccessful BST search among n points."""
+    n = np.asarray(n, dtype=np.float64)
+    out = np.zeros_like(n)
+    out[n == 2] = 1.0
+    big = n > 2
+    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
+    return out
+
+
+def _compile_forest(forest) -> list[tuple[object, np.ndarray, np.ndarray]]:
+    """Per fitted tree: its ``tree_``, its feature subset, and each node's path length if it
+    is the leaf reached (edges from the root + c(samples left in the leaf))."""
+    out = []
+    for est, features in zip(forest.estimators_, forest.estimators_features_, strict=True):
+        t = est.tree_
+        depth = np.zeros(t.node_count)
+        for node in range(t.node_count):  # parents precede children in sklearn's node order
+            for child in (t.children_left[node], t.children_right[node]):
+                if child != -1:
+                    depth[child] = depth[node] + 1
+        leaf = depth + _average_path_length(t.n_node_samples)
+        out.append((t, np.asarray(features), leaf))
+    return out
 
 
 def load_artifact(path: str | Path) -> LoadedModel:
