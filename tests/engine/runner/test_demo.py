@@ -1,18 +1,45 @@
-"""`wafsmith demo --minutes N`: the embedded default runs end to end and reports honestly."""
+"""`wafsmith demo --minutes N`: the embedded default runs end to end and reports honestly.
+
+It runs as a separate process, as a user runs it: the demo starts its own moto server, whose
+state must not mix with the test session's.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from engine.demo.session import DemoOptions, run_demo
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.slow
 def test_demo_plays_minutes_and_summarizes_against_the_labels(tmp_path):
-    summary = run_demo(
-        DemoOptions(minutes=12, speed=120.0, serve_api=False, data_dir=tmp_path / "demo"),
-        announce=lambda _text: None,
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "demo",
+            "--minutes",
+            "12",
+            "--speed",
+            "120",
+            "--no-api",
+            "--data-dir",
+            str(tmp_path / "demo"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "analyst token: wsm_" in proc.stderr
+    summary = json.loads(proc.stdout)
 
     assert summary["objects"] == summary["objects_put"] > 0
     assert summary["lines"] == sum(summary["rows_by_format"].values()) > 0
