@@ -395,7 +395,7 @@ class EngineRunner:
         self._last_status_at = now
         active = self.analyzer.store.active_clients()
         self.ledger.put_status(
-            "engine", self.telemetry.engine_document(active_clients=active, model=None)
+            "engine", self.telemetry.engine_document(now_s=now, active_clients=active, model=None)
         )
         self.ledger.put_status("traffic", self.telemetry.traffic_document())
         self.ledger.put_status("clients.top", _top_clients(self.analyzer))

@@ -45,7 +45,8 @@ class IngestTelemetry:
     rows: int = 0
     malformed: Counter[str] = field(default_factory=Counter)
     rows_by_format: Counter[str] = field(default_factory=Counter)
-    lag_s: float | None = None
+    object_lag_s: float | None = None  # last object: landed in S3 → committed (when known)
+    newest_event_ms: int | None = None  # newest event time ingested
     source_errors: int = 0
     _recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
     _traffic: dict[int, list[int]] = field(default_factory=dict)  # minute → [req, blocked]
@@ -56,9 +57,11 @@ class IngestTelemetry:
         self.malformed.update(outcome.malformed)
         self.rows_by_format[outcome.format] += outcome.rows
         if outcome.lag_s is not None:
-            self.lag_s = outcome.lag_s
+            self.object_lag_s = outcome.lag_s
         self._recent.append((outcome.rows, outcome.seconds))
         if table is not None and table.num_rows:
+            newest = pc.max(pc.cast(table.column(EVENT_TIME), pa.int64())).as_py()
+            self.newest_event_ms = max(newest, self.newest_event_ms or newest)
             self._count_traffic(table)
 
     @property
@@ -104,10 +107,20 @@ class IngestTelemetry:
             "allowed": [self._traffic[m][0] - self._traffic[m][1] for m in minutes],
         }
 
-    def engine_document(self, *, active_clients: int, model: dict[str, Any] | None) -> dict:
+    def lag_s(self, now_s: float) -> float | None:
+        """How far the newest ingested request lies behind now: the detection's data lag,
+        AWS's log delivery included."""
+        if self.newest_event_ms is None:
+            return None
+        return round(max(0.0, now_s - self.newest_event_ms / 1000), 3)
+
+    def engine_document(
+        self, *, now_s: float, active_clients: int, model: dict[str, Any] | None
+    ) -> dict:
         return {
             "ingest": {
-                "lag_s": None if self.lag_s is None else round(self.lag_s, 3),
+                "lag_s": self.lag_s(now_s),
+                "object_lag_s": None if self.object_lag_s is None else round(self.object_lag_s, 3),
                 "lines_per_s": self.lines_per_s,
                 "objects": self.objects,
                 "rows": self.rows,

@@ -69,6 +69,12 @@ def test_flood_in_an_alb_object_ends_in_the_waf_block_set(demo_aws, s3, sqs, waf
     decisions = runner.ledger.list(client=ATTACKER).items
     assert [d.status for d in decisions] == [Status.APPLIED]
     assert decisions[0].detector == "volumetric_flood"
+    # the status API's view: the newest request ingested (START + 10 min) lags the clock,
+    # which started 5 minutes later and moved on only by the enforcer's paced waits
+    ingest = runner.ledger.get_status("engine").document["ingest"]
+    newest = (START + timedelta(minutes=10)).timestamp()
+    assert 5 * 60 <= ingest["lag_s"] <= clock.time() - newest
+    assert ingest["rows"] == sum(counts.values())
     # the message was deleted only after the object was committed: the queue is empty now
     attrs = sqs.get_queue_attributes(QueueUrl=demo_aws.queue_url, AttributeNames=["All"])
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
