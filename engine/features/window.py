@@ -102,22 +102,8 @@ def finalize_windows(
         return np.concatenate([getattr(p, attr) for p in panes])[order]
 
     first, last = cat("first_ms"), cat("last_ms")
-    # Prefix sums along the (code, pane)-sorted rows: any window's sum is a difference.
-    counts_rows = cat("counts")
-    prefix = _prefix(
-        np.concatenate([counts_rows, cat("entropy")], axis=1),
-        np.column_stack([cat("bytes_out"), cat("gap_n"), cat("gap_sum"), cat("gap_sq")]),
-    )
-    req_pane = np.r_[counts_rows[:, C["req"]], 0]  # trailing sentinel for reduceat
-    same = np.r_[False, cs[1:] == cs[:-1]]
-    gap_b = np.where(same, first - np.r_[0, last[:-1]], 0).astype(np.int64)
-    prefix_b = _prefix(np.column_stack([same.astype(np.int64), gap_b, gap_b * gap_b]))
-    group_starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
-    uniq_all = cs[group_starts]
-    ends_all = np.r_[group_starts[1:], len(cs)]
-    span = int(ps.max() - ps.min()) + 2
-    key = (cs - cs.min()) * span + (ps - ps.min())  # sorted: code-major, pane-minor
-
+    matrix = np.concatenate([cat("counts"), cat("entropy")], axis=1)  # summed per client
+    scalars = np.column_stack([cat("bytes_out"), cat("gap_n"), cat("gap_sum"), cat("gap_sq")])
     if keys_by_pane is None:
         keys_by_pane = [pane_keys(p, c) for p, c in zip(panes, codes_by_pane, strict=True)]
     keys = {}
@@ -132,43 +118,41 @@ def finalize_windows(
     out = {}
     for w in windows:
         thr = end_pane - w + 1
-        offset = max(thr, int(ps.min())) - ps.min()  # stay inside each client's key range
-        starts = np.searchsorted(key, (uniq_all - cs.min()) * span + offset)
-        live = starts < ends_all
-        st, en, uniq = starts[live], ends_all[live], uniq_all[live]
-        sums = prefix[en] - prefix[st]
-        bsum = prefix_b[en] - prefix_b[np.minimum(st + 1, en)]  # links inside the window
+        m = ps >= thr  # per client a suffix of its (pane-ordered) rows: stays sorted
+        if m.all():
+            m = slice(None)
+        wcs, wfirst, wlast = cs[m], first[m], last[m]
+        if len(wcs) == 0:
+            out[w] = FeatureFrame(w, end_ms, np.zeros(0, np.int64))
+            continue
+        starts = np.flatnonzero(np.r_[True, wcs[1:] != wcs[:-1]])
+        ends = np.r_[starts[1:], len(wcs)]
+        wmat = matrix[m]
+        sums = np.add.reduceat(wmat, starts, axis=0, dtype=np.int64)
+        sc = np.add.reduceat(scalars[m], starts, axis=0, dtype=np.int64)
+        same = wcs[1:] == wcs[:-1]  # consecutive panes of one client: the boundary gaps
+        link = (wfirst[1:] - wlast[:-1])[same]
+        owner = np.cumsum(np.r_[True, ~same])[1:][same] - 1
+        n = len(starts)
         agg = {
-            "uniq": uniq,
+            "uniq": wcs[starts],
             "counts": sums[:, :nc],
             "entropy": sums[:, nc : nc + nb],
-            "bytes_out": sums[:, nc + nb],
-            "gap_n": sums[:, nc + nb + 1] + bsum[:, 0],
-            "gap_sum": sums[:, nc + nb + 2] + bsum[:, 1],
-            "gap_sq": sums[:, nc + nb + 3] + bsum[:, 2],
-            "first": first[st],
-            "last": last[en - 1],
-            "active": en - st,
-            "peak": np.maximum.reduceat(req_pane, np.column_stack([st, en]).ravel())[::2],
+            "bytes_out": sc[:, 0],
+            "gap_n": sc[:, 1] + np.bincount(owner, minlength=n),
+            "gap_sum": sc[:, 2] + np.bincount(owner, weights=link, minlength=n),
+            "gap_sq": sc[:, 3]
+            + np.bincount(owner, weights=link.astype(np.float64) ** 2, minlength=n),
+            "first": wfirst[starts],
+            "last": wlast[ends - 1],
+            "active": ends - starts,
+            "peak": np.maximum.reduceat(wmat[:, C["req"]], starts),
         }
         dsub = {}
         for fam, (kk, kpn) in keys.items():
             km = kpn >= thr
             dsub[fam] = kk if km.all() else kk[km]
         out[w] = _frame(agg, dsub, w, end_ms, k)
-    return out
-
-
-def _prefix(*blocks: np.ndarray) -> np.ndarray:
-    """Integer cumulative sums with a leading zero row: rows [a, b) sum to p[b] − p[a]."""
-    values = (
-        blocks[0]
-        if len(blocks) == 1
-        else np.concatenate([b.astype(np.int64, copy=False) for b in blocks], axis=1)
-    )
-    out = np.empty((values.shape[0] + 1, values.shape[1]), dtype=np.int64)
-    out[0] = 0
-    np.cumsum(values, axis=0, dtype=np.int64, out=out[1:])
     return out
 
 
