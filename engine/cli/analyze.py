@@ -13,7 +13,7 @@ import json
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -100,7 +100,8 @@ def to_document(result: AnalysisResult, input_stats: dict) -> dict:
     return {"decisions": decisions, "stats": {**input_stats, **result.stats}}
 
 
-def print_table(doc: dict, out=sys.stdout) -> None:
+def print_table(doc: dict, out: TextIO | None = None) -> None:
+    out = out or sys.stdout  # looked up per call: a default bound at import goes stale
     rows = doc["decisions"]
     print(f"{len(rows)} decision(s) from {doc['stats'].get('rows', 0):,} requests", file=out)
     if not rows:
