@@ -137,36 +137,11 @@ class Reconciler:
             if self.last_result
             else frozenset()
         )
-        cycle = Cycle(
-            wafv2=self.wafv2,
-            shield=self.shield_api,
-            caller=Caller(self.policy),
-            desired=desired,
-            mode=Mode(mode),
-            clock=self.clock,
-            lock_attempts=self.lock_attempts,
-            prior_failures=prior,
-        )
+        cycle = self._new_cycle(desired, mode, prior)
         self._run_waf(cycle)
         self._run_shield(cycle)
         self._finish_drift(cycle)
-        result = CycleResult(
-            mode=cycle.mode,
-            ok=not cycle.errors,
-            started_at=started,
-            finished_at=self.clock.now(),
-            steps=cycle.steps,
-            stats=cycle.caller.stats,
-            entries=cycle.entries,
-            drift=cycle.drift,
-            errors=cycle.errors,
-            shield=cycle.shield_status,
-            next_expiry=next_expiry,
-        )
-        if cycle.mode is not Mode.DRY_RUN:
-            self.last_result = result
-            self._converged = (desired, cycle.owned_sets) if result.ok else None
-        return result
+        return self._record(cycle, started, next_expiry)
 
     def push(
         self,
@@ -186,7 +161,15 @@ class Reconciler:
         before = {s.name: s.addresses for s in base[0].ip_sets}
         changed = [s for s in desired.ip_sets if s.addresses != before[s.name]]
         started = self.clock.now()
-        cycle = Cycle(
+        cycle = self._new_cycle(desired, mode, frozenset())
+        cycle.owned_sets = {name: replace(item) for name, item in base[1].items()}
+        cycle.entries = {s.name: len(s.addresses) for s in desired.ip_sets}
+        cycle.shield_status = self.last_result.shield if self.last_result else {}
+        ipsets.push_changed(cycle, changed)
+        return self._record(cycle, started, next_expiry)
+
+    def _new_cycle(self, desired: DesiredState, mode: Mode, prior: frozenset[str]) -> Cycle:
+        return Cycle(
             wafv2=self.wafv2,
             shield=self.shield_api,
             caller=Caller(self.policy),
@@ -194,10 +177,11 @@ class Reconciler:
             mode=Mode(mode),
             clock=self.clock,
             lock_attempts=self.lock_attempts,
-            prior_failures=frozenset(),
+            prior_failures=prior,
         )
-        cycle.owned_sets = {name: replace(item) for name, item in base[1].items()}
-        ipsets.push_changed(cycle, changed)
+
+    def _record(self, cycle: Cycle, started: datetime, next_expiry: datetime | None) -> CycleResult:
+        """The cycle's result; unless dry-run, also what the next cycle (or push) starts from."""
         result = CycleResult(
             mode=cycle.mode,
             ok=not cycle.errors,
@@ -205,14 +189,15 @@ class Reconciler:
             finished_at=self.clock.now(),
             steps=cycle.steps,
             stats=cycle.caller.stats,
-            entries={s.name: len(s.addresses) for s in desired.ip_sets},
+            entries=cycle.entries,
             drift=cycle.drift,
             errors=cycle.errors,
-            shield=self.last_result.shield if self.last_result else {},
+            shield=cycle.shield_status,
             next_expiry=next_expiry,
         )
-        self.last_result = result
-        self._converged = (desired, cycle.owned_sets) if result.ok else None
+        if cycle.mode is not Mode.DRY_RUN:
+            self.last_result = result
+            self._converged = (cycle.desired, cycle.owned_sets) if result.ok else None
         return result
 
     @staticmethod
