@@ -36,7 +36,7 @@ from engine.enforcer import Boto3WafV2Api, CallPolicy, Mode, Reconciler, Recordi
 from engine.enforcer.reconciler import CycleResult, next_expiry
 from engine.parsers import parse_object
 from engine.pipeline import Analyzer
-from engine.schema.decision import Decision
+from engine.schema.decision import Decision, Status
 from engine.schema.request import EVENT_TIME
 from engine.settings import Settings
 from engine.sources import (
@@ -148,7 +148,9 @@ class EngineRunner:
             ledger.set_policy({**ledger.policy().model_dump(), **settings.policy}, by="config")
         reconciler = None
         if settings.enforcement.web_acl_name or settings.aws.endpoint_url:
-            region = settings.aws.region
+            # CLOUDFRONT-scope WAF lives in us-east-1 whatever Region the logs are in.
+            cloudfront = settings.enforcement.scope == "CLOUDFRONT"
+            region = "us-east-1" if cloudfront else settings.aws.region
             api = wafv2 or Boto3WafV2Api(region=region, endpoint_url=settings.aws.endpoint_url)
             if shield is None and settings.aws.endpoint_url:
                 shield = RecordingShieldFake()  # moto lacks Shield Advanced
@@ -371,7 +373,7 @@ class EngineRunner:
             ids = [
                 d.id
                 for d in decisions
-                if d.id and d.id not in left_out and d.status.value == "approved"
+                if d.id and d.id not in left_out and d.status is Status.APPROVED
             ]
             if ids:
                 self.ledger.mark_applied(ids, by="enforcer")
