@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,6 +96,22 @@ def compiler_config(settings: Settings) -> CompilerConfig:
     return config_from_dict(data, source="enforcement")
 
 
+class LedgerOffences:
+    """Offence counts for escalation, from the ledger: one query per evaluation of many
+    clients (``prefetch``) rather than one per client."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._counts: dict[str, int] = {}
+
+    def prefetch(self, clients: Iterable[str]) -> None:
+        self._counts = self.ledger.offence_counts(clients)
+
+    def offences(self, client: str) -> int:
+        found = self._counts.get(client)
+        return self.ledger.offence_count(client) if found is None else found
+
+
 class EngineRunner:
     """One engine process: build it with ``from_settings``, drive it with ``run`` or ``step``."""
 
@@ -162,7 +179,7 @@ class EngineRunner:
             store=store,
             source=source or build_source(settings, clock=clock, store=store),
             history=RequestHistory(settings.data_dir / "history", clock=clock),
-            analyzer=Analyzer(detection, history=ledger.offence_count),
+            analyzer=Analyzer(detection, history=LedgerOffences(ledger)),
             reconciler=reconciler,
         )
         runner.warm_up()

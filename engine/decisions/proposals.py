@@ -98,6 +98,8 @@ class ProposalPolicy:
             history = InMemoryOffences()
         self._lookup = history if callable(history) else history.offences
         self._record = getattr(history, "record", None)
+        # A history backed by a database can fetch one evaluation's clients in one query.
+        self._prefetch = getattr(history, "prefetch", None)
         self.active: dict[str, _Active] = {}
 
     def propose(
@@ -115,6 +117,8 @@ class ProposalPolicy:
                     out.append(d)
             else:
                 single.setdefault(v.client, []).append(v)
+        if self._prefetch is not None:  # every evaluation: counts are never carried over
+            self._prefetch(single)
         for client, vs in sorted(single.items()):
             d = self._client(client, vs, client in nat)
             if d is not None:

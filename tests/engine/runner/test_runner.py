@@ -205,3 +205,27 @@ def test_corrupt_objects_and_garbage_messages_are_reported_and_the_rest_goes_on(
     status = runner.ledger.get_status("engine").document
     assert status["ingest"]["malformed"] >= 3
     runner.close()
+
+
+def test_a_repeat_offender_escalates_from_the_ledger_history(demo_aws, s3, tmp_path):
+    clock = FakeClock(START + timedelta(minutes=15))
+    runner = make_runner(demo_aws, tmp_path, clock)
+    first_data, _ = flood_object(START, ATTACKER)
+    s3.put_object(Bucket=demo_aws.bucket, Key="logs/first.log.gz", Body=first_data)
+    drain(runner)
+    (first,) = runner.ledger.list(client=ATTACKER).items
+    clock.advance((first.expires_at - clock.now()).total_seconds() + 60)
+    runner.step()  # the first decision expires: one past offence on record
+
+    again = first.expires_at + timedelta(minutes=1)
+    data, _ = flood_object(again, ATTACKER)
+    s3.put_object(Bucket=demo_aws.bucket, Key="logs/again.log.gz", Body=data)
+    clock.advance((again - clock.now()).total_seconds() + 15 * 60)
+    drain(runner)
+
+    decisions = runner.ledger.list(client=ATTACKER).items
+    second = next(d for d in decisions if d.id != first.id)
+    assert runner.ledger.get(first.id).status is Status.EXPIRED
+    assert second.ttl_s > first.ttl_s  # escalated: a longer block for a repeat offender
+    assert any("repeat offender" in r for r in second.reasons)
+    runner.close()
