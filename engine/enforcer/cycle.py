@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError
 from engine.core.clock import Clock
 from engine.core.errors import WafsmithError
 from engine.enforcer.api import ShieldApi, WafV2Api
-from engine.enforcer.calls import Caller, EnforcerCallError, InvalidParameterError
+from engine.enforcer.calls import Caller, EnforcerCallError, InvalidParameterError, LockConflict
 from engine.enforcer.drift import DriftReport
 from engine.enforcer.state import ActualIPSet, ActualRuleGroup, ActualWebAcl
 from engine.schema.rule import DesiredState
@@ -153,3 +153,34 @@ class Cycle:
 
     def backoff(self, attempt: int) -> None:
         self.clock.sleep(self.caller.policy.backoff(attempt))
+
+    def delete_owned(
+        self,
+        operation: str,
+        delete: Callable[..., dict[str, Any]],
+        item: ActualIPSet | ActualRuleGroup,
+        refetch: Callable[[], object],
+    ) -> str:
+        """Delete an engine-owned IP set or rule group by its LockToken. A lock conflict re-reads
+        it (``refetch`` renews the token) and retries, bounded; one already gone has converged."""
+        for attempt in range(1, self.lock_attempts + 1):
+            try:
+                self.caller.write(
+                    operation,
+                    delete,
+                    Name=item.name,
+                    Scope=self.scope,
+                    Id=item.id,
+                    LockToken=item.lock_token,
+                )
+                return "applied"
+            except LockConflict:
+                if attempt == self.lock_attempts:
+                    raise
+                self.backoff(attempt)
+                refetch()
+            except EnforcerCallError as exc:
+                if exc.code == "WAFNonexistentItemException":
+                    return "converged"
+                raise
+        raise AssertionError("unreachable")

@@ -249,27 +249,12 @@ def delete_stale(cycle: Cycle) -> None:
 
 
 def _delete(cycle: Cycle, item: ActualIPSet) -> str:
-    for attempt in range(1, cycle.lock_attempts + 1):
-        try:
-            cycle.caller.write(
-                "DeleteIPSet",
-                cycle.wafv2.delete_ip_set,
-                Name=item.name,
-                Scope=cycle.scope,
-                Id=item.id,
-                LockToken=item.lock_token,
-            )
-            return "applied"
-        except LockConflict:
-            if attempt == cycle.lock_attempts:
-                raise
-            cycle.backoff(attempt)
-            fetch_ip_set(cycle.wafv2, cycle.caller, cycle.scope, item)
-        except EnforcerCallError as exc:
-            if exc.code == "WAFNonexistentItemException":
-                return "converged"
-            raise
-    raise AssertionError("unreachable")
+    return cycle.delete_owned(
+        "DeleteIPSet",
+        cycle.wafv2.delete_ip_set,
+        item,
+        lambda: fetch_ip_set(cycle.wafv2, cycle.caller, cycle.scope, item),
+    )
 
 
 def push_changed(cycle: Cycle, specs: list[IPSetSpec]) -> None:

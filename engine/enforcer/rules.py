@@ -316,24 +316,9 @@ def delete_stale_groups(cycle: Cycle) -> None:
 
 
 def _delete_group(cycle: Cycle, group: ActualRuleGroup) -> str:
-    for attempt in range(1, cycle.lock_attempts + 1):
-        try:
-            cycle.caller.write(
-                "DeleteRuleGroup",
-                cycle.wafv2.delete_rule_group,
-                Name=group.name,
-                Scope=cycle.scope,
-                Id=group.id,
-                LockToken=group.lock_token,
-            )
-            return "applied"
-        except LockConflict:
-            if attempt == cycle.lock_attempts:
-                raise
-            cycle.backoff(attempt)
-            fetch_rule_group(cycle.wafv2, cycle.caller, cycle.scope, group)
-        except EnforcerCallError as exc:
-            if exc.code == "WAFNonexistentItemException":
-                return "converged"
-            raise
-    raise AssertionError("unreachable")
+    return cycle.delete_owned(
+        "DeleteRuleGroup",
+        cycle.wafv2.delete_rule_group,
+        group,
+        lambda: fetch_rule_group(cycle.wafv2, cycle.caller, cycle.scope, group),
+    )
