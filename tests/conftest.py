@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -20,6 +22,9 @@ from engine.core.clock import FakeClock
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 REGION = "us-east-1"
+POSTGRES_URL = os.environ.get(
+    "WAFSMITH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 # boto3 must never reach real AWS from a test, whatever the developer's environment holds.
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
@@ -81,3 +86,22 @@ def wafv2(aws_endpoint: str, boto_session):
 @pytest.fixture()
 def fake_clock() -> FakeClock:
     return FakeClock(1_700_000_000.0)
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped afterwards, so tests
+    never share rows."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    libpq = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+    try:
+        admin = psycopg.connect(libpq, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is needed by this test: {exc}")
+    with admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        sep = "&" if "?" in POSTGRES_URL else "?"
+        try:
+            yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')

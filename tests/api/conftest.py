@@ -6,15 +6,12 @@ PostgreSQL test gets a fresh schema (via ``search_path``) dropped afterwards.
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -24,32 +21,8 @@ from engine.decisions import Ledger
 from engine.schema.decision import Action, Decision
 from engine.service import Service
 
-POSTGRES_URL = os.environ.get(
-    "WAFSMITH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = b"0123456789abcdef0123456789abcdef"
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-@pytest.fixture()
-def pg_url() -> Iterator[str]:
-    """A URL whose ``search_path`` is a fresh PostgreSQL schema, dropped afterwards."""
-    schema = f"api_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(_libpq(POSTGRES_URL), autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is needed for the API tests: {exc}")
-    with admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        sep = "&" if "?" in POSTGRES_URL else "?"
-        try:
-            yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture(scope="session")

@@ -6,27 +6,17 @@ is dropped afterwards, so tests never share rows; each SQLite test gets its own 
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from engine.core.clock import FakeClock
 from engine.decisions import Ledger
 from engine.schema.decision import Action, Decision
 
-POSTGRES_URL = os.environ.get(
-    "WAFSMITH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -35,18 +25,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(_libpq(POSTGRES_URL), autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is needed for the ledger tests: {exc}")
-    with admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-        sep = "&" if "?" in POSTGRES_URL else "?"
-        try:
-            yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    yield request.getfixturevalue("pg_url")
 
 
 @pytest.fixture()
