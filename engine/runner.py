@@ -17,16 +17,24 @@ ledger proposals merge). On start the analyzer is warmed from the last hour of h
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from engine.compiler import CompilerConfig, compile_state, config_from_dict, validate
+from engine.assembly import (
+    LedgerOffences,
+    build_source,
+    build_trainer,
+    compiler_config,
+    model_directory,
+)
+from engine.compiler import compile_state, config_from_dict, validate
 from engine.core.clock import Clock
 from engine.core.logging import log_event
 from engine.decisions import Ledger
@@ -35,13 +43,13 @@ from engine.decisions.policy import apply_policy
 from engine.detectors import DetectionConfig
 from engine.enforcer import Boto3WafV2Api, CallPolicy, Mode, Reconciler, RecordingShieldFake
 from engine.enforcer.reconciler import CycleResult, next_expiry
+from engine.features.spec import MODEL_ARTIFACT_NAME
 from engine.parsers import parse_object
 from engine.pipeline import Analyzer
 from engine.schema.decision import Decision, Status
 from engine.schema.request import EVENT_TIME
 from engine.settings import Settings
 from engine.sources import (
-    SOURCE_CONFIGS,
     Delivery,
     ObjectGoneError,
     ProcessedRecord,
@@ -66,52 +74,6 @@ class StepReport:
     cycle: CycleResult | None
 
 
-def build_source(settings: Settings, *, clock: Clock, store: ProcessedStore) -> Source:
-    """The continuous source that ``settings.source`` names."""
-    cfg = settings.source
-    aws = {"endpoint_url": settings.aws.endpoint_url, "region": settings.aws.region}
-    if cfg.kind == "sqs":
-        model = SOURCE_CONFIGS["sqs"](
-            queue_url=cfg.queue_url,
-            wait_time_s=cfg.wait_time_s,
-            visibility_timeout_s=cfg.visibility_timeout_s,
-            **aws,
-        )
-    elif cfg.kind == "s3_list":
-        model = SOURCE_CONFIGS["s3_list"](bucket=cfg.bucket, prefix=cfg.prefix, **aws)
-    else:
-        model = SOURCE_CONFIGS["local"](paths=[str(p) for p in cfg.paths])
-    return model.build(clock=clock, store=store)
-
-
-def compiler_config(settings: Settings) -> CompilerConfig:
-    enforcement = settings.enforcement
-    data: dict[str, Any] = {
-        "scope": enforcement.scope,
-        "count_only": enforcement.mode == "count_only",
-        **enforcement.compiler,
-    }
-    if enforcement.web_acl_name:
-        data.setdefault("placement", {})["web_acl_name"] = enforcement.web_acl_name
-    return config_from_dict(data, source="enforcement")
-
-
-class LedgerOffences:
-    """Offence counts for escalation, from the ledger: one query per evaluation of many
-    clients (``prefetch``) rather than one per client."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-        self._counts: dict[str, int] = {}
-
-    def prefetch(self, clients: Iterable[str]) -> None:
-        self._counts = self.ledger.offence_counts(clients)
-
-    def offences(self, client: str) -> int:
-        found = self._counts.get(client)
-        return self.ledger.offence_count(client) if found is None else found
-
-
 class EngineRunner:
     """One engine process: build it with ``from_settings``, drive it with ``run`` or ``step``."""
 
@@ -126,6 +88,7 @@ class EngineRunner:
         history: RequestHistory,
         analyzer: Analyzer,
         reconciler: Reconciler | None,
+        trainer: Any = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -135,6 +98,8 @@ class EngineRunner:
         self.history = history
         self.analyzer = analyzer
         self.reconciler = reconciler
+        self.trainer = trainer
+        self.model: dict[str, Any] | None = None  # card of the model in use, for the status
         self.compiler = compiler_config(settings)
         self.mode = MODES[settings.enforcement.mode]
         self.telemetry = IngestTelemetry()
@@ -159,7 +124,16 @@ class EngineRunner:
         url = settings.resolved_database_url
         ledger = Ledger.open(url, clock=clock, data_dir=settings.data_dir)
         store = ProcessedStore(url, clock=clock)
-        detection = DetectionConfig.model_validate(settings.detection)
+        detection_doc = dict(settings.detection)
+        if settings.model.enabled:  # score with what the online trainer writes
+            artifact = model_directory(settings) / f"{MODEL_ARTIFACT_NAME}.joblib"
+            detection_doc["anomaly"] = {
+                **detection_doc.get("anomaly", {}),
+                "enabled": True,
+                "model_path": str(artifact),
+            }
+        detection = DetectionConfig.model_validate(detection_doc)
+        trainer = build_trainer(settings, clock=clock)
         if settings.policy and ledger.policy().version == 0:
             # The config seeds the policy once; later changes are an admin's, through the API.
             ledger.set_policy({**ledger.policy().model_dump(), **settings.policy}, by="config")
@@ -179,8 +153,13 @@ class EngineRunner:
             store=store,
             source=source or build_source(settings, clock=clock, store=store),
             history=RequestHistory(settings.data_dir / "history", clock=clock),
-            analyzer=Analyzer(detection, history=LedgerOffences(ledger)),
+            analyzer=Analyzer(
+                detection,
+                history=LedgerOffences(ledger),
+                baseline_sink=None if trainer is None else trainer.observe,
+            ),
             reconciler=reconciler,
+            trainer=trainer,
         )
         runner.warm_up()
         return runner
@@ -239,9 +218,25 @@ class EngineRunner:
                     error=str(exc),
                 )
                 delivery.release()
+        self.refit_if_due()
         cycle = self.enforce_if_due()
         self.publish_status()
         return StepReport(outcomes, cycle)
+
+    def refit_if_due(self) -> None:
+        """Refit the isolation forest on its rolling benign baseline when the schedule says so;
+        the anomaly detector picks the new artifact up at its next evaluation."""
+        if self.trainer is None:
+            return
+        path = self.trainer.maybe_refit()
+        if path is not None:
+            card = json.loads(Path(path).with_suffix(".json").read_text(encoding="utf-8"))
+            self.model = {
+                "version": f"{card['feature_spec_hash'][:12]}@{card['fitted_at']}",
+                "trained_at": card["fitted_at"],
+                "training_window": card.get("training_window"),
+            }
+            log_event(log, "model_refit", path=str(path), **self.model)
 
     def process(self, delivery: Delivery) -> ObjectOutcome:
         """Parse, retain, analyse and decide on one object, then acknowledge it."""
@@ -414,7 +409,8 @@ class EngineRunner:
         self._last_status_at = now
         active = self.analyzer.store.active_clients()
         self.ledger.put_status(
-            "engine", self.telemetry.engine_document(now_s=now, active_clients=active, model=None)
+            "engine",
+            self.telemetry.engine_document(now_s=now, active_clients=active, model=self.model),
         )
         self.ledger.put_status("traffic", self.telemetry.traffic_document())
         self.ledger.put_status("clients.top", _top_clients(self.analyzer))

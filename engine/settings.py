@@ -62,6 +62,23 @@ class EnforcementSettings(_Section):
     compiler: dict[str, Any] = Field(default_factory=dict)
 
 
+class ModelSettings(_Section):
+    """The isolation forest trained online on a rolling baseline of benign clients.
+
+    ``trainer`` names the estimator's trainer by ``module:Class`` (the engine does not import
+    the ``models`` package; it loads what the config names). Its artifact goes to
+    ``directory`` (default ``<data_dir>/models``) and the anomaly detector scores with it from
+    the first fit on.
+    """
+
+    enabled: bool = False
+    trainer: str = Field("models.baseline:RollingBaseline", pattern=r"^[\w.]+:\w+$")
+    directory: Path | None = None
+    refit_every_s: float = Field(3600.0, gt=0)
+    min_rows: int = Field(200, ge=10)
+    capacity: int = Field(20_000, ge=100)
+
+
 class ApiSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -90,6 +107,7 @@ class Settings(BaseSettings):
     detection: dict[str, Any] = Field(default_factory=dict)
     policy: dict[str, Any] = Field(default_factory=dict)
     enforcement: EnforcementSettings = Field(default_factory=EnforcementSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import joblib
 
-from engine.features.spec import SPEC_HASH
+from engine.features.spec import MODEL_ARTIFACT_NAME, SPEC_HASH
 from models.iforest import ClientIsolationForest
 
 DEFAULT_DIR = Path("var/models")
-DEFAULT_NAME = "iforest"
+DEFAULT_NAME = MODEL_ARTIFACT_NAME
 
 
 class ArtifactError(ValueError):

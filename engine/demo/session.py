@@ -83,6 +83,7 @@ def demo_settings(aws: DemoAws, options: DemoOptions) -> Settings:
         api={"enabled": options.serve_api, "port": options.port},
         loop={"idle_sleep_s": 0.1, "status_interval_s": 30.0},
         policy=DEMO_POLICY,
+        model={"enabled": True, "refit_every_s": 900.0},  # an isolation forest learnt online
     )
 
 

@@ -146,18 +146,19 @@ class AnomalyDetector:
         path = Path(self.c.model_path)
         try:
             mtime = path.stat().st_mtime
-        except OSError as exc:
-            if self.model is None:
-                raise ConfigError(f"model artifact {path} not found: {exc}") from None
-            return  # keep scoring with the loaded model while a refit replaces the file
+        except OSError:
+            # Off until a first fit writes the artifact; while a refit replaces the file, keep
+            # scoring with the model already loaded.
+            return
         if mtime != self._mtime:
             self.model = load_artifact(path)
             self._mtime = mtime
 
     def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
+        if self.c.enabled:
+            self._reload()
         if self.model is None:
             return []
-        self._reload()
         fr = ctx.frame(self.c.window_min)
         if not len(fr):
             return []

@@ -17,6 +17,7 @@ from engine.features.window import FeatureFrame
 
 SPEC_VERSION = 1
 MODEL_WINDOW_MIN = 15
+MODEL_ARTIFACT_NAME = "iforest"  # <directory>/iforest.joblib + iforest.json (the model card)
 # (feature name, transform) in column order.
 MODEL_FEATURES: tuple[tuple[str, str], ...] = (
     ("req_count", "log1p"),

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.assembly import compiler_config
 from engine.core.errors import ConfigError
 from engine.decisions.policy import Policy
 from engine.detectors import DetectionConfig
-from engine.runner import compiler_config
 from engine.settings import load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "data" / "config" / "wafsmith.example.toml"

@@ -229,3 +229,35 @@ def test_a_repeat_offender_escalates_from_the_ledger_history(demo_aws, s3, tmp_p
     assert second.ttl_s > first.ttl_s  # escalated: a longer block for a repeat offender
     assert any("repeat offender" in r for r in second.reasons)
     runner.close()
+
+
+def test_the_isolation_forest_is_trained_online_and_reported(demo_aws, s3, tmp_path):
+    clock = FakeClock(START + timedelta(minutes=15))
+    settings = Settings(
+        data_dir=tmp_path,
+        aws={"endpoint_url": demo_aws.endpoint_url, "region": demo_aws.region},
+        source={"kind": "sqs", "queue_url": demo_aws.queue_url, "wait_time_s": 0},
+        enforcement={"mode": "dry_run", "web_acl_name": demo_aws.web_acl_name},
+        model={"enabled": True, "min_rows": 10, "refit_every_s": 60},
+    )
+    runner = EngineRunner.from_settings(settings, clock=clock, shield=RecordingShieldFake())
+    benign = tuple(f"198.51.100.{i}" for i in range(20, 40))
+    data, _ = flood_object(START, ATTACKER, benign=benign)
+    s3.put_object(Bucket=demo_aws.bucket, Key=KEY, Body=data)
+
+    drain(runner)
+
+    artifact = tmp_path / "models" / "iforest.joblib"
+    assert artifact.is_file() and artifact.with_suffix(".json").is_file()
+    model = runner.ledger.get_status("engine").document["model"]
+    assert model["trained_at"] and model["version"].endswith(model["trained_at"])
+    assert model["training_window"]["clients"] >= 10
+    # the next evaluation scores with the fitted model
+    later, _ = flood_object(START + timedelta(minutes=20), "203.0.113.50", benign=benign)
+    s3.put_object(Bucket=demo_aws.bucket, Key="logs/later.log.gz", Body=later)
+    clock.advance(20 * 60)
+    drain(runner)
+    anomaly = next(d for d in runner.analyzer.detectors if d.name == "anomaly")
+    assert anomaly.model is not None
+    assert anomaly.model.card["fitted_at"] == model["trained_at"]
+    runner.close()

@@ -1,0 +1,92 @@
+"""How the running engine's parts are built from settings: the source, the compiler config,
+the online model trainer, and the offence history that escalation reads from the ledger.
+
+``engine.runner`` composes these; keeping their construction here keeps the loop readable.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from engine.compiler import CompilerConfig, config_from_dict
+from engine.core.clock import Clock
+from engine.core.errors import ConfigError
+from engine.decisions import Ledger
+from engine.settings import Settings
+from engine.sources import SOURCE_CONFIGS, ProcessedStore, Source
+
+
+def build_source(settings: Settings, *, clock: Clock, store: ProcessedStore) -> Source:
+    """The continuous source that ``settings.source`` names."""
+    cfg = settings.source
+    aws = {"endpoint_url": settings.aws.endpoint_url, "region": settings.aws.region}
+    if cfg.kind == "sqs":
+        model = SOURCE_CONFIGS["sqs"](
+            queue_url=cfg.queue_url,
+            wait_time_s=cfg.wait_time_s,
+            visibility_timeout_s=cfg.visibility_timeout_s,
+            **aws,
+        )
+    elif cfg.kind == "s3_list":
+        model = SOURCE_CONFIGS["s3_list"](bucket=cfg.bucket, prefix=cfg.prefix, **aws)
+    else:
+        model = SOURCE_CONFIGS["local"](paths=[str(p) for p in cfg.paths])
+    return model.build(clock=clock, store=store)
+
+
+def compiler_config(settings: Settings) -> CompilerConfig:
+    enforcement = settings.enforcement
+    data: dict[str, Any] = {
+        "scope": enforcement.scope,
+        "count_only": enforcement.mode == "count_only",
+        **enforcement.compiler,
+    }
+    if enforcement.web_acl_name:
+        data.setdefault("placement", {})["web_acl_name"] = enforcement.web_acl_name
+    return config_from_dict(data, source="enforcement")
+
+
+def build_trainer(settings: Settings, *, clock: Clock) -> Any:
+    """The configured online trainer of the isolation forest (``module:Class``), or None.
+
+    It is loaded by name so that the engine never imports the ``models`` package; it must
+    offer ``observe(X, hostile, event_time)`` and ``maybe_refit() -> Path | None``.
+    """
+    cfg = settings.model
+    if not cfg.enabled:
+        return None
+    module_name, _, class_name = cfg.trainer.partition(":")
+    try:
+        trainer_cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"model.trainer {cfg.trainer!r} cannot be loaded: {exc}") from None
+    return trainer_cls(
+        capacity=cfg.capacity,
+        min_rows=cfg.min_rows,
+        refit_every_s=cfg.refit_every_s,
+        directory=model_directory(settings),
+        clock=clock,
+    )
+
+
+def model_directory(settings: Settings) -> Path:
+    return settings.model.directory or settings.data_dir / "models"
+
+
+class LedgerOffences:
+    """Offence counts for escalation, from the ledger: one query per evaluation of many
+    clients (``prefetch``) rather than one per client."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._counts: dict[str, int] = {}
+
+    def prefetch(self, clients: Iterable[str]) -> None:
+        self._counts = self.ledger.offence_counts(clients)
+
+    def offences(self, client: str) -> int:
+        found = self._counts.get(client)
+        return self.ledger.offence_count(client) if found is None else found
