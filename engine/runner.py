@@ -435,7 +435,8 @@ def _top_clients(analyzer: Analyzer) -> dict[str, Any]:
                 "client": v.client,
                 "score": v.score,
                 "kind": v.kind,
-                "requests": v.features.get("requests_5m") or v.features.get("requests_1m"),
+                # the request count of the detector's window, when it reported one
+                "requests": v.features.get("req_count"),
                 "features": v.features,
             }
             for v in verdicts

@@ -69,6 +69,8 @@ def test_flood_in_an_alb_object_ends_in_the_waf_block_set(demo_aws, s3, sqs, waf
     decisions = runner.ledger.list(client=ATTACKER).items
     assert [d.status for d in decisions] == [Status.APPLIED]
     assert decisions[0].detector == "volumetric_flood"
+    top = runner.ledger.get_status("clients.top").document["items"]
+    assert top[0]["client"] == ATTACKER and top[0]["requests"] >= 600
     # the status API's view: the newest request ingested (START + 10 min) lags the clock,
     # which started 5 minutes later and moved on only by the enforcer's paced waits
     ingest = runner.ledger.get_status("engine").document["ingest"]
