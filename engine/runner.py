@@ -34,7 +34,7 @@ from engine.assembly import (
     compiler_config,
     model_directory,
 )
-from engine.compiler import compile_state, config_from_dict, validate
+from engine.compiler import compile_state, enforced_decision_ids, validate, with_allowlist
 from engine.core.clock import Clock
 from engine.core.logging import log_event
 from engine.decisions import Ledger
@@ -348,10 +348,7 @@ class EngineRunner:
         """
         assert self.reconciler is not None
         decisions = self.ledger.enforceable(now)
-        merged = sorted(
-            {*self.compiler.allowlist, *(str(n) for n in self.ledger.allowlist_networks())}
-        )
-        config = config_from_dict({**self.compiler.model_dump(), "allowlist": merged})
+        config = with_allowlist(self.compiler, self.ledger.allowlist_networks())
         state = compile_state(decisions, config, now)
         violations = validate(state)
         if violations:
@@ -381,12 +378,8 @@ class EngineRunner:
         self._dirty = not result.ok
         self.ledger.put_status("enforcement", result.to_dict())
         if result.ok and self.mode is Mode.ENFORCE:
-            left_out = {i for o in state.overflow for i in o.decision_ids}
-            ids = [
-                d.id
-                for d in decisions
-                if d.id and d.id not in left_out and d.status is Status.APPROVED
-            ]
+            approved = [d for d in decisions if d.status is Status.APPROVED]
+            ids = enforced_decision_ids(approved, state)
             if ids:
                 self.ledger.mark_applied(ids, by="enforcer")
         log_event(

@@ -499,10 +499,9 @@ class RulePreviewer:
         return cls(config, clock=clock, planner=lambda state: reconciler.plan(state).to_dict())
 
     def __call__(self, decisions: list[Decision], allowlist: list[str]) -> dict[str, Any]:
-        from engine.compiler import compile_state, config_from_dict, validate
+        from engine.compiler import compile_state, validate, with_allowlist
 
-        merged = sorted({*self.config.allowlist, *allowlist})
-        config = config_from_dict({**self.config.model_dump(), "allowlist": merged})
+        config = with_allowlist(self.config, allowlist)
         state = compile_state(decisions, config, self.clock.now())
         violations = validate(state)
         notes = [f"invalid: {v}" for v in violations]

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.compile import load_decisions
-from engine.compiler import CompilerConfig, compile_state, config_from_dict, load_config, validate
+from engine.compiler import (
+    CompilerConfig,
+    compile_state,
+    config_from_dict,
+    enforced_decision_ids,
+    load_config,
+    validate,
+)
 from engine.core.clock import SystemClock
 from engine.core.errors import ConfigError, WafsmithError
 from engine.enforcer import (
@@ -220,7 +227,7 @@ def _cycle(
     if ledger is not None and mode is not Mode.DRY_RUN:
         ledger.put_status(STATUS_KEY, result.to_dict())
         if result.ok and mode is Mode.ENFORCE:
-            summary["marked_applied"] = _mark_applied(ledger, decisions, state.overflow)
+            summary["marked_applied"] = _mark_applied(ledger, decisions, state)
     json.dump(summary, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
     return 0 if result.ok else 1
@@ -245,8 +252,7 @@ def _summary(result: dict[str, Any], decisions: list[Decision], overflow: Any) -
     }
 
 
-def _mark_applied(ledger: Any, decisions: list[Decision], overflow: Any) -> int:
+def _mark_applied(ledger: Any, decisions: list[Decision], state: Any) -> int:
     """approved → applied for the decisions now enforced (not those left in overflow)."""
-    left_out = {i for o in overflow for i in o.decision_ids}
-    ids = [d.id for d in decisions if d.id and d.id not in left_out]
+    ids = enforced_decision_ids(decisions, state)
     return len(ledger.mark_applied(ids, by="enforcer")) if ids else 0

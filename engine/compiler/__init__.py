@@ -8,8 +8,8 @@ Public API::
     check_document(state)                              # botocore-model check, offline
 """
 
-from engine.compiler.compile import compile_state
-from engine.compiler.config import CompilerConfig, config_from_dict, load_config
+from engine.compiler.compile import compile_state, enforced_decision_ids
+from engine.compiler.config import CompilerConfig, config_from_dict, load_config, with_allowlist
 from engine.compiler.modelcheck import check_document
 from engine.compiler.validate import (
     DocumentInvalid,
@@ -26,8 +26,10 @@ __all__ = [
     "check_document",
     "compile_state",
     "config_from_dict",
+    "enforced_decision_ids",
     "estimate_wcu",
     "load_config",
     "validate",
     "validate_or_raise",
+    "with_allowlist",
 ]

@@ -157,3 +157,9 @@ def shield_spec(config: CompilerConfig) -> ShieldSpec:
             ShieldProtectionSpec(name=name, resource_arn=p.resource_arn, auto_response=action)
         )
     return ShieldSpec(enabled=True, protections=tuple(prots))
+
+
+def enforced_decision_ids(decisions: Iterable[Decision], state: DesiredState) -> list[str]:
+    """Ids of the decisions the document enforces: all but those left in its overflow."""
+    left_out = {i for o in state.overflow for i in o.decision_ids}
+    return [d.id for d in decisions if d.id and d.id not in left_out]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -290,3 +291,9 @@ def config_from_dict(data: dict[str, Any], *, source: str = "config") -> Compile
             for err in exc.errors()
         )
         raise ConfigError(f"{source}: {problems}") from None
+
+
+def with_allowlist(config: CompilerConfig, extra: Iterable[str]) -> CompilerConfig:
+    """``config`` whose allowlist also holds ``extra`` (e.g. the ledger's, managed by admins)."""
+    merged = sorted({*config.allowlist, *(str(e) for e in extra)})
+    return config_from_dict({**config.model_dump(), "allowlist": merged}, source="allowlist")
