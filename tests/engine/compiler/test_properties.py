@@ -13,11 +13,13 @@ import ipaddress
 import json
 import random
 from datetime import timedelta
+from typing import get_args
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.compiler import CompilerConfig, compile_state, validate
+from engine.compiler.config import CustomKeyConfig
 from engine.compiler.modelcheck import check_document
 from engine.schema.decision import Action, Decision
 from tests.engine.compiler.conftest import NOW, make_decision
@@ -177,20 +179,7 @@ def test_halves_of_the_address_space_never_become_a_slash_zero():
     assert validate(state) == []
 
 
-KEY_TYPES = [
-    "uri_path",
-    "header",
-    "cookie",
-    "query_argument",
-    "query_string",
-    "http_method",
-    "ip",
-    "forwarded_ip",
-    "ja3",
-    "ja4",
-    "label_namespace",
-    "asn",
-]
+KEY_TYPES = list(get_args(CustomKeyConfig.model_fields["type"].annotation))  # every one
 
 
 @st.composite
