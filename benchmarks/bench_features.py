@@ -34,12 +34,11 @@ from pathlib import Path
 from isal import igzip
 
 from benchmarks.alb_generator import generate_lines
-from engine.detectors import DetectionConfig
 from engine.features import FeatureConfig, FeatureStore
 from engine.features.patterns import HEALTH_CHECK_AGENTS, read_list
-from engine.features.spec import MODEL_WINDOW_MIN, model_matrix
 from engine.parsers import parse_object
-from engine.pipeline import Analyzer
+from engine.pipeline import AnalysisConfig, Analyzer
+from engine.schema.features import MODEL_WINDOW_MIN, model_matrix
 from models import artifacts
 from models.iforest import ClientIsolationForest
 
@@ -298,7 +297,7 @@ def fit_model(directory: Path, lines: int) -> Path:
     )
 
 
-def run_wafsmith(data: bytes, cfg: DetectionConfig):
+def run_wafsmith(data: bytes, cfg: AnalysisConfig):
     res = parse_object(data)
     analyzer = Analyzer(cfg, timer=time.process_time)  # stage CPU seconds, like the totals
     analyzer.feed(res.table)
@@ -327,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     data = stretched_gzip(n, args.minutes)
     with tempfile.TemporaryDirectory() as tmp:
         model_path = fit_model(Path(tmp), min(n, 100_000))
-        cfg = DetectionConfig.model_validate(
+        cfg = AnalysisConfig.model_validate(
             {"anomaly": {"enabled": True, "model_path": str(model_path)}}
         )
         w_cpu, (w_lines, result) = best_of(repeat, lambda: run_wafsmith(data, cfg))

@@ -18,18 +18,27 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
+from engine.core.netaddr import CidrSet
 from engine.decisions.proposals import OffenceHistory, ProposalConfig, ProposalPolicy
 from engine.detectors import DETECTORS, DetectionConfig, DetectionContext, compute_gates
-from engine.features.identity import CidrSet
-from engine.features.spec import MODEL_WINDOW_MIN, model_matrix
-from engine.features.store import FeatureStore
+from engine.features import FeatureConfig, FeatureStore
 from engine.schema.decision import Decision
+from engine.schema.features import MODEL_WINDOW_MIN, model_matrix
 from engine.schema.verdict import ClientVerdict
 
 # Receives (model matrix, hostile mask, window end) at every evaluation: the hook through
 # which ``models.baseline.RollingBaseline.observe`` learns without the engine importing it.
 BaselineSink = Callable[[np.ndarray, np.ndarray, datetime], None]
+
+
+class AnalysisConfig(DetectionConfig):
+    """Everything analysis reads: the detectors' sections and gates, plus the features stage's
+    options under ``features`` (all in the settings' ``[detection]`` table). Detectors are
+    built from it but see only their own ``DetectionConfig`` part."""
+
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
 
 
 @dataclass
@@ -44,7 +53,7 @@ class Analyzer:
 
     def __init__(
         self,
-        config: DetectionConfig | None = None,
+        config: AnalysisConfig | None = None,
         *,
         policy: ProposalConfig | None = None,
         history: OffenceHistory | Callable[[str], int] | None = None,
@@ -52,7 +61,7 @@ class Analyzer:
         timer: Callable[[], float] = time.perf_counter,
         baseline_sink: BaselineSink | None = None,
     ) -> None:
-        self.cfg = config or DetectionConfig()
+        self.cfg = config or AnalysisConfig()
         self.store = FeatureStore(self.cfg.features)
         names = list(detectors) if detectors is not None else DETECTORS.names()
         self.detectors = [DETECTORS.get(n)(self.cfg) for n in names if self._enabled(n)]
@@ -181,7 +190,7 @@ class Analyzer:
 
 def analyze_tables(
     tables: Iterable[pa.Table],
-    config: DetectionConfig | None = None,
+    config: AnalysisConfig | None = None,
     *,
     policy: ProposalConfig | None = None,
     history: OffenceHistory | Callable[[str], int] | None = None,

@@ -40,12 +40,11 @@ from engine.core.logging import log_event
 from engine.decisions import Ledger
 from engine.decisions.history import RequestHistory
 from engine.decisions.policy import apply_policy
-from engine.detectors import DetectionConfig
 from engine.enforcer import Boto3WafV2Api, CallPolicy, Mode, Reconciler, RecordingShieldFake
 from engine.enforcer.reconciler import CycleResult, next_expiry
-from engine.features.spec import MODEL_ARTIFACT_NAME
 from engine.parsers import parse_object
-from engine.pipeline import Analyzer
+from engine.pipeline import AnalysisConfig, Analyzer
+from engine.schema import features as F
 from engine.schema.decision import Decision, Status
 from engine.schema.request import EVENT_TIME
 from engine.settings import Settings
@@ -126,13 +125,13 @@ class EngineRunner:
         store = ProcessedStore(url, clock=clock)
         detection_doc = dict(settings.detection)
         if settings.model.enabled:  # score with what the online trainer writes
-            artifact = model_directory(settings) / f"{MODEL_ARTIFACT_NAME}.joblib"
+            artifact = model_directory(settings) / f"{F.MODEL_ARTIFACT_NAME}.joblib"
             detection_doc["anomaly"] = {
                 **detection_doc.get("anomaly", {}),
                 "enabled": True,
                 "model_path": str(artifact),
             }
-        detection = DetectionConfig.model_validate(detection_doc)
+        detection = AnalysisConfig.model_validate(detection_doc)
         trainer = build_trainer(settings, clock=clock)
         if settings.policy and ledger.policy().version == 0:
             # The config seeds the policy once; later changes are an admin's, through the API.
@@ -232,8 +231,8 @@ class EngineRunner:
         if path is not None:
             card = json.loads(Path(path).with_suffix(".json").read_text(encoding="utf-8"))
             self.model = {
-                "version": f"{card['feature_spec_hash'][:12]}@{card['fitted_at']}",
-                "trained_at": card["fitted_at"],
+                "version": f"{card[F.SPEC_HASH_KEY][:12]}@{card[F.CARD_FITTED_AT]}",
+                "trained_at": card[F.CARD_FITTED_AT],
                 "training_window": card.get("training_window"),
             }
             log_event(log, "model_refit", path=str(path), **self.model)
@@ -429,7 +428,7 @@ def _top_clients(analyzer: Analyzer) -> dict[str, Any]:
                 "score": v.score,
                 "kind": v.kind,
                 # the request count of the detector's window, when it reported one
-                "requests": v.features.get("req_count"),
+                "requests": v.features.get(F.REQ_COUNT),
                 "features": v.features,
             }
             for v in verdicts

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import joblib
 
-from engine.features.spec import MODEL_ARTIFACT_NAME, SPEC_HASH
+from engine.schema.features import MODEL_ARTIFACT_NAME, SPEC_HASH, SPEC_HASH_KEY
 from models.iforest import ClientIsolationForest
 
 DEFAULT_DIR = Path("var/models")
@@ -56,7 +56,7 @@ def load_card(path: Path) -> dict:
 
 
 def check_spec(card: dict, expected: str = SPEC_HASH) -> None:
-    got = card.get("feature_spec_hash")
+    got = card.get(SPEC_HASH_KEY)
     if got != expected:
         raise ArtifactError(
             f"model was trained on feature spec {got!r}, this engine builds {expected!r}; "

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.core.clock import SYSTEM_CLOCK, Clock
-from engine.features.spec import FEATURE_NAMES
+from engine.schema.features import MODEL_FEATURE_NAMES
 from models import artifacts
 from models.iforest import ClientIsolationForest
 
@@ -37,7 +37,7 @@ class RollingBaseline:
         self.capacity, self.min_rows = capacity, min_rows
         self.refit_every_s, self.directory, self.clock = refit_every_s, Path(directory), clock
         self.contamination, self.random_state = contamination, random_state
-        self._rows = np.zeros((capacity, len(FEATURE_NAMES)))
+        self._rows = np.zeros((capacity, len(MODEL_FEATURE_NAMES)))
         self._times = np.zeros(capacity, dtype="datetime64[ms]")
         self._next = 0
         self._filled = 0

@@ -18,9 +18,15 @@ import sklearn
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.ensemble import IsolationForest
 
-from engine.features.spec import FEATURE_NAMES, MODEL_WINDOW_MIN, SPEC_HASH
+from engine.schema.features import (
+    CARD_FITTED_AT,
+    MODEL_ARTIFACT_FORMAT,
+    MODEL_FEATURE_NAMES,
+    MODEL_WINDOW_MIN,
+    SPEC_HASH,
+    SPEC_HASH_KEY,
+)
 
-ARTIFACT_FORMAT = "wafsmith-iforest/1"
 _EPS = 1e-9
 
 
@@ -29,7 +35,8 @@ class NotFittedError(RuntimeError):
 
 
 class ClientIsolationForest(OutlierMixin, BaseEstimator):
-    """Per-client anomaly model; X has one column per ``engine.features.spec`` feature."""
+    """Per-client anomaly model; X has one column per entry of
+    ``engine.schema.features.MODEL_FEATURES``."""
 
     def __init__(
         self,
@@ -68,7 +75,7 @@ class ClientIsolationForest(OutlierMixin, BaseEstimator):
         self.baseline_median_ = np.median(Xs, axis=0)
         mad = np.median(np.abs(Xs - self.baseline_median_), axis=0) * 1.4826
         self.baseline_mad_ = np.where(mad > _EPS, mad, 1.0)
-        self.feature_names_in_ = np.asarray(FEATURE_NAMES, dtype=object)
+        self.feature_names_in_ = np.asarray(MODEL_FEATURE_NAMES, dtype=object)
         self.feature_spec_hash_ = SPEC_HASH
         self.n_samples_fit_ = X.shape[0]
         return self
@@ -94,15 +101,16 @@ class ClientIsolationForest(OutlierMixin, BaseEstimator):
         """Per row, the ``top`` features furthest above the baseline, as robust z-scores."""
         z = (self._scaled(X) - self.baseline_median_) / self.baseline_mad_
         order = np.argsort(-np.abs(z), axis=1)[:, :top]
-        return [[(FEATURE_NAMES[j], float(z[i, j])) for j in row] for i, row in enumerate(order)]
+        names = MODEL_FEATURE_NAMES
+        return [[(names[j], float(z[i, j])) for j in row] for i, row in enumerate(order)]
 
     # --- persistence -------------------------------------------------------------------
     def to_artifact(self) -> dict:
         self._fitted()
         return {
-            "format": ARTIFACT_FORMAT,
-            "feature_spec_hash": self.feature_spec_hash_,
-            "features": list(FEATURE_NAMES),
+            "format": MODEL_ARTIFACT_FORMAT,
+            SPEC_HASH_KEY: self.feature_spec_hash_,
+            "features": list(MODEL_FEATURE_NAMES),
             "forest": self.forest_,
             "center": self.center_,
             "scale": self.scale_,
@@ -123,10 +131,10 @@ class ClientIsolationForest(OutlierMixin, BaseEstimator):
         self._fitted()
         return {
             "model": type(self).__name__,
-            "format": ARTIFACT_FORMAT,
-            "features": list(FEATURE_NAMES),
+            "format": MODEL_ARTIFACT_FORMAT,
+            "features": list(MODEL_FEATURE_NAMES),
             "window_min": MODEL_WINDOW_MIN,
-            "feature_spec_hash": self.feature_spec_hash_,
+            SPEC_HASH_KEY: self.feature_spec_hash_,
             "training_window": {
                 "start": _iso(training_start),
                 "end": _iso(training_end),
@@ -136,7 +144,7 @@ class ClientIsolationForest(OutlierMixin, BaseEstimator):
             "n_estimators": self.n_estimators,
             "max_samples": self.max_samples,
             "random_state": self.random_state,
-            "fitted_at": _iso(fitted_at),
+            CARD_FITTED_AT: _iso(fitted_at),
             "sklearn_version": sklearn.__version__,
         }
 
@@ -149,7 +157,7 @@ class ClientIsolationForest(OutlierMixin, BaseEstimator):
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (clients × features), got shape {X.shape}")
-        expected = self.n_features_in_ if fitted else len(FEATURE_NAMES)
+        expected = self.n_features_in_ if fitted else len(MODEL_FEATURE_NAMES)
         if X.shape[1] != expected:
             raise ValueError(
                 f"X has {X.shape[1]} features; this model expects {expected} "

@@ -22,9 +22,8 @@ from tqdm import tqdm
 
 from engine.core.errors import ConfigError, WafsmithError
 from engine.decisions.proposals import ProposalConfig
-from engine.detectors import DetectionConfig
 from engine.parsers import parse_object
-from engine.pipeline import AnalysisResult, Analyzer
+from engine.pipeline import AnalysisConfig, AnalysisResult, Analyzer
 from engine.schema.request import EVENT_TIME, REQUEST_SCHEMA
 from engine.sources import iter_objects
 
@@ -42,17 +41,17 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def load_config(path: Path | None) -> tuple[DetectionConfig, ProposalConfig]:
+def load_config(path: Path | None) -> tuple[AnalysisConfig, ProposalConfig]:
     """Detection settings at the top level of the TOML file, proposal policy under [policy]."""
     if path is None:
-        return DetectionConfig(), ProposalConfig()
+        return AnalysisConfig(), ProposalConfig()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
     policy = data.pop("policy", {})
     try:
-        return DetectionConfig(**data), ProposalConfig(**policy)
+        return AnalysisConfig(**data), ProposalConfig(**policy)
     except ValidationError as exc:
         raise ConfigError(f"invalid config {path}: {exc}") from None
 
@@ -78,7 +77,7 @@ def read_inputs(inputs: list[str], fmt: str, endpoint_url: str | None) -> tuple[
     return table, stats
 
 
-def analyze(table: pa.Table, cfg: DetectionConfig, policy: ProposalConfig) -> AnalysisResult:
+def analyze(table: pa.Table, cfg: AnalysisConfig, policy: ProposalConfig) -> AnalysisResult:
     analyzer = Analyzer(cfg, policy=policy)
     with tqdm(total=table.num_rows, desc="analyze", unit="row", file=sys.stderr,
               disable=None) as bar:

@@ -1,7 +1,7 @@
 """The isolation-forest detector and its artifact loader.
 
 ``load_artifact`` reads a persisted model (``.joblib`` of plain objects + ``.json`` card)
-by path and refuses one whose feature-spec hash differs from ``engine.features.spec``. The
+by path and refuses one whose feature-spec hash differs from ``engine.schema.features``. The
 detector scores clients with enough requests in the model window, reloads the artifact when
 the file is replaced by a refit, and explains each verdict by the features furthest above
 the training baseline (robust z-scores), with their values.
@@ -19,10 +19,16 @@ import numpy as np
 from engine.core.errors import ConfigError
 from engine.detectors.base import DETECTORS, DetectionContext, fmt
 from engine.detectors.config import DetectionConfig
-from engine.features.spec import FEATURE_NAMES, MODEL_WINDOW_MIN, SPEC_HASH, model_matrix
+from engine.schema import features as F
+from engine.schema.features import (
+    MODEL_ARTIFACT_FORMAT,
+    MODEL_FEATURE_NAMES,
+    MODEL_WINDOW_MIN,
+    SPEC_HASH,
+    SPEC_HASH_KEY,
+    model_matrix,
+)
 from engine.schema.verdict import ClientVerdict
-
-ARTIFACT_FORMAT = "wafsmith-iforest/1"
 
 
 class ModelSpecError(ConfigError):
@@ -102,18 +108,18 @@ def load_artifact(path: str | Path) -> LoadedModel:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read model card {card_path}: {exc}") from None
-    if card.get("feature_spec_hash") != SPEC_HASH:
+    if card.get(SPEC_HASH_KEY) != SPEC_HASH:
         raise ModelSpecError(
-            f"{path}: model trained on feature spec {card.get('feature_spec_hash')!r}, this "
+            f"{path}: model trained on feature spec {card.get(SPEC_HASH_KEY)!r}, this "
             f"engine builds {SPEC_HASH!r}; refusing it (refit the model)"
         )
     try:
         art = joblib.load(path)
     except Exception as exc:  # unreadable pickle of any kind: name the file, keep the cause
         raise ConfigError(f"cannot load model artifact {path}: {exc}") from exc
-    if not isinstance(art, dict) or art.get("format") != ARTIFACT_FORMAT:
-        raise ModelSpecError(f"{path} is not a {ARTIFACT_FORMAT} artifact")
-    if art.get("feature_spec_hash") != SPEC_HASH or list(art["features"]) != list(FEATURE_NAMES):
+    if not isinstance(art, dict) or art.get("format") != MODEL_ARTIFACT_FORMAT:
+        raise ModelSpecError(f"{path} is not a {MODEL_ARTIFACT_FORMAT} artifact")
+    if art.get(SPEC_HASH_KEY) != SPEC_HASH or list(art["features"]) != list(MODEL_FEATURE_NAMES):
         raise ModelSpecError(f"{path}: artifact feature spec differs from {SPEC_HASH!r}")
     return LoadedModel(
         art["forest"],
@@ -164,7 +170,7 @@ class AnomalyDetector:
             return []
         f = fr.columns
         rows = np.flatnonzero(
-            (f["req_count"] >= self.c.min_requests)
+            (f[F.REQ_COUNT] >= self.c.min_requests)
             & ctx.fresh(fr)
             & ~ctx.safe(fr)
             & ~ctx.gate("nat_gateway", fr)
@@ -186,7 +192,7 @@ class AnomalyDetector:
             top = np.argsort(-np.abs(z[k]))[:3]
             reasons = [f"isolation-forest score {scores[i]:.2f} (threshold {self.c.min_score:.2f})"]
             reasons += [
-                f"{FEATURE_NAMES[j]} = {fmt(float(f[FEATURE_NAMES[j]][rows[i]]))} "
+                f"{MODEL_FEATURE_NAMES[j]} = {fmt(float(f[MODEL_FEATURE_NAMES[j]][rows[i]]))} "
                 f"({z[k, j]:+.1f} robust z against the baseline)"
                 for j in top
             ]
@@ -198,7 +204,7 @@ class AnomalyDetector:
                     kind="anomaly",
                     score=float(scores[i]),
                     reasons=reasons,
-                    keys=tuple(FEATURE_NAMES[j] for j in top),
+                    keys=tuple(MODEL_FEATURE_NAMES[j] for j in top),
                 )
             )
         return out

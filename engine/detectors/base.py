@@ -17,8 +17,8 @@ import numpy as np
 
 from engine.core.registry import Registry
 from engine.detectors.config import DetectionConfig
-from engine.features.store import Snapshot
-from engine.features.window import FeatureFrame
+from engine.schema import features as F
+from engine.schema.features import FeatureFrame, Snapshot
 from engine.schema.verdict import ClientVerdict, severity_for
 
 
@@ -85,7 +85,7 @@ class DetectionContext:
         client = str(self.snapshot.clients[frame.codes[row]])
         score = float(min(max(score, 0.0), 1.0))
         feats = {k: float(frame.columns[k][row]) for k in keys}
-        feats["window_min"] = float(frame.window_min)
+        feats[F.VERDICT_WINDOW_MIN] = float(frame.window_min)
         return ClientVerdict(
             client=client,
             score=score,

@@ -1,7 +1,9 @@
-"""Detection configuration: one pydantic section per detector, gates, and the policy.
+"""Detection configuration: one pydantic section per detector, and the gates.
 
 Every threshold a detector compares against lives here, with the window (minutes) it reads,
-so operators tune behaviour in a TOML file instead of code.
+so operators tune behaviour in a TOML file instead of code. The features stage's options sit
+beside these sections in ``[detection]`` but belong to ``engine.pipeline.AnalysisConfig``:
+detectors read feature frames, never how they were built.
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from engine.features.config import FeatureConfig
 
 
 class _Section(BaseModel):
@@ -114,10 +114,9 @@ class AnomalyConfig(_Section):
 
 
 class DetectionConfig(BaseModel):
-    """Everything detection reads: features, each detector's section, gates, policy."""
+    """Everything detectors read: each detector's section and the gates."""
 
     model_config = ConfigDict(extra="forbid")
-    features: FeatureConfig = Field(default_factory=FeatureConfig)
     gates: GateConfig = Field(default_factory=GateConfig)
     volumetric_flood: FloodConfig = Field(default_factory=FloodConfig)
     distributed_flood: DistributedFloodConfig = Field(default_factory=DistributedFloodConfig)

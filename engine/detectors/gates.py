@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from engine.core.netaddr import CidrSet
 from engine.detectors.config import DetectionConfig
-from engine.features.identity import CidrSet
-from engine.features.store import Snapshot
+from engine.schema import features as F
+from engine.schema.features import Snapshot
 
 GATES = ("allowlisted", "verified_crawler", "nat_gateway", "api_poller", "health_checker")
 
@@ -29,22 +30,22 @@ def compute_gates(snap: Snapshot, cfg: DetectionConfig, allow: CidrSet) -> dict[
         masks[name] = mask
     if len(frame):
         local = {}
-        hostile = (c["tool_ua_hits"] > 0) | (c["injection_hits"] > 0) | (c["sensitive_req"] > 0)
+        hostile = (c[F.TOOL_UA_HITS] > 0) | (c[F.INJECTION_HITS] > 0) | (c[F.SENSITIVE_REQ] > 0)
         local["nat_gateway"] = (
-            (c["ua_distinct"] >= g.nat_min_user_agents)
-            & (c["browser_ua_frac"] >= g.nat_min_browser_frac)
-            & (c["asset_frac"] >= g.nat_min_asset_frac)
+            (c[F.UA_DISTINCT] >= g.nat_min_user_agents)
+            & (c[F.BROWSER_UA_FRAC] >= g.nat_min_browser_frac)
+            & (c[F.ASSET_FRAC] >= g.nat_min_asset_frac)
             & ~hostile
         )
         local["api_poller"] = (
-            (c["interarrival_cv"] <= g.poller_max_cv)
-            & (c["distinct_paths"] <= g.poller_max_distinct_paths)
-            & (c["req_per_min"] <= g.poller_max_req_per_min)
-            & (c["err4xx_ratio"] < 0.2)
-            & (c["login_post_count"] == 0)
+            (c[F.INTERARRIVAL_CV] <= g.poller_max_cv)
+            & (c[F.DISTINCT_PATHS] <= g.poller_max_distinct_paths)
+            & (c[F.REQ_PER_MIN] <= g.poller_max_req_per_min)
+            & (c[F.ERR4XX_RATIO] < 0.2)
+            & (c[F.LOGIN_POST_COUNT] == 0)
             & ~hostile
         )
-        local["health_checker"] = (c["health_frac"] >= g.health_min_frac) & ~hostile
+        local["health_checker"] = (c[F.HEALTH_FRAC] >= g.health_min_frac) & ~hostile
         for name, local_mask in local.items():
             mask = np.zeros(n_codes, dtype=bool)
             mask[frame.codes] = local_mask
@@ -63,6 +64,6 @@ def _identity_gates(snap: Snapshot, frame, cfg: DetectionConfig, allow: CidrSet)
         if allow:
             names = snap.clients[frame.codes]
             allowed[frame.codes] = allow.contains(pa.array(names.tolist(), pa.string()))
-        verified = frame.columns["crawler_verified_frac"] >= cfg.gates.crawler_min_verified_frac
+        verified = frame.columns[F.CRAWLER_VERIFIED_FRAC] >= cfg.gates.crawler_min_verified_frac
         crawler[frame.codes] = verified
     return {"allowlisted": allowed, "verified_crawler": crawler}

@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from engine.core.netaddr import subnet_keys
 from engine.detectors.base import DETECTORS, DetectionContext, fmt
 from engine.detectors.config import DetectionConfig
-from engine.features.identity import subnet_keys
+from engine.schema import features as F
 from engine.schema.verdict import ClientVerdict, severity_for
 
 
@@ -59,10 +60,10 @@ class DistributedFlood:
             return []
         f = fr.columns
         cand = (
-            (f["req_count"] >= c.member_min_req)
-            & (f["asset_frac"] <= c.member_max_asset_frac)
-            & (f["distinct_paths"] <= c.member_max_distinct_paths)
-            & (f["login_post_count"] == 0)
+            (f[F.REQ_COUNT] >= c.member_min_req)
+            & (f[F.ASSET_FRAC] <= c.member_max_asset_frac)
+            & (f[F.DISTINCT_PATHS] <= c.member_max_distinct_paths)
+            & (f[F.LOGIN_POST_COUNT] == 0)
         )
         cand &= ~ctx.safe(fr, "allowlisted", "verified_crawler", "health_checker")
         cand &= ~ctx.gate("nat_gateway", fr)
@@ -104,16 +105,16 @@ class DistributedFlood:
                 if len(members) >= c.min_members:
                     # Acting together: a member's volume is comparable to the population's
                     # (a visitor who opened the same popular page twice is not a bot).
-                    volume = f["req_count"][members]
+                    volume = f[F.REQ_COUNT][members]
                     members = members[volume >= c.member_min_share_of_median * np.median(volume)]
                     # ... and the same request shape (e.g. cache-busting query strings).
-                    shape = f["query_frac"][members]
+                    shape = f[F.QUERY_FRAC][members]
                     members = members[np.abs(shape - np.median(shape)) <= c.member_max_shape_gap]
-                rate = f["req_count"][members].sum() / c.window_min
+                rate = f[F.REQ_COUNT][members].sum() / c.window_min
                 # The baseline learns only from addresses not already blocked, so a campaign
                 # in progress never teaches it that its own rate is normal.
                 quiet = members[~covered[members]]
-                quiet_rate = f["req_count"][quiet].sum() / c.window_min
+                quiet_rate = f[F.REQ_COUNT][quiet].sum() / c.window_min
                 hot = (
                     len(members) >= c.min_members
                     and rate >= c.min_population_req_per_min
@@ -142,7 +143,7 @@ class DistributedFlood:
     def _verdict(self, ctx, fr, kind, key, members, rate, base) -> ClientVerdict:
         c, f = self.c, fr.columns
         names = [str(x) for x in ctx.snapshot.clients[fr.codes[members]]]
-        per_ip = f["req_count"][members]
+        per_ip = f[F.REQ_COUNT][members]
         label = key if kind == "subnet" else f"{kind}#{key}"
         client = self.labels.setdefault((kind, key), key if kind == "subnet" else min(names))
         score = float(min(1.0, 0.6 + 0.4 * min(1.0, rate / (4 * c.min_population_req_per_min))))
@@ -166,10 +167,10 @@ class DistributedFlood:
             evidence=evidence,
             window_end=ctx.window_end,
             features={
-                "members": float(len(names)),
-                "population_req_per_min": float(rate),
-                "baseline_req_per_min": float(base),
-                "window_min": float(c.window_min),
+                F.CAMPAIGN_MEMBERS: float(len(names)),
+                F.POPULATION_REQ_PER_MIN: float(rate),
+                F.BASELINE_REQ_PER_MIN: float(base),
+                F.VERDICT_WINDOW_MIN: float(c.window_min),
             },
             members=tuple(sorted(names)),
         )
@@ -218,8 +219,8 @@ class DistributedStuffing:
     def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
         c = self.c
         fr = ctx.frame(c.window_min)
-        posts = float(fr.columns["login_post_count"].sum()) if len(fr) else 0.0
-        fails = float(fr.columns["login_fail_count"].sum()) if len(fr) else 0.0
+        posts = float(fr.columns[F.LOGIN_POST_COUNT].sum()) if len(fr) else 0.0
+        fails = float(fr.columns[F.LOGIN_FAIL_COUNT].sum()) if len(fr) else 0.0
         p0 = self._ratio()
         z = (fails - posts * p0) / np.sqrt(max(posts * p0 * (1 - p0), 1e-9))
         if fails < c.min_site_fails or z < c.min_z:
@@ -231,10 +232,10 @@ class DistributedStuffing:
         g = mf.columns
         # Members: mostly failed login POSTs, or nothing but the login endpoint without the
         # page's assets (a bot fetching a fresh form token; a human's browser loads assets).
-        member = (g["login_fail_count"] >= 1) & (
-            g["login_post_frac"] >= c.member_min_login_post_frac
+        member = (g[F.LOGIN_FAIL_COUNT] >= 1) & (
+            g[F.LOGIN_POST_FRAC] >= c.member_min_login_post_frac
         )
-        member |= (g["login_path_frac"] == 1.0) & (g["asset_count"] == 0)
+        member |= (g[F.LOGIN_PATH_FRAC] == 1.0) & (g[F.ASSET_COUNT] == 0)
         member &= ~ctx.safe(mf) & ~ctx.gate("nat_gateway", mf)
         rows = np.flatnonzero(member)
         if len(rows) < c.min_members:
@@ -242,7 +243,7 @@ class DistributedStuffing:
         names = sorted(str(x) for x in ctx.snapshot.clients[mf.codes[rows]])
         if self.label is None:
             self.label = names[0]
-        per_ip = g["login_post_count"][rows]
+        per_ip = g[F.LOGIN_POST_COUNT][rows]
         score = float(min(1.0, 0.6 + 0.05 * (z - c.min_z)))
         reasons = (
             f"site-wide {fmt(fails)} failed of {fmt(posts)} login POSTs in {c.window_min} min: "
@@ -263,10 +264,10 @@ class DistributedStuffing:
                 evidence=tuple(ctx.samples(names[0])),
                 window_end=ctx.window_end,
                 features={
-                    "members": float(len(names)),
-                    "site_login_fails": fails,
-                    "site_login_posts": posts,
-                    "z": float(z),
+                    F.CAMPAIGN_MEMBERS: float(len(names)),
+                    F.SITE_LOGIN_FAILS: fails,
+                    F.SITE_LOGIN_POSTS: posts,
+                    F.SITE_FAILURE_Z: float(z),
                 },
                 members=tuple(names),
             )

@@ -9,6 +9,7 @@ import numpy as np
 
 from engine.detectors.base import DETECTORS, DetectionContext, fmt, saturating
 from engine.detectors.config import DetectionConfig
+from engine.schema import features as F
 from engine.schema.verdict import ClientVerdict
 
 
@@ -26,11 +27,11 @@ class VolumetricFlood:
         if not len(fr):
             return []
         room = np.where(ctx.gate("nat_gateway", fr), c.nat_multiplier, 1.0)
-        peak = f["peak_req_per_min"]
+        peak = f[F.PEAK_REQ_PER_MIN]
         f5 = ctx.frame(5).columns if 5 in ctx.snapshot.frames else None
         req5 = np.zeros(len(fr))
         if f5 is not None:
-            req5 = _align(ctx, ctx.frame(5), fr, f5["req_count"])
+            req5 = _align(ctx, ctx.frame(5), fr, f5[F.REQ_COUNT])
         hit = (peak >= c.min_req_per_min * room) | (req5 >= c.min_req_5m * room)
         hit &= ctx.fresh(fr) & ~ctx.safe(fr, "allowlisted", "verified_crawler", "health_checker")
         out = []
@@ -43,8 +44,8 @@ class VolumetricFlood:
                 f"{fmt(peak[i])} requests in one minute "
                 f"(threshold {fmt(c.min_req_per_min * room[i])})",
                 f"{fmt(req5[i])} requests in 5 min (threshold {fmt(c.min_req_5m * room[i])})",
-                f"{f['top_bucket_share'][i]:.0%} of requests to one path group, "
-                f"path entropy {f['path_entropy'][i]:.2f} bits",
+                f"{f[F.TOP_BUCKET_SHARE][i]:.0%} of requests to one path group, "
+                f"path entropy {f[F.PATH_ENTROPY][i]:.2f} bits",
             ]
             out.append(
                 ctx.verdict(
@@ -54,7 +55,7 @@ class VolumetricFlood:
                     kind="volumetric_flood",
                     score=float(score),
                     reasons=reasons,
-                    keys=("peak_req_per_min", "req_count", "path_entropy"),
+                    keys=(F.PEAK_REQ_PER_MIN, F.REQ_COUNT, F.PATH_ENTROPY),
                 )
             )
         return out
@@ -80,8 +81,8 @@ class Scanner:
             if not len(fr):
                 continue
             f = fr.columns
-            probe, err, sens = f["probe_404_distinct"], f["err4xx_ratio"], f["sensitive_path_hits"]
-            errors = f["s4xx_count"]
+            probe, err, sens = f[F.PROBE_404_DISTINCT], f[F.ERR4XX_RATIO], f[F.SENSITIVE_PATH_HITS]
+            errors = f[F.S4XX_COUNT]
             hit = ((probe >= min_probe) & (err >= min_err)) | (sens >= c.min_sensitive_paths)
             if label == "fast":
                 hit |= (errors >= c.min_errors) & (err >= c.min_errors_ratio)
@@ -98,7 +99,7 @@ class Scanner:
                 reasons = [
                     f"{label} scan: {fmt(probe[i])} distinct paths answered 400/403/404 in "
                     f"{window} min (threshold {fmt(min_probe)})",
-                    f"{err[i]:.0%} of {fmt(f['req_count'][i])} responses were 4xx "
+                    f"{err[i]:.0%} of {fmt(f[F.REQ_COUNT][i])} responses were 4xx "
                     f"(threshold {min_err:.0%})",
                     f"{fmt(sens[i])} distinct sensitive paths probed "
                     f"(threshold {fmt(c.min_sensitive_paths)})",
@@ -115,7 +116,7 @@ class Scanner:
                     kind="vulnerability_scanner",
                     score=score,
                     reasons=reasons,
-                    keys=("probe_404_distinct", "err4xx_ratio", "sensitive_path_hits", "req_count"),
+                    keys=(F.PROBE_404_DISTINCT, F.ERR4XX_RATIO, F.SENSITIVE_PATH_HITS, F.REQ_COUNT),
                 )
         return list(out.values())
 
@@ -133,7 +134,7 @@ class CredentialStuffing:
         if not len(fr):
             return []
         f = fr.columns
-        posts, ratio = f["login_post_count"], f["login_fail_ratio"]
+        posts, ratio = f[F.LOGIN_POST_COUNT], f[F.LOGIN_FAIL_RATIO]
         hit = (posts >= c.min_login_posts) & (ratio >= c.min_fail_ratio)
         hit &= ctx.fresh(fr) & ~ctx.safe(fr, "allowlisted", "verified_crawler")
         out = []
@@ -152,7 +153,7 @@ class CredentialStuffing:
                     kind="credential_stuffing",
                     score=score,
                     reasons=reasons,
-                    keys=("login_post_count", "login_fail_ratio", "req_count"),
+                    keys=(F.LOGIN_POST_COUNT, F.LOGIN_FAIL_RATIO, F.REQ_COUNT),
                 )
             )
         return out
@@ -172,22 +173,22 @@ class Scraper:
             return []
         f = fr.columns
         hit = (
-            (f["req_count"] >= c.min_req)
-            & (f["distinct_paths"] >= c.min_distinct_paths)
-            & (f["asset_frac"] <= c.max_asset_frac)
-            & (f["path_breadth"] >= c.min_path_breadth)
+            (f[F.REQ_COUNT] >= c.min_req)
+            & (f[F.DISTINCT_PATHS] >= c.min_distinct_paths)
+            & (f[F.ASSET_FRAC] <= c.max_asset_frac)
+            & (f[F.PATH_BREADTH] >= c.min_path_breadth)
         )
         hit &= ctx.fresh(fr) & ~ctx.safe(fr) & ~ctx.gate("nat_gateway", fr)
         out = []
         for i in np.flatnonzero(hit):
-            score = float(saturating(f["distinct_paths"][i], c.min_distinct_paths))
+            score = float(saturating(f[F.DISTINCT_PATHS][i], c.min_distinct_paths))
             reasons = [
-                f"{fmt(f['req_count'][i])} requests for {fmt(f['distinct_paths'][i])} distinct "
+                f"{fmt(f[F.REQ_COUNT][i])} requests for {fmt(f[F.DISTINCT_PATHS][i])} distinct "
                 f"pages in {c.window_min} min (thresholds {fmt(c.min_req)}, "
                 f"{fmt(c.min_distinct_paths)})",
-                f"{f['asset_frac'][i]:.0%} static assets (a browser fetches them; "
+                f"{f[F.ASSET_FRAC][i]:.0%} static assets (a browser fetches them; "
                 f"threshold ≤ {c.max_asset_frac:.0%})",
-                f"path breadth {f['path_breadth'][i]:.2f} (threshold {c.min_path_breadth:.2f})",
+                f"path breadth {f[F.PATH_BREADTH][i]:.2f} (threshold {c.min_path_breadth:.2f})",
             ]
             out.append(
                 ctx.verdict(
@@ -197,7 +198,7 @@ class Scraper:
                     kind="scraper",
                     score=score,
                     reasons=reasons,
-                    keys=("req_count", "distinct_paths", "asset_frac"),
+                    keys=(F.REQ_COUNT, F.DISTINCT_PATHS, F.ASSET_FRAC),
                 )
             )
         return out
@@ -220,18 +221,18 @@ class AttackTools:
             return []
         f = fr.columns
         safe = ctx.safe(fr, "allowlisted") | ~ctx.fresh(fr)
-        tool = (f["tool_ua_hits"] >= c.min_tool_requests) & ~safe
-        declared = f["crawler_ua_frac"] * f["req_count"]
+        tool = (f[F.TOOL_UA_HITS] >= c.min_tool_requests) & ~safe
+        declared = f[F.CRAWLER_UA_FRAC] * f[F.REQ_COUNT]
         fake = (
             (declared >= c.min_fake_crawler_requests)
-            & (f["crawler_verified_frac"] == 0)
+            & (f[F.CRAWLER_VERIFIED_FRAC] == 0)
             & ~safe
             & ~tool
         )
         out = []
         for i in np.flatnonzero(tool):
             reasons = [
-                f"{fmt(f['tool_ua_hits'][i])} of {fmt(f['req_count'][i])} requests in "
+                f"{fmt(f[F.TOOL_UA_HITS][i])} of {fmt(f[F.REQ_COUNT][i])} requests in "
                 f"{c.window_min} min carry a known attack-tool user agent"
             ]
             out.append(
@@ -240,9 +241,9 @@ class AttackTools:
                     i,
                     detector=self.name,
                     kind="attack_tool",
-                    score=0.6 + 0.4 * min(1.0, f["tool_ua_hits"][i] / 20),
+                    score=0.6 + 0.4 * min(1.0, f[F.TOOL_UA_HITS][i] / 20),
                     reasons=reasons,
-                    keys=("tool_ua_hits", "req_count"),
+                    keys=(F.TOOL_UA_HITS, F.REQ_COUNT),
                 )
             )
         for i in np.flatnonzero(fake):
@@ -259,7 +260,7 @@ class AttackTools:
                     kind="fake_crawler",
                     score=0.75,
                     reasons=reasons,
-                    keys=("crawler_ua_frac", "req_count"),
+                    keys=(F.CRAWLER_UA_FRAC, F.REQ_COUNT),
                 )
             )
         return out
@@ -278,7 +279,7 @@ class InjectionProbe:
         if not len(fr):
             return []
         f = fr.columns
-        hits = f["injection_hits"]
+        hits = f[F.INJECTION_HITS]
         hit = (hits >= c.min_hits) & ctx.fresh(fr) & ~ctx.safe(fr, "allowlisted")
         out = []
         for i in np.flatnonzero(hit):
@@ -294,7 +295,7 @@ class InjectionProbe:
                     kind="injection_probe",
                     score=float(saturating(hits[i], c.min_hits)) * 0.4 + 0.6,
                     reasons=reasons,
-                    keys=("injection_hits", "req_count"),
+                    keys=(F.INJECTION_HITS, F.REQ_COUNT),
                 )
             )
         return out

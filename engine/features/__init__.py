@@ -1,5 +1,6 @@
 """features stage: canonical request batches → per-client, per-minute mergeable partials →
-sliding-window feature frames (1, 5, 15, 60 min). Imports only engine.schema and engine.core.
+sliding-window feature frames (1, 5, 15, 60 min), the ``FeatureFrame``/``Snapshot`` records of
+``engine.schema.features``. Imports only engine.schema and engine.core.
 
 Exact and approximate state (``detection.md`` §2):
 
@@ -23,15 +24,13 @@ State is dropped once no window can reach it; ``FeatureStore.state_bytes`` measu
 
 from engine.features.config import FeatureConfig
 from engine.features.pane import PanePartial, from_batch, merge
-from engine.features.store import FeatureStore, Snapshot
-from engine.features.window import FeatureFrame, finalize
+from engine.features.store import FeatureStore
+from engine.features.window import finalize
 
 __all__ = [
     "FeatureConfig",
-    "FeatureFrame",
     "FeatureStore",
     "PanePartial",
-    "Snapshot",
     "finalize",
     "from_batch",
     "merge",

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.core.errors import ConfigError
+from engine.core.netaddr import CidrSet
 from engine.features.config import FeatureConfig
-from engine.features.identity import CidrSet
 
 HEALTH_CHECK_AGENTS = (
     "elb-healthchecker",

@@ -21,17 +21,9 @@ from engine.features.config import FeatureConfig
 from engine.features.identity import ClientResolver
 from engine.features.patterns import Patterns
 from engine.features.rows import row_signals
-from engine.features.window import FeatureFrame, finalize_windows, pane_keys
+from engine.features.window import finalize_windows, pane_keys
+from engine.schema.features import Snapshot
 from engine.schema.request import EVENT_TIME
-
-
-@dataclass
-class Snapshot:
-    """All windows ending at one pane boundary, plus the client keys behind the codes."""
-
-    window_end_ms: int
-    frames: dict[int, FeatureFrame]
-    clients: np.ndarray  # object array: client key of each global code
 
 
 @dataclass

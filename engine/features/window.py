@@ -8,41 +8,15 @@ Everything is a sort by client code plus ``reduceat`` — no loop over clients.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from engine.features import kmv
 from engine.features.rows import COUNTERS, DISTINCT
+from engine.schema import features as F
+from engine.schema.features import FeatureFrame
 
 C = {name: i for i, name in enumerate(COUNTERS)}
 MIN_GAPS_FOR_CV = 3  # fewer gaps say nothing about regularity: report the Poisson value 1
-
-
-@dataclass
-class FeatureFrame:
-    """Features of every client active in one window ending at ``window_end_ms``."""
-
-    window_min: int
-    window_end_ms: int
-    codes: np.ndarray  # global client codes (int64), sorted
-    columns: dict[str, np.ndarray] = field(default_factory=dict)
-    # sorted ``code << 32 | hash`` keys of the window's fingerprint and path sets
-    fingerprint_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
-    path_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    @property
-    def fingerprints(self) -> tuple[np.ndarray, np.ndarray]:
-        """(row, fingerprint hash) pairs, sorted by row then hash (built on demand)."""
-        return _pairs(self.fingerprint_keys, self.codes)
-
-    @property
-    def paths(self) -> tuple[np.ndarray, np.ndarray]:
-        """(row, path hash) pairs of each client's bottom-k path set (exact below k)."""
-        return _pairs(self.path_keys, self.codes)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -181,69 +155,66 @@ def _frame(agg: dict, dkeys: dict, window_min: int, end_ms: int, k: int) -> Feat
     col = {name: sums[:, i].astype(np.float64) for name, i in C.items()}
     req = col["req"]
     f: dict[str, np.ndarray] = {}
-    f["req_count"] = req
-    f["peak_req_per_min"] = agg["peak"].astype(np.float64)
-    f["active_minutes_frac"] = agg["active"] / float(window_min)
-    f["req_per_min"] = req / float(window_min)
+    f[F.REQ_COUNT] = req
+    f[F.PEAK_REQ_PER_MIN] = agg["peak"].astype(np.float64)
+    f[F.ACTIVE_MINUTES_FRAC] = agg["active"] / float(window_min)
+    f[F.REQ_PER_MIN] = req / float(window_min)
     mean_gap = _ratio(gap_sum, gap_n)
     var_gap = np.maximum(_ratio(gap_sq, gap_n) - mean_gap**2, 0.0)
     cv = np.where(mean_gap > 0, np.sqrt(var_gap) / np.where(mean_gap > 0, mean_gap, 1.0), 0.0)
-    f["interarrival_cv"] = np.where(gap_n >= MIN_GAPS_FOR_CV, cv, 1.0)
-    f["interarrival_mean_s"] = mean_gap / 1000.0
-    f["span_s"] = (agg["last"] - agg["first"]) / 1e3
-    f["bytes_out_mean"] = _ratio(agg["bytes_out"], req)
+    f[F.INTERARRIVAL_CV] = np.where(gap_n >= MIN_GAPS_FOR_CV, cv, 1.0)
+    f[F.INTERARRIVAL_MEAN_S] = mean_gap / 1000.0
+    f[F.SPAN_S] = (agg["last"] - agg["first"]) / 1e3
+    f[F.BYTES_OUT_MEAN] = _ratio(agg["bytes_out"], req)
     known = col["has_status"]
-    f["err3xx_ratio"] = _ratio(col["s3xx"], known)
-    f["err4xx_ratio"] = _ratio(col["s4xx"], known)
-    f["err404_ratio"] = _ratio(col["s404"], known)
-    f["err5xx_ratio"] = _ratio(col["s5xx"], known)
-    f["auth_fail_ratio"] = _ratio(col["auth_fail"], known)
-    f["distinct_paths"] = est["path"]
-    f["path_breadth"] = _ratio(est["path"], req)
+    f[F.ERR3XX_RATIO] = _ratio(col["s3xx"], known)
+    f[F.ERR4XX_RATIO] = _ratio(col["s4xx"], known)
+    f[F.ERR404_RATIO] = _ratio(col["s404"], known)
+    f[F.ERR5XX_RATIO] = _ratio(col["s5xx"], known)
+    f[F.AUTH_FAIL_RATIO] = _ratio(col["auth_fail"], known)
+    f[F.DISTINCT_PATHS] = est["path"]
+    f[F.PATH_BREADTH] = _ratio(est["path"], req)
     p = _ratio(entropy, entropy.sum(axis=1, keepdims=True))
     with np.errstate(divide="ignore", invalid="ignore"):
-        f["path_entropy"] = -np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0).sum(axis=1)
-    f["top_bucket"] = entropy.argmax(axis=1).astype(np.float64)
-    f["top_bucket_share"] = _ratio(entropy.max(axis=1), req)
+        f[F.PATH_ENTROPY] = -np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0).sum(axis=1)
+    f[F.TOP_BUCKET] = entropy.argmax(axis=1).astype(np.float64)
+    f[F.TOP_BUCKET_SHARE] = _ratio(entropy.max(axis=1), req)
     mean_d = _ratio(col["depth_sum"], req)
-    f["depth_std"] = np.sqrt(np.maximum(_ratio(col["depth_sq"], req) - mean_d**2, 0.0))
-    f["asset_frac"] = _ratio(col["asset"], req)
-    f["html_to_asset_ratio"] = (req - col["asset"]) / (col["asset"] + 1.0)
-    f["robots_txt_hit"] = (col["robots"] > 0).astype(np.float64)
-    for m in ("get", "head", "post", "other_method"):
-        f[f"{m}_frac"] = _ratio(col[m], req)
-    f["login_post_count"] = col["login_post"]
-    f["login_fail_count"] = col["login_fail"]
-    f["login_fail_ratio"] = _ratio(col["login_fail"], col["login_post"])
-    f["login_post_frac"] = _ratio(col["login_post"], req)
-    f["login_path_frac"] = _ratio(col["login_path"], req)
-    f["query_frac"] = _ratio(col["has_query"], req)
-    f["no_referer_frac"] = _ratio(col["no_referer"], col["referer_known"])
-    f["ua_distinct"] = est["ua"]
-    f["fingerprint_distinct"] = est["fingerprint"]
-    f["probe_404_distinct"] = est["probe"]
-    f["sensitive_path_hits"] = est["sensitive_path"]
-    f["sensitive_req"] = col["sensitive"]
-    f["injection_hits"] = col["injection"]
-    f["tool_ua_hits"] = col["tool_ua"]
-    f["tool_ua"] = (col["tool_ua"] > 0).astype(np.float64)
-    f["crawler_ua_frac"] = _ratio(col["crawler_ua"], req)
-    f["crawler_verified_frac"] = _ratio(col["crawler_verified"], req)
-    f["health_frac"] = _ratio(col["health"], req)
-    f["waf_acted_frac"] = _ratio(col["waf_acted"], req)
-    f["browser_ua_frac"] = _ratio(col["browser_ua"], req)
-    f["s404_count"] = col["s404"]
-    f["s4xx_count"] = col["s4xx"]
-    f["asset_count"] = col["asset"]
+    f[F.DEPTH_STD] = np.sqrt(np.maximum(_ratio(col["depth_sq"], req) - mean_d**2, 0.0))
+    f[F.ASSET_FRAC] = _ratio(col["asset"], req)
+    f[F.HTML_TO_ASSET_RATIO] = (req - col["asset"]) / (col["asset"] + 1.0)
+    f[F.ROBOTS_TXT_HIT] = (col["robots"] > 0).astype(np.float64)
+    for counter, name in (
+        ("get", F.GET_FRAC),
+        ("head", F.HEAD_FRAC),
+        ("post", F.POST_FRAC),
+        ("other_method", F.OTHER_METHOD_FRAC),
+    ):
+        f[name] = _ratio(col[counter], req)
+    f[F.LOGIN_POST_COUNT] = col["login_post"]
+    f[F.LOGIN_FAIL_COUNT] = col["login_fail"]
+    f[F.LOGIN_FAIL_RATIO] = _ratio(col["login_fail"], col["login_post"])
+    f[F.LOGIN_POST_FRAC] = _ratio(col["login_post"], req)
+    f[F.LOGIN_PATH_FRAC] = _ratio(col["login_path"], req)
+    f[F.QUERY_FRAC] = _ratio(col["has_query"], req)
+    f[F.NO_REFERER_FRAC] = _ratio(col["no_referer"], col["referer_known"])
+    f[F.UA_DISTINCT] = est["ua"]
+    f[F.FINGERPRINT_DISTINCT] = est["fingerprint"]
+    f[F.PROBE_404_DISTINCT] = est["probe"]
+    f[F.SENSITIVE_PATH_HITS] = est["sensitive_path"]
+    f[F.SENSITIVE_REQ] = col["sensitive"]
+    f[F.INJECTION_HITS] = col["injection"]
+    f[F.TOOL_UA_HITS] = col["tool_ua"]
+    f[F.TOOL_UA] = (col["tool_ua"] > 0).astype(np.float64)
+    f[F.CRAWLER_UA_FRAC] = _ratio(col["crawler_ua"], req)
+    f[F.CRAWLER_VERIFIED_FRAC] = _ratio(col["crawler_verified"], req)
+    f[F.HEALTH_FRAC] = _ratio(col["health"], req)
+    f[F.WAF_ACTED_FRAC] = _ratio(col["waf_acted"], req)
+    f[F.BROWSER_UA_FRAC] = _ratio(col["browser_ua"], req)
+    f[F.S404_COUNT] = col["s404"]
+    f[F.S4XX_COUNT] = col["s4xx"]
+    f[F.ASSET_COUNT] = col["asset"]
     return FeatureFrame(window_min, end_ms, uniq, f, dkeys["fingerprint"], dkeys["path"])
-
-
-def _pairs(keys: np.ndarray, uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted keys → distinct (frame row, hash) pairs."""
-    if len(keys):
-        keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
-    rows = np.searchsorted(uniq, (keys >> np.uint64(32)).astype(np.int64))
-    return rows, (keys & _LOW32).astype(np.uint32)
 
 
 def rescale(frame: FeatureFrame, window_min: int) -> FeatureFrame:
@@ -251,8 +222,8 @@ def rescale(frame: FeatureFrame, window_min: int) -> FeatureFrame:
     normalisations change (no activity in the extra minutes)."""
     cols = dict(frame.columns)
     factor = frame.window_min / float(window_min)
-    cols["active_minutes_frac"] = cols["active_minutes_frac"] * factor
-    cols["req_per_min"] = cols["req_per_min"] * factor
+    cols[F.ACTIVE_MINUTES_FRAC] = cols[F.ACTIVE_MINUTES_FRAC] * factor
+    cols[F.REQ_PER_MIN] = cols[F.REQ_PER_MIN] * factor
     return FeatureFrame(
         window_min, frame.window_end_ms, frame.codes, cols, frame.fingerprint_keys, frame.path_keys
     )

@@ -9,7 +9,7 @@ import pytest
 from engine.assembly import compiler_config
 from engine.core.errors import ConfigError
 from engine.decisions.policy import Policy
-from engine.detectors import DetectionConfig
+from engine.pipeline import AnalysisConfig
 from engine.settings import load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "data" / "config" / "wafsmith.example.toml"
@@ -19,7 +19,7 @@ def test_shipped_example_config_is_valid_for_every_stage():
     settings = load_settings(EXAMPLE)
     assert settings.source.kind == "sqs"
     assert compiler_config(settings).placement.web_acl_name == "my-site-acl"
-    DetectionConfig.model_validate(settings.detection)
+    AnalysisConfig.model_validate(settings.detection)
     Policy.model_validate({**Policy().model_dump(), **settings.policy})
 
 

@@ -4,8 +4,7 @@ artifact, and the anomaly detector loaded from it explains an unusual client."""
 from __future__ import annotations
 
 from engine.core.clock import FakeClock
-from engine.detectors import DetectionConfig
-from engine.pipeline import Analyzer
+from engine.pipeline import AnalysisConfig, Analyzer
 from models.baseline import RollingBaseline
 from tests.engine.features.traffic import BROWSER_UAS, Traffic
 
@@ -30,7 +29,7 @@ def test_baseline_sink_refit_and_anomaly_verdicts(tmp_path):
     for i in range(90):  # an odd client: POST-heavy, errors, no assets, deep odd paths
         tr.add("203.0.113.99", 200 + 9 * i, f"/a/b/c/d/{i}/x", method="POST",
                status=500 if i % 2 else 400, ua="Mozilla/5.0 (Windows NT 10.0) Chrome/120")
-    cfg = DetectionConfig.model_validate(
+    cfg = AnalysisConfig.model_validate(
         {"anomaly": {"enabled": True, "model_path": str(path)}}
     )
     analyzer = Analyzer(cfg, detectors=["anomaly"])

@@ -11,12 +11,13 @@ from sklearn.base import clone
 
 from engine.core.clock import FakeClock
 from engine.detectors import ModelSpecError, load_artifact
-from engine.features.spec import FEATURE_NAMES, SPEC_HASH
+from engine.schema import features as F
+from engine.schema.features import MODEL_FEATURE_NAMES, SPEC_HASH
 from models import artifacts
 from models.baseline import RollingBaseline
 from models.iforest import ClientIsolationForest, NotFittedError
 
-D = len(FEATURE_NAMES)
+D = len(MODEL_FEATURE_NAMES)
 T = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
@@ -29,14 +30,14 @@ def outlier():
     """A scanner-like client: far out on several features at once."""
     x = benign(1, seed=7)[0].copy()
     for name, value in (
-        ("distinct_paths", 8.0),
-        ("path_breadth", 4.0),
-        ("err4xx_ratio", 4.0),
-        ("err404_ratio", 4.0),
-        ("req_count", 6.0),
-        ("path_entropy", 4.0),
+        (F.DISTINCT_PATHS, 8.0),
+        (F.PATH_BREADTH, 4.0),
+        (F.ERR4XX_RATIO, 4.0),
+        (F.ERR404_RATIO, 4.0),
+        (F.REQ_COUNT, 6.0),
+        (F.PATH_ENTROPY, 4.0),
     ):
-        x[FEATURE_NAMES.index(name)] = value
+        x[MODEL_FEATURE_NAMES.index(name)] = value
     return x[None, :]
 
 
@@ -65,7 +66,7 @@ def test_outliers_score_high_and_are_explained_by_the_features_that_moved():
     assert weird[0] > np.quantile(normal, 0.99)
     assert est.score_samples(outlier())[0] < np.median(est.score_samples(benign(200, 2)))
     names = [name for name, _ in est.explain(outlier())[0]]
-    assert "distinct_paths" in names
+    assert F.DISTINCT_PATHS in names
 
 
 def test_refuses_use_before_fit_and_wrong_shapes():
@@ -82,7 +83,7 @@ def test_persistence_round_trip_through_the_engine_loader(tmp_path):
     est = ClientIsolationForest(random_state=0).fit(benign())
     path = artifacts.save(est, tmp_path, fitted_at=T, training_start=T, training_end=T)
     card = json.loads(path.with_suffix(".json").read_text())
-    assert card["feature_spec_hash"] == SPEC_HASH and card["features"] == list(FEATURE_NAMES)
+    assert card["feature_spec_hash"] == SPEC_HASH and card["features"] == list(MODEL_FEATURE_NAMES)
     assert card["fitted_at"] == "2026-03-02T10:00:00Z" and card["training_window"]["clients"] == 800
     loaded = load_artifact(path)
     X = np.vstack([benign(20, 5), outlier()])

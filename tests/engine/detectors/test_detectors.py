@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from features.traffic import BROWSER_UAS, Traffic
 
-from engine.detectors import DetectionConfig
-from engine.pipeline import analyze_tables
+from engine.pipeline import AnalysisConfig, analyze_tables
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
@@ -16,7 +15,7 @@ def background(tr: Traffic, n: int = 30, minutes: float = 20) -> Traffic:
     return tr
 
 
-def run(tr: Traffic, cfg: DetectionConfig | None = None):
+def run(tr: Traffic, cfg: AnalysisConfig | None = None):
     res = analyze_tables([tr.table()], cfg)
     return res, {d.client: d for d in res.decisions}
 
@@ -110,7 +109,7 @@ def test_api_poller_and_health_checker_are_not_flagged():
 def test_allowlist_wins_over_every_detector():
     tr = background(Traffic(9))
     tr.flood("203.0.113.9", 60, 240, rate=10)
-    cfg = DetectionConfig.model_validate({"gates": {"allowlist": ["203.0.113.0/24"]}})
+    cfg = AnalysisConfig.model_validate({"gates": {"allowlist": ["203.0.113.0/24"]}})
     res, _ = run(tr, cfg)
     assert "203.0.113.9" not in flagged(res)
 

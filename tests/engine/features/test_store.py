@@ -6,7 +6,7 @@ import pytest
 
 from engine.core.errors import ConfigError
 from engine.features import FeatureConfig, FeatureStore
-from engine.features.identity import CidrSet, subnet_keys
+from engine.core.netaddr import CidrSet, subnet_keys
 
 from .traffic import Traffic
 
@@ -185,3 +185,27 @@ def test_no_referer_share_counts_only_logs_that_carry_a_referer():
     snap = close_all(store)
     assert frame_of(snap, 1, "192.0.2.1")["no_referer_frac"] == 0.5
     assert frame_of(snap, 1, "192.0.2.2")["no_referer_frac"] == 0.0
+
+
+def test_every_finalized_window_has_exactly_the_declared_feature_columns():
+    from engine.schema import features as F
+
+    tr = Traffic(seed=3)
+    tr.flood("10.0.0.1", 0, 200, rate=3)
+    tr.browser("10.0.0.2", 0, 200, pages=5)
+    tr.add("10.0.0.3", 30, "/wp-login.php", method="POST", status=401, referer="-")
+    store = FeatureStore(FeatureConfig(allowed_lateness_s=0))
+    store.add(tr.table())
+    snap = close_all(store)
+    assert set(snap.frames) == {1, 5, 15, 60}
+    for frame in snap.frames.values():
+        assert len(frame) > 0
+        assert set(frame.columns) == set(F.ALL_FEATURES)
+        assert all(len(col) == len(frame) for col in frame.columns.values())
+    assert len(set(F.ALL_FEATURES)) == len(F.ALL_FEATURES)
+    assert set(F.MODEL_FEATURE_NAMES) <= set(F.ALL_FEATURES)
+    assert not set(F.VERDICT_KEYS) & set(F.ALL_FEATURES)
+    assert F.model_matrix(snap.frames[F.MODEL_WINDOW_MIN]).shape == (
+        len(snap.frames[F.MODEL_WINDOW_MIN]),
+        len(F.MODEL_FEATURES),
+    )
