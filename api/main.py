@@ -7,7 +7,6 @@ use it, and tests build one app per test around a real ledger.
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -29,8 +28,6 @@ from api.routes import (
     status,
 )
 from engine.service import Service
-
-STATIC_DIR = Path(__file__).parent / "static"
 
 TAGS = [
     {"name": "health", "description": "Liveness; the only route without a token."},
@@ -92,5 +89,5 @@ def create_app(
     app.include_router(dashboard.router)
     app.include_router(dashboard_policy.router)
     dashboard.install(app)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
     return app

@@ -3,7 +3,7 @@
     python -m benchmarks.analyze_corpora [--corpora DIR] [--json FILE] [--max-rows N]
 
 The corpora are Apache combined logs, so they are read with the benchmark's own reader
-(``benchmarks.simulator.combined``) into canonical tables (``source`` = alb, the Apache status
+(``engine.demo.simulator.combined``) into canonical tables (``source`` = alb, the Apache status
 in both status columns). There are no labels; the report gives the weak expectations of
 ``corpora.md`` §3–§4 next to what was flagged:
 
@@ -27,9 +27,9 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from benchmarks.simulator.combined import read_combined, to_canonical
-from benchmarks.simulator.config import SHARED_CORPORA
-from benchmarks.simulator.derive_profile import crawler_regex
+from benchmarks import SHARED_CORPORA
+from engine.demo.simulator.combined import read_combined, to_canonical
+from engine.demo.simulator.derive_profile import crawler_regex
 from engine.schema import request as rq
 
 FILES = (
@@ -97,7 +97,12 @@ def analyze_file(path: Path, crawler: re.Pattern[str], analyze) -> dict[str, Any
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpora", type=Path, default=SHARED_CORPORA)
+    ap.add_argument(
+        "--corpora",
+        type=Path,
+        default=SHARED_CORPORA,
+        help="the corpora folder (default: ../shared/corpora beside the checkout)",
+    )
     ap.add_argument("--json", type=Path)
     ap.add_argument("--show", type=int, default=8, help="flagged clients listed per file")
     args = ap.parse_args(argv)

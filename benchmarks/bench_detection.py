@@ -28,12 +28,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from benchmarks import SHARED_CORPORA
 from benchmarks.baselines import BASELINES, run_baselines
 from benchmarks.baselines.scoring import ClientIndex, from_baseline, from_decisions, score
-from benchmarks.simulator import HELDOUT_SEEDS, TRAIN_SEEDS, preset, render, simulate, view
-from benchmarks.simulator.config import SHARED_CORPORA
-from benchmarks.simulator.render import FORMATS, LogObject
-from benchmarks.simulator.simulate import L_CLIENT
+from engine.demo.simulator import HELDOUT_SEEDS, TRAIN_SEEDS, preset, render, simulate, view
+from engine.demo.simulator.render import FORMATS, LogObject
+from engine.demo.simulator.simulate import L_CLIENT
 from engine.schema import request as rq
 
 WAFSMITH = "wafsmith"
@@ -362,8 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         "--corpora",
         type=Path,
         default=SHARED_CORPORA,
-        help="shared corpora (scanner traces, CSIC queries, bad-UA list); "
-        "'none' to run from the committed data only",
+        help="shared corpora (scanner traces, CSIC queries, bad-UA list; default "
+        "../shared/corpora beside the checkout, when present); 'none' to run from the "
+        "committed data only",
     )
     args = ap.parse_args(argv)
     corpora = None if str(args.corpora) == "none" or not args.corpora.is_dir() else args.corpora

@@ -10,13 +10,13 @@ cross-site request can never ride on a browser session.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, PackageLoader
 
 from api.auth import SESSION_COOKIE, Principal, Session, csrf_matches
 from api.charts import line_chart
@@ -24,7 +24,7 @@ from api.deps import ServiceDep
 from engine.schema.decision import Status
 from engine.service import ServiceError
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+TEMPLATES = Jinja2Templates(env=Environment(loader=PackageLoader("api"), autoescape=True))
 VERBS = ("approve", "reject", "revoke")
 QUEUE_PAGE = 20
 ACTIVE_SHOWN = 500  # soonest to expire first; the API pages through the rest

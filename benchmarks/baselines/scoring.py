@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from benchmarks.baselines.common import BaselineResult, file_end
-from benchmarks.simulator.simulate import (
+from engine.demo.simulator.simulate import (
     C_CLIENTS,
     C_ID,
     C_KIND,

@@ -42,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=Path("var/demo"),
         help="where the demo's ledger and history go (emptied first)",
     )
+    parser.add_argument(
+        "--corpora",
+        type=Path,
+        help="corpora folder whose real scan traces the scanners replay (default: the "
+        "packaged profiles only, the same demo on every machine)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="engine log level (JSON on stderr)")
     parser.set_defaults(func=run)
 
@@ -55,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         print("wafsmith demo: --speed must be > 0", file=sys.stderr)
         return 2
+    if args.corpora is not None and not args.corpora.is_dir():
+        print(f"wafsmith demo: --corpora {args.corpora}: not a directory", file=sys.stderr)
+        return 2
     configure_json_logging(args.log_level)
     options = DemoOptions(
         minutes=args.minutes,
@@ -63,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         data_dir=args.data_dir,
         serve_api=not args.no_api,
+        corpora_dir=args.corpora,
     )
     interrupted = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: interrupted.set())

@@ -12,12 +12,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.clock import SYSTEM_CLOCK, Clock
 from engine.core.errors import ConfigError, WafsmithError
 from engine.core.logging import configure_json_logging
 from engine.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from api.server import ApiThread
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,34 +35,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-class ApiThread:
-    """uvicorn serving the API and dashboard on a background thread."""
+def start_api(settings: Settings, *, clock: Clock) -> ApiThread:
+    """The API and dashboard on a background thread, over the ledger ``settings`` name."""
+    from api.server import ApiThread
+    from engine.service import Service
 
-    def __init__(self, settings: Settings, *, clock: Clock) -> None:
-        import uvicorn
-
-        from api.main import create_app
-        from engine.service import Service
-
-        self.service = Service.from_settings(settings, clock=clock)
-        app = create_app(self.service)
-        config = uvicorn.Config(
-            app,
-            host=settings.api.host,
-            port=settings.api.port,
-            log_level="warning",
-            lifespan="off",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="wafsmith-api", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.service.ledger.close()
+    api = ApiThread(
+        Service.from_settings(settings, clock=clock),
+        host=settings.api.host,
+        port=settings.api.port,
+    )
+    api.start()
+    return api
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
@@ -88,15 +75,13 @@ def run(args: argparse.Namespace) -> int:
     except (WafsmithError, ValueError) as exc:
         print(f"wafsmith run: cannot start: {exc}", file=sys.stderr)
         return 2
-    api = (
-        None if args.no_api or not settings.api.enabled else ApiThread(settings, clock=SYSTEM_CLOCK)
-    )
-    if api is not None:
-        api.start()
+    serve = settings.api.enabled and not args.no_api
+    api = start_api(settings, clock=SYSTEM_CLOCK) if serve else None
     try:
         runner.run(stop)
     finally:
         if api is not None:
             api.stop()
+            api.service.ledger.close()
         runner.close()
     return 0

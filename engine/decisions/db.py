@@ -9,6 +9,7 @@ applies them programmatically so an installed package needs no ``alembic.ini``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS_DIR = Path(str(resources.files("engine.decisions") / "migrations"))
 VERSION_TABLE = "ledger_alembic_version"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Statuses in which a decision is "open": a duplicate proposal merges into it.

@@ -15,14 +15,18 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.clock import AcceleratedClock
+from engine.demo.simulator import Simulation
 from engine.demo.standin import DemoAws, bootstrap, client, start_moto
 from engine.demo.traffic import TimedObject, simulate_demo, timed_objects
 from engine.enforcer import RecordingShieldFake
 from engine.runner import EngineRunner
 from engine.settings import Settings
+
+if TYPE_CHECKING:
+    from api.server import ApiThread
 
 # Floods, known attack tools and injection probes are pushed by policy; scanners, credential
 # stuffing and scrapers wait for an analyst on the dashboard.
@@ -47,6 +51,7 @@ class DemoOptions:
     port: int = 8080
     data_dir: Path = Path("var/demo")
     serve_api: bool = True
+    corpora_dir: Path | None = None  # real scan traces for the scanners (see simulate_demo)
 
 
 @dataclass
@@ -103,7 +108,9 @@ def run_demo(
     stop = interrupt or threading.Event()
     try:
         aws = bootstrap(endpoint)
-        simulation = simulate_demo(minutes=options.minutes or 60, seed=options.seed)
+        simulation = simulate_demo(
+            minutes=options.minutes or 60, seed=options.seed, corpora_dir=options.corpora_dir
+        )
         objects = timed_objects(simulation)
         start = simulation.config.start.timestamp()
         clock = AcceleratedClock(start, speed=options.speed)
@@ -126,6 +133,7 @@ def run_demo(
             stop.set()
             if api is not None:
                 api.stop()
+                api.service.ledger.close()
         runner.enforce(clock.now())
         summary = summarize(runner, aws, simulation, feeder)
         runner.close()
@@ -151,15 +159,17 @@ def _drive(runner: EngineRunner, feeder: Feeder, stop: threading.Event) -> None:
         return
 
 
-def _start_api(settings: Settings, clock: AcceleratedClock) -> Any:
-    from engine.cli.run import ApiThread
+def _start_api(settings: Settings, clock: AcceleratedClock) -> ApiThread:
+    from api.server import ApiThread
+    from engine.service import Service
 
-    api = ApiThread(settings, clock=clock)
+    service = Service.from_settings(settings, clock=clock)
+    api = ApiThread(service, host=settings.api.host, port=settings.api.port)
     api.start()
     return api
 
 
-def summarize(runner: EngineRunner, aws: DemoAws, simulation: Any, feeder: Feeder) -> dict:
+def summarize(runner: EngineRunner, aws: DemoAws, simulation: Simulation, feeder: Feeder) -> dict:
     """Objects, lines, decisions by state, and who ended up blocked, checked against labels."""
     entries = waf_entries(aws)
     blocking = [

@@ -4,8 +4,6 @@ Each client's requests go to one of the three logs (most to the ALB, some throug
 some only in the WAF's own log), so every request is seen exactly once. The stream is cut
 into one-minute slices; each slice becomes one object per log, visible ``delay_s`` after the
 slice ends — the way ALB and WAF deliver every few minutes, compressed for a demo.
-
-The simulator lives in ``benchmarks/simulator`` (a source checkout); the demo runs from one.
 """
 
 from __future__ import annotations
@@ -13,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.demo import simulator as sim
+from engine.demo.simulator import Simulation
 from engine.schema.request import CLIENT_IP, EVENT_TIME
 
 FORMAT_SHARES = (("alb", 0.8), ("cloudfront", 0.1), ("waf", 0.1))
@@ -35,24 +35,14 @@ class TimedObject:
     rows: int
 
 
-def _simulator() -> Any:
-    try:
-        import benchmarks.simulator as sim
-    except ImportError as exc:  # pragma: no cover - only outside a source checkout
-        raise RuntimeError(
-            "wafsmith demo needs the traffic simulator from a source checkout "
-            "(benchmarks/simulator); run it with `make demo` from the repository"
-        ) from exc
-    return sim
+def simulate_demo(*, minutes: int, seed: int, corpora_dir: Path | None = None) -> Simulation:
+    """The labelled simulation behind the demo (``small`` scale, at least 30 minutes).
 
-
-def simulate_demo(*, minutes: int, seed: int) -> Any:
-    """The labelled simulation behind the demo (``small`` scale, at least 30 minutes)."""
-    sim = _simulator()
-    from benchmarks.simulator.config import SHARED_CORPORA
-
-    corpora = SHARED_CORPORA if SHARED_CORPORA.is_dir() else None
-    return sim.simulate(sim.preset("small", minutes=max(30, minutes), corpora_dir=corpora), seed)
+    With ``corpora_dir`` (e.g. ``../shared/corpora``) scanners replay real scan traces;
+    without it the demo uses the packaged profiles only, the same on every machine.
+    """
+    config = sim.preset("small", minutes=max(30, minutes), corpora_dir=corpora_dir)
+    return sim.simulate(config, seed)
 
 
 def format_of_clients(clients: pa.Array) -> np.ndarray:
@@ -70,10 +60,9 @@ def format_of_clients(clients: pa.Array) -> np.ndarray:
 
 
 def timed_objects(
-    simulation: Any, *, slice_s: int = 60, delay_s: float = 20.0
+    simulation: Simulation, *, slice_s: int = 60, delay_s: float = 20.0
 ) -> list[TimedObject]:
     """Cut the simulation into per-slice objects of each log, ordered by arrival."""
-    sim = _simulator()
     requests: pa.Table = simulation.requests
     clients = pc.unique(requests.column(CLIENT_IP))
     log_of_client = format_of_clients(clients)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-PATTERN_DIR = Path(__file__).resolve().parents[2] / "data" / "patterns"
+# The packaged pattern lists (an installed package is a folder on disk, so a plain Path works).
+PATTERN_DIR = Path(str(resources.files("engine.data") / "patterns"))
 
 # Page resources a browser fetches along with pages; not .txt/.xml/.json, which scanners probe.
 DEFAULT_ASSET_EXTENSIONS = (

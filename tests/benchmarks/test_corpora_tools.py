@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.compute as pc
 import pytest
 
-from benchmarks.simulator.combined import parse_line, read_combined, split_target, to_canonical
+from engine.demo.simulator.combined import parse_line, read_combined, split_target, to_canonical
 from engine.schema import request as rq
 
 LINES = [
@@ -80,7 +80,7 @@ def test_real_corpora_read_completely(shared_dir, name, rows):
 def test_analyze_corpora_reports_one_scanner_file(shared_dir):
     pipeline = pytest.importorskip("engine.pipeline")
     from benchmarks.analyze_corpora import analyze_file
-    from benchmarks.simulator.derive_profile import crawler_regex
+    from engine.demo.simulator.derive_profile import crawler_regex
 
     corpora = shared_dir / "corpora"
     rep = analyze_file(

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.baselines.common import BaselineResult, Flag
 from benchmarks.baselines.scoring import ClientIndex, from_baseline, from_decisions, score
-from benchmarks.simulator.simulate import (
+from engine.demo.simulator.simulate import (
     C_CLIENTS,
     C_END,
     C_ID,

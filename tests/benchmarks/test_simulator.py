@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from benchmarks.simulator import preset, render, simulate, view, write_local, write_s3
-from benchmarks.simulator.simulate import (
+from engine.demo.simulator import preset, render, simulate, view, write_local, write_s3
+from engine.demo.simulator.simulate import (
     C_END,
     C_ID,
     C_START,
@@ -153,7 +153,7 @@ def test_labels_match_the_traffic(tiny):
 def test_crawlers_come_from_their_published_networks(tiny):
     import ipaddress
 
-    from benchmarks.simulator.simulate import load_crawlers
+    from engine.demo.simulator.simulate import load_crawlers
 
     nets = [ipaddress.ip_network(n) for c in load_crawlers() for n in c["networks"]]
     labels = tiny.labels.to_pylist()
@@ -244,7 +244,7 @@ def test_campaign_windows_are_inside_the_run(tiny):
 def test_cli_writes_objects_and_labels_locally(tmp_path):
     import pyarrow.parquet as pq
 
-    from benchmarks.simulator.__main__ import main
+    from engine.demo.simulator.__main__ import main
 
     assert (
         main(
@@ -270,7 +270,7 @@ def test_cli_writes_objects_and_labels_locally(tmp_path):
 
 
 def test_cli_uploads_to_s3(s3, aws_endpoint):
-    from benchmarks.simulator.__main__ import main
+    from engine.demo.simulator.__main__ import main
 
     s3.create_bucket(Bucket="sim-cli")
     assert (
@@ -301,7 +301,7 @@ def test_output_does_not_depend_on_python_hash_seed():
 
     code = (
         "import hashlib\n"
-        "from benchmarks.simulator import preset, render, simulate\n"
+        "from engine.demo.simulator import preset, render, simulate\n"
         "h = hashlib.sha256()\n"
         "for o in render(simulate(preset('tiny'), 11)):\n"
         "    h.update(o.key.encode()); h.update(o.data)\n"

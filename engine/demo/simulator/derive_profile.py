@@ -1,6 +1,7 @@
 """Derive the simulator's curated inputs from the shared corpora (run once; output committed).
 
-``python -m benchmarks.simulator.derive_profile [--corpora DIR] [--out data/simulator]`` writes:
+``python -m engine.demo.simulator.derive_profile --corpora DIR [--out DIR]`` writes (by
+default into the package's ``engine/demo/simulator/data``):
 
 - ``benign_profile.json``: empirical distributions of benign browsing learnt from the real
   logs (elastic-apache-logs, Apache-2.0; secrepo-weblogs 2021 and 2022, "Web logs of
@@ -11,7 +12,7 @@
   fuzzdb-attack (BSD-3 / CC BY 3.0), tool tokens from bad-bot-lists (MIT).
 
 Corpora without a licence (scanner-logs-dvwa, csic2010, honeynet) are never copied here;
-the simulator reads them from the shared folder at run time when it is given one.
+the simulator reads them from a corpora folder at run time when it is given one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.simulator.combined import read_combined, split_target
+from engine.demo.simulator.combined import read_combined, split_target
+from engine.demo.simulator.config import DATA_DIR
 
 STATIC_EXT = frozenset(
     [
@@ -68,7 +70,6 @@ BENIGN_SOURCES = (
     "secrepo-weblogs/access-2021-10-22_to_27.log",
     "secrepo-weblogs/access-2022-12-22.log",
 )
-REPO = Path(__file__).resolve().parents[2]
 
 
 def is_static(path: str) -> bool:
@@ -154,7 +155,7 @@ def benign_profile(corpora: Path) -> dict:
             fanout.append(pending_assets)
     return {
         "provenance": {
-            "script": "benchmarks/simulator/derive_profile.py",
+            "script": "engine/demo/simulator/derive_profile.py",
             "sources": [
                 "corpora/elastic-apache-logs/apache_logs.log (elastic/examples 6d86454, "
                 "Apache-2.0; the real log of semicomplete.com, 2015)",
@@ -211,7 +212,7 @@ def attack_material(corpora: Path) -> dict:
     tools = ("Nikto", "Sqlmap", "Nuclei", "WPScan", "zgrab", "Masscan", "Nmap", "Dirbuster")
     return {
         "provenance": {
-            "script": "benchmarks/simulator/derive_profile.py",
+            "script": "engine/demo/simulator/derive_profile.py",
             "sources": [
                 "corpora/seclists-web (danielmiessler/SecLists dd5960e, MIT)",
                 "corpora/fuzzdb-attack (fuzzdb-project/fuzzdb 5656ab2, BSD-3 / CC BY 3.0)",
@@ -252,8 +253,8 @@ def attack_material(corpora: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpora", type=Path, default=REPO.parent / "shared" / "corpora")
-    ap.add_argument("--out", type=Path, default=REPO / "data" / "simulator")
+    ap.add_argument("--corpora", type=Path, required=True, help="e.g. ../shared/corpora")
+    ap.add_argument("--out", type=Path, default=Path(str(DATA_DIR)))
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, doc in (

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 import numpy as np
 import pyarrow as pa
 
-from benchmarks.simulator.config import DATA_DIR
+from engine.demo.simulator.config import DATA_DIR
 from engine.schema import request as rq
 
 TLS = (("TLSv1.3", "TLS_AES_128_GCM_SHA256"), ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256"))
@@ -35,7 +35,7 @@ class Weighted:
 
 @dataclass(frozen=True)
 class Profile:
-    """The empirical benign profile (``data/simulator/benign_profile.json``)."""
+    """The empirical benign profile (the packaged ``data/benign_profile.json``)."""
 
     pages: Weighted
     assets: Weighted
@@ -50,8 +50,8 @@ class Profile:
     asset_delay_s: np.ndarray
 
     @classmethod
-    def load(cls, path: Path = DATA_DIR / "benign_profile.json") -> Profile:
-        d = json.loads(Path(path).read_text())
+    def load(cls, path: Traversable = DATA_DIR / "benign_profile.json") -> Profile:
+        d = json.loads(path.read_text(encoding="utf-8"))
         return cls(
             pages=Weighted.of(d["pages"]),
             assets=Weighted.of(d["assets"]),

@@ -1,6 +1,6 @@
 """Deterministic labelled traffic simulator for the detection benchmark.
 
-    from benchmarks.simulator import preset, simulate, render, view
+    from engine.demo.simulator import preset, simulate, render, view
     sim = simulate(preset("small"), seed=101)   # requests + labels + campaigns
     objects = render(sim)                       # ALB / CloudFront / WAF objects at S3 keys
     write_local(objects, "/tmp/sim")            # or write_s3(objects, s3_client, bucket)
@@ -9,7 +9,7 @@ The same (config, seed) always yields byte-identical objects. Labels live in
 ``sim.labels`` (one row per client), never inside the canonical request schema.
 """
 
-from benchmarks.simulator.config import (
+from engine.demo.simulator.config import (
     ATTACK_KINDS,
     BENIGN_KINDS,
     HELDOUT_SEEDS,
@@ -18,8 +18,8 @@ from benchmarks.simulator.config import (
     SimConfig,
     preset,
 )
-from benchmarks.simulator.render import FORMATS, LogObject, render, view, write_local, write_s3
-from benchmarks.simulator.simulate import Simulation, simulate
+from engine.demo.simulator.render import FORMATS, LogObject, render, view, write_local, write_s3
+from engine.demo.simulator.simulate import Simulation, simulate
 
 __all__ = [
     "ATTACK_KINDS",

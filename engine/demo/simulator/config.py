@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -27,9 +28,8 @@ ATTACK_KINDS: tuple[str, ...] = AttackKind.__args__  # type: ignore[attr-defined
 TRAIN_SEEDS: tuple[int, ...] = (1, 2, 3)
 HELDOUT_SEEDS: tuple[int, ...] = (101, 102, 103)
 
-REPO = Path(__file__).resolve().parents[2]
-DATA_DIR = REPO / "data" / "simulator"
-SHARED_CORPORA = REPO.parent / "shared" / "corpora"
+# The curated profiles (package data; PROVENANCE.md beside them says where they come from).
+DATA_DIR = resources.files(__package__) / "data"
 
 
 class CampaignSpec(BaseModel):

@@ -1,7 +1,7 @@
 """Write one simulated stream as log objects, plus its labels.
 
-    python -m benchmarks.simulator --scale small --seed 101 --out /tmp/sim
-    python -m benchmarks.simulator --seed 1 --s3 s3://bucket/prefix/ [--endpoint-url URL]
+    python -m engine.demo.simulator --scale small --seed 101 --out /tmp/sim
+    python -m engine.demo.simulator --seed 1 --s3 s3://bucket/prefix/ [--endpoint-url URL]
 
 Objects go to their S3 keys under the destination; the labels (one row per client) and the
 campaigns are written as Parquet under ``<dest>/labels/`` (outside the log prefixes, so log
@@ -17,8 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.simulator import FORMATS, preset, render, simulate, write_local, write_s3
-from benchmarks.simulator.config import SHARED_CORPORA
+from engine.demo.simulator import FORMATS, preset, render, simulate, write_local, write_s3
 
 
 def _parquet(table: pa.Table) -> bytes:
@@ -35,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--corpora",
         type=Path,
-        default=SHARED_CORPORA,
-        help="shared corpora for scanner traces and CSIC queries ('none': skip)",
+        default=Path("none"),
+        help="corpora folder (e.g. ../shared/corpora) for scanner traces and CSIC queries "
+        "('none', the default: the packaged profiles only)",
     )
     dest = ap.add_mutually_exclusive_group(required=True)
     dest.add_argument("--out", type=Path, help="local directory")
@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(formats) - set(FORMATS)
     if unknown:
         ap.error(f"unknown format(s) {sorted(unknown)}; choose from {FORMATS}")
-    corpora = None if str(args.corpora) == "none" or not args.corpora.is_dir() else args.corpora
+    corpora = None if args.corpora == Path("none") else args.corpora
+    if corpora is not None and not corpora.is_dir():
+        ap.error(f"--corpora {corpora}: not a directory")
     sim = simulate(preset(args.scale, corpora_dir=corpora), args.seed)
     objects = render(sim, formats)
     extra = {

@@ -31,8 +31,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from benchmarks.simulator.config import SimConfig
-from benchmarks.simulator.simulate import Simulation
+from engine.demo.simulator.config import SimConfig
+from engine.demo.simulator.simulate import Simulation
 from engine.schema import request as rq
 
 FORMATS = ("alb", "cloudfront", "waf")

@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from benchmarks.simulator import attacks, benign
-from benchmarks.simulator.addresses import AddressAllocator
-from benchmarks.simulator.config import DATA_DIR, CampaignSpec, SimConfig
-from benchmarks.simulator.stream import Profile, StreamBuilder
+from engine.demo.simulator import attacks, benign
+from engine.demo.simulator.addresses import AddressAllocator
+from engine.demo.simulator.config import DATA_DIR, CampaignSpec, SimConfig
+from engine.demo.simulator.stream import Profile, StreamBuilder
 from engine.schema import request as rq
 
 # Label-table columns (kept outside the canonical request schema on purpose).
@@ -46,7 +46,7 @@ class Simulation:
 
 
 def load_crawlers() -> list[dict]:
-    return json.loads((DATA_DIR / "crawler_networks.json").read_text())["crawlers"]
+    return json.loads((DATA_DIR / "crawler_networks.json").read_text(encoding="utf-8"))["crawlers"]
 
 
 def simulate(config: SimConfig, seed: int) -> Simulation:

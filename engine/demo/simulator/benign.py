@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.simulator.stream import Profile, StreamBuilder
+from engine.demo.simulator.stream import Profile, StreamBuilder
 
 COUNTRIES = np.array(["US", "DE", "GB", "FR", "IN", "BR", "JP", "NL", "CA", "ES", "PL", "AU"])
 COUNTRY_P = np.array([30, 10, 9, 7, 8, 7, 5, 5, 5, 5, 4, 5], dtype=float) / 100

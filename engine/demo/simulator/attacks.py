@@ -1,10 +1,10 @@
 """Attack campaigns built from real traces and wordlists.
 
-Paths and payloads come from ``data/simulator/attack_material.json`` (SecLists, FuzzDB,
+Paths and payloads come from the package's ``data/attack_material.json`` (SecLists, FuzzDB,
 bad-bot lists). With a corpora folder, fast scanners replay the request sequences of the
 Acunetix/Netsparker/w3af lab scans (scanner-logs-dvwa) and injection probes reuse the query
 strings of CSIC 2010's anomalous requests; those two sets have no licence, so they are read
-from the shared folder at run time and never copied into the repository.
+from a corpora folder given at run time and never copied into the repository.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ import gzip
 import json
 import urllib.parse
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.simulator.benign import country
-from benchmarks.simulator.combined import read_combined, split_target
-from benchmarks.simulator.config import DATA_DIR, CampaignSpec
-from benchmarks.simulator.stream import Profile, StreamBuilder
+from engine.demo.simulator.benign import country
+from engine.demo.simulator.combined import read_combined, split_target
+from engine.demo.simulator.config import DATA_DIR, CampaignSpec
+from engine.demo.simulator.stream import Profile, StreamBuilder
 
 _SAFE = "/?=&%:.-_~+,;@!$()*"
 LOGIN_PATH = "/login"
@@ -60,9 +61,11 @@ class AttackMaterial:
 
     @classmethod
     def load(
-        cls, corpora: Path | None = None, path: Path = DATA_DIR / "attack_material.json"
+        cls,
+        corpora: Path | None = None,
+        path: Traversable = DATA_DIR / "attack_material.json",
     ) -> AttackMaterial:
-        d = json.loads(Path(path).read_text())
+        d = json.loads(path.read_text(encoding="utf-8"))
         payloads = [
             urllib.parse.quote(p, safe="") for k in ("sqli", "xss", "lfi", "cmd") for p in d[k]
         ]
