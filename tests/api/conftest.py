@@ -18,11 +18,21 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from engine.core.clock import FakeClock
 from engine.decisions import Ledger
+from engine.demo.simulator import preset, simulate, view
+from engine.pipeline import AnalysisResult, analyze_tables
 from engine.schema.decision import Action, Decision
 from engine.service import Service
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = b"0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def analysis() -> AnalysisResult:
+    """One real analyzer run over simulated traffic (the ALB view of the tiny preset): the
+    decisions and verdicts, evidence included, exactly as the engine makes them."""
+    sim = simulate(preset("tiny"), seed=7)
+    return analyze_tables([view(sim.requests, "alb")])
 
 
 @pytest.fixture(scope="session")
