@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.schema.decision import Action, Decision, Status
+from engine.schema.evidence import EvidenceSample
 from engine.service import DecisionDetail, Policy
 
 
@@ -57,7 +58,7 @@ class DecisionOut(Out):
     ttl_s: int
     seconds_left: int = Field(description="time left before the decision expires (0 if past)")
     members: list[str]
-    evidence: list[dict[str, Any]]
+    evidence: list[EvidenceSample] = Field(description="sample requests, most telling first")
 
     @classmethod
     def from_decision(cls, d: Decision, now: datetime) -> DecisionOut:
@@ -150,7 +151,9 @@ class ClientDetailOut(Out):
     client: str
     features: dict[str, Any] | None
     decisions: list[DecisionOut] = Field(description="verdict history: every decision on it")
-    sample_requests: list[dict[str, Any]]
+    sample_requests: list[EvidenceSample] = Field(
+        description="the engine's latest samples of this client, then its decisions' evidence"
+    )
 
 
 class RulePreviewOut(Out):

@@ -33,13 +33,22 @@ import psycopg
 
 from engine.core.clock import SystemClock
 from engine.decisions import Ledger, db
-from engine.service import KEY_ENFORCEMENT, KEY_ENGINE
+from engine.schema.evidence import EvidenceSample
+from engine.status import EnforcementStatus, EngineStatus, IngestStatus, publish
 
 POSTGRES_URL = os.environ.get(
     "WAFSMITH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 STATES = ["proposed"] * 3 + ["approved", "applied", "rejected", "expired", "revoked"]
 ACTIONS = ["block", "block", "challenge", "rate_limit", "count"]
+SAMPLE = EvidenceSample(
+    event_time="2026-03-01T11:58:02.125Z",
+    method="POST",
+    path="/login",
+    status=401,
+    user_agent="python-requests/2.31",
+    priority=4,
+).to_dict()
 
 
 def bulk_insert(ledger: Ledger, n: int, *, seed: int = 0, chunk: int = 5000) -> None:
@@ -65,7 +74,7 @@ def bulk_insert(ledger: Ledger, n: int, *, seed: int = 0, chunk: int = 5000) -> 
                         "confidence": 0.8,
                         "detector": "request_rate",
                         "reasons": ["520 requests/min", "404 share 0.62"],
-                        "evidence": [{"requests_1m": 520, "distinct_paths": 311}],
+                        "evidence": [SAMPLE],
                         "members": [],
                         "ttl_s": 3600,
                         "decided_at": decided,
@@ -170,11 +179,9 @@ def run_backend(kind: str, args: argparse.Namespace) -> None:
         started = time.perf_counter()
         bulk_insert(ledger, args.decisions)
         insert_s = time.perf_counter() - started
-        ledger.put_status(
-            KEY_ENGINE,
-            {"ingest": {"lag_s": 4.2, "lines_per_s": 51000, "objects": 812, "malformed": 3}},
-        )
-        ledger.put_status(KEY_ENFORCEMENT, {"ok": True, "writes": 2, "errors": []})
+        ingest = IngestStatus(lag_s=4.2, lines_per_s=51000, objects=812, malformed=3)
+        publish(ledger, EngineStatus(ingest=ingest))
+        publish(ledger, EnforcementStatus(ok=True, writes=2, errors=()))
         token, _ = ledger.create_token("bench", "viewer")
         cursor = str(args.decisions // 2)  # keyset cursor: the row sequence number
         ledger.close()

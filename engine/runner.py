@@ -5,8 +5,8 @@ and for each object: parses it, retains its rows in the request history, folds t
 analyzer, stores the proposals in the ledger, lets the policy auto-approve what it may, and
 only then acknowledges the object (which deletes its SQS message). When new decisions were
 approved, when one expires, or every ``enforcement.interval_s``, it compiles the enforceable
-decisions and runs one reconciliation cycle. Status documents go to the ledger's status
-store for the API.
+decisions and runs one reconciliation cycle. Status records (``engine.status``) go to the
+ledger's status store for the API.
 
 Crash safety: the ledger is the truth and WAF its projection (the next cycle converges);
 an object is acknowledged only after everything it produced is committed, so a crash
@@ -55,6 +55,15 @@ from engine.sources import (
     ProcessedStore,
     Source,
     SourceError,
+)
+from engine.status import (
+    EnforcementStatus,
+    EngineStatus,
+    EvidenceSamples,
+    ModelStatus,
+    TopClients,
+    publish,
+    top_verdicts,
 )
 from engine.telemetry import IngestTelemetry, ObjectOutcome
 
@@ -354,18 +363,8 @@ class EngineRunner:
             # An invalid document never reaches AWS. Ingestion goes on; the status API and the
             # log carry every violation until the config or the decisions are fixed.
             errors = [str(v) for v in violations]
-            self.ledger.put_status(
-                "enforcement",
-                {
-                    "ok": False,
-                    "mode": self.mode.value,
-                    "started_at": now.isoformat(),
-                    "finished_at": now.isoformat(),
-                    "writes": 0,
-                    "errors": errors,
-                    "drift": None,
-                },
-            )
+            refused = EnforcementStatus.refused(mode=self.mode.value, at=now, violations=errors)
+            publish(self.ledger, refused)
             self._last_cycle_at = self.clock.time()
             log_event(log, "compiled_document_invalid", level=logging.ERROR, errors=errors)
             return None
@@ -375,7 +374,7 @@ class EngineRunner:
         self.last_cycle = result
         self._last_cycle_at = self.clock.time()
         self._dirty = not result.ok
-        self.ledger.put_status("enforcement", result.to_dict())
+        publish(self.ledger, EnforcementStatus.from_dict(result.to_dict()))
         if result.ok and self.mode is Mode.ENFORCE:
             approved = [d for d in decisions if d.status is Status.APPROVED]
             ids = enforced_decision_ids(approved, state)
@@ -399,13 +398,16 @@ class EngineRunner:
         if not force and self._last_status_at is not None and now - self._last_status_at < interval:
             return
         self._last_status_at = now
-        active = self.analyzer.store.active_clients()
-        self.ledger.put_status(
-            "engine",
-            self.telemetry.engine_document(now_s=now, active_clients=active, model=self.model),
+        engine = EngineStatus(
+            ingest=self.telemetry.ingest_status(now_s=now),
+            active_clients=self.analyzer.store.active_clients(),
+            model=ModelStatus.from_dict(self.model),
         )
-        self.ledger.put_status("traffic", self.telemetry.traffic_document())
-        self.ledger.put_status("clients.top", _top_clients(self.analyzer))
+        publish(self.ledger, engine)
+        publish(self.ledger, self.telemetry.traffic_series())
+        top = top_verdicts(self.analyzer.result().verdicts, limit=TOP_CLIENTS)
+        publish(self.ledger, TopClients.from_verdicts(top))
+        publish(self.ledger, EvidenceSamples.from_verdicts(top))
 
     def close(self) -> None:
         self.source.close()
@@ -417,20 +419,3 @@ def _part_name(obj: Any) -> str:
     """A history part name fixed by the object, so re-processing overwrites, not duplicates."""
     ident = f"{obj.bucket or ''}\0{obj.key or obj.uri}\0{obj.etag or ''}"
     return hashlib.sha256(ident.encode()).hexdigest()[:32]
-
-
-def _top_clients(analyzer: Analyzer) -> dict[str, Any]:
-    verdicts = sorted(analyzer.result().verdicts, key=lambda v: -v.score)[:TOP_CLIENTS]
-    return {
-        "items": [
-            {
-                "client": v.client,
-                "score": v.score,
-                "kind": v.kind,
-                # the request count of the detector's window, when it reported one
-                "requests": v.features.get(F.REQ_COUNT),
-                "features": v.features,
-            }
-            for v in verdicts
-        ]
-    }

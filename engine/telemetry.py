@@ -1,20 +1,20 @@
 """What the running engine counts about itself, and the status documents it publishes.
 
 ``IngestTelemetry`` folds each processed object (rows, malformed lines, timings, traffic per
-minute of event time) into running totals; ``engine_document`` and ``traffic_document``
-render them in the shapes ``engine.service`` reads from the ledger's status store.
+minute of event time) into running totals; ``ingest_status`` and ``traffic_series`` render
+them as the status records (``engine.status``) the runner publishes for the status API.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.schema.request import EVENT_TIME, STATUS, WAF_ACTION
+from engine.status import IngestStatus, TrafficSeries
 
 # WAF actions that mean the client did not get through (WAF logs and ALB `actions_executed`).
 BLOCKED_ACTIONS = ("BLOCK", "CAPTCHA", "CHALLENGE", "waf")
@@ -97,15 +97,15 @@ class IngestTelemetry:
         for minute in [m for m in self._traffic if m <= newest - TRAFFIC_MINUTES]:
             del self._traffic[minute]
 
-    def traffic_document(self) -> dict[str, Any]:
+    def traffic_series(self) -> TrafficSeries:
         minutes = sorted(self._traffic)
-        return {
-            "interval_s": 60,
-            "t": [m * 60 for m in minutes],
-            "requests": [self._traffic[m][0] for m in minutes],
-            "blocked": [self._traffic[m][1] for m in minutes],
-            "allowed": [self._traffic[m][0] - self._traffic[m][1] for m in minutes],
-        }
+        return TrafficSeries(
+            interval_s=60,
+            t=tuple(m * 60 for m in minutes),
+            requests=tuple(self._traffic[m][0] for m in minutes),
+            blocked=tuple(self._traffic[m][1] for m in minutes),
+            allowed=tuple(self._traffic[m][0] - self._traffic[m][1] for m in minutes),
+        )
 
     def lag_s(self, now_s: float) -> float | None:
         """How far the newest ingested request lies behind now: the detection's data lag,
@@ -114,21 +114,15 @@ class IngestTelemetry:
             return None
         return round(max(0.0, now_s - self.newest_event_ms / 1000), 3)
 
-    def engine_document(
-        self, *, now_s: float, active_clients: int, model: dict[str, Any] | None
-    ) -> dict:
-        return {
-            "ingest": {
-                "lag_s": self.lag_s(now_s),
-                "object_lag_s": None if self.object_lag_s is None else round(self.object_lag_s, 3),
-                "lines_per_s": self.lines_per_s,
-                "objects": self.objects,
-                "rows": self.rows,
-                "malformed": sum(self.malformed.values()),
-                "malformed_by_reason": dict(self.malformed),
-                "source_errors": self.source_errors,
-                "rows_by_format": dict(self.rows_by_format),
-            },
-            "active_clients": active_clients,
-            "model": model or {},
-        }
+    def ingest_status(self, *, now_s: float) -> IngestStatus:
+        return IngestStatus(
+            lag_s=self.lag_s(now_s),
+            object_lag_s=None if self.object_lag_s is None else round(self.object_lag_s, 3),
+            lines_per_s=self.lines_per_s,
+            objects=self.objects,
+            rows=self.rows,
+            malformed=sum(self.malformed.values()),
+            malformed_by_reason=dict(self.malformed),
+            source_errors=self.source_errors,
+            rows_by_format=dict(self.rows_by_format),
+        )

@@ -41,8 +41,7 @@ from engine.enforcer import (
     next_expiry,
 )
 from engine.schema.decision import Decision, DecisionError, parse_time
-
-STATUS_KEY = "enforcement"  # what engine.service reads for the status API
+from engine.status import EnforcementStatus, publish
 
 
 class _Inputs:
@@ -225,7 +224,7 @@ def _cycle(
     result = reconciler.run_cycle(state, mode=mode, next_expiry=next_expiry(decisions, now))
     summary = _summary(result.to_dict(), decisions, state.overflow)
     if ledger is not None and mode is not Mode.DRY_RUN:
-        ledger.put_status(STATUS_KEY, result.to_dict())
+        publish(ledger, EnforcementStatus.from_dict(result.to_dict()))  # for the status API
         if result.ok and mode is Mode.ENFORCE:
             summary["marked_applied"] = _mark_applied(ledger, decisions, state)
     json.dump(summary, sys.stdout, indent=2, sort_keys=True, default=str)

@@ -1,6 +1,6 @@
 """Row mapping and shared statements of the ledger tables.
 
-Converts between ``Decision`` and ``ledger_decisions`` rows (evidence made plain JSON), builds
+Converts between ``Decision`` and ``ledger_decisions`` rows (evidence as its JSON form), builds
 audit rows, merges duplicate proposals and checks allowlist overlap, so the ledger classes
 hold only the workflow.
 """
@@ -8,9 +8,8 @@ hold only the workflow.
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -82,41 +81,12 @@ def columns(decision: Decision) -> dict[str, Any]:
         "confidence": float(decision.confidence),
         "detector": decision.detector,
         "reasons": [str(r) for r in decision.reasons],
-        "evidence": plain(list(decision.evidence), "evidence"),
+        "evidence": [e.to_dict() for e in decision.evidence],
         "members": list(decision.members),
         "ttl_s": decision.ttl_s,
         "decided_at": decision.decided_at,
         "expires_at": decision.expires_at,
     }
-
-
-def plain(value: Any, where: str) -> Any:
-    """``value`` as plain JSON (NumPy scalars, datetimes, tuples and sets converted).
-
-    Non-finite floats become their text (``"nan"``, ``"inf"``) because PostgreSQL's JSON
-    refuses them; anything else unknown is refused with the path to it.
-    """
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): plain(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
-        return [plain(v, f"{where}[{i}]") for i, v in enumerate(items)]
-    item = getattr(value, "item", None)  # NumPy / Arrow scalars
-    if callable(item):
-        try:
-            return plain(item(), where)
-        except (TypeError, ValueError):
-            pass
-    tolist = getattr(value, "tolist", None)  # NumPy arrays
-    if callable(tolist):
-        return plain(tolist(), where)
-    raise DecisionError(f"{where} holds a {type(value).__name__}, which is not JSON")
 
 
 def to_decision(row: Row) -> Decision:
@@ -161,8 +131,8 @@ def merge(old: Decision, new: Decision) -> Decision:
     """``old`` refreshed by a duplicate proposal ``new`` (same client and action)."""
     decided_at = max(old.decided_at, new.decided_at)
     expires_at = max(old.expires_at, new.expires_at)
-    seen = {json.dumps(e, sort_keys=True, default=str) for e in old.evidence}
-    fresh = [e for e in new.evidence if json.dumps(e, sort_keys=True, default=str) not in seen]
+    seen = set(old.evidence)
+    fresh = [e for e in new.evidence if e not in seen]
     return replace(
         old,
         score=max(old.score, new.score),

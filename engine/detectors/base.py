@@ -18,6 +18,7 @@ import numpy as np
 from engine.core.registry import Registry
 from engine.detectors.config import DetectionConfig
 from engine.schema import features as F
+from engine.schema.evidence import EvidenceSample
 from engine.schema.features import FeatureFrame, Snapshot
 from engine.schema.verdict import ClientVerdict, severity_for
 
@@ -37,7 +38,7 @@ class DetectionContext:
 
     snapshot: Snapshot
     cfg: DetectionConfig
-    samples: Callable[[str], list[dict]] = lambda client: []
+    samples: Callable[[str], list[EvidenceSample]] = lambda client: []
     gates: dict[str, np.ndarray] = field(default_factory=dict)  # name -> mask over codes
 
     @property

@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 from engine.features import kmv
 from engine.features.rows import DISTINCT, RowSignals
 from engine.schema import request as R
+from engine.schema.evidence import PRIORITY, SAMPLE_COLUMNS
 
 PANE_MS = 60_000
-SAMPLE_COLUMNS = (R.EVENT_TIME, R.METHOD, R.PATH, R.QUERY, R.STATUS, R.USER_AGENT)
 _BIG = np.iinfo(np.int64).max
 _SMALL = np.iinfo(np.int64).min
 
@@ -144,7 +144,7 @@ def _samples(source, sig, g, per_client, sorted_clients, client_of_group):
     tbl = source.select(list(SAMPLE_COLUMNS)).take(pa.array(rows))
     names = pc.take(sorted_clients, pa.array(client_of_group[g[rows]]))
     tbl = tbl.append_column("client", names)
-    tbl = tbl.append_column("priority", pa.array(sig.priority[rows], pa.int16()))
+    tbl = tbl.append_column(PRIORITY, pa.array(sig.priority[rows], pa.int16()))
     return tbl.append_column("pane", pa.array(sig.ts_ms[rows] // PANE_MS))
 
 
@@ -214,7 +214,7 @@ def merge_samples(a: pa.Table | None, b: pa.Table | None, per_client: int) -> pa
         return tbl
     keys = [
         ("client", "ascending"),
-        ("priority", "descending"),
+        (PRIORITY, "descending"),
         (R.EVENT_TIME, "ascending"),
         (R.PATH, "ascending"),
         (R.QUERY, "ascending"),

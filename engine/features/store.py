@@ -22,6 +22,7 @@ from engine.features.identity import ClientResolver
 from engine.features.patterns import Patterns
 from engine.features.rows import row_signals
 from engine.features.window import finalize_windows, pane_keys
+from engine.schema.evidence import PRIORITY, EvidenceSample
 from engine.schema.features import Snapshot
 from engine.schema.request import EVENT_TIME
 
@@ -181,8 +182,8 @@ class FeatureStore:
             self._keys[p] = pane_keys(part, self._codes[p])
             part.distinct = {}
 
-    def samples(self, client: str, panes: int = 5) -> list[dict]:
-        """Evidence rows for a client from its most recent panes, most telling first."""
+    def samples(self, client: str, panes: int = 5) -> list[EvidenceSample]:
+        """Evidence for a client from its most recent panes, most telling first."""
         upto = self.closed_through if self.closed_through is not None else max(self.panes)
         recent = sorted((p for p in self.panes if p <= upto), reverse=True)[:panes]
         rows: list[dict] = []
@@ -191,8 +192,8 @@ class FeatureStore:
             where = index.get(client)
             if where is not None:
                 rows.extend(table.take(pa.array(where)).to_pylist())
-        rows.sort(key=lambda r: -r["priority"])
-        return rows[: self.cfg.evidence_per_client]  # JSON-ready: times are ISO text
+        rows.sort(key=lambda r: -r[PRIORITY])
+        return [EvidenceSample.from_dict(r) for r in rows[: self.cfg.evidence_per_client]]
 
     def _evidence_index(self, pane: int) -> tuple[pa.Table, dict[str, np.ndarray]]:
         """One pane's sample rows and a client → row-indices map, built once per pane state

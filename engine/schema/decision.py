@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.schema.evidence import EvidenceError, EvidenceSample
+
 
 class Action(enum.StrEnum):
     """What AWS WAF should do with the client's requests."""
@@ -96,7 +98,7 @@ class Decision:
     reasons: tuple[str, ...] = ()
     decided_at: datetime = field(default_factory=lambda: datetime.fromtimestamp(0, UTC))
     confidence: float = 0.0
-    evidence: tuple[dict[str, Any], ...] = ()
+    evidence: tuple[EvidenceSample, ...] = ()  # sample requests, most telling first
     status: Status = Status.PROPOSED
     id: str | None = None
     members: tuple[str, ...] = ()  # for a distributed campaign: the addresses it covers
@@ -115,7 +117,11 @@ class Decision:
         if self.decided_at.tzinfo is None:
             raise DecisionError("decided_at must be timezone-aware (UTC)")
         object.__setattr__(self, "reasons", tuple(self.reasons))
-        object.__setattr__(self, "evidence", tuple(_json_safe(e) for e in self.evidence))
+        try:
+            evidence = tuple(EvidenceSample.coerce(e) for e in self.evidence)
+        except EvidenceError as exc:
+            raise DecisionError(str(exc)) from None
+        object.__setattr__(self, "evidence", evidence)
         object.__setattr__(self, "members", tuple(normalize_client(m) for m in self.members))
 
     @property
@@ -135,7 +141,7 @@ class Decision:
         out["status"] = self.status.value
         out["decided_at"] = self.decided_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
         out["reasons"] = list(self.reasons)
-        out["evidence"] = list(self.evidence)
+        out["evidence"] = [e.to_dict() for e in self.evidence]
         out["members"] = list(self.members)
         return out
 
@@ -153,19 +159,6 @@ class Decision:
         if "decided_at" in kwargs:
             kwargs["decided_at"] = parse_time(kwargs["decided_at"])
         return cls(**kwargs)
-
-
-def _json_safe(value: Any) -> Any:
-    """Evidence is stored and served as JSON: times become ISO text, containers are copied."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
 
 
 def parse_time(value: str | datetime) -> datetime:

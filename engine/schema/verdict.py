@@ -2,7 +2,7 @@
 
 Detectors emit ``ClientVerdict``s; the proposal policy turns them into ``Decision``s. Reasons
 are human-readable and carry the numbers behind them; evidence is a handful of sample
-requests; ``features`` are the window features the detector read.
+requests (``EvidenceSample``); ``features`` are the window features the detector read.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from engine.schema.evidence import EvidenceError, EvidenceSample
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -28,7 +30,7 @@ class ClientVerdict:
     severity: str
     detector: str
     reasons: tuple[str, ...] = ()
-    evidence: tuple[dict[str, Any], ...] = ()
+    evidence: tuple[EvidenceSample, ...] = ()  # most telling first
     window_end: datetime = field(default_factory=lambda: datetime.fromtimestamp(0, UTC))
     features: dict[str, float] = field(default_factory=dict)
     members: tuple[str, ...] = ()  # a distributed campaign: the addresses it covers
@@ -42,7 +44,11 @@ class ClientVerdict:
             raise VerdictError("window_end must be timezone-aware (UTC)")
         object.__setattr__(self, "score", float(self.score))
         object.__setattr__(self, "reasons", tuple(self.reasons))
-        object.__setattr__(self, "evidence", tuple(self.evidence))
+        try:
+            evidence = tuple(EvidenceSample.coerce(e) for e in self.evidence)
+        except EvidenceError as exc:
+            raise VerdictError(str(exc)) from None
+        object.__setattr__(self, "evidence", evidence)
         object.__setattr__(self, "members", tuple(self.members))
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,7 +59,7 @@ class ClientVerdict:
             "severity": self.severity,
             "detector": self.detector,
             "reasons": list(self.reasons),
-            "evidence": [_jsonable(e) for e in self.evidence],
+            "evidence": [e.to_dict() for e in self.evidence],
             "window_end": self.window_end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "features": {k: float(v) for k, v in self.features.items()},
             "members": list(self.members),
@@ -69,10 +75,3 @@ def severity_for(score: float) -> str:
     if score >= 0.4:
         return "medium"
     return "low"
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in row.items():
-        out[k] = v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v
-    return out

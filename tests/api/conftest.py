@@ -36,6 +36,15 @@ def analysis() -> AnalysisResult:
 
 
 @pytest.fixture(scope="session")
+def engine_decision(analysis: AnalysisResult) -> Decision:
+    """The analyzer's first decision on a single client with sample requests: the detector,
+    reasons and evidence every ``make`` decision carries, so no test invents their shape."""
+    found = [d for d in analysis.decisions if d.evidence and not d.members]
+    assert found, "the analyzer run produced no single-client decision with evidence"
+    return found[0]
+
+
+@pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty, fully migrated SQLite ledger file, copied for each test (saves migrating)."""
     path = tmp_path_factory.mktemp("ledger-template") / "ledger.db"
@@ -106,24 +115,20 @@ def tokens(service: Service) -> Tokens:
 
 
 @pytest.fixture()
-def make() -> Callable[..., Decision]:
-    """Build a proposal with sensible defaults; keyword arguments override them."""
+def make(engine_decision: Decision) -> Callable[..., Decision]:
+    """Build a proposal with sensible defaults; keyword arguments override them. Detector,
+    reasons and evidence are those of a real analyzer decision (``engine_decision``)."""
 
     def build(client: str = "203.0.113.7", **kw: object) -> Decision:
         fields: dict[str, object] = {
             "action": Action.BLOCK,
             "ttl_s": 3600,
             "score": 0.9,
-            "detector": "request_rate",
+            "detector": engine_decision.detector,
             "decided_at": START,
-            "reasons": ("520 requests/min",),
+            "reasons": engine_decision.reasons,
             "confidence": 0.8,
-            "evidence": (
-                {
-                    "requests_1m": 520,
-                    "sample_requests": [{"method": "GET", "path": "/login", "status": 401}],
-                },
-            ),
+            "evidence": engine_decision.evidence,
         }
         fields.update(kw)
         return Decision(client=client, **fields)  # type: ignore[arg-type]

@@ -6,10 +6,11 @@ import json
 import re
 
 import pytest
+from markupsafe import escape
 
 from api.auth import SESSION_COOKIE
 from engine.schema.decision import Status
-from engine.service import KEY_ENGINE, KEY_TRAFFIC
+from engine.status import EngineStatus, IngestStatus, TrafficSeries, publish
 
 
 @pytest.fixture()
@@ -60,8 +61,9 @@ def test_analyst_approves_from_the_queue(client, service, tokens, proposed) -> N
     queue = client.get("/dashboard/queue")
     assert queue.status_code == 200
     assert "203.0.113.7" in queue.text
-    assert "520 requests/min" in queue.text  # reasons
-    assert "/login" in queue.text  # sample request from the evidence
+    assert escape(proposed.reasons[0]) in queue.text
+    for sample in proposed.evidence:  # the sample requests behind it
+        assert escape(f"{sample.method} {sample.path}") in queue.text
     assert "Backtest over the last" in queue.text
     reply = client.post(
         f"/dashboard/decisions/{proposed.id}/approve",
@@ -137,17 +139,15 @@ def test_overview_without_engine_data_says_so(client, tokens) -> None:
 
 def test_overview_draws_charts_from_the_published_series(client, service, tokens) -> None:
     t0 = 1_772_366_400
-    service.ledger.put_status(
-        KEY_TRAFFIC,
-        {
-            "interval_s": 60,
-            "t": [t0 + 60 * i for i in range(5)],
-            "requests": [600, 1200, 6000, 1200, 600],
-            "blocked": [0, 0, 4800, 600, 0],
-            "allowed": [600, 1200, 1200, 600, 600],
-        },
+    traffic = TrafficSeries(
+        interval_s=60,
+        t=tuple(t0 + 60 * i for i in range(5)),
+        requests=(600, 1200, 6000, 1200, 600),
+        blocked=(0, 0, 4800, 600, 0),
+        allowed=(600, 1200, 1200, 600, 600),
     )
-    service.ledger.put_status(KEY_ENGINE, {"ingest": {"lag_s": 3.0}, "active_clients": 42})
+    publish(service.ledger, traffic)
+    publish(service.ledger, EngineStatus(ingest=IngestStatus(lag_s=3.0), active_clients=42))
     sign_in(client, tokens.viewer)
     page = client.get("/dashboard").text
     assert page.count("<svg") == 2

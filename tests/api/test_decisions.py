@@ -71,8 +71,9 @@ def test_decision_reply_carries_evidence_and_time_left(client, clock, tokens, pr
     assert body["client"] == "203.0.113.7"
     assert body["action"] == "block"
     assert body["seconds_left"] == 3000
-    assert body["reasons"] == ["520 requests/min"]
-    assert body["evidence"][0]["sample_requests"][0]["path"] == "/login"
+    assert body["reasons"] == list(proposed.reasons)
+    assert body["evidence"] == [e.to_dict() for e in proposed.evidence]
+    assert body["evidence"][0]["path"] == proposed.evidence[0].path
 
 
 def test_list_pages_through_every_decision_newest_first(client, service, tokens, make) -> None:

@@ -1,25 +1,47 @@
-"""Status, clients and metrics, read from what the engine publishes in the ledger."""
+"""Status, clients and metrics, read from what the engine publishes in the ledger.
+
+Documents are published as the engine publishes them: through the records of
+``engine.status``, top clients and samples from a real analyzer run's verdicts.
+"""
 
 from __future__ import annotations
 
 import socket
 
-from engine.service import KEY_ENFORCEMENT, KEY_ENGINE, KEY_SAMPLES, KEY_TOP_CLIENTS
+from engine.schema import features as F
+from engine.status import (
+    EnforcementStatus,
+    EngineStatus,
+    EvidenceSamples,
+    IngestStatus,
+    ModelStatus,
+    StatusKey,
+    TopClients,
+    publish,
+    top_verdicts,
+)
 
-ENGINE_DOC = {
-    "ingest": {"lag_s": 12.5, "lines_per_s": 48000.0, "objects": 31, "malformed": 4},
-    "active_clients": 1200,
-    "model": {"version": "iforest-3", "trained_at": "2026-03-01T11:00:00Z"},
-}
-ENFORCEMENT_DOC = {
-    "mode": "enforce",
-    "ok": False,
-    "started_at": "2026-03-01T11:59:50Z",
-    "finished_at": "2026-03-01T11:59:55Z",
-    "writes": 2,
-    "errors": [{"resource": "ipset/wafsmith-block-v4-0", "message": "throttled"}],
-    "drift": {"checked_at": "2026-03-01T11:59:50Z", "found": [], "unresolved": [{"x": 1}]},
-}
+ENGINE = EngineStatus(
+    ingest=IngestStatus(lag_s=12.5, lines_per_s=48000.0, objects=31, malformed=4),
+    active_clients=1200,
+    model=ModelStatus(version="iforest-3", trained_at="2026-03-01T11:00:00Z"),
+)
+ENFORCEMENT = EnforcementStatus(
+    mode="enforce",
+    ok=False,
+    started_at="2026-03-01T11:59:50Z",
+    finished_at="2026-03-01T11:59:55Z",
+    writes=2,
+    errors=(
+        {
+            "resource": "ipset/wafsmith-block-v4-0",
+            "operation": "UpdateIPSet",
+            "code": "WAFLimitsExceededException",
+            "message": "throttled",
+        },
+    ),
+    drift={"checked_at": "2026-03-01T11:59:50Z", "found": [], "unresolved": [{"x": 1}]},
+)
 
 
 def test_status_before_any_engine_reports(client, tokens, proposed) -> None:
@@ -32,8 +54,8 @@ def test_status_before_any_engine_reports(client, tokens, proposed) -> None:
 
 
 def test_status_reports_what_the_engine_published(client, service, tokens) -> None:
-    service.ledger.put_status(KEY_ENGINE, ENGINE_DOC)
-    service.ledger.put_status(KEY_ENFORCEMENT, ENFORCEMENT_DOC)
+    publish(service.ledger, ENGINE)
+    publish(service.ledger, ENFORCEMENT)
     body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
     assert body["reported"] is True
     assert body["report_age_s"] == 0.0
@@ -47,30 +69,48 @@ def test_status_reports_what_the_engine_published(client, service, tokens) -> No
     assert body["drift"]["unresolved"] == [{"x": 1}]
 
 
-def test_top_clients_and_one_client(client, service, tokens, proposed) -> None:
+def test_status_reads_an_older_engines_partial_document(client, service, tokens) -> None:
+    service.ledger.put_status(StatusKey.ENGINE, {"ingest": {"lag_s": 3.0}, "retired": 1})
+    service.ledger.put_status(StatusKey.ENFORCEMENT, {"ok": False, "errors": ["too many rules"]})
+    body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
+    assert body["reported"] is True
+    assert body["ingest_lag_s"] == 3.0
+    assert body["objects"] is None and body["active_clients"] is None
+    assert body["model_version"] is None and body["model_age_s"] is None
+    assert body["last_enforcement"]["error_count"] == 1
+    assert body["last_enforcement"]["errors"] == [{"message": "too many rules"}]
+
+
+def test_top_clients_and_one_client(client, service, tokens, analysis) -> None:
     headers = tokens.header("viewer")
     empty = client.get("/api/v1/clients/top", headers=headers).json()
     assert empty == {"reported": False, "message": "no engine has reported yet", "items": []}
-    items = [
-        {
-            "client": "203.0.113.7",
-            "score": 0.97,
-            "kind": "flood",
-            "requests": 5200,
-            "features": {"rps_1m": 86.6},
-        },
-        {"client": "198.51.100.4", "score": 0.4, "requests": 90, "features": {"rps_1m": 1.5}},
-    ]
-    service.ledger.put_status(KEY_TOP_CLIENTS, {"items": items})
-    service.ledger.put_status(KEY_SAMPLES, {"203.0.113.7": [{"path": "/wp-login.php"}]})
-    top = client.get("/api/v1/clients/top", params={"limit": 1}, headers=headers).json()
-    assert [(c["client"], c["kind"]) for c in top["items"]] == [("203.0.113.7", "flood")]
+    top = top_verdicts(analysis.verdicts, limit=50)
+    samples = EvidenceSamples.from_verdicts(top)
+    publish(service.ledger, TopClients.from_verdicts(top))
+    publish(service.ledger, samples)
 
-    one = client.get("/api/v1/clients/203.0.113.7", headers=headers).json()
-    assert one["features"] == {"rps_1m": 86.6}
-    assert [d["id"] for d in one["decisions"]] == [proposed.id]
-    assert {"path": "/wp-login.php"} in one["sample_requests"]
-    assert {"method": "GET", "path": "/login", "status": 401} in one["sample_requests"]
+    reply = client.get("/api/v1/clients/top", params={"limit": 2}, headers=headers).json()
+    assert reply["reported"] is True
+    assert [(c["client"], c["kind"], c["score"]) for c in reply["items"]] == [
+        (v.client, v.kind, v.score) for v in top[:2]
+    ]
+    first = top[0]
+    assert reply["items"][0]["requests"] == first.features[F.REQ_COUNT]
+    assert reply["items"][0]["features"] == first.features
+
+    decisions = service.ledger.propose_many(
+        [d for d in analysis.decisions if d.client == first.client]
+    )
+    assert decisions, "the top client of the run has decisions with evidence of their own"
+    one = client.get(f"/api/v1/clients/{first.client}", headers=headers).json()
+    assert one["features"] == first.features
+    assert {d["id"] for d in one["decisions"]} == {d.id for d in decisions}
+    published = [e.to_dict() for e in samples.for_client(first.client)]
+    assert published and one["sample_requests"][: len(published)] == published
+    evidence = [e.to_dict() for d in decisions for e in d.evidence]
+    assert all(e in one["sample_requests"] for e in evidence)
+    assert len(one["sample_requests"]) == len({str(e) for e in one["sample_requests"]})
 
 
 def test_client_by_cidr(client, service, tokens, make) -> None:
@@ -89,7 +129,7 @@ def test_client_errors(client, tokens) -> None:
 
 
 def test_metrics_expose_engine_and_http_numbers(client, service, tokens, proposed) -> None:
-    service.ledger.put_status(KEY_ENGINE, ENGINE_DOC)
+    publish(service.ledger, ENGINE)
     headers = tokens.header("viewer")
     client.get("/api/v1/status", headers=headers)
     reply = client.get("/metrics", headers=headers)

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import numpy as np
 import pytest
 
-from engine.decisions import ConcurrentUpdate, IllegalTransition, Ledger
-from engine.decisions.rows import plain as _plain
+from engine.decisions import ConcurrentUpdate, IllegalTransition, Ledger, db
 from engine.schema.decision import Action, Status
+from engine.schema.evidence import EvidenceSample
+
+LOGIN = EvidenceSample(
+    event_time="2026-03-01T11:58:02.125Z",
+    method="POST",
+    path="/login",
+    status=401,
+    user_agent="python-requests/2.31",
+    priority=4,
+)
+SEARCH = EvidenceSample(event_time="2026-03-01T12:03:00Z", method="GET", path="/search", status=200)
 
 
 def test_audit_trail_records_who_when_from_to_why(ledger, clock, make) -> None:
@@ -48,12 +57,12 @@ def test_entry_carries_version_and_times(ledger, clock, make) -> None:
 
 
 def test_duplicate_proposals_merge_into_one_decision(ledger, clock, make) -> None:
-    first = ledger.propose(make(score=0.7, evidence=({"rpm": 500},), reasons=("burst",)))
+    first = ledger.propose(make(score=0.7, evidence=(LOGIN,), reasons=("burst",)))
     later = make(
         score=0.95,
         ttl_s=600,
         decided_at=first.decided_at + timedelta(minutes=5),
-        evidence=({"rpm": 900},),
+        evidence=(LOGIN, SEARCH),
         reasons=("burst", "404 ratio 0.8"),
     )
     for _ in range(50):
@@ -62,7 +71,7 @@ def test_duplicate_proposals_merge_into_one_decision(ledger, clock, make) -> Non
     assert ledger.list().total == 1
     assert merged.score == 0.95
     assert merged.reasons == ("burst", "404 ratio 0.8")
-    assert merged.evidence == ({"rpm": 500}, {"rpm": 900})
+    assert merged.evidence == (LOGIN, SEARCH)  # a sample seen before is not repeated
     assert merged.expires_at == first.expires_at + timedelta(minutes=5)
     assert ledger.get(first.id) == merged
     trail = ledger.audit(first.id)
@@ -222,23 +231,23 @@ def test_status_documents(ledger, clock) -> None:
     assert doc.updated_at == clock.now()
 
 
-def test_evidence_with_non_finite_numbers_is_stored_on_every_backend(ledger, clock, make) -> None:
-    evidence = ({"rpm": 512.5, "ratio": float("nan"), "peak": float("inf"), "n": [1, 2]},)
-    stored = ledger.propose(make(evidence=evidence))
+def test_evidence_samples_round_trip_on_every_backend(ledger, make) -> None:
+    odd = EvidenceSample(path="/caf\u00e9/\u2603", query="q=%27%20or%201%3D1", user_agent=None)
+    stored = ledger.propose(make(evidence=(LOGIN, odd)))
+    assert ledger.get(stored.id).evidence == (LOGIN, odd)
+
+
+def test_evidence_written_by_another_engine_version_still_reads(ledger, make) -> None:
+    stored = ledger.propose(make(evidence=(LOGIN,)))
+    newer = {**LOGIN.to_dict(), "ja4": "t13d1516h2_8daaf6152771"}  # a column this version lacks
+    older = {"path": "/wp-login.php", "status": 404}  # fields this version added are missing
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            db.decisions.update()
+            .where(db.decisions.c.id == stored.id)
+            .values(evidence=[newer, older])
+        )
     assert ledger.get(stored.id).evidence == (
-        {"rpm": 512.5, "ratio": "nan", "peak": "inf", "n": [1, 2]},
+        LOGIN,
+        EvidenceSample(path="/wp-login.php", status=404),
     )
-
-
-def test_plain_json_conversion() -> None:
-    when = datetime(2026, 3, 1, tzinfo=UTC)
-    value = {"a": np.float32(1.5), "b": np.int64(7), "c": np.array([1, 2]), "d": {3, 1}, "t": when}
-    assert _plain(value, "evidence") == {
-        "a": 1.5,
-        "b": 7,
-        "c": [1, 2],
-        "d": [1, 3],
-        "t": when.isoformat(),
-    }
-    with pytest.raises(ValueError, match=r"evidence\.x"):
-        _plain({"x": object()}, "evidence")

@@ -32,7 +32,7 @@ def test_volumetric_flood_is_proposed_within_two_minutes_with_numbers():
     assert d.detector == "volumetric_flood" and d.action.value == "block"
     assert (d.decided_at - tr.table()["event_time"][0].as_py()).total_seconds() <= 300 + 120
     assert any("requests in one minute" in r and "threshold 240" in r for r in d.reasons)
-    assert d.evidence and d.evidence[0]["path"] == "/search"
+    assert d.evidence and d.evidence[0].path == "/search"
     assert flagged(res) == {"203.0.113.9"}
 
 

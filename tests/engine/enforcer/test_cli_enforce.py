@@ -14,6 +14,7 @@ from engine.cli import enforce
 from engine.core.clock import FakeClock
 from engine.decisions.ledger import Ledger
 from engine.schema.decision import Action, Decision, Status
+from engine.status import EnforcementStatus, read
 from tests.engine.enforcer.conftest import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
 
 AT = NOW.isoformat()
@@ -173,8 +174,9 @@ def test_enforce_reads_the_ledger_and_marks_decisions_applied(
     assert all_addresses(ip_set_contents(wafv2)) == {"198.51.100.1/32", "198.51.100.3/32"}
     with Ledger.open(url, clock=clock) as ledger:
         assert {d.status for d in ledger.enforceable(NOW)} == {Status.APPLIED}
-        status = ledger.get_status("enforcement")
-        assert status is not None
+        published = read(ledger, EnforcementStatus)
+        assert published is not None and published.record.ok
+        assert published.record.mode == "enforce" and published.record.writes
 
 
 @pytest.mark.parametrize("flag", ["--count-only"])

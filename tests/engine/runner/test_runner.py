@@ -14,6 +14,14 @@ from engine.runner import EngineRunner
 from engine.schema.decision import Status
 from engine.schema.request import CLIENT_IP
 from engine.settings import Settings
+from engine.status import (
+    EnforcementStatus,
+    EngineStatus,
+    EvidenceSamples,
+    StatusKey,
+    TopClients,
+    read,
+)
 from tests.engine.runner.alb import flood_object
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -69,14 +77,23 @@ def test_flood_in_an_alb_object_ends_in_the_waf_block_set(demo_aws, s3, sqs, waf
     decisions = runner.ledger.list(client=ATTACKER).items
     assert [d.status for d in decisions] == [Status.APPLIED]
     assert decisions[0].detector == "volumetric_flood"
-    top = runner.ledger.get_status("clients.top").document["items"]
-    assert top[0]["client"] == ATTACKER and top[0]["requests"] >= 600
+    top = read(runner.ledger, TopClients).record.items
+    assert top[0].client == ATTACKER and top[0].requests >= 600
+    samples = read(runner.ledger, EvidenceSamples).record.for_client(ATTACKER)
+    assert samples and {(e.path, e.query, e.user_agent) for e in samples} == {
+        ("/search", "q=x", "python-requests/2.31")
+    }
+    stored = runner.ledger.get_status(StatusKey.ENFORCEMENT).document
+    assert stored == runner.last_cycle.to_dict()  # the record keeps every field of the cycle
+    enforcement = read(runner.ledger, EnforcementStatus).record
+    assert enforcement.ok and enforcement.mode == "enforce" and not enforcement.errors
+    assert enforcement.entries and sum(enforcement.entries.values()) == 1
     # the status API's view: the newest request ingested (START + 10 min) lags the clock,
     # which started 5 minutes later and moved on only by the enforcer's paced waits
-    ingest = runner.ledger.get_status("engine").document["ingest"]
+    ingest = read(runner.ledger, EngineStatus).record.ingest
     newest = (START + timedelta(minutes=10)).timestamp()
-    assert 5 * 60 <= ingest["lag_s"] <= clock.time() - newest
-    assert ingest["rows"] == sum(counts.values())
+    assert ingest.lag_s is not None and 5 * 60 <= ingest.lag_s <= clock.time() - newest
+    assert ingest.rows == sum(counts.values())
     # the message was deleted only after the object was committed: the queue is empty now
     attrs = sqs.get_queue_attributes(QueueUrl=demo_aws.queue_url, AttributeNames=["All"])
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
@@ -204,8 +221,8 @@ def test_corrupt_objects_and_garbage_messages_are_reported_and_the_rest_goes_on(
     # messages nobody can understand stay in the queue for its redrive policy
     assert runner.source.stats()["unparseable"] >= 2
     assert engine_block_set(wafv2) == [f"{ATTACKER}/32"]
-    status = runner.ledger.get_status("engine").document
-    assert status["ingest"]["malformed"] >= 3
+    ingest = read(runner.ledger, EngineStatus).record.ingest
+    assert ingest.malformed is not None and ingest.malformed >= 3
     runner.close()
 
 
@@ -251,9 +268,9 @@ def test_the_isolation_forest_is_trained_online_and_reported(demo_aws, s3, tmp_p
 
     artifact = tmp_path / "models" / "iforest.joblib"
     assert artifact.is_file() and artifact.with_suffix(".json").is_file()
-    model = runner.ledger.get_status("engine").document["model"]
-    assert model["trained_at"] and model["version"].endswith(model["trained_at"])
-    assert model["training_window"]["clients"] >= 10
+    model = read(runner.ledger, EngineStatus).record.model
+    assert model.trained_at and model.version and model.version.endswith(model.trained_at)
+    assert model.training_window and model.training_window["clients"] >= 10
     # the next evaluation scores with the fitted model
     later, _ = flood_object(START + timedelta(minutes=20), "203.0.113.50", benign=benign)
     s3.put_object(Bucket=demo_aws.bucket, Key="logs/later.log.gz", Body=later)
@@ -261,5 +278,5 @@ def test_the_isolation_forest_is_trained_online_and_reported(demo_aws, s3, tmp_p
     drain(runner)
     anomaly = next(d for d in runner.analyzer.detectors if d.name == "anomaly")
     assert anomaly.model is not None
-    assert anomaly.model.card["fitted_at"] == model["trained_at"]
+    assert anomaly.model.card["fitted_at"] == model.trained_at
     runner.close()

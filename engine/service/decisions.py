@@ -1,0 +1,80 @@
+"""Decisions: list and read them, move them through their life, count them per state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.decisions import AuditEvent, Page
+from engine.schema.decision import Decision, DecisionError, Status
+from engine.service.base import ServiceBase
+from engine.service.errors import translate
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionDetail:
+    decision: Decision
+    audit: list[AuditEvent]
+
+
+class DecisionMethods(ServiceBase):
+    """Reads and state moves of decisions; every move is audited with who made it."""
+
+    _counts_ttl_s: float
+
+    def list_decisions(
+        self, *, state: Status | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page[Decision]:
+        try:
+            return self.ledger.list(state=state, limit=limit, cursor=cursor)
+        except DecisionError as exc:
+            raise translate(exc) from None
+
+    def active_decisions(self) -> list[Decision]:
+        """Approved or applied decisions not yet expired, soonest expiry first."""
+        return sorted(self.ledger.enforceable(self.now()), key=lambda d: d.expires_at)
+
+    def get_decision(self, decision_id: str) -> DecisionDetail:
+        try:
+            return DecisionDetail(self.ledger.get(decision_id), self.ledger.audit(decision_id))
+        except DecisionError as exc:
+            raise translate(exc) from None
+
+    def approve(self, decision_id: str, *, by: str, comment: str | None = None) -> Decision:
+        return self._move(self.ledger.approve, decision_id, by, comment)
+
+    def reject(self, decision_id: str, *, by: str, comment: str | None = None) -> Decision:
+        return self._move(self.ledger.reject, decision_id, by, comment)
+
+    def revoke(self, decision_id: str, *, by: str, comment: str | None = None) -> Decision:
+        return self._move(self.ledger.revoke, decision_id, by, comment)
+
+    def mark_applied(self, decision_ids: list[str], *, by: str) -> list[Decision]:
+        try:
+            applied = self.ledger.mark_applied(decision_ids, by=by)
+        except DecisionError as exc:
+            raise translate(exc) from None
+        self._forget_counts()
+        return applied
+
+    def _move(
+        self, move: Callable[..., Decision], decision_id: str, by: str, comment: str | None
+    ) -> Decision:
+        try:
+            decision = move(decision_id, by=by, comment=comment)
+        except DecisionError as exc:
+            raise translate(exc) from None
+        self._forget_counts()
+        return decision
+
+    def decisions_by_state(self) -> dict[str, int]:
+        """Decision counts per state, reused for ``counts_ttl_s`` seconds.
+
+        Status and metrics are polled (dashboards, Prometheus); counting a large ledger on
+        every poll is the expensive part, so counts may lag the ledger by up to the TTL.
+        This service's own approvals, rejections and revocations refresh them at once.
+        """
+        now = self.clock.monotonic()
+        if self._counts is None or now - self._counts[0] >= self._counts_ttl_s:
+            self._counts = (now, self.ledger.counts_by_state())
+        return dict(self._counts[1])

@@ -1,0 +1,88 @@
+"""``Service``: one object over the ledger, compiler and enforcer, assembled from its parts.
+
+Each part is a class of methods over the shared ledger and clock (``base.ServiceBase``):
+tokens, decisions, status reading, rule preview and backtest, and the admin's policy and
+allowlist. This module only assembles them and builds the default service from settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.core.clock import SYSTEM_CLOCK, Clock
+from engine.decisions import Ledger
+from engine.decisions.backtest import Backtester
+from engine.decisions.history import RequestHistory
+from engine.schema.decision import Decision
+from engine.service.admin import AdminMethods
+from engine.service.errors import Unavailable
+from engine.service.preview import RuleMethods, RulePreviewer
+from engine.service.status import StatusMethods
+from engine.service.tokens import TokenMethods
+from engine.settings import Settings
+
+
+class Service(TokenMethods, StatusMethods, RuleMethods, AdminMethods):
+    """Reads and changes through the ledger; previews rules through compiler and enforcer.
+
+    ``previewer`` compiles the enforceable decisions and, when it can reach AWS, plans a
+    dry-run cycle; ``backtester`` answers ``backtest``. Both are injected so tests and the
+    full engine choose what runs; ``from_settings`` builds the default ones.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        previewer: Callable[[list[Decision], list[str]], dict[str, Any]] | None = None,
+        backtester: Callable[..., dict[str, Any]] | None = None,
+        ledger_url: str = "",
+        counts_ttl_s: float = 1.0,
+    ) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self._previewer = previewer
+        self._counts_ttl_s = counts_ttl_s
+        self._counts = None
+        self._backtester = backtester
+        self.ledger_url = ledger_url
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Service:
+        """A service over the ledger (and AWS, for previews) that ``settings`` name."""
+        url = settings.resolved_database_url
+        if url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ledger = Ledger.open(url, clock=clock)
+        previewer = RulePreviewer.from_settings(settings, clock=clock)
+        history = RequestHistory(settings.data_dir / "history", clock=clock)
+        return cls(
+            ledger,
+            clock=clock,
+            previewer=previewer,
+            backtester=Backtester(history),
+            ledger_url=_redact(url),
+        )
+
+    def ping(self) -> None:
+        """A round trip to the ledger database (raises if it is unreachable)."""
+        try:
+            with self.ledger.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            raise Unavailable(
+                f"the ledger database does not answer: {exc.__class__.__name__}"
+            ) from exc
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, user = head.partition("://")
+    return f"{scheme}://{user.split(':')[0]}@{tail}"
