@@ -10,18 +10,17 @@ analyst. Allowlisted clients are never approved, whatever approves them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.schema.decision import Action, Decision, DecisionError, Status
 
-if TYPE_CHECKING:
-    from datetime import datetime
-
-    from engine.decisions.ledger import Ledger
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Actions that stop a client's traffic (count only observes).
 BLOCKING_ACTIONS = frozenset({Action.BLOCK, Action.RATE_LIMIT, Action.CHALLENGE, Action.CAPTCHA})
@@ -148,12 +147,30 @@ class PolicyOutcome:
     reasons: dict[str, str] = field(default_factory=dict)  # decision id → why it was held
 
 
+class PolicyLedger(Protocol):
+    """What ``apply_policy`` needs from a ledger (``engine.decisions.Ledger`` is one).
+
+    Declared here rather than importing ``Ledger``, which stores ``Policy`` documents and so
+    imports this module: the policy depends on this narrow interface, not on the ledger.
+    """
+
+    def policy(self) -> Policy: ...
+
+    def allowlist_networks(self) -> list[Network]: ...
+
+    def allowlisted(self, decision: Decision, *, networks: list[Network]) -> str | None: ...
+
+    def propose_many(self, decisions: Iterable[Decision]) -> list[Decision]: ...
+
+    def approve(self, decision_id: str, *, by: str, comment: str | None) -> Decision: ...
+
+
 def _blocked_clients(decision: Decision) -> int:
     return max(len(decision.members), 1) if decision.action in BLOCKING_ACTIONS else 0
 
 
 def apply_policy(
-    ledger: Ledger, proposals: Iterable[Decision], *, active_clients: int, now: datetime
+    ledger: PolicyLedger, proposals: Iterable[Decision], *, active_clients: int, now: datetime
 ) -> PolicyOutcome:
     """Auto-approve the proposals the ledger's policy covers; hold the rest for an analyst.
 
