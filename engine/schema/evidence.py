@@ -41,6 +41,12 @@ class EvidenceSample:
     priority: int | None = None  # how telling the feature store found it (higher is more)
 
     def __post_init__(self) -> None:
+        texts = (self.event_time, self.method, self.path, self.query, self.user_agent)
+        integers = (self.status, self.priority)
+        if all(v is None or v.__class__ is str for v in texts) and all(
+            v is None or v.__class__ is int for v in integers
+        ):
+            return  # the common case, checked cheaply: ledgers hold thousands of samples
         for name in _TEXT:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
@@ -60,11 +66,11 @@ class EvidenceSample:
         sample's fields is refused rather than read as an empty sample."""
         if not isinstance(data, Mapping):
             raise EvidenceError(f"an evidence sample is a JSON object, got {data!r}")
-        if not any(name in data for name in FIELDS):
+        if data.keys().isdisjoint(FIELDS):
             raise EvidenceError(
                 f"evidence item has none of the sample fields {list(FIELDS)}: {dict(data)!r}"
             )
-        return cls(**{name: data.get(name) for name in FIELDS})
+        return cls(*map(data.get, FIELDS))
 
     @classmethod
     def coerce(cls, item: EvidenceSample | Mapping[str, Any]) -> EvidenceSample:
