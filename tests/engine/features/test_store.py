@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.core.errors import ConfigError
-from engine.features import FeatureConfig, FeatureStore
 from engine.core.netaddr import CidrSet, subnet_keys
+from engine.features import FeatureConfig, FeatureStore
 
 from .traffic import Traffic
 
