@@ -11,13 +11,8 @@ Public API::
 from engine.compiler.compile import compile_state, enforced_decision_ids
 from engine.compiler.config import CompilerConfig, config_from_dict, load_config, with_allowlist
 from engine.compiler.modelcheck import check_document
-from engine.compiler.validate import (
-    DocumentInvalid,
-    Violation,
-    estimate_wcu,
-    validate,
-    validate_or_raise,
-)
+from engine.compiler.validate import estimate_wcu, validate, validate_or_raise
+from engine.compiler.violations import DocumentInvalid, Violation
 
 __all__ = [
     "CompilerConfig",

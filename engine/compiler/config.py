@@ -18,8 +18,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.core.errors import ConfigError
+from engine.schema.waf_limits import (
+    HEADER_NAME_PATTERN,
+    MAX_ADDRESSES_PER_IP_SET,
+    MAX_CAPACITY_WCU,
+    MAX_CUSTOM_KEY_NAME_LENGTH,
+    MAX_CUSTOM_KEYS,
+    MAX_HEADER_NAME_LENGTH,
+    MAX_NAME_LENGTH,
+    RATE_LIMIT_MAX,
+    RATE_LIMIT_MIN,
+    SHIELD_RULE_PRIORITY,
+    RateWindow,
+)
 
-MAX_ADDRESSES_PER_SET = 10_000
 NAME_PATTERN = r"^[A-Za-z0-9_\-]+$"
 Category = Literal["block", "challenge", "captcha", "count", "rate_limit"]
 WafAction = Literal["BLOCK", "CHALLENGE", "CAPTCHA", "COUNT"]
@@ -51,7 +63,9 @@ class CustomKeyConfig(_Model):
         "label_namespace",
         "asn",
     ]
-    name: str | None = Field(None, min_length=1, max_length=64)  # header/cookie/query_argument
+    name: str | None = Field(  # header/cookie/query_argument
+        None, min_length=1, max_length=MAX_CUSTOM_KEY_NAME_LENGTH
+    )
     namespace: str | None = Field(None, pattern=r"^[0-9A-Za-z_\-:]+:$")  # label_namespace
     text_transformation: str = "NONE"
     fallback: Literal["MATCH", "NO_MATCH"] = "NO_MATCH"  # ja3/ja4
@@ -89,12 +103,14 @@ class RateProtectionConfig(_Model):
     """A configured rate-based protection, e.g. at most 20 ``POST /login`` per IP per minute."""
 
     name: str = Field(pattern=NAME_PATTERN, min_length=1, max_length=60)
-    limit: int = Field(ge=10, le=2_000_000_000)
-    window_s: Literal[60, 120, 300, 600] = 300
+    limit: int = Field(ge=RATE_LIMIT_MIN, le=RATE_LIMIT_MAX)
+    window_s: RateWindow = 300
     aggregate: Literal["IP", "FORWARDED_IP", "CUSTOM_KEYS", "CONSTANT"] = "IP"
-    forwarded_ip_header: str | None = Field(None, pattern=r"^[a-zA-Z0-9-]+$", max_length=255)
+    forwarded_ip_header: str | None = Field(
+        None, pattern=HEADER_NAME_PATTERN, max_length=MAX_HEADER_NAME_LENGTH
+    )
     forwarded_ip_fallback: Literal["MATCH", "NO_MATCH"] = "NO_MATCH"
-    custom_keys: list[CustomKeyConfig] = Field(default_factory=list, max_length=5)
+    custom_keys: list[CustomKeyConfig] = Field(default_factory=list, max_length=MAX_CUSTOM_KEYS)
     scope_down: ScopeDownConfig | None = None
     action: WafAction = "BLOCK"
     slot: int | None = Field(None, ge=FIRST_PROTECTION_SLOT)  # fixed priority offset
@@ -122,10 +138,12 @@ class RateProtectionConfig(_Model):
 class RateLimitDecisionsConfig(_Model):
     """The rate rule enforcing ``rate_limit`` decisions (scoped down to their IP sets)."""
 
-    limit: int = Field(100, ge=10, le=2_000_000_000)
-    window_s: Literal[60, 120, 300, 600] = 300
+    limit: int = Field(100, ge=RATE_LIMIT_MIN, le=RATE_LIMIT_MAX)
+    window_s: RateWindow = 300
     aggregate: Literal["IP", "FORWARDED_IP"] = "IP"
-    forwarded_ip_header: str | None = Field(None, pattern=r"^[a-zA-Z0-9-]+$", max_length=255)
+    forwarded_ip_header: str | None = Field(
+        None, pattern=HEADER_NAME_PATTERN, max_length=MAX_HEADER_NAME_LENGTH
+    )
     forwarded_ip_fallback: Literal["MATCH", "NO_MATCH"] = "NO_MATCH"
     action: WafAction = "BLOCK"
 
@@ -140,19 +158,21 @@ class PlacementConfig(_Model):
     """Where the engine's rules go and which web ACL priorities it owns."""
 
     mode: Literal["rule_group", "web_acl"] = "rule_group"
-    web_acl_name: str | None = Field(None, pattern=NAME_PATTERN, max_length=128)
+    web_acl_name: str | None = Field(None, pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH)
     rule_group_suffix: str = Field("rules", pattern=NAME_PATTERN, max_length=60)
-    rule_group_capacity: int = Field(500, ge=1, le=5000)
+    rule_group_capacity: int = Field(500, ge=1, le=MAX_CAPACITY_WCU)
     priority_min: int = Field(100, ge=0)
     priority_max: int = Field(199, ge=0)
-    web_acl_wcu_budget: int = Field(1500, ge=1, le=5000)
+    web_acl_wcu_budget: int = Field(1500, ge=1, le=MAX_CAPACITY_WCU)
 
     @model_validator(mode="after")
     def _range(self) -> PlacementConfig:
         if self.priority_max < self.priority_min:
             raise ValueError("placement: priority_max must be >= priority_min")
-        if 10_000_000 in range(self.priority_min, self.priority_max + 1):
-            raise ValueError("placement: the range must not include 10000000 (Shield's rule)")
+        if self.priority_min <= SHIELD_RULE_PRIORITY <= self.priority_max:
+            raise ValueError(
+                f"placement: the range must not include {SHIELD_RULE_PRIORITY} (Shield's rule)"
+            )
         return self
 
 
@@ -205,7 +225,7 @@ class CompilerConfig(_Model):
     )
     aggregate: bool = True
     max_entries: int = Field(100_000, ge=1)
-    max_entries_per_set: int = Field(MAX_ADDRESSES_PER_SET, ge=1, le=MAX_ADDRESSES_PER_SET)
+    max_entries_per_set: int = Field(MAX_ADDRESSES_PER_IP_SET, ge=1, le=MAX_ADDRESSES_PER_IP_SET)
     max_shards: int = Field(4, ge=1, le=16)
     min_shards: int = Field(1, ge=1, le=16)
     allowlist: list[str] = Field(default_factory=list)

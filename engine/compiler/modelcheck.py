@@ -16,7 +16,7 @@ import botocore.session
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
 
-from engine.compiler.validate import Violation
+from engine.compiler.violations import Violation
 from engine.schema.rule import (
     DesiredState,
     ip_set_request,

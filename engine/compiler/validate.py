@@ -12,11 +12,11 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from engine.compiler import wcu
-from engine.core.errors import WafsmithError
+from engine.compiler.modelcheck import check_document
+from engine.compiler.violations import DocumentInvalid, Violation
 from engine.schema.rule import (
     AGGREGATE_KEY_TYPES,
     IP_SET_CATEGORIES,
@@ -32,21 +32,38 @@ from engine.schema.rule import (
     render_rule,
     render_rules,
 )
+from engine.schema.waf_limits import (
+    DESCRIPTION_PATTERN,
+    HEADER_NAME_PATTERN,
+    MAX_ADDRESS_LENGTH,
+    MAX_ADDRESSES_PER_IP_SET,
+    MAX_CAPACITY_WCU,
+    MAX_CUSTOM_KEY_NAME_LENGTH,
+    MAX_CUSTOM_KEYS,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_HEADER_NAME_LENGTH,
+    MAX_IP_SET_REFERENCES,
+    MAX_IP_SETS,
+    MAX_NAME_LENGTH,
+    MAX_RATE_RULES_PER_RULE_GROUP,
+    MAX_RATE_RULES_PER_WEB_ACL,
+    MAX_SHIELD_NAME_LENGTH,
+    METRIC_NAME_PATTERN,
+    NAME_PATTERN,
+    RATE_LIMIT_MAX,
+    RATE_LIMIT_MIN,
+    RATE_WINDOWS_S,
+    RESERVED_METRIC_NAMES,
+    SHIELD_MITIGATION_WCU,
+    SHIELD_NAME_PATTERN,
+    SHIELD_RULE_PRIORITY,
+)
 
-MAX_ADDRESSES_PER_SET = 10_000
-MAX_RATE_RULES_PER_WEB_ACL = 10
-MAX_RATE_RULES_PER_RULE_GROUP = 4
-MAX_REFERENCES = 50
-MAX_IP_SETS = 100
-MAX_CAPACITY = 5000
-SHIELD_PRIORITY = 10_000_000
-WINDOWS = (60, 120, 300, 600)
-
-NAME_RE = re.compile(r"^[\w\-]+$")
-DESCRIPTION_RE = re.compile(r"^[\w+=:#@/\-,\.][\w+=:#@/\-,\.\s]+[\w+=:#@/\-,\.]$")
-METRIC_RE = re.compile(r"^[\w#:\.\-/]+$")
-HEADER_RE = re.compile(r"^[a-zA-Z0-9-]+$")
-SHIELD_NAME_RE = re.compile(r"^[ a-zA-Z0-9_\.\-]*$")
+NAME_RE = re.compile(NAME_PATTERN)
+DESCRIPTION_RE = re.compile(DESCRIPTION_PATTERN)
+METRIC_RE = re.compile(METRIC_NAME_PATTERN)
+HEADER_RE = re.compile(HEADER_NAME_PATTERN)
+SHIELD_NAME_RE = re.compile(SHIELD_NAME_PATTERN)
 KEY_TYPES = {
     "Header",
     "Cookie",
@@ -61,31 +78,6 @@ KEY_TYPES = {
     "JA4Fingerprint",
     "ASN",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """One broken constraint: where, what value, which rule."""
-
-    field: str
-    value: Any
-    rule: str
-
-    def __str__(self) -> str:
-        shown = repr(self.value)
-        if len(shown) > 120:
-            shown = shown[:117] + "..."
-        return f"{self.field} = {shown}: {self.rule}"
-
-
-class DocumentInvalid(WafsmithError):
-    """The compiled document breaks WAFv2 constraints; nothing may be sent."""
-
-    def __init__(self, violations: list[Violation]) -> None:
-        self.violations = violations
-        lines = "\n".join(f"  - {v}" for v in violations[:50])
-        more = f"\n  ... and {len(violations) - 50} more" if len(violations) > 50 else ""
-        super().__init__(f"{len(violations)} constraint violation(s):\n{lines}{more}")
 
 
 def validate(
@@ -112,8 +104,6 @@ def validate(
         if o.reason not in OVERFLOW_REASONS:
             out.append(Violation(f"overflow[{i}].reason", o.reason, f"one of {OVERFLOW_REASONS}"))
     if model and not out:
-        from engine.compiler.modelcheck import check_document  # it imports Violation from here
-
         out += check_document(state)
     return out
 
@@ -125,7 +115,9 @@ def validate_or_raise(state: DesiredState, **kwargs: Any) -> DesiredState:
     return state
 
 
-def _name(field: str, name: str, prefix: str, out: list[Violation], max_len: int = 128) -> None:
+def _name(
+    field: str, name: str, prefix: str, out: list[Violation], max_len: int = MAX_NAME_LENGTH
+) -> None:
     if not 1 <= len(name) <= max_len or not NAME_RE.match(name):
         out.append(Violation(field, name, f"names are 1-{max_len} chars of [A-Za-z0-9_-]"))
     if not is_owned(name, prefix):
@@ -142,23 +134,23 @@ def _check_placement(state: DesiredState, out: list[Violation]) -> None:
         out.append(
             Violation("placement.priority_min", p.priority_min, "0 <= priority_min <= priority_max")
         )
-    if p.priority_min <= SHIELD_PRIORITY <= p.priority_max:
+    if p.priority_min <= SHIELD_RULE_PRIORITY <= p.priority_max:
         out.append(
             Violation(
                 "placement.priority_max",
                 p.priority_max,
-                "the owned range must not contain Shield's priority 10000000",
+                f"the owned range must not contain Shield's priority {SHIELD_RULE_PRIORITY}",
             )
         )
     _name("placement.rule_group_name", p.rule_group_name, state.owner_prefix, out)
     if p.web_acl_name is not None and not NAME_RE.match(p.web_acl_name):
         out.append(Violation("placement.web_acl_name", p.web_acl_name, "pattern ^[\\w\\-]+$"))
-    if not 1 <= p.rule_group_capacity <= MAX_CAPACITY:
+    if not 1 <= p.rule_group_capacity <= MAX_CAPACITY_WCU:
         out.append(
             Violation(
                 "placement.rule_group_capacity",
                 p.rule_group_capacity,
-                f"rule group capacity is 1..{MAX_CAPACITY} WCU",
+                f"rule group capacity is 1..{MAX_CAPACITY_WCU} WCU",
             )
         )
 
@@ -196,12 +188,12 @@ def _check_ip_set(field: str, spec: IPSetSpec, state: DesiredState, out: list[Vi
     if spec.category not in IP_SET_CATEGORIES:
         out.append(Violation(f"{field}.category", spec.category, f"one of {IP_SET_CATEGORIES}"))
     _description(f"{field}.description", spec.description, out)
-    if len(spec.addresses) > MAX_ADDRESSES_PER_SET:
+    if len(spec.addresses) > MAX_ADDRESSES_PER_IP_SET:
         out.append(
             Violation(
                 f"{field}.addresses",
                 len(spec.addresses),
-                f"an IP set holds at most {MAX_ADDRESSES_PER_SET} entries",
+                f"an IP set holds at most {MAX_ADDRESSES_PER_IP_SET} entries",
             )
         )
     version = 4 if spec.ip_version == "IPV4" else 6
@@ -216,8 +208,8 @@ def _check_ip_set(field: str, spec: IPSetSpec, state: DesiredState, out: list[Vi
 
 
 def _address_problem(text: str, version: int) -> str | None:
-    if not isinstance(text, str) or not 1 <= len(text) <= 50 or "/" not in text:
-        return "entries are CIDRs of 1-50 chars (e.g. 192.0.2.7/32)"
+    if not isinstance(text, str) or not 1 <= len(text) <= MAX_ADDRESS_LENGTH or "/" not in text:
+        return f"entries are CIDRs of 1-{MAX_ADDRESS_LENGTH} chars (e.g. 192.0.2.7/32)"
     try:
         net = ipaddress.ip_network(text, strict=True)
     except ValueError as exc:
@@ -232,12 +224,12 @@ def _address_problem(text: str, version: int) -> str | None:
 
 
 def _description(field: str, text: str, out: list[Violation]) -> None:
-    if not 1 <= len(text) <= 256 or not DESCRIPTION_RE.match(text):
+    if not 1 <= len(text) <= MAX_DESCRIPTION_LENGTH or not DESCRIPTION_RE.match(text):
         out.append(
             Violation(
                 field,
                 text,
-                "1-256 chars, at least 3, of [\\w+=:#@/-,.] and "
+                f"1-{MAX_DESCRIPTION_LENGTH} chars, at least 3, of [\\w+=:#@/-,.] and "
                 "inner spaces, no leading/trailing space",
             )
         )
@@ -265,12 +257,12 @@ def _check_rules(
                     f"outside the owned range {p.priority_min}..{p.priority_max}",
                 )
             )
-        if prio in foreign or prio == SHIELD_PRIORITY:
+        if prio in foreign or prio == SHIELD_RULE_PRIORITY:
             out.append(Violation("rules.priority", prio, "collides with a foreign rule"))
     for i, rule in enumerate(state.rules):
         field = f"rules[{i}]"
         _name(f"{field}.name", rule.name, state.owner_prefix, out)
-        if not METRIC_RE.match(rule.name) or rule.name in ("All", "Default_Action"):
+        if not METRIC_RE.match(rule.name) or rule.name in RESERVED_METRIC_NAMES:
             out.append(Violation(f"{field}.name", rule.name, "invalid metric name"))
         if rule.priority < 0:
             out.append(Violation(f"{field}.priority", rule.priority, "priorities are >= 0"))
@@ -289,10 +281,14 @@ def _check_rules(
 
 
 def _check_rate(field: str, rule: RateRuleSpec, out: list[Violation]) -> None:
-    if not 10 <= rule.limit <= 2_000_000_000:
-        out.append(Violation(f"{field}.limit", rule.limit, "10 <= Limit <= 2,000,000,000"))
-    if rule.window_s not in WINDOWS:
-        out.append(Violation(f"{field}.window_s", rule.window_s, f"one of {WINDOWS}"))
+    if not RATE_LIMIT_MIN <= rule.limit <= RATE_LIMIT_MAX:
+        out.append(
+            Violation(
+                f"{field}.limit", rule.limit, f"{RATE_LIMIT_MIN} <= Limit <= {RATE_LIMIT_MAX:,}"
+            )
+        )
+    if rule.window_s not in RATE_WINDOWS_S:
+        out.append(Violation(f"{field}.window_s", rule.window_s, f"one of {RATE_WINDOWS_S}"))
     kind = rule.aggregate_key_type
     if kind not in AGGREGATE_KEY_TYPES:
         out.append(Violation(f"{field}.aggregate_key_type", kind, f"one of {AGGREGATE_KEY_TYPES}"))
@@ -310,10 +306,12 @@ def _check_rate(field: str, rule: RateRuleSpec, out: list[Violation]) -> None:
         )
     if fwd is not None:
         header = fwd.get("HeaderName") or ""
-        if not 1 <= len(header) <= 255 or not HEADER_RE.match(header):
+        if not 1 <= len(header) <= MAX_HEADER_NAME_LENGTH or not HEADER_RE.match(header):
             out.append(
                 Violation(
-                    f"{field}.forwarded_ip_config.HeaderName", header, "1-255 chars of [a-zA-Z0-9-]"
+                    f"{field}.forwarded_ip_config.HeaderName",
+                    header,
+                    f"1-{MAX_HEADER_NAME_LENGTH} chars of [a-zA-Z0-9-]",
                 )
             )
         if fwd.get("FallbackBehavior") not in ("MATCH", "NO_MATCH"):
@@ -337,8 +335,9 @@ def _check_rate(field: str, rule: RateRuleSpec, out: list[Violation]) -> None:
 
 def _check_custom_keys(field: str, rule: RateRuleSpec, out: list[Violation]) -> None:
     keys = rule.custom_keys
-    if rule.aggregate_key_type == "CUSTOM_KEYS" and not 1 <= len(keys) <= 5:
-        out.append(Violation(f"{field}.custom_keys", len(keys), "CUSTOM_KEYS needs 1-5 keys"))
+    if rule.aggregate_key_type == "CUSTOM_KEYS" and not 1 <= len(keys) <= MAX_CUSTOM_KEYS:
+        needs = f"CUSTOM_KEYS needs 1-{MAX_CUSTOM_KEYS} keys"
+        out.append(Violation(f"{field}.custom_keys", len(keys), needs))
     if rule.aggregate_key_type != "CUSTOM_KEYS" and keys:
         out.append(Violation(f"{field}.custom_keys", len(keys), "keys need CUSTOM_KEYS"))
     kinds = []
@@ -349,8 +348,13 @@ def _check_custom_keys(field: str, rule: RateRuleSpec, out: list[Violation]) -> 
         ((kind, body),) = key.items()
         kinds.append(kind)
         name = body.get("Name")
-        if kind in ("Header", "Cookie", "QueryArgument") and not 1 <= len(name or "") <= 64:
-            out.append(Violation(f"{field}.custom_keys[{j}].Name", name, "1-64 chars"))
+        named = kind in ("Header", "Cookie", "QueryArgument")
+        if named and not 1 <= len(name or "") <= MAX_CUSTOM_KEY_NAME_LENGTH:
+            out.append(
+                Violation(
+                    f"{field}.custom_keys[{j}].Name", name, f"1-{MAX_CUSTOM_KEY_NAME_LENGTH} chars"
+                )
+            )
         if "TextTransformations" in body and not body["TextTransformations"]:
             out.append(Violation(f"{field}.custom_keys[{j}]", key, "needs a text transformation"))
     if kinds and set(kinds) <= {"IP", "ForwardedIP"}:
@@ -377,12 +381,12 @@ def _check_counts(state: DesiredState, out: list[Violation]) -> None:
             Violation("rules", rate, f"at most {limit} rate-based rules per {state.placement.mode}")
         )
     refs = sum(len(r.ip_set_names) for r in state.rules)
-    if refs > MAX_REFERENCES:
+    if refs > MAX_IP_SET_REFERENCES:
         out.append(
             Violation(
                 "rules.ip_set_names",
                 refs,
-                f"at most {MAX_REFERENCES} IP-set references per container",
+                f"at most {MAX_IP_SET_REFERENCES} IP-set references per container",
             )
         )
 
@@ -410,14 +414,14 @@ def _check_capacity(state: DesiredState, out: list[Violation]) -> None:
         )
     engine_share = p.rule_group_capacity if p.mode == "rule_group" else total
     if any(pr.auto_response for pr in state.shield.protections):
-        engine_share += wcu.SHIELD_MITIGATION_WCU
+        engine_share += SHIELD_MITIGATION_WCU
     if engine_share > p.web_acl_wcu_budget:
         out.append(
             Violation(
                 "placement.web_acl_wcu_budget",
                 p.web_acl_wcu_budget,
                 f"the engine's share of the web ACL needs {engine_share} WCU "
-                "(Shield's 150 included when automatic response is on)",
+                f"(Shield's {SHIELD_MITIGATION_WCU} included when automatic response is on)",
             )
         )
 
@@ -429,8 +433,12 @@ def _check_shield(state: DesiredState, out: list[Violation]) -> None:
             out.append(Violation("shield.protections.resource_arn", arn, "listed twice"))
     for i, pr in enumerate(state.shield.protections):
         field = f"shield.protections[{i}]"
-        if not 1 <= len(pr.name) <= 128 or not SHIELD_NAME_RE.match(pr.name):
-            out.append(Violation(f"{field}.name", pr.name, "1-128 chars of [ a-zA-Z0-9_.-]"))
+        if not 1 <= len(pr.name) <= MAX_SHIELD_NAME_LENGTH or not SHIELD_NAME_RE.match(pr.name):
+            out.append(
+                Violation(
+                    f"{field}.name", pr.name, f"1-{MAX_SHIELD_NAME_LENGTH} chars of [ a-zA-Z0-9_.-]"
+                )
+            )
         if not is_owned(pr.name, state.owner_prefix):
             out.append(
                 Violation(

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-SHIELD_MITIGATION_WCU = 150
+from engine.schema.waf_limits import SHIELD_MITIGATION_WCU
+
+__all__ = ["SHIELD_MITIGATION_WCU", "UnknownCost", "rule_wcu", "statement_wcu"]
 
 _BASE = {
     "GeoMatchStatement": 1,

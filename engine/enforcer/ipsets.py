@@ -22,8 +22,8 @@ from engine.enforcer.state import (
     sorted_addresses,
 )
 from engine.schema.rule import IPSetSpec, placeholder_arn
+from engine.schema.waf_limits import MAX_ADDRESSES_PER_IP_SET as MAX_ADDRESSES
 
-MAX_ADDRESSES = 10_000
 PHASE = "ipsets"
 
 

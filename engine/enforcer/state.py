@@ -18,10 +18,10 @@ from typing import Any
 
 from engine.enforcer.api import WafV2Api
 from engine.enforcer.calls import Caller
+from engine.schema.waf_limits import MAX_DESCRIPTION_LENGTH
 
 OWNER_MARK = "wafsmith-digest="
 _MARK_RE = re.compile(re.escape(OWNER_MARK) + r"([0-9a-f]{16})")
-_DESCRIPTION_MAX = 256
 OWNER_TAG_KEY = "wafsmith:owner"
 
 
@@ -72,7 +72,7 @@ def digest_of(content: Any) -> str:
 def owned_description(base: str, digest: str) -> str:
     """``base`` plus the ownership mark and digest, within WAFv2's 256-char limit."""
     suffix = f" {OWNER_MARK}{digest}"
-    head = " ".join(base.split())[: _DESCRIPTION_MAX - len(suffix)].rstrip() or "wafsmith"
+    head = " ".join(base.split())[: MAX_DESCRIPTION_LENGTH - len(suffix)].rstrip() or "wafsmith"
     return head + suffix
 
 
