@@ -1,7 +1,8 @@
-"""How the running engine's parts are built from settings: the source, the compiler config,
-the online model trainer, and the offence history that escalation reads from the ledger.
+"""How the running engine's parts are built from settings: the source, the online model
+trainer, and the offence history that escalation reads from the ledger.
 
 ``engine.runner`` composes these; keeping their construction here keeps the loop readable.
+The enforcement side (compiler config, reconciler) is built by ``engine.enforcement``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from engine.compiler import CompilerConfig, config_from_dict
 from engine.core.clock import Clock
 from engine.core.errors import ConfigError
 from engine.decisions import Ledger
@@ -35,18 +35,6 @@ def build_source(settings: Settings, *, clock: Clock, store: ProcessedStore) -> 
     else:
         model = SOURCE_CONFIGS["local"](paths=[str(p) for p in cfg.paths])
     return model.build(clock=clock, store=store)
-
-
-def compiler_config(settings: Settings) -> CompilerConfig:
-    enforcement = settings.enforcement
-    data: dict[str, Any] = {
-        "scope": enforcement.scope,
-        "count_only": enforcement.mode == "count_only",
-        **enforcement.compiler,
-    }
-    if enforcement.web_acl_name:
-        data.setdefault("placement", {})["web_acl_name"] = enforcement.web_acl_name
-    return config_from_dict(data, source="enforcement")
 
 
 def build_trainer(settings: Settings, *, clock: Clock) -> Any:

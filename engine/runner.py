@@ -27,25 +27,18 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from engine.assembly import (
-    LedgerOffences,
-    build_source,
-    build_trainer,
-    compiler_config,
-    model_directory,
-)
-from engine.compiler import compile_state, enforced_decision_ids, validate, with_allowlist
+from engine.assembly import LedgerOffences, build_source, build_trainer, model_directory
 from engine.core.clock import Clock
 from engine.core.logging import log_event
 from engine.decisions import Ledger
 from engine.decisions.history import RequestHistory
 from engine.decisions.policy import apply_policy
-from engine.enforcer import Boto3WafV2Api, CallPolicy, Mode, Reconciler, RecordingShieldFake
-from engine.enforcer.reconciler import CycleResult, next_expiry
+from engine.enforcement import MODES, compiler_config, enforce_once, reconciler_from_settings
+from engine.enforcer import CycleResult, Reconciler
 from engine.parsers import parse_object
 from engine.pipeline import AnalysisConfig, Analyzer
 from engine.schema import features as F
-from engine.schema.decision import Decision, Status
+from engine.schema.decision import Decision
 from engine.schema.request import EVENT_TIME
 from engine.settings import Settings
 from engine.sources import (
@@ -57,7 +50,6 @@ from engine.sources import (
     SourceError,
 )
 from engine.status import (
-    EnforcementStatus,
     EngineStatus,
     EvidenceSamples,
     ModelStatus,
@@ -69,7 +61,6 @@ from engine.telemetry import IngestTelemetry, ObjectOutcome
 
 log = logging.getLogger("wafsmith.engine")
 
-MODES = {"dry_run": Mode.DRY_RUN, "count_only": Mode.COUNT_ONLY, "enforce": Mode.ENFORCE}
 WARMUP = timedelta(minutes=60)  # the longest feature window
 TOP_CLIENTS = 50
 
@@ -145,15 +136,7 @@ class EngineRunner:
         if settings.policy and ledger.policy().version == 0:
             # The config seeds the policy once; later changes are an admin's, through the API.
             ledger.set_policy({**ledger.policy().model_dump(), **settings.policy}, by="config")
-        reconciler = None
-        if settings.enforcement.web_acl_name or settings.aws.endpoint_url:
-            # CLOUDFRONT-scope WAF lives in us-east-1 whatever Region the logs are in.
-            cloudfront = settings.enforcement.scope == "CLOUDFRONT"
-            region = "us-east-1" if cloudfront else settings.aws.region
-            api = wafv2 or Boto3WafV2Api(region=region, endpoint_url=settings.aws.endpoint_url)
-            if shield is None and settings.aws.endpoint_url:
-                shield = RecordingShieldFake()  # moto lacks Shield Advanced
-            reconciler = Reconciler(api, clock=clock, shield_api=shield, policy=CallPolicy(clock))
+        reconciler = reconciler_from_settings(settings, clock=clock, wafv2=wafv2, shield=shield)
         runner = cls(
             settings=settings,
             clock=clock,
@@ -348,45 +331,40 @@ class EngineRunner:
         return self.enforce(now, full=bool(expired or due_by_time or due_by_expiry))
 
     def enforce(self, now: datetime, *, full: bool = True) -> CycleResult | None:
-        """Compile the enforceable decisions and run one reconciliation cycle.
+        """Compile the enforceable decisions and run one reconciliation cycle
+        (``engine.enforcement.enforce_once``).
 
         ``full=False`` lets the enforcer update just the IP sets whose entries changed since
         its last converged cycle. Returns None, sending nothing, when the compiled document
-        breaks a WAFv2 constraint.
+        breaks a WAFv2 constraint: ingestion goes on, and the status API and the log carry
+        every violation until the config or the decisions are fixed.
         """
         assert self.reconciler is not None
-        decisions = self.ledger.enforceable(now)
-        config = with_allowlist(self.compiler, self.ledger.allowlist_networks())
-        state = compile_state(decisions, config, now)
-        violations = validate(state)
-        if violations:
-            # An invalid document never reaches AWS. Ingestion goes on; the status API and the
-            # log carry every violation until the config or the decisions are fixed.
-            errors = [str(v) for v in violations]
-            refused = EnforcementStatus.refused(mode=self.mode.value, at=now, violations=errors)
-            publish(self.ledger, refused)
-            self._last_cycle_at = self.clock.time()
+        done = enforce_once(
+            self.ledger.enforceable(now),
+            config=self.compiler,
+            reconciler=self.reconciler,
+            mode=self.mode,
+            now=now,
+            ledger=self.ledger,
+            full=full,
+        )
+        self._last_cycle_at = self.clock.time()
+        if done.result is None:
+            errors = [str(v) for v in done.violations]
             log_event(log, "compiled_document_invalid", level=logging.ERROR, errors=errors)
             return None
-        self._next_expiry = next_expiry(decisions, now)
-        run = self.reconciler.run_cycle if full else self.reconciler.push
-        result = run(state, mode=self.mode, next_expiry=self._next_expiry)
+        result = done.result
+        self._next_expiry = done.next_expiry
         self.last_cycle = result
-        self._last_cycle_at = self.clock.time()
         self._dirty = not result.ok
-        publish(self.ledger, EnforcementStatus.from_dict(result.to_dict()))
-        if result.ok and self.mode is Mode.ENFORCE:
-            approved = [d for d in decisions if d.status is Status.APPROVED]
-            ids = enforced_decision_ids(approved, state)
-            if ids:
-                self.ledger.mark_applied(ids, by="enforcer")
         log_event(
             log,
             "enforcement_cycle",
             ok=result.ok,
             writes=result.writes,
             errors=[e.to_dict() for e in result.errors],
-            decisions=len(decisions),
+            decisions=len(done.decisions),
         )
         return result
 

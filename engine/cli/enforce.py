@@ -3,8 +3,12 @@
 Decisions come from ``--decisions FILE.json`` or, without it, from the ledger
 (``--database-url`` or ``WAFSMITH_DATABASE_URL``, or the settings file's ledger).
 ``--config`` takes a compiler TOML (as ``wafsmith compile``) or an engine settings TOML
-(``[enforcement]``/``[aws]`` tables). Prints a JSON summary: calls made by operation, entries
-per IP set, drift found, errors and when the next decision expires.
+(``[enforcement]``/``[aws]`` tables), read exactly as ``wafsmith run`` reads it. The mode comes
+from the flags (``--dry-run``, ``--count-only``, else enforce); a count-only configuration is
+always enforced in count-only mode. With the ledger, its allowlist is applied, the status
+document is written (except for a dry run) and the enforced decisions are marked applied.
+Prints a JSON summary: calls made by operation, entries per IP set, drift found, errors and
+when the next decision expires.
 
 Exit codes: 0 converged (or planned, with ``--dry-run``); 1 the cycle failed (errors listed);
 2 bad input, configuration or an invalid compiled document (nothing was sent to AWS).
@@ -21,27 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.compile import load_decisions
-from engine.compiler import (
-    CompilerConfig,
-    compile_state,
-    config_from_dict,
-    enforced_decision_ids,
-    load_config,
-    validate,
-)
+from engine.compiler import CompilerConfig, config_from_dict, load_config
 from engine.core.clock import SystemClock
 from engine.core.errors import ConfigError, WafsmithError
-from engine.enforcer import (
-    Boto3ShieldApi,
-    Boto3WafV2Api,
-    CallPolicy,
-    Mode,
-    Reconciler,
-    RecordingShieldFake,
-    next_expiry,
-)
+from engine.enforcement import build_reconciler, compiler_config, enforce_once
+from engine.enforcer import Mode
 from engine.schema.decision import Decision, DecisionError, parse_time
-from engine.status import EnforcementStatus, publish
 
 
 class _Inputs:
@@ -106,11 +95,7 @@ def _load_inputs(args: argparse.Namespace) -> _Inputs:
             from engine.settings import load_settings
 
             settings = load_settings(Path(args.config))
-            enforcement = settings.enforcement
-            compiler: dict[str, Any] = {"scope": enforcement.scope, **enforcement.compiler}
-            if enforcement.web_acl_name:
-                compiler.setdefault("placement", {})["web_acl_name"] = enforcement.web_acl_name
-            inputs.config = config_from_dict(compiler, source=f"{args.config} [enforcement]")
+            inputs.config = compiler_config(settings, source=f"{args.config} [enforcement]")
             inputs.endpoint_url = settings.aws.endpoint_url
             inputs.region = settings.aws.region
             inputs.database_url = settings.database_url
@@ -129,9 +114,7 @@ def _load_inputs(args: argparse.Namespace) -> _Inputs:
             {**inputs.config.model_dump(), **updates}, source="command line"
         )
     inputs.endpoint_url = args.endpoint_url or inputs.endpoint_url
-    inputs.region = args.region or inputs.region
-    if inputs.config.scope == "CLOUDFRONT":
-        inputs.region = "us-east-1"
+    inputs.region = args.region or inputs.region  # CLOUDFRONT scope: us-east-1 regardless
     inputs.database_url = args.database_url or inputs.database_url
     return inputs
 
@@ -195,38 +178,44 @@ def _cycle(
     clock: SystemClock,
     ledger: Any,
 ) -> int:
-    state = compile_state(decisions, inputs.config, now)
-    violations = validate(state)
-    if violations:
+    mode = (
+        Mode.DRY_RUN
+        if args.dry_run
+        else Mode.COUNT_ONLY
+        if inputs.config.count_only
+        else Mode.ENFORCE
+    )
+    reconciler = build_reconciler(
+        inputs.config,
+        region=inputs.region,
+        endpoint_url=inputs.endpoint_url,
+        clock=clock,
+        shield_kind=args.shield,
+        writes_per_s=args.writes_per_second,
+        reads_per_s=args.reads_per_second,
+    )
+    done = enforce_once(
+        decisions,
+        config=inputs.config,
+        reconciler=reconciler,
+        mode=mode,
+        now=now,
+        ledger=ledger,
+        publish=mode is not Mode.DRY_RUN,
+    )
+    if done.result is None:
         print(
-            f"wafsmith enforce: the compiled document breaks {len(violations)} WAFv2 "
+            f"wafsmith enforce: the compiled document breaks {len(done.violations)} WAFv2 "
             "constraint(s); nothing was sent:",
             file=sys.stderr,
         )
-        for v in violations:
+        for v in done.violations:
             print(f"  - {v}", file=sys.stderr)
         return 2
-    mode = Mode.DRY_RUN if args.dry_run else Mode.COUNT_ONLY if args.count_only else Mode.ENFORCE
-    shield_kind = args.shield or ("fake" if inputs.endpoint_url else "aws")
-    shield: Any = Boto3ShieldApi(endpoint_url=inputs.endpoint_url)
-    if shield_kind == "fake":
-        # Protections go to the endpoint (moto serves them); the fake answers the rest.
-        # Without an endpoint the fake keeps everything in memory for this run.
-        shield = RecordingShieldFake(backend=shield if inputs.endpoint_url else None)
-    reconciler = Reconciler(
-        Boto3WafV2Api(region=inputs.region, endpoint_url=inputs.endpoint_url),
-        clock=clock,
-        shield_api=shield,
-        policy=CallPolicy(
-            clock, writes_per_s=args.writes_per_second, reads_per_s=args.reads_per_second
-        ),
-    )
-    result = reconciler.run_cycle(state, mode=mode, next_expiry=next_expiry(decisions, now))
-    summary = _summary(result.to_dict(), decisions, state.overflow)
-    if ledger is not None and mode is not Mode.DRY_RUN:
-        publish(ledger, EnforcementStatus.from_dict(result.to_dict()))  # for the status API
-        if result.ok and mode is Mode.ENFORCE:
-            summary["marked_applied"] = _mark_applied(ledger, decisions, state)
+    result = done.result
+    summary = _summary(result.to_dict(), decisions, done.state.overflow)
+    if ledger is not None and result.ok and mode is Mode.ENFORCE:
+        summary["marked_applied"] = len(done.applied)
     json.dump(summary, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
     return 0 if result.ok else 1
@@ -249,9 +238,3 @@ def _summary(result: dict[str, Any], decisions: list[Decision], overflow: Any) -
         "shield": result["shield"],
         "next_expiry": result["next_expiry"],
     }
-
-
-def _mark_applied(ledger: Any, decisions: list[Decision], state: Any) -> int:
-    """approved → applied for the decisions now enforced (not those left in overflow)."""
-    ids = enforced_decision_ids(decisions, state)
-    return len(ledger.mark_applied(ids, by="enforcer")) if ids else 0

@@ -11,6 +11,7 @@ backtest), ``admin`` (policy and allowlist); ``facade`` assembles them into ``Se
 """
 
 from engine.decisions import AllowlistEntry, AuditEvent, Page, Policy
+from engine.enforcement import RulePreviewer
 from engine.service.decisions import DecisionDetail
 from engine.service.errors import (
     Conflict,
@@ -21,7 +22,6 @@ from engine.service.errors import (
     Unavailable,
 )
 from engine.service.facade import Service
-from engine.service.preview import RulePreviewer
 from engine.service.status import NOT_REPORTED
 from engine.service.tokens import Identity
 

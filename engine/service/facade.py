@@ -16,10 +16,11 @@ from engine.core.clock import SYSTEM_CLOCK, Clock
 from engine.decisions import Ledger
 from engine.decisions.backtest import Backtester
 from engine.decisions.history import RequestHistory
+from engine.enforcement import RulePreviewer
 from engine.schema.decision import Decision
 from engine.service.admin import AdminMethods
 from engine.service.errors import Unavailable
-from engine.service.preview import RuleMethods, RulePreviewer
+from engine.service.preview import RuleMethods
 from engine.service.status import StatusMethods
 from engine.service.tokens import TokenMethods
 from engine.settings import Settings

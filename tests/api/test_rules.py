@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from engine.service import RulePreviewer, Service
+from engine.enforcement import RulePreviewer
+from engine.service import Service
 from engine.settings import Settings
 
 WEB_ACL = "prod-acl"
@@ -63,6 +64,30 @@ def test_preview_plans_against_aws_in_dry_run(
     operations = {(s["operation"], s["status"]) for s in body["plan"]["plan"]}
     assert ("CreateIPSet", "planned") in operations
     assert wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] == []  # nothing was written
+
+
+def test_preview_targets_the_web_acl_named_in_the_enforcement_settings(
+    client, app, ledger, clock, tokens, proposed, wafv2, aws_endpoint
+) -> None:
+    """``enforcement.web_acl_name`` is where the engine enforces; the preview must plan there
+    too (it used to read only ``[enforcement.compiler.placement]`` and say no ACL was set)."""
+    vis = {"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "a"}
+    wafv2.create_web_acl(
+        Name=WEB_ACL, Scope="REGIONAL", DefaultAction={"Allow": {}}, VisibilityConfig=vis
+    )
+    service = _previewing_service(
+        ledger, clock, aws={"endpoint_url": aws_endpoint}, enforcement={"web_acl_name": WEB_ACL}
+    )
+    service.approve(proposed.id, by="bob")
+    app.state.service = service
+
+    body = client.get("/api/v1/rules/preview", headers=tokens.header("viewer")).json()
+
+    assert body["desired"]["placement"]["web_acl_name"] == WEB_ACL
+    assert body["plan"]["ok"] is True, body["plan"]["errors"]
+    steps = {(s["operation"], s["resource"]) for s in body["plan"]["plan"]}
+    assert ("UpdateWebACL", f"webacl/{WEB_ACL}") in steps
+    assert wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] == []  # planned, not written
 
 
 def test_backtest_validation(client, tokens, proposed) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.assembly import compiler_config
 from engine.core.errors import ConfigError
 from engine.decisions.policy import Policy
+from engine.enforcement import compiler_config
 from engine.pipeline import AnalysisConfig
 from engine.settings import load_settings
 

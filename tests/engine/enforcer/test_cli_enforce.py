@@ -256,3 +256,25 @@ def test_engine_settings_file_supplies_endpoint_and_web_acl(
     assert all(name.startswith("ws-") for name in summary["entries"])
     assert all_addresses(ip_set_contents(wafv2, prefix="ws-")) == {"192.0.2.10/32"}
     assert any(r["Name"] == "ws-rules" for r in acl_body(wafv2)["Rules"])
+
+
+def test_engine_settings_in_count_only_mode_are_enforced_in_count(
+    aws_endpoint, wafv2, web_acl, tmp_path, capsys
+):
+    """The CLI reads a settings file as ``wafsmith run`` does: count-only never blocks."""
+    settings = tmp_path / "wafsmith.toml"
+    settings.write_text(
+        f'[aws]\nendpoint_url = "{aws_endpoint}"\n'
+        f'[enforcement]\nmode = "count_only"\nweb_acl_name = "{WEB_ACL}"\n'
+    )
+    path = _write_decisions(tmp_path / "d.json", ["192.0.2.10"])
+    code, summary = _run(
+        capsys, "--once", "--config", str(settings), "--decisions", str(path), "--now", AT
+    )
+    assert code == 0, summary
+    assert summary["mode"] == "count_only"
+    group = wafv2.list_rule_groups(Scope="REGIONAL")["RuleGroups"][0]
+    rules = wafv2.get_rule_group(Name=group["Name"], Scope="REGIONAL", Id=group["Id"])["RuleGroup"][
+        "Rules"
+    ]
+    assert rules and all(r["Action"] == {"Count": {}} for r in rules)

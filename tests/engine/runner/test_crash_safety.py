@@ -21,12 +21,12 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from engine.assembly import compiler_config
 from engine.compiler import compile_state
 from engine.core.clock import SystemClock
 from engine.decisions import Ledger
 from engine.decisions.history import RequestHistory
 from engine.demo.standin import bootstrap
+from engine.enforcement import compiler_config
 from engine.schema.request import CLIENT_IP
 from engine.settings import load_settings
 from engine.sources import ProcessedStore
