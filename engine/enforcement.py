@@ -50,7 +50,6 @@ from engine.status import EnforcementStatus, StatusStore
 from engine.status import publish as publish_record
 
 APPLIED_BY = "enforcer"  # the actor recorded when decisions move approved → applied
-MODES = {"dry_run": Mode.DRY_RUN, "count_only": Mode.COUNT_ONLY, "enforce": Mode.ENFORCE}
 CLOUDFRONT_REGION = "us-east-1"
 NO_PLAN_REASON = "no AWS endpoint or web ACL is configured: compiled document only"
 
@@ -68,17 +67,23 @@ def waf_region(scope: str, region: str) -> str:
 
 def compiler_config(settings: Settings, *, source: str = "enforcement") -> CompilerConfig:
     """The compiler config the engine enforces with: the ``[enforcement]`` table's scope,
-    web ACL and count-only mode, then its ``[enforcement.compiler]`` table (``source``
-    names it in errors). ``enforcement.web_acl_name``, when set, wins over the table's."""
+    then its ``[enforcement.compiler]`` table (``source`` names it in errors), then the
+    table's web ACL and count-only mode, which win (``mode = "count_only"`` always counts)."""
     enforcement = settings.enforcement
-    data: dict[str, Any] = {
-        "scope": enforcement.scope,
-        "count_only": enforcement.mode == "count_only",
-        **enforcement.compiler,
-    }
+    data: dict[str, Any] = {"scope": enforcement.scope, **enforcement.compiler}
+    if enforcement.mode == "count_only":
+        data["count_only"] = True
     if enforcement.web_acl_name:
         data["placement"] = {**data.get("placement", {}), "web_acl_name": enforcement.web_acl_name}
     return config_from_dict(data, source=source)
+
+
+def enforcement_mode(config: CompilerConfig, *, dry_run: bool) -> Mode:
+    """A dry run plans; a count-only document is enforced in count-only mode (its decisions
+    are not marked applied); anything else is enforced."""
+    if dry_run:
+        return Mode.DRY_RUN
+    return Mode.COUNT_ONLY if config.count_only else Mode.ENFORCE
 
 
 def reaches_aws(settings: Settings, config: CompilerConfig) -> bool:

@@ -33,7 +33,12 @@ from engine.core.logging import log_event
 from engine.decisions import Ledger
 from engine.decisions.history import RequestHistory
 from engine.decisions.policy import apply_policy
-from engine.enforcement import MODES, compiler_config, enforce_once, reconciler_from_settings
+from engine.enforcement import (
+    compiler_config,
+    enforce_once,
+    enforcement_mode,
+    reconciler_from_settings,
+)
 from engine.enforcer import CycleResult, Reconciler
 from engine.parsers import parse_object
 from engine.pipeline import AnalysisConfig, Analyzer
@@ -100,7 +105,7 @@ class EngineRunner:
         self.trainer = trainer
         self.model: dict[str, Any] | None = None  # card of the model in use, for the status
         self.compiler = compiler_config(settings)
-        self.mode = MODES[settings.enforcement.mode]
+        self.mode = enforcement_mode(self.compiler, dry_run=settings.enforcement.mode == "dry_run")
         self.telemetry = IngestTelemetry()
         self.last_cycle: CycleResult | None = None
         self._last_cycle_at: float | None = None

@@ -28,7 +28,7 @@ from engine.cli.compile import load_decisions
 from engine.compiler import CompilerConfig, config_from_dict, load_config
 from engine.core.clock import SystemClock
 from engine.core.errors import ConfigError, WafsmithError
-from engine.enforcement import build_reconciler, compiler_config, enforce_once
+from engine.enforcement import build_reconciler, compiler_config, enforce_once, enforcement_mode
 from engine.enforcer import Mode
 from engine.schema.decision import Decision, DecisionError, parse_time
 
@@ -178,13 +178,7 @@ def _cycle(
     clock: SystemClock,
     ledger: Any,
 ) -> int:
-    mode = (
-        Mode.DRY_RUN
-        if args.dry_run
-        else Mode.COUNT_ONLY
-        if inputs.config.count_only
-        else Mode.ENFORCE
-    )
+    mode = enforcement_mode(inputs.config, dry_run=args.dry_run)
     reconciler = build_reconciler(
         inputs.config,
         region=inputs.region,

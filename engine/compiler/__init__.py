@@ -3,14 +3,17 @@
 Public API::
 
     config = load_config("enforcement.toml")          # or CompilerConfig(...)
-    state = compile_state(decisions, config, now)      # DesiredState (engine.schema.rule)
+    state = compile_state(decisions, config, now)      # DesiredState (engine.schema.rule),
+                                                       # its WAFv2 requests rendered
     validate_or_raise(state)                           # DocumentInvalid lists violations
     check_document(state)                              # botocore-model check, offline
+    rendered(state)                                    # a hand-built state, requests rendered
 """
 
 from engine.compiler.compile import compile_state, enforced_decision_ids
 from engine.compiler.config import CompilerConfig, config_from_dict, load_config, with_allowlist
 from engine.compiler.modelcheck import check_document
+from engine.compiler.render import render_requests, rendered
 from engine.compiler.validate import estimate_wcu, validate, validate_or_raise
 from engine.compiler.violations import DocumentInvalid, Violation
 
@@ -24,6 +27,8 @@ __all__ = [
     "enforced_decision_ids",
     "estimate_wcu",
     "load_config",
+    "render_requests",
+    "rendered",
     "validate",
     "validate_or_raise",
     "with_allowlist",

@@ -11,7 +11,8 @@ Steps (each in ``addresses``/``rules``):
 4. aggregate each (category, family) into the minimal CIDR list covering exactly them;
 5. keep the best ``max_entries`` entries overall (score, then recency);
 6. shard each (category, family) into ≤ 10,000-entry IP sets by a stable hash;
-7. build the IP-set rules, the rate rules, the placement and the Shield section.
+7. build the IP-set rules, the rate rules, the placement and the Shield section;
+8. render the exact WAFv2 requests the enforcer will send (``render``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 
 from engine.compiler import addresses as addr
 from engine.compiler.config import CompilerConfig
+from engine.compiler.render import rendered
 from engine.compiler.rules import (
     CATEGORY_TOKEN,
     ip_set_rule,
@@ -58,7 +60,7 @@ def compile_state(
 
     ip_sets, set_names, dropped = _ip_sets(entries, config)
     overflow += dropped
-    return DesiredState(
+    state = DesiredState(
         ip_sets=tuple(ip_sets),
         rules=tuple(_rules(config, set_names)),
         placement=placement_spec(config),
@@ -68,6 +70,7 @@ def compile_state(
         owner_prefix=config.owner_prefix,
         count_only=config.count_only,
     )
+    return rendered(state)
 
 
 def _overflow_key(o: OverflowEntry) -> tuple:

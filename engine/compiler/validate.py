@@ -4,6 +4,10 @@ Neither botocore (it checks only required/min/types) nor moto (it checks almost 
 catches invalid documents, so this is the line of defence (aws-wafv2-shield.md §10). Every
 ``Violation`` names the field, the offending value and the rule it broke.
 ``validate_or_raise`` raises ``DocumentInvalid`` carrying all of them.
+
+The specs are checked for what they mean (names, families, priorities, references), and the
+rendered requests the enforcer sends for what AWS accepts: they must be exactly the rendering
+of the specs, their rules fit the capacity (WCU), and they pass botocore's wafv2 model.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from typing import Any
 
 from engine.compiler import wcu
 from engine.compiler.modelcheck import check_document
+from engine.compiler.render import render_requests
 from engine.compiler.violations import DocumentInvalid, Violation
+from engine.schema.requests import WafRequests
 from engine.schema.rule import (
     AGGREGATE_KEY_TYPES,
     IP_SET_CATEGORIES,
@@ -29,8 +35,6 @@ from engine.schema.rule import (
     IPSetSpec,
     RateRuleSpec,
     is_owned,
-    render_rule,
-    render_rules,
 )
 from engine.schema.waf_limits import (
     DESCRIPTION_PATTERN,
@@ -89,16 +93,17 @@ def validate(
 ) -> list[Violation]:
     """Every violation in ``state``; ``foreign_priorities`` are the web ACL's other rules'.
 
-    With ``model`` (default), a document that passes these checks is also checked against
-    botocore's wafv2 model (``modelcheck``), which catches what a raw operator statement
-    (e.g. a scope-down) gets wrong; it runs only when the own checks pass, so nothing is
-    reported twice.
+    With ``model`` (default), a document that passes these checks has its requests checked
+    against botocore's wafv2 model (``modelcheck``), which catches what a raw operator
+    statement (e.g. a scope-down) gets wrong; it runs only when the own checks pass, so
+    nothing is reported twice.
     """
     out: list[Violation] = []
     _check_placement(state, out)
     names = _check_ip_sets(state, out, max_ip_sets)
     _check_rules(state, names, set(foreign_priorities), out)
-    _check_capacity(state, out)
+    if _check_requests(state, out):
+        _check_capacity(state, out)
     _check_shield(state, out)
     for i, o in enumerate(state.overflow):
         if o.reason not in OVERFLOW_REASONS:
@@ -392,14 +397,46 @@ def _check_counts(state: DesiredState, out: list[Violation]) -> None:
 
 
 def estimate_wcu(state: DesiredState) -> int:
-    """Estimated WCU of the engine's rules (raises ``wcu.UnknownCost``)."""
-    return sum(wcu.rule_wcu(r) for r in render_rules(state))
+    """Estimated WCU of the engine's rendered rules (raises ``wcu.UnknownCost``)."""
+    return sum(wcu.rule_wcu(r) for r in _rendered(state).rules)
+
+
+def _rendered(state: DesiredState) -> WafRequests:
+    return render_requests(state) if state.requests is None else state.requests
+
+
+def _check_requests(state: DesiredState, out: list[Violation]) -> bool:
+    """The requests are what is sent: they must be the rendering of the specs checked here.
+    False when the document carries none."""
+    if state.requests is None:
+        out.append(Violation("requests", None, "no rendered requests; compile the document"))
+        return False
+    want = render_requests(state)
+    if state.requests == want:
+        return True
+    have = state.requests
+    if have.ip_sets != want.ip_sets:
+        # the sets one side lacks, else those whose bodies differ
+        names = {str(b.get("Name")) for b in have.ip_sets} ^ {b["Name"] for b in want.ip_sets}
+        value = sorted(names) or [
+            w["Name"] for h, w in zip(have.ip_sets, want.ip_sets, strict=False) if h != w
+        ]
+        where = "requests.ip_sets"
+    elif have.rule_group != want.rule_group:
+        where, value = "requests.rule_group", state.placement.rule_group_name
+    else:
+        where, value = "requests.web_acl_rules", [r.get("Name") for r in have.web_acl_rules]
+    out.append(
+        Violation(where, value, "differs from the rendering of the document's specs; recompile")
+    )
+    return True
 
 
 def _check_capacity(state: DesiredState, out: list[Violation]) -> None:
+    assert state.requests is not None
     p = state.placement
     total = 0
-    for i, rule in enumerate(render_rules(state)):
+    for i, rule in enumerate(state.requests.rules):
         try:
             total += wcu.rule_wcu(rule)
         except wcu.UnknownCost as exc:
@@ -478,7 +515,6 @@ __all__ = [
     "DocumentInvalid",
     "Violation",
     "estimate_wcu",
-    "render_rule",
     "validate",
     "validate_or_raise",
 ]

@@ -24,7 +24,8 @@ from engine.schema.rule import DesiredState
 
 
 class Mode(enum.StrEnum):
-    """``dry_run``: plan only; ``count_only``: every engine rule in Count; ``enforce``."""
+    """``dry_run``: plan only; ``count_only``: enforce a document compiled count-only (every
+    engine rule in Count, rendered so by the compiler); ``enforce``."""
 
     ENFORCE = "enforce"
     DRY_RUN = "dry_run"
@@ -88,6 +89,13 @@ class Cycle:
         lock_attempts: int,
         prior_failures: frozenset[str],
     ) -> None:
+        if desired.requests is None:
+            raise ValueError("the desired state carries no rendered requests; compile it")
+        if mode is Mode.COUNT_ONLY and not desired.count_only:
+            raise ValueError(
+                "count_only mode enforces a document compiled count-only (count_only = true); "
+                "the enforcer does not rewrite the compiler's actions"
+            )
         self.wafv2 = wafv2
         self.shield = shield
         self.caller = caller
@@ -98,6 +106,8 @@ class Cycle:
         self.prior_failures = prior_failures
         self.scope = desired.placement.scope
         self.prefix = desired.owner_prefix
+        self.requests = desired.requests  # what is sent, placeholders filled in
+        self.ip_set_requests = {r["Name"]: r for r in desired.requests.ip_sets}
         self.steps: list[Step] = []
         self.errors: list[CycleError] = []
         self.drift = DriftReport(checked_at=clock.now().isoformat().replace("+00:00", "Z"))
@@ -114,10 +124,6 @@ class Cycle:
     @property
     def dry_run(self) -> bool:
         return self.mode is Mode.DRY_RUN
-
-    @property
-    def count_only(self) -> bool:
-        return self.mode is Mode.COUNT_ONLY or self.desired.count_only
 
     def fail(self, resource: str, operation: str, exc: BaseException) -> None:
         """Record a failure (never hidden: the cycle reports ``ok=False``)."""

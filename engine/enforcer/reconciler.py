@@ -158,12 +158,12 @@ class Reconciler:
         base = self._converged
         if base is None or mode is Mode.DRY_RUN or not _same_shape(base[0], desired):
             return self.run_cycle(desired, mode=mode, next_expiry=next_expiry)
-        before = {s.name: s.addresses for s in base[0].ip_sets}
-        changed = [s for s in desired.ip_sets if s.addresses != before[s.name]]
         started = self.clock.now()
         cycle = self._new_cycle(desired, mode, frozenset())
+        before = {r["Name"]: r["Addresses"] for r in _ip_set_requests(base[0])}
+        changed = [n for n, r in cycle.ip_set_requests.items() if r["Addresses"] != before[n]]
         cycle.owned_sets = {name: replace(item) for name, item in base[1].items()}
-        cycle.entries = {s.name: len(s.addresses) for s in desired.ip_sets}
+        cycle.entries = {n: len(r["Addresses"]) for n, r in cycle.ip_set_requests.items()}
         cycle.shield_status = self.last_result.shield if self.last_result else {}
         ipsets.push_changed(cycle, changed)
         return self._record(cycle, started, next_expiry)
@@ -241,15 +241,24 @@ class Reconciler:
         ]
 
 
+def _ip_set_requests(state: DesiredState) -> tuple[dict[str, Any], ...]:
+    return () if state.requests is None else state.requests.ip_sets
+
+
 def _same_shape(a: DesiredState, b: DesiredState) -> bool:
     """Equal apart from IP-set entries (and the overflow report and timestamp)."""
 
     def shape(state: DesiredState) -> DesiredState:
+        requests = state.requests
+        if requests is not None:
+            bodies = tuple({**r, "Addresses": []} for r in requests.ip_sets)
+            requests = replace(requests, ip_sets=bodies)
         return replace(
             state,
             ip_sets=tuple(replace(s, addresses=()) for s in state.ip_sets),
             overflow=(),
             generated_at="",
+            requests=requests,
         )
 
     return shape(a) == shape(b)

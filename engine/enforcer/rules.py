@@ -1,6 +1,10 @@
 """Rules phase: the engine's rule group and its web ACL reference (or rules in the web ACL).
 
-Rules are rendered by ``engine.schema.rule`` with the ARNs the IP-set phase resolved.
+The rules, the rule group and the web ACL's reference are the compiler's rendered requests
+(``desired.requests``); this phase fills in the ARNs the IP-set phase resolved, the ownership
+digest and, for updates, Id and LockToken, and changes nothing else (count-only documents
+arrive with every action already Count).
+
 ``rule_group`` placement: the group is created or updated only when its rules changed, and the
 web ACL is touched only when its reference rule is missing or different — routine changes
 touch IP sets alone. ``web_acl`` placement: the engine's rules go straight into the web ACL.
@@ -11,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.core.errors import WafsmithError
 from engine.enforcer.calls import EnforcerCallError, LockConflict
 from engine.enforcer.cycle import Cycle, Step
 from engine.enforcer.state import (
-    OWNER_TAG_KEY,
     ActualRuleGroup,
     canonical_rule,
     digest_of,
@@ -22,8 +26,6 @@ from engine.enforcer.state import (
     fetch_web_acl,
     find_web_acl,
     list_rule_groups,
-    marked_digest,
-    owned_description,
 )
 from engine.enforcer.webacl import (
     engine_rules_differ,
@@ -32,27 +34,37 @@ from engine.enforcer.webacl import (
     split_rules,
     update_request,
 )
-from engine.schema.rule import (
+from engine.schema.requests import (
+    UnresolvedPlaceholder,
+    marked_digest,
     placeholder_arn,
-    render_rule_group_reference,
-    render_rules,
-    rule_group_request,
+    rule_group_update,
+    with_arns,
+    with_digest,
 )
 
 PHASE = "rules"
+GROUP_ARN = "__rule_group__"  # key of the engine's rule group in ``cycle.arns``
+
+
+class UnresolvedArn(WafsmithError):
+    """A rendered request names an object whose ARN this cycle did not resolve."""
 
 
 def _group_mode(cycle: Cycle) -> bool:
     return cycle.desired.placement.mode == "rule_group"
 
 
-def rendered_rules(cycle: Cycle) -> list[dict[str, Any]]:
-    """The engine's rules as WAFv2 JSON; in count-only mode every action becomes Count."""
-    rules = render_rules(cycle.desired, cycle.arns)
-    if cycle.count_only:
-        for rule in rules:
-            rule["Action"] = {"Count": {}}
-    return rules
+def _resolved(cycle: Cycle, value: Any) -> Any:
+    """``value`` (rendered requests) with each placeholder ARN replaced by the real one."""
+    arns = {placeholder_arn(n, cycle.scope): a for n, a in cycle.arns.items() if n != GROUP_ARN}
+    if GROUP_ARN in cycle.arns:
+        group = placeholder_arn(cycle.desired.placement.rule_group_name, cycle.scope, "rulegroup")
+        arns[group] = cycle.arns[GROUP_ARN]
+    try:
+        return with_arns(value, arns)
+    except UnresolvedPlaceholder as exc:
+        raise UnresolvedArn(str(exc)) from None
 
 
 def _rules_digest(rules: list[dict[str, Any]]) -> str:
@@ -132,7 +144,7 @@ def apply(cycle: Cycle) -> None:
     errors = len(cycle.errors)
     if _group_mode(cycle):
         _apply_rule_group(cycle)
-        if len(cycle.errors) > errors or "__rule_group__" not in cycle.arns:
+        if len(cycle.errors) > errors or GROUP_ARN not in cycle.arns:
             return  # never point the web ACL at a group that failed to converge
     if cycle.desired.placement.web_acl_name and cycle.web_acl is not None:
         _apply_web_acl(cycle)
@@ -142,11 +154,10 @@ def apply(cycle: Cycle) -> None:
 
 
 def _group_request(cycle: Cycle) -> dict[str, Any]:
-    request = rule_group_request(cycle.desired, cycle.arns)
-    request["Rules"] = rendered_rules(cycle)
-    request["Description"] = owned_description(
-        request["Description"], _rules_digest(request["Rules"])
-    )
+    """The rendered ``CreateRuleGroup`` request: ARNs, then the rules' digest, filled in."""
+    assert cycle.requests.rule_group is not None
+    request = _resolved(cycle, cycle.requests.rule_group)
+    request["Description"] = with_digest(request["Description"], _rules_digest(request["Rules"]))
     return request
 
 
@@ -158,7 +169,7 @@ def _apply_rule_group(cycle: Cycle) -> None:
     group = cycle.owned_groups.get(name)
     resource = f"rulegroup/{name}"
     if group is None:
-        cycle.arns["__rule_group__"] = placeholder_arn(name, cycle.scope, "rulegroup")
+        cycle.arns[GROUP_ARN] = placeholder_arn(name, cycle.scope, "rulegroup")
         step = Step(
             PHASE,
             "CreateRuleGroup",
@@ -168,7 +179,7 @@ def _apply_rule_group(cycle: Cycle) -> None:
         )
         cycle.run_step(step, lambda: _create_group(cycle, request))
         return
-    cycle.arns["__rule_group__"] = group.arn
+    cycle.arns[GROUP_ARN] = group.arn
     if not _group_differs(group, request):
         return
     if group.capacity and group.capacity != request["Capacity"]:
@@ -195,28 +206,17 @@ def _group_differs(group: ActualRuleGroup, request: dict[str, Any]) -> bool:
 
 
 def _create_group(cycle: Cycle, request: dict[str, Any]) -> str:
-    reply = cycle.caller.write(
-        "CreateRuleGroup",
-        cycle.wafv2.create_rule_group,
-        **request,
-        Tags=[{"Key": OWNER_TAG_KEY, "Value": cycle.prefix}],
-    )
+    reply = cycle.caller.write("CreateRuleGroup", cycle.wafv2.create_rule_group, **request)
     summary = reply["Summary"]
-    cycle.arns["__rule_group__"] = summary["ARN"]
+    cycle.arns[GROUP_ARN] = summary["ARN"]
     return "applied"
 
 
 def _update_group(cycle: Cycle, group: ActualRuleGroup, request: dict[str, Any]) -> str:
-    body = {k: v for k, v in request.items() if k != "Capacity"}
     for attempt in range(1, cycle.lock_attempts + 1):
         try:
-            cycle.caller.write(
-                "UpdateRuleGroup",
-                cycle.wafv2.update_rule_group,
-                **body,
-                Id=group.id,
-                LockToken=group.lock_token,
-            )
+            body = rule_group_update(request, id=group.id, lock_token=group.lock_token)
+            cycle.caller.write("UpdateRuleGroup", cycle.wafv2.update_rule_group, **body)
             return "applied"
         except LockConflict:
             if attempt == cycle.lock_attempts:
@@ -232,10 +232,8 @@ def _update_group(cycle: Cycle, group: ActualRuleGroup, request: dict[str, Any])
 
 
 def desired_acl_rules(cycle: Cycle) -> list[dict[str, Any]]:
-    placement = cycle.desired.placement
-    if _group_mode(cycle):
-        return [render_rule_group_reference(placement, cycle.arns["__rule_group__"])]
-    return rendered_rules(cycle)
+    """The engine's rules in the web ACL (the group reference, or the rules), as rendered."""
+    return _resolved(cycle, list(cycle.requests.web_acl_rules))
 
 
 def _owned_range(cycle: Cycle) -> tuple[int, int]:

@@ -131,9 +131,8 @@ def _create(cycle: Cycle, prot: ShieldProtectionSpec, by_arn: dict[str, Any]) ->
 def _converge_auto(cycle: Cycle, prot: ShieldProtectionSpec, current: dict[str, Any]) -> None:
     assert cycle.shield is not None
     shield = cycle.shield
+    # A count-only document already says COUNT (the compiler's shield_spec).
     have, want = _current_auto(current), prot.auto_response
-    if want == "BLOCK" and cycle.count_only:
-        want = "COUNT"  # count-only: nothing the engine controls may block
     if have == want:
         return
     if want is None and not str(current.get("Name", "")).startswith(cycle.prefix):

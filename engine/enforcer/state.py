@@ -1,9 +1,10 @@
 """Reading the actual WAFv2 state the enforcer cares about, and recognising what it owns.
 
-Ownership takes two marks: the name carries the document's ``owner_prefix`` **and** the
-description carries ``OWNER_MARK`` followed by a digest of the content wafsmith last wrote.
-An object with the prefix but not the mark is someone else's (refused, reported as drift);
-an owned object whose content no longer matches its digest was edited outside wafsmith.
+Ownership takes two marks (``engine.schema.requests``): the name carries the document's
+``owner_prefix`` **and** the description carries ``OWNER_MARK`` followed by a digest of the
+content wafsmith last wrote. An object with the prefix but not the mark is someone else's
+(refused, reported as drift); an owned object whose content no longer matches its digest
+was edited outside wafsmith.
 """
 
 from __future__ import annotations
@@ -11,18 +12,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.enforcer.api import WafV2Api
 from engine.enforcer.calls import Caller
-from engine.schema.waf_limits import MAX_DESCRIPTION_LENGTH
-
-OWNER_MARK = "wafsmith-digest="
-_MARK_RE = re.compile(re.escape(OWNER_MARK) + r"([0-9a-f]{16})")
-OWNER_TAG_KEY = "wafsmith:owner"
+from engine.schema.requests import DIGEST_LENGTH, marked_digest
 
 
 def canonical_cidr(entry: str) -> str:
@@ -64,22 +60,9 @@ def _json_default(value: Any) -> Any:
 
 
 def digest_of(content: Any) -> str:
-    """16 hex chars of SHA-256 over the canonical JSON of ``content``."""
+    """``DIGEST_LENGTH`` hex chars of SHA-256 over the canonical JSON of ``content``."""
     blob = json.dumps(content, sort_keys=True, separators=(",", ":"), default=_json_default)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def owned_description(base: str, digest: str) -> str:
-    """``base`` plus the ownership mark and digest, within WAFv2's 256-char limit."""
-    suffix = f" {OWNER_MARK}{digest}"
-    head = " ".join(base.split())[: MAX_DESCRIPTION_LENGTH - len(suffix)].rstrip() or "wafsmith"
-    return head + suffix
-
-
-def marked_digest(description: str | None) -> str | None:
-    """The digest in an owned description, or None when the mark is absent."""
-    match = _MARK_RE.search(description or "")
-    return match.group(1) if match else None
+    return hashlib.sha256(blob.encode()).hexdigest()[:DIGEST_LENGTH]
 
 
 def _trim(value: Any) -> Any:

@@ -30,11 +30,11 @@ rule sits at ``placement.priority_min`` and the rules inside the (wholly owned) 
 small fixed slots (count 0, block 1, captcha 2, challenge 3, rate-limit decisions 4,
 protections 10 and up).
 
-Rendering. The compiler does not know ARNs (AWS assigns the ids), so rules name IP sets by name;
-``render_rule(rule, arns)`` turns a rule into the exact WAFv2 ``Rule`` JSON once the enforcer
-knows each set's ARN, ``ip_set_request(spec)`` gives the Create/UpdateIPSet parameters, and
-``render_rule_group_reference`` gives the web ACL's rule that points at the engine's group.
-``placeholder_arn`` builds a syntactically valid ARN for offline validation and previews.
+Requests. The specs above say what is enforced and why; ``requests`` (``WafRequests``,
+``engine.schema.requests``) holds the exact WAFv2 request bodies the compiler rendered from
+them, with placeholders for what only AWS or the enforcer knows (ARNs, the ownership digest).
+The validator and the botocore model check examine those bodies, and the enforcer sends them
+with the placeholders filled in: what is validated is what is sent.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FORMAT_VERSION = 1
+from engine.schema.requests import WafRequests
+
+FORMAT_VERSION = 2  # 2: the document carries its rendered requests
 DEFAULT_OWNER_PREFIX = "wafsmith-"
 
 Scope = Literal["REGIONAL", "CLOUDFRONT"]
@@ -61,13 +63,6 @@ IP_SET_CATEGORIES = ("block", "challenge", "captcha", "count", "rate_limit")
 # Why a decided client is not in the document.
 OVERFLOW_REASONS = ("budget", "allowlisted", "superseded", "action_disabled", "ip_set_limit")
 
-WAF_ACTION_KEY = {
-    "BLOCK": "Block",
-    "CHALLENGE": "Challenge",
-    "CAPTCHA": "Captcha",
-    "COUNT": "Count",
-}
-
 
 def is_owned(name: str, owner_prefix: str = DEFAULT_OWNER_PREFIX) -> bool:
     """True when an AWS object with this name belongs to the engine (carries its prefix)."""
@@ -78,15 +73,6 @@ def address_sort_key(cidr: str) -> tuple[int, int, int]:
     """Order of addresses inside an IP set: family, then network number, then prefix length."""
     net = ipaddress.ip_network(cidr)
     return (net.version, int(net.network_address), net.prefixlen)
-
-
-def placeholder_arn(name: str, scope: str, kind: str = "ipset") -> str:
-    """A valid-looking ARN for offline validation and previews (account 000000000000)."""
-    region, space = ("us-east-1", "global") if scope == "CLOUDFRONT" else ("us-east-1", "regional")
-    return (
-        f"arn:aws:wafv2:{region}:000000000000:{space}/{kind}/{name}/"
-        "00000000-0000-0000-0000-000000000000"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +319,7 @@ class DesiredState:
     generated_at: str = ""
     owner_prefix: str = DEFAULT_OWNER_PREFIX
     count_only: bool = False
+    requests: WafRequests | None = None  # rendered by the compiler; None: not rendered
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -353,6 +340,7 @@ class DesiredState:
             "overflow": [o.to_dict() for o in self.overflow],
             "owner_prefix": self.owner_prefix,
             "placement": self.placement.to_dict(),
+            "requests": None if self.requests is None else self.requests.to_dict(),
             "rules": [r.to_dict() for r in self.rules],
             "shield": self.shield.to_dict(),
             "version": self.version,
@@ -372,110 +360,10 @@ class DesiredState:
             generated_at=data.get("generated_at", ""),
             owner_prefix=data.get("owner_prefix", DEFAULT_OWNER_PREFIX),
             count_only=bool(data.get("count_only", False)),
+            requests=None
+            if data.get("requests") is None
+            else WafRequests.from_dict(data["requests"]),
         )
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def visibility(metric_name: str) -> dict[str, Any]:
-    return {
-        "CloudWatchMetricsEnabled": True,
-        "MetricName": metric_name,
-        "SampledRequestsEnabled": True,
-    }
-
-
-def ip_set_statement(names: tuple[str, ...], arns: dict[str, str]) -> dict[str, Any]:
-    """Match any of the named sets: one reference, or an OrStatement of references."""
-    refs = [{"IPSetReferenceStatement": {"ARN": arns[n]}} for n in names]
-    if len(refs) == 1:
-        return refs[0]
-    return {"OrStatement": {"Statements": refs}}
-
-
-def rate_statement(rule: RateRuleSpec, arns: dict[str, str]) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "AggregateKeyType": rule.aggregate_key_type,
-        "EvaluationWindowSec": rule.window_s,
-        "Limit": rule.limit,
-    }
-    if rule.custom_keys:
-        body["CustomKeys"] = [dict(k) for k in rule.custom_keys]
-    if rule.forwarded_ip_config is not None:
-        body["ForwardedIPConfig"] = dict(rule.forwarded_ip_config)
-    parts = []
-    if rule.ip_set_names:
-        parts.append(ip_set_statement(rule.ip_set_names, arns))
-    if rule.scope_down is not None:
-        parts.append(rule.scope_down)
-    if len(parts) == 1:
-        body["ScopeDownStatement"] = parts[0]
-    elif parts:
-        body["ScopeDownStatement"] = {"AndStatement": {"Statements": parts}}
-    return {"RateBasedStatement": body}
-
-
-def render_rule(rule: RuleSpec, arns: dict[str, str]) -> dict[str, Any]:
-    """The exact WAFv2 ``Rule`` JSON for ``rule``; ``arns`` maps IP-set name → ARN."""
-    if isinstance(rule, IPSetRuleSpec):
-        statement = ip_set_statement(rule.ip_set_names, arns)
-    else:
-        statement = rate_statement(rule, arns)
-    return {
-        "Action": {WAF_ACTION_KEY.get(rule.action, rule.action.title()): {}},
-        "Name": rule.name,
-        "Priority": rule.priority,
-        "Statement": statement,
-        "VisibilityConfig": visibility(rule.name),
-    }
-
-
-def render_rules(state: DesiredState, arns: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Every engine rule as WAFv2 JSON, by priority; placeholder ARNs when ``arns`` is None."""
-    if arns is None:
-        scope = state.placement.scope
-        names = {n for r in state.rules for n in r.ip_set_names}
-        arns = {n: placeholder_arn(n, scope) for n in sorted(names)}
-    return [render_rule(r, arns) for r in sorted(state.rules, key=lambda r: r.priority)]
-
-
-def render_rule_group_reference(placement: PlacementSpec, rule_group_arn: str) -> dict[str, Any]:
-    """The web ACL rule pointing at the engine's rule group (``mode="rule_group"``)."""
-    return {
-        "Name": placement.rule_group_name,
-        "OverrideAction": {"None": {}},
-        "Priority": placement.priority_min,
-        "Statement": {"RuleGroupReferenceStatement": {"ARN": rule_group_arn}},
-        "VisibilityConfig": visibility(placement.rule_group_name),
-    }
-
-
-def rule_group_request(state: DesiredState, arns: dict[str, str] | None = None) -> dict[str, Any]:
-    """Parameters shared by CreateRuleGroup/UpdateRuleGroup (``mode="rule_group"``).
-
-    ``Capacity`` is only sent on create (it is immutable); add Id and LockToken to update.
-    """
-    placement = state.placement
-    return {
-        "Capacity": placement.rule_group_capacity,
-        "Description": f"wafsmith engine rules owned by prefix {state.owner_prefix}",
-        "Name": placement.rule_group_name,
-        "Rules": render_rules(state, arns),
-        "Scope": placement.scope,
-        "VisibilityConfig": visibility(placement.rule_group_name),
-    }
-
-
-def ip_set_request(spec: IPSetSpec) -> dict[str, Any]:
-    """Parameters shared by CreateIPSet/UpdateIPSet (add Id and LockToken to update)."""
-    return {
-        "Addresses": list(spec.addresses),
-        "Description": spec.description,
-        "IPAddressVersion": spec.ip_version,
-        "Name": spec.name,
-        "Scope": spec.scope,
-    }
 
 
 def _exact(cls: type, data: dict[str, Any]) -> dict[str, Any]:

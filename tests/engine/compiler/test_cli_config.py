@@ -11,7 +11,7 @@ import pytest
 from engine.cli import compile as compile_cli
 from engine.compiler import CompilerConfig, compile_state, config_from_dict, load_config
 from engine.core.errors import ConfigError
-from engine.schema.rule import DesiredState, is_owned, render_rule_group_reference
+from engine.schema.rule import DesiredState, is_owned
 from tests.engine.compiler.conftest import NOW, make_decision
 
 EXAMPLE = Path(__file__).parents[3] / "data" / "config" / "example-enforcement.toml"
@@ -168,7 +168,8 @@ def test_ownership_marker_and_rule_group_reference():
     names = [s.name for s in state.ip_sets] + [r.name for r in state.rules]
     assert all(is_owned(n, "acme-waf-") for n in names)
     assert not is_owned("ShieldMitigationRuleGroup_1_2_3", "acme-waf-")
-    ref = render_rule_group_reference(state.placement, "arn:aws:wafv2:x")
+    assert state.requests is not None
+    (ref,) = state.requests.web_acl_rules
     assert ref["Name"] == "acme-waf-rules"
     assert ref["Priority"] == 100
     assert ref["OverrideAction"] == {"None": {}}

@@ -22,6 +22,8 @@ from engine.compiler import CompilerConfig, compile_state, validate
 from engine.compiler.config import CustomKeyConfig
 from engine.compiler.modelcheck import check_document
 from engine.schema.decision import Action, Decision
+from engine.schema.requests import is_placeholder_arn, placeholder_arn
+from engine.schema.rule import DesiredState
 from tests.engine.compiler.conftest import NOW, make_decision
 
 V4 = ipaddress.ip_network("10.0.0.0/22")
@@ -152,6 +154,34 @@ def test_input_order_does_not_matter(items, config, rng: random.Random):
 @given(st.lists(decisions(), max_size=30), configs())
 def test_rendered_requests_pass_the_botocore_model(items, config):
     assert check_document(compile_state(items, config, NOW)) == []
+
+
+def _placeholders(value) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*(_placeholders(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_placeholders(v) for v in value))
+    return {value} if isinstance(value, str) and is_placeholder_arn(value) else set()
+
+
+@PROPS
+@given(st.lists(decisions(), max_size=60), configs())
+def test_the_requests_carry_exactly_what_the_document_says(items, config):
+    """The bodies the enforcer sends hold the document's sets, reference exactly its sets,
+    put every rule in Count for a count-only document, and survive a JSON round trip."""
+    state = compile_state(items, config, NOW)
+    requests = state.requests
+    assert requests is not None
+    assert [
+        (b["Name"], b["Scope"], b["IPAddressVersion"], b["Addresses"]) for b in requests.ip_sets
+    ] == [(s.name, s.scope, s.ip_version, list(s.addresses)) for s in state.ip_sets]
+    scope = state.placement.scope
+    sets = {placeholder_arn(n, scope) for r in state.rules for n in r.ip_set_names}
+    assert sets <= {placeholder_arn(s.name, scope) for s in state.ip_sets}
+    assert _placeholders(requests.rules) == sets
+    if state.count_only:
+        assert all(r["Action"] == {"Count": {}} for r in requests.rules)
+    assert DesiredState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
 
 
 @PROPS

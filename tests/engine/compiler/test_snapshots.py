@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.compiler import CompilerConfig, compile_state, load_config, validate
-from engine.schema.rule import DesiredState, render_rules
+from engine.schema.rule import DesiredState
 from tests.engine.compiler.conftest import NOW, make_decision
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -69,7 +69,8 @@ CASES = {
 
 
 def snapshot_text(state: DesiredState) -> str:
-    doc = {"document": state.to_dict(), "rendered_rules": render_rules(state)}
+    assert state.requests is not None
+    doc = {"document": state.to_dict(), "rendered_rules": state.requests.rules}
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 

@@ -6,9 +6,17 @@ import dataclasses
 
 import pytest
 
-from engine.compiler import CompilerConfig, DocumentInvalid, compile_state, validate
+from engine.compiler import CompilerConfig, DocumentInvalid, compile_state, rendered, validate
 from engine.compiler.modelcheck import check_document, check_request
 from engine.compiler.validate import estimate_wcu, validate_or_raise
+from engine.schema.requests import (
+    UnresolvedPlaceholder,
+    marked_digest,
+    owned_description,
+    placeholder_arn,
+    with_arns,
+    with_digest,
+)
 from engine.schema.rule import RateRuleSpec, ShieldProtectionSpec, ShieldSpec
 from tests.engine.compiler.conftest import NOW, make_decision
 
@@ -23,14 +31,19 @@ def state():
     return compile_state([make_decision("192.0.2.1"), make_decision("2001:db8::1")], config, NOW)
 
 
+def edited(state, **changes):
+    """``state`` with ``changes``, its requests rendered again (as a compiled document's)."""
+    return rendered(dataclasses.replace(state, **changes))
+
+
 def with_set(state, **changes):
     first = dataclasses.replace(state.ip_sets[0], **changes)
-    return dataclasses.replace(state, ip_sets=(first, *state.ip_sets[1:]))
+    return edited(state, ip_sets=(first, *state.ip_sets[1:]))
 
 
 def with_rule(state, name, **changes):
     rules = tuple(dataclasses.replace(r, **changes) if r.name == name else r for r in state.rules)
-    return dataclasses.replace(state, rules=rules)
+    return edited(state, rules=rules)
 
 
 def rules_of(violations):
@@ -114,9 +127,7 @@ def test_priorities_unique_and_not_shields(state):
     placement = dataclasses.replace(
         state.placement, priority_min=10_000_000, priority_max=10_000_100
     )
-    assert any(
-        "Shield" in v.rule for v in validate(dataclasses.replace(state, placement=placement))
-    )
+    assert any("Shield" in v.rule for v in validate(edited(state, placement=placement)))
 
 
 def test_too_many_rate_rules_for_a_rule_group(state):
@@ -131,7 +142,7 @@ def test_too_many_rate_rules_for_a_rule_group(state):
         )
         for i in range(3)
     )
-    crowded = dataclasses.replace(state, rules=state.rules + extra)
+    crowded = edited(state, rules=state.rules + extra)
     assert ("rules", 5) in rules_of(validate(crowded))
 
 
@@ -139,20 +150,55 @@ def test_wcu_estimate_against_capacity(state):
     # 4 IP-set rules x 2 refs + rate(decisions) 2 + 2 refs + login 2 + (2 + 2)
     assert estimate_wcu(state) == 8 + 4 + 6
     small = dataclasses.replace(state.placement, rule_group_capacity=10)
-    found = validate(dataclasses.replace(state, placement=small))
+    found = validate(edited(state, placement=small))
     assert [v.field for v in found] == ["placement.rule_group_capacity"]
 
 
 def test_shield_needs_capable_resource_and_budget(state):
     s3 = ShieldProtectionSpec("wafsmith-bucket", "arn:aws:s3:::bucket", "COUNT")
-    found = validate(dataclasses.replace(state, shield=ShieldSpec(True, (s3,))))
+    found = validate(edited(state, shield=ShieldSpec(True, (s3,))))
     assert any("CloudFront distribution or ALB" in v.rule for v in found)
     alb = ShieldProtectionSpec(
         "wafsmith-alb", "arn:aws:elasticloadbalancing:r:1:loadbalancer/app/a/1", "BLOCK"
     )
     tight = dataclasses.replace(state.placement, web_acl_wcu_budget=600)
-    found = validate(dataclasses.replace(state, shield=ShieldSpec(True, (alb,)), placement=tight))
+    found = validate(edited(state, shield=ShieldSpec(True, (alb,)), placement=tight))
     assert [v.field for v in found] == ["placement.web_acl_wcu_budget"]
+
+
+def test_requests_must_be_the_rendering_of_the_checked_specs(state):
+    """What is sent must be what was checked: a request changed after compiling is refused."""
+    requests = state.requests
+    assert requests is not None and requests.rule_group is not None
+    first = requests.ip_sets[0]
+    extra = {**first, "Addresses": [*first["Addresses"], "198.51.100.9/32"]}
+    grown = dataclasses.replace(requests, ip_sets=(extra, *requests.ip_sets[1:]))
+    found = validate(dataclasses.replace(state, requests=grown))
+    assert rules_of(found) == [("requests.ip_sets", [first["Name"]])]
+    allowing = [{**r, "Action": {"Allow": {}}} for r in requests.rule_group["Rules"]]
+    group = dataclasses.replace(requests, rule_group={**requests.rule_group, "Rules": allowing})
+    found = validate(dataclasses.replace(state, requests=group))
+    assert rules_of(found) == [("requests.rule_group", state.placement.rule_group_name)]
+    assert rules_of(validate(dataclasses.replace(state, requests=None))) == [("requests", None)]
+
+
+def test_placeholders_are_filled_in_and_nothing_else():
+    ref = {"IPSetReferenceStatement": {"ARN": placeholder_arn("wafsmith-block-v4-0", "REGIONAL")}}
+    real = "arn:aws:wafv2:eu-west-1:123456789012:regional/ipset/wafsmith-block-v4-0/abc"
+    rule = {"Name": "wafsmith-block", "Statement": ref, "Action": {"Block": {}}}
+    filled = with_arns(rule, {ref["IPSetReferenceStatement"]["ARN"]: real})
+    assert filled == {**rule, "Statement": {"IPSetReferenceStatement": {"ARN": real}}}
+    assert rule["Statement"] is ref  # the rendered request is left as it was
+    with pytest.raises(UnresolvedPlaceholder, match="wafsmith-block-v4-0"):
+        with_arns(rule, {})
+    marked = owned_description("wafsmith block IPV4 shard 0")
+    sent = with_digest(marked, "0123456789abcdef")
+    assert len(sent) == len(marked) and marked_digest(sent) == "0123456789abcdef"
+    assert sent.startswith("wafsmith block IPV4 shard 0 ")
+    with pytest.raises(UnresolvedPlaceholder):
+        with_digest("no mark here", "0123456789abcdef")
+    with pytest.raises(ValueError, match="hex"):
+        with_digest(marked, "not-a-digest")
 
 
 def test_validate_or_raise_lists_every_violation(state):

@@ -3,6 +3,7 @@ foreign rules, and a reconciler on a fake clock (pacing sleeps advance it, never
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -155,6 +156,27 @@ def ip_set_contents(wafv2, prefix: str = "wafsmith-") -> dict[str, set[str]]:
 
 def all_addresses(contents: dict[str, set[str]]) -> set[str]:
     return set().union(*contents.values()) if contents else set()
+
+
+class Recording:
+    """Forwards every call to ``inner`` and records the writes (and their requests) in order."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.writes: list[tuple[str, str]] = []
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self._inner, name)
+        if not name.startswith(("create_", "update_", "delete_")):
+            return fn
+
+        def call(**kw: Any) -> dict[str, Any]:
+            self.writes.append((name, kw.get("Name", "")))
+            self.requests.append((name, copy.deepcopy(kw)))  # as sent, whatever happens later
+            return fn(**kw)
+
+        return call
 
 
 @pytest.fixture()

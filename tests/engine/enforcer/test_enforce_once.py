@@ -13,6 +13,7 @@ from engine.enforcement import (
     build_reconciler,
     compiler_config,
     enforce_once,
+    enforcement_mode,
     reconciler_from_settings,
 )
 from engine.enforcer import Mode
@@ -152,3 +153,21 @@ def test_the_enforcement_table_names_the_web_acl_and_the_settings_stay_as_loaded
     assert config.placement.priority_min == 150
     assert config.count_only is True
     assert settings.enforcement.compiler["placement"]["web_acl_name"] == "other-acl"
+
+
+@pytest.mark.parametrize(
+    ("mode", "table", "count_only", "enforced_as"),
+    [
+        ("count_only", {"count_only": False}, True, Mode.COUNT_ONLY),  # the mode wins
+        ("enforce", {"count_only": True}, True, Mode.COUNT_ONLY),  # never marked applied
+        ("enforce", {}, False, Mode.ENFORCE),
+        ("dry_run", {"count_only": True}, True, Mode.DRY_RUN),
+    ],
+)
+def test_count_only_settings_give_a_count_only_document_enforced_as_such(
+    mode, table, count_only, enforced_as
+):
+    settings = Settings(enforcement={"mode": mode, "compiler": table})
+    config = compiler_config(settings)
+    assert config.count_only is count_only
+    assert enforcement_mode(config, dry_run=mode == "dry_run") is enforced_as

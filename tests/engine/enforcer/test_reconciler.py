@@ -6,12 +6,15 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from engine.enforcer import Mode, next_cycle_at, next_expiry
 from engine.schema.decision import Action
 from tests.engine.enforcer.conftest import (
     FOREIGN_RULES,
     NOW,
     WEB_ACL,
+    Recording,
     acl_body,
     all_addresses,
     compile_doc,
@@ -82,7 +85,7 @@ ACL_FIELDS = (
 
 def test_foreign_rules_and_acl_fields_survive_byte_for_byte(wafv2, web_acl, api, make_reconciler):
     before = acl_body(wafv2)
-    recording = _Recording(api)
+    recording = Recording(api)
     rec = make_reconciler(recording)
     doc = compile_doc(decisions(v4_addresses(5)))
     assert rec.run_cycle(doc).ok
@@ -135,9 +138,13 @@ def test_dry_run_makes_no_writes_and_lists_the_plan(wafv2, web_acl, make_reconci
 
 
 def test_count_only_puts_every_engine_rule_in_count(wafv2, web_acl, make_reconciler):
-    doc = compile_doc(decisions(v4_addresses(3)) + decisions(["10.9.0.1"], Action.CAPTCHA))
+    wanted = decisions(v4_addresses(3)) + decisions(["10.9.0.1"], Action.CAPTCHA)
+    doc = compile_doc(wanted)
     rec = make_reconciler()
-    assert rec.run_cycle(doc, mode=Mode.COUNT_ONLY).ok
+    # The compiler renders count-only; the enforcer never rewrites the actions it is given.
+    with pytest.raises(ValueError, match="count_only"):
+        rec.run_cycle(doc, mode=Mode.COUNT_ONLY)
+    assert rec.run_cycle(compile_doc(wanted, count_only=True), mode=Mode.COUNT_ONLY).ok
     group = wafv2.list_rule_groups(Scope="REGIONAL")["RuleGroups"][0]
     rules = wafv2.get_rule_group(Name=group["Name"], Scope="REGIONAL", Id=group["Id"])["RuleGroup"][
         "Rules"
@@ -238,27 +245,6 @@ def test_spelling_variants_in_aws_are_not_changes(wafv2, web_acl, make_reconcile
     assert result.ok and result.writes == 0 and result.drift.found == []
 
 
-class _Recording:
-    """Forwards every call and records the write operations in order."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.writes: list[tuple[str, str]] = []
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        fn = getattr(self._inner, name)
-        if not name.startswith(("create_", "update_", "delete_")):
-            return fn
-
-        def call(**kw: Any) -> dict[str, Any]:
-            self.writes.append((name, kw.get("Name", "")))
-            self.requests.append((name, kw))
-            return fn(**kw)
-
-        return call
-
-
 def test_references_are_removed_before_sets_are_deleted_and_foreign_sets_stay(
     wafv2, web_acl, api, make_reconciler
 ):
@@ -279,7 +265,7 @@ def test_references_are_removed_before_sets_are_deleted_and_foreign_sets_stay(
     rec = make_reconciler()
     both = compile_doc(decisions(v4_addresses(3)) + decisions(["10.8.0.1"], Action.CAPTCHA))
     assert rec.run_cycle(both).ok
-    recording = _Recording(api)
+    recording = Recording(api)
     block_only = compile_doc(decisions(v4_addresses(3)), categories=["block"])
 
     result = make_reconciler(recording).run_cycle(block_only)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from engine.compiler import rendered
 from engine.enforcer import (
     CallPolicy,
     FaultInjectingWafV2Api,
@@ -185,7 +186,7 @@ def _hand_built(v4: list[str], v6: list[str]) -> DesiredState:
         priority_min=100,
         priority_max=199,
     )
-    return DesiredState(ip_sets=sets, rules=(rule,), placement=placement)
+    return rendered(DesiredState(ip_sets=sets, rules=(rule,), placement=placement))
 
 
 def test_25000_addresses_across_v4_and_v6_are_sharded_and_all_enforced(

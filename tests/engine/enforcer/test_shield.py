@@ -129,7 +129,9 @@ def test_boto3_shield_api_speaks_to_moto(aws_endpoint):
 def test_count_only_mode_keeps_automatic_response_in_count(wafv2, web_acl, api, fake_clock):
     fake = RecordingShieldFake()
     doc = _doc(
-        [{"name": "wafsmith-shop", "resource_arn": ALB, "auto_response": "block"}], allow_block=True
+        [{"name": "wafsmith-shop", "resource_arn": ALB, "auto_response": "block"}],
+        allow_block=True,
+        count_only=True,
     )
     result = Reconciler(api, clock=fake_clock, shield_api=fake).run_cycle(doc, mode=Mode.COUNT_ONLY)
     assert result.ok
