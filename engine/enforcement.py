@@ -118,11 +118,12 @@ def build_reconciler(
     """A reconciler for ``config``'s scope: the WAFv2 API in the right Region (``wafv2``
     overrides it), Shield (``shield`` overrides ``shield_api(shield_kind, endpoint_url)``)
     and the call policy (AWS's budgets: 1 write/s, 5 reads/s per account and Region)."""
-    api = wafv2 or Boto3WafV2Api(region=waf_region(config.scope, region), endpoint_url=endpoint_url)
+    if wafv2 is None:
+        wafv2 = Boto3WafV2Api(region=waf_region(config.scope, region), endpoint_url=endpoint_url)
     return Reconciler(
-        api,
+        wafv2,
         clock=clock,
-        shield_api=shield or shield_api(shield_kind, endpoint_url),
+        shield_api=shield if shield is not None else shield_api(shield_kind, endpoint_url),
         policy=CallPolicy(clock, writes_per_s=writes_per_s, reads_per_s=reads_per_s),
     )
 
