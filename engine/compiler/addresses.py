@@ -15,8 +15,6 @@ Invariants (tested with hypothesis):
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import zlib
 from bisect import bisect_right
 from collections import defaultdict
@@ -26,12 +24,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from engine.core import netaddr
 from engine.schema.decision import Decision
 from engine.schema.rule import OverflowEntry
 
 # Stronger first: an address listed by a stronger category is dropped from weaker ones.
 PRECEDENCE = ("block", "captcha", "challenge", "rate_limit", "count")
-BITS = {4: 32, 6: 128}
+BITS = netaddr.BITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +64,7 @@ class Entry:
 
     @property
     def cidr(self) -> str:
-        return cidr_text(self.version, self.start, self.prefixlen)
+        return netaddr.network_text(self.version, self.start, self.prefixlen)
 
     @property
     def rank_key(self) -> tuple:
@@ -73,28 +72,13 @@ class Entry:
         return (-self.score, -self.ts, self.version, self.start, self.prefixlen, self.category)
 
 
-def parse_cidr(text: str) -> tuple[int, int, int]:
-    """Canonical IP/CIDR text → (version, network number, prefix length)."""
-    addr, _, prefix = text.partition("/")
-    version = 6 if ":" in addr else 4
-    family = socket.AF_INET6 if version == 6 else socket.AF_INET
-    start = int.from_bytes(socket.inet_pton(family, addr), "big")
-    plen = int(prefix) if prefix else BITS[version]
-    if start & ((1 << (BITS[version] - plen)) - 1):
-        raise ValueError(f"{text!r} has host bits set")
-    return version, start, plen
-
-
-def cidr_text(version: int, start: int, prefixlen: int) -> str:
-    """WAF's CIDR notation, canonical (``192.0.2.7/32``, ``2001:db8::/48``)."""
-    if version == 4:
-        return f"{socket.inet_ntoa(start.to_bytes(4, 'big'))}/{prefixlen}"
-    return f"{ipaddress.IPv6Address(start)}/{prefixlen}"
-
-
-def address_key(text: str) -> tuple[int, int, int]:
-    """Sort key of an IP or CIDR text: family, network number, prefix length."""
-    return parse_cidr(text)
+def address_key(text: str) -> tuple[int, int, int, int, str]:
+    """Sort key of an IP or CIDR text: family, network number, prefix length; text the
+    address rules refuse sorts last, by its text."""
+    try:
+        return (0, *netaddr.parse_network(text), "")
+    except netaddr.AddressError:
+        return (1, 0, 0, 0, text)
 
 
 def range_to_cidrs(start: int, end: int, bits: int) -> list[tuple[int, int]]:
@@ -166,7 +150,13 @@ def collect(
             )
             continue
         for target in d.members or (d.client,):
-            version, start, plen = parse_cidr(target)
+            try:
+                version, start, plen = netaddr.parse_network(target)
+            except netaddr.AddressError as exc:  # e.g. a row stored before today's rules
+                overflow.append(
+                    _overflow(target, category, "invalid_address", d.score, ts, [key], str(exc))
+                )
+                continue
             out.append(Candidate(version, start, plen, category, float(d.score), ts, key))
     return out, overflow
 
@@ -192,8 +182,8 @@ def remove_allowlisted(
         return candidates, []
     spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for text in allowlist:
-        net = ipaddress.ip_network(text, strict=False)
-        spans[net.version].append((int(net.network_address), int(net.broadcast_address)))
+        version, first, last = netaddr.network_range(text, strict=False)
+        spans[version].append((first, last))
     index = {version: merge_ranges(s) for version, s in spans.items()}
     kept: list[Candidate] = []
     overflow: list[OverflowEntry] = []
@@ -208,7 +198,7 @@ def remove_allowlisted(
         if not holes:
             kept.append(c)
             continue
-        own = cidr_text(c.version, c.start, c.prefixlen)
+        own = netaddr.network_text(c.version, c.start, c.prefixlen)
         if holes == [(s, e)]:
             overflow.append(
                 _overflow(
@@ -227,7 +217,7 @@ def remove_allowlisted(
             for net, plen in range_to_cidrs(hs, he, BITS[c.version]):
                 overflow.append(
                     _overflow(
-                        cidr_text(c.version, net, plen),
+                        netaddr.network_text(c.version, net, plen),
                         c.category,
                         "allowlisted",
                         c.score,
@@ -267,7 +257,7 @@ def drop_superseded(candidates: list[Candidate]) -> tuple[list[Candidate], list[
                 if i >= 0 and ends[i] >= c.end:
                     overflow.append(
                         _overflow(
-                            cidr_text(c.version, c.start, c.prefixlen),
+                            netaddr.network_text(c.version, c.start, c.prefixlen),
                             category,
                             "superseded",
                             c.score,

@@ -9,7 +9,6 @@ every option. Load with ``load_config(path)`` or ``CompilerConfig.model_validate
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.core import netaddr
 from engine.core.errors import ConfigError
 from engine.schema.waf_limits import (
     HEADER_NAME_PATTERN,
@@ -247,9 +247,9 @@ class CompilerConfig(_Model):
         out = []
         for text in value:
             try:
-                out.append(str(ipaddress.ip_network(text.strip(), strict=False)))
-            except ValueError as exc:
-                raise ValueError(f"allowlist entry {text!r} is not an IP or CIDR: {exc}") from None
+                out.append(netaddr.network_text(*netaddr.parse_network(text, strict=False)))
+            except netaddr.AddressError as exc:
+                raise ValueError(f"allowlist entry: {exc}") from None
         return out
 
     @model_validator(mode="after")
@@ -314,6 +314,16 @@ def config_from_dict(data: dict[str, Any], *, source: str = "config") -> Compile
 
 
 def with_allowlist(config: CompilerConfig, extra: Iterable[str]) -> CompilerConfig:
-    """``config`` whose allowlist also holds ``extra`` (e.g. the ledger's, managed by admins)."""
-    merged = sorted({*config.allowlist, *(str(e) for e in extra)})
+    """``config`` whose allowlist also holds ``extra`` (e.g. the ledger's, managed by admins).
+
+    An ``extra`` entry the address rules refuse (a ledger row stored before them, such as a
+    scoped IPv6 address) names no address WAF can see; it is left out rather than failing
+    every compile."""
+    readable = []
+    for entry in extra:
+        try:
+            readable.append(netaddr.network_text(*netaddr.parse_network(str(entry), strict=False)))
+        except netaddr.AddressError:
+            continue
+    merged = sorted({*config.allowlist, *readable})
     return config_from_dict({**config.model_dump(), "allowlist": merged}, source="allowlist")

@@ -12,7 +12,6 @@ of the specs, their rules fit the capacity (WCU), and they pass botocore's wafv2
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from engine.compiler import wcu
 from engine.compiler.modelcheck import check_document
 from engine.compiler.render import render_requests
 from engine.compiler.violations import DocumentInvalid, Violation
+from engine.core import netaddr
 from engine.schema.requests import WafRequests
 from engine.schema.rule import (
     AGGREGATE_KEY_TYPES,
@@ -216,15 +216,16 @@ def _address_problem(text: str, version: int) -> str | None:
     if not isinstance(text, str) or not 1 <= len(text) <= MAX_ADDRESS_LENGTH or "/" not in text:
         return f"entries are CIDRs of 1-{MAX_ADDRESS_LENGTH} chars (e.g. 192.0.2.7/32)"
     try:
-        net = ipaddress.ip_network(text, strict=True)
-    except ValueError as exc:
+        net_version, start, plen = netaddr.parse_network(text, strict=True)
+    except netaddr.AddressError as exc:
         return f"not a CIDR with host bits clear: {exc}"
-    if net.version != version:
+    if net_version != version:
         return f"one family per set: this set is IPv{version}"
-    if net.prefixlen == 0:
+    if plen == 0:
         return "/0 is not allowed"
-    if str(net) != text:
-        return f"not canonical (expected {net})"
+    canonical = netaddr.network_text(net_version, start, plen)
+    if canonical != text:
+        return f"not canonical (expected {canonical})"
     return None
 
 

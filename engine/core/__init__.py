@@ -1,1 +1,2 @@
-"""Shared plumbing without domain logic: clock, registry, errors."""
+"""Shared plumbing: clock, registry, errors, logging, and the one definition of an address
+(``netaddr``)."""

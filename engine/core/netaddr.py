@@ -1,7 +1,29 @@
-"""Addresses: a vectorized CIDR matcher and the population subnet of each address."""
+"""Addresses: the one definition of a client address and a network, for the whole engine.
+
+The rules (parsers, decisions, the allowlist, the API and the compiler all use them):
+
+- An address is a dotted-quad IPv4 address (four decimal octets 0–255, no leading zeros) or
+  an IPv6 address (``ipaddress``'s grammar). Surrounding whitespace and the brackets of
+  ``[2001:db8::1]`` are tolerated.
+- A scoped IPv6 address (``fe80::1%eth0``) is refused: a zone id names an interface of some
+  host on the path, not a client, and WAF IP sets cannot hold it.
+- An IPv4-mapped IPv6 address (``::ffff:a.b.c.d``) *is* the IPv4 address ``a.b.c.d``, and a
+  network inside ``::ffff:0:0/96`` is the IPv4 network it maps, so an allowlisted IPv4 client
+  is never blocked through its mapped spelling.
+- Canonical text: the dotted quad; IPv6 compressed lower case (what ``ipaddress`` prints).
+- A network is ``address/prefix`` with a decimal prefix length. Decisions are strict (host
+  bits clear, no /0, a full-length prefix is written as the bare address); configured lists
+  (trusted proxies, allowlists) clear host bits instead.
+
+Scalar functions answer for one text; ``normalize_column`` and ``CidrSet`` apply the same
+rules to Arrow columns, converting each *distinct* value once: canonical IPv4 text goes
+through a vectorized regex and integer path, everything else through the scalar rule.
+``CidrSet.contains`` is a ``searchsorted`` over merged integer ranges per family.
+"""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -11,81 +33,288 @@ import pyarrow.compute as pc
 
 from engine.core.errors import ConfigError
 
-_V4 = r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$"
+BITS = {4: 32, 6: 128}
+_MAPPED = 0xFFFF << 32  # ::ffff:0:0/96 holds the IPv4-mapped addresses
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+CANONICAL_IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"  # exactly the canonical texts
+_OCTETS = {str(i): i for i in range(256)}  # the decimal spellings of an octet
+_V6_KEY = np.dtype([("hi", ">u8"), ("lo", ">u8")])  # 128-bit keys that sort as numbers
+
+NetRange = tuple[int, int, int]  # (version, first address, last address)
 
 
-def ipv4_to_int(ips: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(uint32 value, is-IPv4 mask) for each string; non-IPv4 entries get 0."""
-    ips = pc.fill_null(ips, "")
-    is_v4 = pc.match_substring_regex(ips, _V4).to_numpy(zero_copy_only=False)
-    out = np.zeros(len(ips), dtype=np.uint32)
-    if is_v4.any():
-        v4 = pc.filter(ips, pa.array(is_v4))
-        parts = pc.list_flatten(pc.split_pattern(v4, ".")).cast(pa.uint32())
-        octets = parts.to_numpy().reshape(-1, 4).astype(np.uint32)
-        out[is_v4] = (
-            (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
-        )
-    return out, is_v4
+class AddressError(ValueError):
+    """Text that is not a usable client address or network; the message says why."""
+
+
+# --- scalar rules ----------------------------------------------------------------------------
+def _ipv4(text: str) -> int | None:
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    value = 0
+    for part in parts:
+        octet = _OCTETS.get(part)  # no sign, no leading zero (010: octal to some readers)
+        if octet is None:
+            return None
+        value = value << 8 | octet
+    return value
+
+
+def _parse(text: str) -> tuple[int, int, bool]:
+    """(version, integer, was IPv4-mapped) of one address text; AddressError if refused."""
+    if not isinstance(text, str):
+        raise AddressError(f"{text!r} is not text")
+    s = text.strip()
+    if s.startswith("[") and s.endswith("]"):
+        s = s[1:-1]
+    if ":" not in s:
+        value = _ipv4(s)
+        if value is None:
+            raise AddressError(f"{text!r} is not an IP address")
+        return 4, value, False
+    if "%" in s:
+        raise AddressError(f"{text!r} is a scoped (zone-id) address, which names no client")
+    try:
+        value = int(ipaddress.IPv6Address(s))
+    except ValueError:
+        raise AddressError(f"{text!r} is not an IP address") from None
+    if value >> 32 == 0xFFFF:
+        return 4, value & 0xFFFFFFFF, True
+    return 6, value, False
+
+
+def parse_address(text: str) -> tuple[int, int]:
+    """(version, integer) of an address under the rules above; raises ``AddressError``."""
+    version, value, _ = _parse(text)
+    return version, value
+
+
+def address_text(version: int, value: int) -> str:
+    """Canonical text of an address."""
+    if version == 4:
+        return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+    return str(ipaddress.IPv6Address(value))
+
+
+def normalize_address(text: str) -> str:
+    """Canonical text of an address; raises ``AddressError``."""
+    return address_text(*parse_address(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the same odd spellings recur block after block
+def address_or_none(text: str | None) -> str | None:
+    """Canonical text of an address, or None when the rules refuse it (columns use this)."""
+    if text is None:
+        return None
+    try:
+        return normalize_address(text)
+    except AddressError:
+        return None
+
+
+def parse_network(text: str, *, strict: bool = True) -> tuple[int, int, int]:
+    """(version, first address, prefix length) of an address or CIDR text.
+
+    A bare address is a full-length network. ``strict`` refuses host bits; otherwise they are
+    cleared. A /0 is returned as such: callers that must refuse it do (``normalize_client``).
+    """
+    if not isinstance(text, str):
+        raise AddressError(f"{text!r} is not text")
+    s = text.strip()
+    if "/" not in s:
+        version, value, _ = _parse(s)
+        return version, value, BITS[version]
+    addr, _, prefix = s.partition("/")
+    version, value, mapped = _parse(addr)
+    if not (prefix.isascii() and prefix.isdigit()) or len(prefix) > 3:
+        raise AddressError(f"{text!r}: the prefix length must be a decimal number")
+    plen = int(prefix)
+    if mapped:  # ::ffff:a.b.c.d/p is the IPv4 network /p-96, or an IPv6 one wider than that
+        if plen >= 96:
+            plen -= 96
+        else:
+            version, value = 6, _MAPPED | value
+    if plen > BITS[version]:
+        raise AddressError(f"{text!r}: prefix /{plen} is longer than IPv{version} allows")
+    host = (1 << (BITS[version] - plen)) - 1
+    if value & host:
+        if strict:
+            raise AddressError(f"{text!r} has host bits set")
+        value &= ~host
+    return version, value, plen
+
+
+def network_text(version: int, start: int, prefixlen: int) -> str:
+    """A network as WAF writes it, always with its prefix (``192.0.2.7/32``)."""
+    return f"{address_text(version, start)}/{prefixlen}"
+
+
+def network_range(text: str, *, strict: bool = True) -> NetRange:
+    """(version, first, last) of an address or CIDR text; raises ``AddressError``."""
+    version, start, plen = parse_network(text, strict=strict)
+    return version, start, start + (1 << (BITS[version] - plen)) - 1
+
+
+def normalize_client(text: str) -> str:
+    """Canonical text of a decided client: a bare address, or a CIDR with host bits clear.
+
+    ``"::ffff:192.0.2.7"`` → ``"192.0.2.7"``, ``"2001:DB8::/48"`` → ``"2001:db8::/48"``,
+    ``"192.0.2.7/32"`` → ``"192.0.2.7"``; a /0, a scoped address or garbage is refused.
+    """
+    version, start, plen = parse_network(text, strict=True)
+    if plen == 0:
+        raise AddressError(f"{text!r}: a /0 network would match everyone")
+    if plen == BITS[version]:
+        return address_text(version, start)
+    return network_text(version, start, plen)
+
+
+def merge_ranges(ranges: Iterable[NetRange]) -> dict[int, list[tuple[int, int]]]:
+    """Per family, the sorted, disjoint, non-adjacent (first, last) ranges covering ``ranges``."""
+    out: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+    for version, first, last in sorted(ranges):
+        merged = out[version]
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return out
+
+
+def coverage(ranges: Iterable[NetRange]) -> dict[int, float]:
+    """Share of each family's address space the union of ``ranges`` covers (0..1)."""
+    return {
+        version: sum(last - first + 1 for first, last in spans) / 2 ** BITS[version]
+        for version, spans in merge_ranges(ranges).items()
+    }
+
+
+# --- columns -----------------------------------------------------------------------------------
+def _dictionary(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not pa.types.is_dictionary(values.type):
+        values = pc.dictionary_encode(values)
+    if values.dictionary.type != pa.string():
+        values = pa.DictionaryArray.from_arrays(values.indices, values.dictionary.cast(pa.string()))
+    return values
+
+
+def normalize_column(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Canonical text of each address, null where the rules refuse the value."""
+    values = _dictionary(values)
+    dictionary = values.dictionary
+    canonical = pc.fill_null(pc.match_substring_regex(dictionary, CANONICAL_IPV4), False)
+    if not pc.all(canonical).as_py():
+        odd = pc.invert(canonical)
+        fixed = [address_or_none(v) for v in pc.filter(dictionary, odd).to_pylist()]
+        dictionary = pc.replace_with_mask(dictionary, odd, pa.array(fixed, pa.string()))
+    return pc.take(dictionary, values.indices)
+
+
+def _keys(dictionary: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(version, IPv4 value, IPv6 key) of each distinct text; version 0 where refused."""
+    n = len(dictionary)
+    version = np.zeros(n, dtype=np.int8)
+    v4 = np.zeros(n, dtype=np.uint64)
+    v6 = np.zeros(n, dtype=_V6_KEY)
+    canonical = pc.fill_null(pc.match_substring_regex(dictionary, CANONICAL_IPV4), False)
+    fast = canonical.to_numpy(zero_copy_only=False)
+    if fast.any():
+        quads = pc.list_flatten(pc.split_pattern(pc.filter(dictionary, canonical), "."))
+        octets = quads.cast(pa.uint64()).to_numpy().reshape(-1, 4)
+        v4[fast] = octets[:, 0] << 24 | octets[:, 1] << 16 | octets[:, 2] << 8 | octets[:, 3]
+        version[fast] = 4
+    for i in np.flatnonzero(~fast):
+        text = dictionary[i].as_py()
+        try:
+            ver, value, _ = _parse(text)
+        except AddressError:
+            continue
+        version[i] = ver
+        if ver == 4:
+            v4[i] = value
+        else:
+            v6[i] = _v6_key(value)
+    return version, v4, v6
+
+
+def _v6_key(value: int) -> tuple[int, int]:
+    return value >> 64, value & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _sides(spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    return [first for first, _ in spans], [last for _, last in spans]
+
+
+def _in_spans(values: np.ndarray, firsts: np.ndarray, lasts: np.ndarray) -> np.ndarray:
+    """Which values lie in one of the sorted disjoint [first, last] spans."""
+    i = np.searchsorted(firsts, values, side="right") - 1  # the last span starting at or before
+    # ... and the value is not past its end: exactly i spans end before it
+    return (i >= 0) & (np.searchsorted(lasts, values, side="left") == i)
 
 
 class CidrSet:
-    """A set of IPv4/IPv6 networks with a vectorized ``contains`` over many addresses."""
+    """A set of IPv4/IPv6 networks with a vectorized ``contains`` over address columns.
+
+    Built from CIDR or address texts (host bits are cleared, so ``10.1.2.3/16`` is
+    ``10.1.0.0/16``); a text the address rules refuse raises ``ConfigError``.
+    """
 
     def __init__(self, cidrs: Iterable[str]) -> None:
-        nets = []
+        ranges = []
         for text in cidrs:
             try:
-                nets.append(ipaddress.ip_network(str(text).strip(), strict=False))
-            except ValueError as exc:
-                raise ConfigError(f"not a CIDR: {text!r} ({exc})") from None
-        self.v4 = [n for n in nets if n.version == 4]
-        self.v6 = [n for n in nets if n.version == 6]
-        self._lo = np.array([int(n.network_address) for n in self.v4], dtype=np.uint64)
-        self._hi = np.array([int(n.broadcast_address) for n in self.v4], dtype=np.uint64)
+                ranges.append(network_range(str(text), strict=False))
+            except AddressError as exc:
+                raise ConfigError(f"not a CIDR: {exc}") from None
+        spans = merge_ranges(ranges)
+        self.ranges = [(v, first, last) for v in (4, 6) for first, last in spans[v]]
+        self._v4 = tuple(np.array(side, dtype=np.uint64) for side in _sides(spans[4]))
+        self._v6 = tuple(np.array([_v6_key(x) for x in side], _V6_KEY) for side in _sides(spans[6]))
 
     def __bool__(self) -> bool:
-        return bool(self.v4 or self.v6)
+        return bool(self.ranges)
 
-    def contains(self, ips: pa.Array) -> np.ndarray:
-        """Boolean mask: which addresses fall inside any network of the set."""
-        n = len(ips)
-        mask = np.zeros(n, dtype=bool)
+    def contains(self, ips: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Boolean mask: which addresses fall inside the set (null or refused text: False)."""
+        values = _dictionary(ips)
+        n = len(values)
         if not self or n == 0:
-            return mask
-        ints, is_v4 = ipv4_to_int(ips)
-        if self.v4 and is_v4.any():
-            vals = ints[is_v4].astype(np.uint64)[:, None]
-            mask[is_v4] = ((vals >= self._lo[None, :]) & (vals <= self._hi[None, :])).any(axis=1)
-        if self.v6:
-            for i in np.flatnonzero(~is_v4):
-                mask[i] = _in_v6(ips[i].as_py(), self.v6)
-        return mask
-
-
-def _in_v6(text: str | None, nets: list) -> bool:
-    try:
-        addr = ipaddress.ip_address(text or "")
-    except ValueError:
-        return False
-    return addr.version == 6 and any(addr in net for net in nets)
+            return np.zeros(n, dtype=bool)
+        version, v4, v6 = _keys(values.dictionary)
+        hit = np.zeros(len(version), dtype=bool)
+        for fam, keys, (firsts, lasts) in ((4, v4, self._v4), (6, v6, self._v6)):
+            sel = version == fam
+            if len(firsts) and sel.any():
+                hit[sel] = _in_spans(keys[sel], firsts, lasts)
+        rows = values.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        out = hit[rows] if len(hit) else np.zeros(n, dtype=bool)
+        if values.indices.null_count:
+            out &= values.indices.is_valid().to_numpy(zero_copy_only=False)
+        return out
 
 
 def subnet_keys(ips: pa.Array) -> pa.Array:
-    """The population subnet of each address: its /24 (IPv4) or /48 (IPv6), as CIDR text."""
+    """The population subnet of each address: its /24 (IPv4) or /48 (IPv6), as CIDR text.
+
+    Text the rules refuse keeps its own value (it is its own population)."""
     ips = pc.fill_null(ips, "")
-    is_v4 = pc.match_substring_regex(ips, _V4)
     v4_keys = pc.replace_substring_regex(ips, r"\.\d{1,3}$", ".0/24")
-    if pc.all(is_v4).as_py() is not False:
+    canonical = pc.match_substring_regex(ips, CANONICAL_IPV4)
+    if pc.all(canonical).as_py() is not False:
         return v4_keys
     out = v4_keys.to_pylist()
-    for i in np.flatnonzero(~is_v4.to_numpy(zero_copy_only=False)):
-        out[i] = _v6_subnet(out[i])
+    for i in np.flatnonzero(~canonical.to_numpy(zero_copy_only=False)):
+        out[i] = _subnet_of(ips[i].as_py())
     return pa.array(out, pa.string())
 
 
-def _v6_subnet(text: str) -> str:
+def _subnet_of(text: str) -> str:
     try:
-        return str(ipaddress.ip_network(f"{text}/48", strict=False))
-    except ValueError:
+        version, value = parse_address(text)
+    except AddressError:
         return text
+    plen = 24 if version == 4 else 48
+    return network_text(version, value >> (BITS[version] - plen) << (BITS[version] - plen), plen)

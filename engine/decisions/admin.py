@@ -11,14 +11,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from engine.core import netaddr
 from engine.decisions import db, tokens
-from engine.decisions.errors import ConcurrentUpdate, UnknownEntry
+from engine.decisions.errors import AllowlistTooWide, ConcurrentUpdate, UnknownEntry
 from engine.decisions.policy import Policy
 from engine.decisions.records import AllowlistEntry, StatusDoc
-from engine.decisions.rows import Network, actor_name, overlaps, to_allow_entry, to_decision
+from engine.decisions.rows import (
+    AllowedRange,
+    actor_name,
+    allowed_ranges,
+    overlaps,
+    to_allow_entry,
+    to_decision,
+)
 from engine.decisions.store import LedgerStore
 from engine.decisions.tokens import TokenRecord
-from engine.schema.decision import Decision, Status, client_network, normalize_client
+from engine.schema.decision import Decision, DecisionError, Status, normalize_client
 
 
 class LedgerAdmin(LedgerStore):
@@ -87,15 +95,21 @@ class LedgerAdmin(LedgerStore):
     # -- allowlist --------------------------------------------------------------------------
 
     def add_allowlist(self, cidr: str, *, by: str, comment: str | None = None) -> AllowlistEntry:
-        """Allowlist a range (no /0). Open decisions overlapping it are rejected or revoked."""
+        """Allowlist a range (no /0). Open decisions overlapping it are rejected or revoked.
+
+        Refused (``AllowlistTooWide``) when the allowlist would then cover more than the
+        policy's ``max_allowlist_share`` of the range's address family."""
         cidr = normalize_client(cidr)
-        network = client_network(cidr)
+        (added,) = allowed_ranges([cidr])
+        limit = self.policy().max_allowlist_share
         now = self._clock.now()
         a = db.allowlist
         with self._write() as conn:
             row = conn.execute(sa.select(a).where(a.c.cidr == cidr)).first()
             if row is not None:
                 return to_allow_entry(row)
+            listed = allowed_ranges(conn.execute(sa.select(a.c.cidr)).scalars().all())
+            _check_share([*listed, added], added, limit)
             conn.execute(
                 a.insert().values(
                     cidr=cidr, comment=comment, created_by=actor_name(by), created_at=now
@@ -106,7 +120,7 @@ class LedgerAdmin(LedgerStore):
             )
             d = db.decisions
             for r in conn.execute(sa.select(d).where(d.c.status.in_(db.OPEN_STATUSES))).all():
-                if overlaps(to_decision(r), [network]) is None:
+                if overlaps(to_decision(r), [added]) is None:
                     continue
                 to = Status.REJECTED if r.status == Status.PROPOSED else Status.REVOKED
                 self._move(
@@ -116,7 +130,10 @@ class LedgerAdmin(LedgerStore):
 
     def remove_allowlist(self, cidr: str, *, by: str) -> None:
         """Remove an allowlisted range; raises ``UnknownEntry`` if it is not listed."""
-        cidr = normalize_client(cidr)
+        try:
+            cidr = normalize_client(cidr)
+        except DecisionError:
+            cidr = str(cidr).strip()  # a row stored before today's address rules
         a = db.allowlist
         with self._write() as conn:
             if conn.execute(a.delete().where(a.c.cidr == cidr)).rowcount != 1:
@@ -137,18 +154,18 @@ class LedgerAdmin(LedgerStore):
         with self._read() as conn:
             return [to_allow_entry(r) for r in conn.execute(sa.select(a).order_by(a.c.cidr))]
 
-    def allowlist_networks(self) -> builtins.list[Network]:
-        return [client_network(e.cidr) for e in self.allowlist()]
+    def allowlist_networks(self) -> builtins.list[AllowedRange]:
+        return allowed_ranges(e.cidr for e in self.allowlist())
 
     def allowlisted(
-        self, decision: Decision, *, networks: builtins.list[Network] | None = None
+        self, decision: Decision, *, networks: builtins.list[AllowedRange] | None = None
     ) -> str | None:
         """The allowlisted range ``decision`` would block (its members, else its client)."""
         return overlaps(decision, self.allowlist_networks() if networks is None else networks)
 
     def _allowlisted_in(self, conn: Connection, decision: Decision) -> str | None:
         rows = conn.execute(sa.select(db.allowlist.c.cidr)).scalars().all()
-        return overlaps(decision, [client_network(c) for c in rows])
+        return overlaps(decision, allowed_ranges(rows))
 
     # -- API tokens and status --------------------------------------------------------------
 
@@ -202,3 +219,15 @@ class LedgerAdmin(LedgerStore):
     def get_status(self, key: str) -> StatusDoc | None:
         with self._read() as conn:
             return tokens.get_status(conn, key)
+
+
+def _check_share(ranges: builtins.list[AllowedRange], added: AllowedRange, limit: float) -> None:
+    """Refuse an allowlist whose union covers more than ``limit`` of the family of ``added``
+    (each entry may be small, but 0.0.0.0/1 + 128.0.0.0/1 is everyone)."""
+    version = added.span[0]
+    share = netaddr.coverage(r.span for r in ranges)[version]
+    if share > limit:
+        raise AllowlistTooWide(
+            f"allowlisting {added.cidr} would cover {share:.4%} of the IPv{version} address "
+            f"space; the policy allows at most {limit:.4%} (max_allowlist_share)"
+        )

@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.core.netaddr import CidrSet
 from engine.decisions.history import HistoryError, RequestHistory
-from engine.decisions.netmatch import in_networks
-from engine.schema.decision import Decision, client_network, normalize_client
+from engine.schema.decision import Decision, normalize_client
 from engine.schema.request import (
     CLIENT_IP,
     EVENT_TIME,
@@ -123,8 +123,8 @@ def match_mask(table: pa.Table, draft: RuleDraft) -> pa.Array:
     """Rows of a canonical request table that ``draft`` matches."""
     mask = pa.array(np.ones(table.num_rows, dtype=bool))
     if draft.clients:
-        nets = [client_network(c) for c in draft.clients]
-        mask = pc.and_(mask, in_networks(table.column(CLIENT_IP), nets))
+        inside = CidrSet(draft.clients).contains(table.column(CLIENT_IP))
+        mask = pc.and_(mask, pa.array(inside))
     if draft.path_prefix is not None:
         mask = pc.and_(mask, pc.starts_with(table.column(PATH), draft.path_prefix))
     if draft.path_regex is not None:

@@ -21,5 +21,9 @@ class AllowlistedClient(DecisionError):
     """The client lies inside an allowlisted range and can never be blocked (HTTP 409)."""
 
 
+class AllowlistTooWide(DecisionError):
+    """The allowlist would cover more of an address family than the policy allows (HTTP 422)."""
+
+
 class UnknownEntry(DecisionError, LookupError):
     """No allowlist entry or token has this key (HTTP 404)."""

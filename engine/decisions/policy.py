@@ -22,6 +22,12 @@ from engine.schema.decision import Action, Decision, DecisionError, Status
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# 1/64 of a family's space: room for every internal range operators allowlist at once (IPv4:
+# 10/8, 172.16/12, 192.168/16, 100.64/10, 127/8 and 169.254/16 are 0.92 %; IPv6: fc00::/7 and
+# fe80::/10 are 0.88 %), while a set that would switch the WAF off for a real part of the
+# Internet — 0.0.0.0/1 + 128.0.0.0/1, or any /5 — is refused.
+DEFAULT_MAX_ALLOWLIST_SHARE = 1 / 64
+
 # Actions that stop a client's traffic (count only observes).
 BLOCKING_ACTIONS = frozenset({Action.BLOCK, Action.RATE_LIMIT, Action.CHALLENGE, Action.CAPTCHA})
 
@@ -92,6 +98,13 @@ class Policy(_Model):
     offence_window_s: int = Field(30 * 86_400, gt=0)
     ttl_s: dict[Action, int] = Field(default_factory=_default_ttls)
     max_ttl_s: int = Field(30 * 86_400, gt=0)
+    max_allowlist_share: float = Field(
+        DEFAULT_MAX_ALLOWLIST_SHARE,
+        gt=0.0,
+        le=1.0,
+        description="The allowlist together may cover at most this share of the IPv4 space, "
+        "and of the IPv6 space; a range that would take it further is refused.",
+    )
 
     @field_validator("auto_approve")
     @classmethod

@@ -7,23 +7,48 @@ hold only the workflow.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
+from engine.core import netaddr
 from engine.decisions import db
 from engine.decisions.records import AllowlistEntry, AuditEvent, LedgerEntry
-from engine.schema.decision import Action, Decision, DecisionError, Status, client_network
+from engine.schema.decision import Action, Decision, DecisionError, Status
 
 MAX_EVIDENCE = 50  # evidence items kept on a merged decision (newest win)
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedRange:
+    """One allowlisted range: its CIDR text (host bits clear) and the addresses it spans."""
+
+    cidr: str
+    span: netaddr.NetRange
+
+    def __str__(self) -> str:
+        return self.cidr
+
+
+def allowed_ranges(cidrs: Iterable[str]) -> list[AllowedRange]:
+    """The ranges of allowlisted texts. A stored entry today's address rules refuse (a row
+    written before them, e.g. a scoped IPv6 address) names no client WAF can see: it covers
+    nothing, and an admin can still remove it."""
+    out = []
+    for text in cidrs:
+        try:
+            version, start, plen = netaddr.parse_network(text, strict=False)
+        except netaddr.AddressError:
+            continue
+        last = start + (1 << (netaddr.BITS[version] - plen)) - 1
+        out.append(AllowedRange(netaddr.network_text(version, start, plen), (version, start, last)))
+    return out
 
 # -- statements built once (SQLAlchemy caches their compiled form) ----------------------------
 
@@ -90,7 +115,7 @@ def columns(decision: Decision) -> dict[str, Any]:
 
 
 def to_decision(row: Row) -> Decision:
-    return Decision(
+    return Decision.restore(
         client=row.client,
         action=Action(row.action),
         ttl_s=int(row.ttl_s),
@@ -145,15 +170,20 @@ def merge(old: Decision, new: Decision) -> Decision:
     )
 
 
-def overlaps(decision: Decision, networks: Iterable[Network]) -> str | None:
-    nets = [n for n in networks]
-    if not nets:
+def overlaps(decision: Decision, allowed: Iterable[AllowedRange]) -> str | None:
+    """The first allowlisted range ``decision`` would block (its members, else its client)."""
+    allowed = list(allowed)
+    if not allowed:
         return None
     for client in decision.members or (decision.client,):  # what the compiler blocks
-        mine = client_network(client)
-        for net in nets:
-            if mine.version == net.version and mine.overlaps(net):
-                return str(net)
+        try:
+            version, first, last = netaddr.network_range(client, strict=False)
+        except netaddr.AddressError:
+            continue  # an old row's unreadable target: never enforced (compiler overflow)
+        for a in allowed:
+            v, lo, hi = a.span
+            if v == version and first <= hi and lo <= last:
+                return a.cidr
     return None
 
 

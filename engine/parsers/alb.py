@@ -20,10 +20,10 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.core.netaddr import normalize_column
 from engine.parsers import arrays, slicing
 from engine.parsers.columnar import DelimitedLayout, DelimitedReader, Piece, drop_rows
 from engine.parsers.detect import ALB
-from engine.parsers.ipnorm import normalize_ips
 from engine.parsers.registry import PARSERS
 from engine.parsers.result import INVALID_CLIENT_IP, INVALID_TIMESTAMP, LINE_TOO_LONG, Tally
 from engine.parsers.stream import Block
@@ -109,7 +109,7 @@ def to_canonical(piece: Piece, tally: Tally) -> pa.Table:
     """One read piece of ALB columns → canonical rows (damaged rows counted and dropped)."""
     t = piece.table
     ip_raw, port_raw = slicing.split_host_port(t["client_port"])
-    client_ip = normalize_ips(ip_raw)
+    client_ip = normalize_column(ip_raw)
     long_request = pc.greater(pc.binary_length(arrays.decoded(t["request"])), MAX_FIELD_BYTES)
     long_agent = pc.greater(pc.binary_length(arrays.decoded(t["user_agent"])), MAX_FIELD_BYTES)
     t = t.append_column("__ip", client_ip).append_column("__port", port_raw)

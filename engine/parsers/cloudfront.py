@@ -14,10 +14,10 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.core.netaddr import normalize_column
 from engine.parsers import arrays
 from engine.parsers.columnar import DelimitedLayout, DelimitedReader, Piece, drop_rows
 from engine.parsers.detect import CLOUDFRONT
-from engine.parsers.ipnorm import normalize_ips
 from engine.parsers.registry import PARSERS
 from engine.parsers.result import INVALID_CLIENT_IP, INVALID_TIMESTAMP, LINE_TOO_LONG, Tally
 from engine.parsers.stream import Block
@@ -124,7 +124,7 @@ def _column(t: pa.Table, name: str, typ: pa.DataType) -> pa.Array:
 def to_canonical(piece: Piece, tally: Tally) -> pa.Table:
     """One read piece of CloudFront columns → canonical rows."""
     t = piece.table
-    client_ip = normalize_ips(_column(t, "c-ip", pa.string()))
+    client_ip = normalize_column(_column(t, "c-ip", pa.string()))
     days = pc.cast(_column(t, "date", pa.date32()), pa.int32())
     seconds = pc.cast(_column(t, "time", pa.time32("s")), pa.int32())
     millis = pc.add(pc.multiply(pc.cast(days, pa.int64()), _MS_PER_DAY),

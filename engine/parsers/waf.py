@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
+from engine.core.netaddr import normalize_column
 from engine.parsers import arrays
 from engine.parsers.columnar import MAX_LINE_BYTES, Entry, Piece, blank_lines, drop_rows
 from engine.parsers.detect import WAF
-from engine.parsers.ipnorm import normalize_ips
 from engine.parsers.registry import PARSERS
 from engine.parsers.result import (
     INVALID_CLIENT_IP,
@@ -110,7 +110,7 @@ def to_canonical(piece: Piece, tally: Tally) -> pa.Table:
     """One read piece of WAF records → canonical rows."""
     t = piece.table.combine_chunks()
     request = arrays.as_array(t["httpRequest"])
-    ip = normalize_ips(pc.struct_field(request, "clientIp"))
+    ip = normalize_column(pc.struct_field(request, "clientIp"))
     t = t.append_column("__ip", ip)
     t = drop_rows(
         Piece(t, piece.locate),

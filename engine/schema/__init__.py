@@ -1,4 +1,6 @@
-"""Canonical records shared by every stage: requests, decisions, and the desired WAF state.
+"""Canonical records shared by every stage: requests, feature frames, verdicts, decisions and
+the desired WAF state.
 
-This package imports nothing from the rest of the project; every other package imports it.
+Every other package imports it. It imports only the standard library, numpy, pyarrow and
+the address rules every record validates against (``engine.core.netaddr``, itself a leaf).
 """

@@ -9,11 +9,11 @@ is the one ``wafsmith analyze --json`` writes and ``wafsmith compile --decisions
 from __future__ import annotations
 
 import enum
-import ipaddress
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.core import netaddr
 from engine.schema.evidence import EvidenceError, EvidenceSample
 
 
@@ -59,27 +59,14 @@ class DecisionError(ValueError):
 def normalize_client(client: str) -> str:
     """Canonical text of an IP or CIDR, e.g. ``"203.0.113.0/24"`` or ``"2001:db8::/48"``.
 
-    A bare address stays bare; a network with host bits set, a /0 or garbage is refused.
+    The address rules of ``engine.core.netaddr``: a bare address stays bare, an IPv4-mapped
+    address is its IPv4 address; a network with host bits set, a /0, a scoped address or
+    garbage is refused (``DecisionError``).
     """
-    text = str(client).strip()
     try:
-        if "/" in text:
-            net = ipaddress.ip_network(text, strict=True)
-            if net.prefixlen == 0:
-                raise DecisionError(f"client {client!r}: a /0 network would match everyone")
-            if net.prefixlen == net.max_prefixlen:
-                return str(net.network_address)
-            return str(net)
-        return str(ipaddress.ip_address(text))
-    except ValueError as exc:
-        if isinstance(exc, DecisionError):
-            raise
-        raise DecisionError(f"client {client!r} is not an IP address or CIDR: {exc}") from None
-
-
-def client_network(client: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """The client as a network (a bare address becomes a /32 or /128)."""
-    return ipaddress.ip_network(client, strict=False)
+        return netaddr.normalize_client(str(client))
+    except netaddr.AddressError as exc:
+        raise DecisionError(f"client: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +120,9 @@ class Decision:
         return self.status in ENFORCEABLE and now < self.expires_at
 
     def with_status(self, status: Status) -> Decision:
-        return replace(self, status=Status(status))
+        """This decision in ``status`` (a restored old row stays restorable: it can be revoked)."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return Decision.restore(**{**fields, "status": Status(status)})
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -144,6 +133,24 @@ class Decision:
         out["evidence"] = [e.to_dict() for e in self.evidence]
         out["members"] = list(self.members)
         return out
+
+    @classmethod
+    def restore(cls, **fields: Any) -> Decision:
+        """A stored decision, kept even when its client or members fail today's address rules
+        (a row written before a rule existed, e.g. a scoped IPv6 address).
+
+        Every other field is still validated. Such a decision can be listed and revoked; the
+        compiler reports each target it cannot read in its overflow (``invalid_address``)
+        instead of failing the whole document.
+        """
+        try:
+            return cls(**fields)
+        except DecisionError:
+            client, members = fields.get("client"), tuple(fields.get("members", ()))
+            checked = cls(**{**fields, "client": "192.0.2.0", "members": ()})  # TEST-NET-1
+        object.__setattr__(checked, "client", _as_stored(client))
+        object.__setattr__(checked, "members", tuple(_as_stored(m) for m in members))
+        return checked
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Decision:
@@ -159,6 +166,14 @@ class Decision:
         if "decided_at" in kwargs:
             kwargs["decided_at"] = parse_time(kwargs["decided_at"])
         return cls(**kwargs)
+
+
+def _as_stored(client: Any) -> str:
+    """A stored client's canonical text where today's rules read it, else its text as is."""
+    try:
+        return normalize_client(client)
+    except DecisionError:
+        return str(client)
 
 
 def parse_time(value: str | datetime) -> datetime:

@@ -16,8 +16,9 @@ A ``DesiredState`` is a plain, deterministic document (frozen dataclasses with `
   the web ACL (``mode="rule_group"``), or directly in the web ACL (``mode="web_acl"``).
 - ``shield``   — Shield Advanced protections and automatic application-layer response.
 - ``overflow`` — every decided client that is *not* enforced, with the reason (``budget``,
-  ``allowlisted``, ``superseded``, ``action_disabled``, ``ip_set_limit``). Nothing is
-  dropped silently.
+  ``allowlisted``, ``superseded``, ``action_disabled``, ``ip_set_limit``, and
+  ``invalid_address`` for a stored target the address rules refuse). Nothing is dropped
+  silently, and one bad entry never fails the document.
 
 Ownership markers. Everything the engine creates — IP sets, rules, the rule group, metric
 names, Shield protections — has a name starting with ``owner_prefix`` (default
@@ -61,7 +62,14 @@ AGGREGATE_KEY_TYPES = ("IP", "FORWARDED_IP", "CUSTOM_KEYS", "CONSTANT")
 # IP-set categories: the decision actions whose clients are listed in IP sets.
 IP_SET_CATEGORIES = ("block", "challenge", "captcha", "count", "rate_limit")
 # Why a decided client is not in the document.
-OVERFLOW_REASONS = ("budget", "allowlisted", "superseded", "action_disabled", "ip_set_limit")
+OVERFLOW_REASONS = (
+    "budget",
+    "allowlisted",
+    "superseded",
+    "action_disabled",
+    "ip_set_limit",
+    "invalid_address",
+)
 
 
 def is_owned(name: str, owner_prefix: str = DEFAULT_OWNER_PREFIX) -> bool:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
-
-import pyarrow as pa
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from engine.decisions.backtest import Backtester, RuleDraft, backtest
 from engine.decisions.history import HistoryError, RequestHistory
-from engine.decisions.netmatch import in_networks
 from engine.schema.decision import Action, Decision
 
 from .history_data import crafted
@@ -132,41 +126,6 @@ def test_bad_drafts_are_refused(history, draft) -> None:
 def test_bad_window_is_refused(history) -> None:
     with pytest.raises(HistoryError, match="hours"):
         backtest(RuleDraft(path_prefix="/"), history, hours=0)
-
-
-_v4 = st.integers(0, 2**32 - 1).map(lambda i: str(ipaddress.IPv4Address(i)))
-_v6 = st.integers(0, 2**128 - 1).map(lambda i: str(ipaddress.IPv6Address(i)))
-_nets = st.one_of(
-    st.tuples(st.integers(0, 2**32 - 1), st.integers(1, 32)).map(
-        lambda t: ipaddress.IPv4Network((t[0], t[1]), strict=False)
-    ),
-    st.tuples(st.integers(0, 2**128 - 1), st.integers(1, 128)).map(
-        lambda t: ipaddress.IPv6Network((t[0], t[1]), strict=False)
-    ),
-)
-
-
-@settings(max_examples=150, deadline=None)
-@given(
-    addresses=st.lists(st.one_of(_v4, _v6, st.none(), st.just("bogus")), max_size=40),
-    networks=st.lists(_nets, max_size=4),
-    near=st.lists(st.integers(0, 3), max_size=10),
-)
-def test_vectorized_cidr_matching_agrees_with_ipaddress(addresses, networks, near) -> None:
-    # Mix in addresses at the edges of the networks so matches actually occur.
-    for i in near:
-        if networks:
-            net = networks[i % len(networks)]
-            addresses += [str(net.network_address), str(net.broadcast_address)]
-    got = in_networks(pa.chunked_array([pa.array(addresses, pa.string())]), networks)
-    want = []
-    for text in addresses:
-        try:
-            addr = ipaddress.ip_address(text) if text else None
-        except ValueError:
-            addr = None
-        want.append(addr is not None and any(addr in n for n in networks))
-    assert got.to_pylist() == want
 
 
 def test_service_hook_shape(history, clock) -> None:

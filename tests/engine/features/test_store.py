@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from engine.core.errors import ConfigError
-from engine.core.netaddr import CidrSet, subnet_keys
 from engine.features import FeatureConfig, FeatureStore
 
 from .traffic import Traffic
@@ -111,18 +107,6 @@ def test_cloudfront_edges_seen_by_the_alb_are_not_clients():
     snap = close_all(store)
     assert store.stats.edge_rows == 2
     assert sorted(snap.clients[snap.frames[1].codes]) == ["130.176.1.1", "203.0.113.4"]
-
-
-def test_subnet_keys_and_cidr_membership():
-    import pyarrow as pa
-
-    keys = subnet_keys(pa.array(["192.0.2.77", "2001:db8:1:2::5"])).to_pylist()
-    assert keys == ["192.0.2.0/24", "2001:db8:1::/48"]
-    nets = CidrSet(["192.0.2.0/25", "2001:db8::/32"])
-    mask = nets.contains(pa.array(["192.0.2.1", "192.0.2.200", "2001:db8::1", "::1"]))
-    assert mask.tolist() == [True, False, True, False]
-    with pytest.raises(ConfigError):
-        CidrSet(["not-a-cidr"])
 
 
 def test_stable_hash_is_process_independent():
