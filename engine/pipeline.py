@@ -168,6 +168,7 @@ class Analyzer:
         stats: dict[str, Any] = {
             "rows": s.rows,
             "cloudfront_edge_rows": s.edge_rows,
+            "no_client_identity_rows": dict(sorted(s.no_identity_rows.items())),
             "late_rows": s.late_rows,
             "dropped_too_late_rows": s.dropped_too_late,
             "panes_closed": s.panes_closed,

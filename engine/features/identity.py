@@ -2,24 +2,43 @@
 
 - The log's client IP by default.
 - Through a configured trusted proxy, the right-most untrusted ``X-Forwarded-For`` entry
-  (entries on the left are client-controlled; ``log-formats.md`` §7).
+  (entries on the left are client-controlled; ``log-formats.md`` §7). Every XFF header of a
+  request counts, in order (the WAF parser joins them), so a client-sent ``X-Forwarded-For:
+  8.8.8.8`` before the proxy's own header names nobody.
+- A trusted proxy is never a client: a proxied row whose chain is missing, holds only
+  trusted addresses, or reaches an entry the address rules refuse before an untrusted one
+  has *no client identity*. It is dropped from the features and counted by reason
+  (``NO_IDENTITY_REASONS``), never attributed to the proxy or to a guess.
 - CloudFront edge addresses seen as ALB clients are recognised so they are never scored.
 
-IPv4 membership tests are vectorized over unique addresses (uint32 range checks); IPv6
-addresses, rare in practice, go through ``ipaddress`` one unique value at a time.
+Membership tests are ``engine.core.netaddr.CidrSet`` lookups over unique values.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.core.netaddr import CidrSet
+from engine.core.netaddr import CidrSet, address_or_none
 from engine.schema.request import CLIENT_IP, SOURCE, SOURCE_ALB, X_FORWARDED_FOR
+
+XFF_MISSING = "xff_missing"  # a proxied request without any X-Forwarded-For entry
+XFF_UNPARSEABLE = "xff_unparseable"  # the walk from the right met a non-address first
+XFF_ONLY_PROXIES = "xff_only_proxies"  # every entry is a trusted proxy
+NO_IDENTITY_REASONS = (XFF_MISSING, XFF_UNPARSEABLE, XFF_ONLY_PROXIES)
+
+
+class Resolved(NamedTuple):
+    """Who each row of a batch came from. Edge rows and rows without a client identity (by
+    reason) must not be scored: their ``clients`` entry is meaningless."""
+
+    clients: pa.Array
+    edge: np.ndarray
+    no_identity: dict[str, np.ndarray]
 
 
 class ClientResolver:
@@ -29,47 +48,66 @@ class ClientResolver:
         self.trusted = CidrSet(trusted_proxies)
         self.edges = CidrSet(cloudfront_cidrs)
 
-    def resolve(self, table: pa.Table) -> tuple[pa.Array, np.ndarray]:
-        """(client key per row, is-CloudFront-edge-row mask)."""
+    def resolve(self, table: pa.Table) -> Resolved:
+        """The client key of every row, its CloudFront-edge rows and its unidentified rows."""
         encoded = pc.dictionary_encode(table.column(CLIENT_IP).combine_chunks())
         uniq, idx = encoded.dictionary, encoded.indices
         clients = pc.take(uniq, idx)
+        unknown: dict[str, np.ndarray] = {}
         if self.trusted:
-            clients = self._through_proxies(table, uniq, idx, clients)
+            clients, unknown = self._through_proxies(table, uniq, idx, clients)
         edge = np.zeros(table.num_rows, dtype=bool)
         if self.edges:
             edge_uniq = self.edges.contains(uniq)
             if edge_uniq.any():
                 is_alb = pc.equal(table.column(SOURCE), SOURCE_ALB).to_numpy(zero_copy_only=False)
                 edge = edge_uniq[idx.to_numpy(zero_copy_only=False)] & is_alb
-        return clients, edge
+        return Resolved(clients, edge, unknown)
 
     def _through_proxies(
         self, table: pa.Table, uniq: pa.Array, idx: pa.Array, clients: pa.Array
-    ) -> pa.Array:
+    ) -> tuple[pa.Array, dict[str, np.ndarray]]:
         proxied_uniq = self.trusted.contains(uniq)
         if not proxied_uniq.any():
-            return clients
+            return clients, {}
         rows = np.flatnonzero(proxied_uniq[idx.to_numpy(zero_copy_only=False)])
         xff = pc.take(table.column(X_FORWARDED_FOR).combine_chunks(), pa.array(rows))
-        xff_enc = pc.dictionary_encode(xff)
-        resolved = [self._rightmost_untrusted(v) for v in xff_enc.dictionary.to_pylist()]
-        picked = pc.take(pa.array(resolved, pa.string()), xff_enc.indices)
-        fallback = pc.take(clients, pa.array(rows))
-        picked = pc.coalesce(picked, fallback)
+        xff_enc = pc.dictionary_encode(xff, null_encoding="encode")
+        picked_uniq, reason_uniq = self.resolve_chains(xff_enc.dictionary.to_pylist())
+        at = xff_enc.indices.to_numpy(zero_copy_only=False)
         out = clients.to_numpy(zero_copy_only=False).astype(object)
-        out[rows] = picked.to_numpy(zero_copy_only=False)
-        return pa.array(out, pa.string())
+        out[rows] = np.asarray(picked_uniq, dtype=object)[at]
+        reasons = np.asarray(reason_uniq, dtype=object)[at]
+        unknown = {}
+        for reason in NO_IDENTITY_REASONS:
+            hit = reasons == reason
+            if hit.any():
+                mask = np.zeros(len(out), dtype=bool)
+                mask[rows[hit]] = True
+                unknown[reason] = mask
+        return pa.array(out, pa.string()), unknown
 
-    def _rightmost_untrusted(self, header: str | None) -> str | None:
-        if not header:
-            return None
-        entries = [e.strip() for e in header.split(",") if e.strip()]
-        for entry in reversed(entries):
-            try:
-                addr = str(ipaddress.ip_address(entry))
-            except ValueError:
-                return None  # garbage in the chain: stop trusting it, keep the proxy address
-            if not self.trusted.contains(pa.array([addr]))[0]:
-                return addr
-        return None
+    def resolve_chains(
+        self, headers: list[str | None]
+    ) -> tuple[list[str | None], list[str | None]]:
+        """Per X-Forwarded-For value: (the right-most untrusted address, None) or
+        (None, why there is no client identity). One trust lookup for all entries."""
+        chains = [[e.strip() for e in (h or "").split(",") if e.strip()] for h in headers]
+        entries = [address_or_none(e) for chain in chains for e in chain]
+        trusted = self.trusted.contains(pa.array(entries, pa.string()))
+        picked: list[str | None] = []
+        reasons: list[str | None] = []
+        end = 0
+        for chain in chains:
+            start, end = end, end + len(chain)
+            client, reason = None, XFF_ONLY_PROXIES if chain else XFF_MISSING
+            for i in range(end - 1, start - 1, -1):
+                if entries[i] is None:
+                    reason = XFF_UNPARSEABLE  # stop trusting the chain here
+                    break
+                if not trusted[i]:
+                    client, reason = entries[i], None
+                    break
+            picked.append(client)
+            reasons.append(reason)
+        return picked, reasons

@@ -31,6 +31,7 @@ from engine.schema.request import EVENT_TIME
 class StoreStats:
     rows: int = 0
     edge_rows: int = 0
+    no_identity_rows: dict[str, int] = field(default_factory=dict)  # reason -> proxied rows
     late_rows: int = 0
     dropped_too_late: int = 0
     panes_closed: int = 0
@@ -67,10 +68,15 @@ class FeatureStore:
         if table.num_rows == 0:
             return
         self.stats.rows += table.num_rows
-        clients, edge = self.resolver.resolve(table)
-        if edge.any():
-            self.stats.edge_rows += int(edge.sum())
-            keep = pa.array(~edge)
+        clients, edge, unknown = self.resolver.resolve(table)
+        drop = edge.copy()
+        self.stats.edge_rows += int(edge.sum())
+        for reason, rows in unknown.items():
+            n = int((rows & ~edge).sum())
+            self.stats.no_identity_rows[reason] = self.stats.no_identity_rows.get(reason, 0) + n
+            drop |= rows
+        if drop.any():
+            keep = pa.array(~drop)
             table, clients = table.filter(keep), pc.filter(clients, keep)
         ts = table.column(EVENT_TIME).cast(pa.int64()).to_numpy()
         if self.closed_through is not None and len(ts):

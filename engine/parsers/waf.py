@@ -4,8 +4,9 @@ Read with ``pyarrow.json`` against an explicit schema of the fields used (never 
 Records concatenated without a newline (``}{``, seen from Firehose) are split before reading.
 A block the reader rejects is re-read line by line by bisection; a line that still fails is
 split on object boundaries with a streaming decoder, so one bad record costs only itself.
-Headers are picked case-insensitively (first occurrence), vectorised over the flattened
-header list.
+Headers are picked case-insensitively, vectorised over the flattened header list: the first
+occurrence, except ``X-Forwarded-For``, whose occurrences are joined in order with ", " (a
+client-sent header before the proxy's own must not hide the chain the proxy appended).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ _HEADERS_WANTED = {
     "referer": rq.REFERER,
     "x-forwarded-for": rq.X_FORWARDED_FOR,
 }
+_HEADERS_JOINED = frozenset({"x-forwarded-for"})  # list-valued: every occurrence counts
 
 
 def _read(text: bytes) -> pa.Table:
@@ -78,8 +80,11 @@ def _read(text: bytes) -> pa.Table:
     return pajson.read_json(io.BytesIO(text), read_options=options, parse_options=_PARSE)
 
 
-def pick_headers(headers: pa.Array, names: list[str]) -> dict[str, pa.Array]:
-    """First value of each wanted header per record, matching names case-insensitively."""
+def pick_headers(
+    headers: pa.Array, names: list[str], joined: frozenset[str] = frozenset()
+) -> dict[str, pa.Array]:
+    """Each wanted header per record, matching names case-insensitively: its first value, or
+    for a name in ``joined`` all its non-null values in order, joined with ", "."""
     n = len(headers)
     flat = headers.flatten()
     parents = np.asarray(pc.list_parent_indices(headers))
@@ -88,11 +93,27 @@ def pick_headers(headers: pa.Array, names: list[str]) -> dict[str, pa.Array]:
     out: dict[str, pa.Array] = {}
     for name in names:
         hits = np.asarray(pc.indices_nonzero(pc.fill_null(pc.equal(lowered, name), False)))
+        if name in joined:
+            out[name] = _joined(values, hits, parents, n)
+            continue
         rows, first = np.unique(parents[hits], return_index=True)
         pick = np.full(n, -1, dtype=np.int64)
         pick[rows] = hits[first]
         out[name] = pc.take(values, pa.array(pick, mask=pick < 0))
     return out
+
+
+def _joined(values: pa.Array, hits: np.ndarray, parents: np.ndarray, n: int) -> pa.Array:
+    """Per record, its values at ``hits`` (ascending flat positions) joined with ", "; null
+    where it has none. Positions ascend with the record, so a record's values are a run."""
+    if len(hits):
+        hits = hits[values.is_valid().to_numpy(zero_copy_only=False)[hits]]
+    counts = np.bincount(parents[hits], minlength=n) if len(hits) else np.zeros(n, np.int64)
+    offsets = pa.array(np.r_[0, np.cumsum(counts)], pa.int32())
+    lists = pa.ListArray.from_arrays(
+        offsets, pc.take(values, pa.array(hits)), mask=pa.array(counts == 0)
+    )
+    return pc.binary_join(lists, ", ")
 
 
 def label_names(labels: pa.Array) -> pa.Array:
@@ -118,7 +139,9 @@ def to_canonical(piece: Piece, tally: Tally) -> pa.Table:
         tally,
     ).combine_chunks()
     request = arrays.as_array(t["httpRequest"])
-    headers = pick_headers(pc.struct_field(request, "headers"), list(_HEADERS_WANTED))
+    headers = pick_headers(
+        pc.struct_field(request, "headers"), list(_HEADERS_WANTED), _HEADERS_JOINED
+    )
     columns = {
         rq.EVENT_TIME: pc.cast(t["timestamp"], rq.TIMESTAMP_TYPE),
         rq.CLIENT_IP: t["__ip"],

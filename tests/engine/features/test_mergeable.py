@@ -34,7 +34,7 @@ def partial(rows):
     for ip, ms, path, status, method, ua in rows:
         tr.add(ip, ms / 1000, path, status=status, method=method, ua=ua)
     table = tr.table()
-    clients, _ = RESOLVER.resolve(table)
+    clients = RESOLVER.resolve(table).clients
     sig = row_signals(table, clients, CFG, PATS)
     parts = from_batch(sig, CFG.distinct_k, CFG.entropy_buckets, 2, table)
     assert len(parts) == 1
@@ -120,7 +120,7 @@ def test_from_batch_splits_panes_and_keeps_pa_table_types():
     tr = Traffic()
     tr.add("10.0.0.1", 10, "/").add("10.0.0.1", 70, "/").add("10.0.0.2", 125, "/a")
     table = tr.table()
-    clients, _ = RESOLVER.resolve(table)
+    clients = RESOLVER.resolve(table).clients
     parts = from_batch(row_signals(table, clients, CFG, PATS), 4, 8, 1, table)
     assert [p.pane for p in parts] == sorted(p.pane for p in parts)
     assert len(parts) == 3
