@@ -2,8 +2,9 @@
 
 The rules (parsers, decisions, the allowlist, the API and the compiler all use them):
 
-- An address is a dotted-quad IPv4 address (four decimal octets 0–255, no leading zeros) or
-  an IPv6 address (``ipaddress``'s grammar). Surrounding whitespace and the brackets of
+- An address is what ``inet_pton`` reads: a dotted-quad IPv4 address (four decimal octets
+  0–255, no leading zeros — glibc, musl and the BSDs all refuse them, and a test pins it) or
+  an IPv6 address in RFC 4291 text form. Surrounding whitespace and the brackets of
   ``[2001:db8::1]`` are tolerated.
 - A scoped IPv6 address (``fe80::1%eth0``) is refused: a zone id names an interface of some
   host on the path, not a client, and WAF IP sets cannot hold it.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 from collections.abc import Iterable
 
 import numpy as np
@@ -37,7 +39,7 @@ BITS = {4: 32, 6: 128}
 _MAPPED = 0xFFFF << 32  # ::ffff:0:0/96 holds the IPv4-mapped addresses
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 CANONICAL_IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"  # exactly the canonical texts
-_OCTETS = {str(i): i for i in range(256)}  # the decimal spellings of an octet
+_inet_pton, _AF_INET, _AF_INET6 = socket.inet_pton, socket.AF_INET, socket.AF_INET6
 _V6_KEY = np.dtype([("hi", ">u8"), ("lo", ">u8")])  # 128-bit keys that sort as numbers
 
 NetRange = tuple[int, int, int]  # (version, first address, last address)
@@ -48,45 +50,29 @@ class AddressError(ValueError):
 
 
 # --- scalar rules ----------------------------------------------------------------------------
-def _ipv4(text: str) -> int | None:
-    parts = text.split(".")
-    if len(parts) != 4:
-        return None
-    value = 0
-    for part in parts:
-        octet = _OCTETS.get(part)  # no sign, no leading zero (010: octal to some readers)
-        if octet is None:
-            return None
-        value = value << 8 | octet
-    return value
-
-
-def _parse(text: str) -> tuple[int, int, bool]:
-    """(version, integer, was IPv4-mapped) of one address text; AddressError if refused."""
-    if not isinstance(text, str):
-        raise AddressError(f"{text!r} is not text")
-    s = text.strip()
+def _parse(s: str, text: str) -> tuple[int, int, int]:
+    """(version, integer, full prefix length) of the stripped address text ``s`` (``text`` as
+    given, for the message); AddressError if refused. One tuple per call: the compiler parses
+    every decided address, and each extra container is garbage-collector work."""
     if s.startswith("[") and s.endswith("]"):
         s = s[1:-1]
-    if ":" not in s:
-        value = _ipv4(s)
-        if value is None:
-            raise AddressError(f"{text!r} is not an IP address")
-        return 4, value, False
-    if "%" in s:
+    v6 = ":" in s
+    if v6 and "%" in s:
         raise AddressError(f"{text!r} is a scoped (zone-id) address, which names no client")
     try:
-        value = int(ipaddress.IPv6Address(s))
-    except ValueError:
+        value = int.from_bytes(_inet_pton(_AF_INET6 if v6 else _AF_INET, s), "big")
+    except (OSError, ValueError):  # ValueError: NUL or non-ASCII characters
         raise AddressError(f"{text!r} is not an IP address") from None
-    if value >> 32 == 0xFFFF:
-        return 4, value & 0xFFFFFFFF, True
-    return 6, value, False
+    if v6 and value >> 32 != 0xFFFF:
+        return 6, value, 128
+    return 4, value & 0xFFFFFFFF, 32  # an IPv4-mapped address is its IPv4 address
 
 
 def parse_address(text: str) -> tuple[int, int]:
     """(version, integer) of an address under the rules above; raises ``AddressError``."""
-    version, value, _ = _parse(text)
+    if not isinstance(text, str):
+        raise AddressError(f"{text!r} is not text")
+    version, value, _ = _parse(text.strip(), text)
     return version, value
 
 
@@ -123,17 +109,16 @@ def parse_network(text: str, *, strict: bool = True) -> tuple[int, int, int]:
         raise AddressError(f"{text!r} is not text")
     s = text.strip()
     if "/" not in s:
-        version, value, _ = _parse(s)
-        return version, value, BITS[version]
+        return _parse(s, text)
     addr, _, prefix = s.partition("/")
-    version, value, mapped = _parse(addr)
+    version, value, _ = _parse(addr, text)
     if not (prefix.isascii() and prefix.isdigit()) or len(prefix) > 3:
         raise AddressError(f"{text!r}: the prefix length must be a decimal number")
     plen = int(prefix)
-    if mapped:  # ::ffff:a.b.c.d/p is the IPv4 network /p-96, or an IPv6 one wider than that
+    if version == 4 and ":" in addr:  # ::ffff:a.b.c.d/p: the IPv4 network /p-96 ...
         if plen >= 96:
             plen -= 96
-        else:
+        else:  # ... or an IPv6 network wider than the mapped block
             version, value = 6, _MAPPED | value
     if plen > BITS[version]:
         raise AddressError(f"{text!r}: prefix /{plen} is longer than IPv{version} allows")
@@ -229,7 +214,7 @@ def _keys(dictionary: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for i in np.flatnonzero(~fast):
         text = dictionary[i].as_py()
         try:
-            ver, value, _ = _parse(text)
+            ver, value = parse_address(text)
         except AddressError:
             continue
         version[i] = ver
