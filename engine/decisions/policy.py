@@ -10,7 +10,6 @@ analyst. Allowlisted clients are never approved, whatever approves them.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,9 +17,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.decisions.rows import AllowedRange
 from engine.schema.decision import Action, Decision, DecisionError, Status
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # 1/64 of a family's space: room for every internal range operators allowlist at once (IPv4:
 # 10/8, 172.16/12, 192.168/16, 100.64/10, 127/8 and 169.254/16 are 0.92 %; IPv6: fc00::/7 and
@@ -169,9 +167,9 @@ class PolicyLedger(Protocol):
 
     def policy(self) -> Policy: ...
 
-    def allowlist_networks(self) -> list[Network]: ...
+    def allowlist_networks(self) -> list[AllowedRange]: ...
 
-    def allowlisted(self, decision: Decision, *, networks: list[Network]) -> str | None: ...
+    def allowlisted(self, decision: Decision, *, networks: list[AllowedRange]) -> str | None: ...
 
     def propose_many(self, decisions: Iterable[Decision]) -> list[Decision]: ...
 
