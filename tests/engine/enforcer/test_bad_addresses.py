@@ -76,8 +76,9 @@ def test_a_stored_scoped_client_goes_to_overflow_and_the_rest_is_enforced(
         {
             "scoped": "fe80::1%eth0",  # what the API used to accept
             "mapped": "::ffff:c633:6402",  # 198.51.100.2 as normalize_client used to write it
+            "mapped-allowed": "::ffff:c633:6403",  # 198.51.100.3, allowlisted as IPv4 below
         },
-        allowlist=[],
+        allowlist=["198.51.100.3", "fe80::2%eth0"],  # an old scoped allowlist row too
     )
 
     code, summary = _enforce(
@@ -95,7 +96,7 @@ def test_a_stored_scoped_client_goes_to_overflow_and_the_rest_is_enforced(
 
     assert code == 0, summary
     assert all_addresses(ip_set_contents(wafv2)) == {"198.51.100.1/32", "198.51.100.2/32"}
-    assert summary["not_enforced"] == 1
+    assert summary["not_enforced"] == 2  # the scoped client, the allowlisted mapped one
     assert summary["marked_applied"] == 2  # the good and the mapped decision
     with Ledger.open(url, clock=clock) as ledger:
         stored = {d.id: d for d in ledger.list(limit=10).items}
