@@ -24,7 +24,6 @@ from engine.schema.decision import Action, Decision, DecisionError, Status
 MAX_EVIDENCE = 50  # evidence items kept on a merged decision (newest win)
 
 
-
 @dataclass(frozen=True, slots=True)
 class AllowedRange:
     """One allowlisted range: its CIDR text (host bits clear) and the addresses it spans."""
@@ -49,6 +48,7 @@ def allowed_ranges(cidrs: Iterable[str]) -> list[AllowedRange]:
         last = start + (1 << (netaddr.BITS[version] - plen)) - 1
         out.append(AllowedRange(netaddr.network_text(version, start, plen), (version, start, last)))
     return out
+
 
 # -- statements built once (SQLAlchemy caches their compiled form) ----------------------------
 
