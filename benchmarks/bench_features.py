@@ -58,7 +58,7 @@ def stretched_gzip(n_lines: int, minutes: int, seed: int = 7) -> bytes:
         mm, ss = divmod(rem, 60)
         new = f"{stamp[:11]}{8 + int(hh):02d}:{int(mm):02d}:{ss:09.6f}Z"
         out.append(line[:i] + new + line[i + 27 :])
-    return igzip.compress(("\n".join(out) + "\n").encode(), compresslevel=2)
+    return igzip.compress(("\n".join(out) + "\n").encode(), compresslevel=2, mtime=0)
 
 
 # --- the pure-Python baseline --------------------------------------------------------------

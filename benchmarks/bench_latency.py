@@ -64,7 +64,7 @@ def make_object(n_lines: int, attacker: str, seed: int, start: datetime) -> byte
     lines = generate_lines(n_lines, n_clients=20_000, seed=seed, start=start)
     flood = flood_lines(attacker, start + timedelta(minutes=1))
     lines = sorted(lines + flood, key=lambda s: s.split(" ")[1])
-    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=6)
+    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=6, mtime=0)
 
 
 def in_block_set(waf, attacker: str) -> bool:

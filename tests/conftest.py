@@ -20,7 +20,7 @@ from moto.server import ThreadedMotoServer
 from engine.core.clock import FakeClock
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+FIXTURES = REPO / "data" / "fixtures"
 REGION = "us-east-1"
 POSTGRES_URL = os.environ.get(
     "WAFSMITH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -35,11 +35,9 @@ os.environ["AWS_DEFAULT_REGION"] = REGION
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """``../shared`` beside the repository (corpora, samples, reference)."""
-    if not SHARED.is_dir():
-        pytest.fail(f"shared folder not found at {SHARED}")
-    return SHARED
+def fixtures_dir() -> Path:
+    """``data/fixtures``: samples and corpus excerpts, provenance in its README."""
+    return FIXTURES
 
 
 @pytest.fixture(scope="session")

@@ -180,8 +180,8 @@ def test_crawl_non_statics_fires_above_two_distinct_pages_per_second():
     assert set(crowdsec_http(t, scenarios=("http-crawl-non_statics",)).flagged) == {"192.0.2.1"}
 
 
-def test_bad_user_agent_uses_the_bad_bot_list(shared_dir):
-    corpora = shared_dir / "corpora"
+def test_bad_user_agent_uses_the_bad_bot_list(fixtures_dir):
+    corpora = fixtures_dir / "corpora"  # holds a copy of bad-bot-lists/bad-user-agents.list
     t = stream(
         ("192.0.2.1", [0.0, 1.0], {"ua": "sqlmap/1.7.2#stable (https://sqlmap.org)"}),
         ("192.0.2.2", [0.0, 1.0], {}),

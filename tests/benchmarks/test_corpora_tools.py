@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pyarrow.compute as pc
 import pytest
 
@@ -66,29 +68,34 @@ def test_read_combined_counts_what_it_cannot_parse(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name,rows",
+    "name",
     [
-        ("scanner-logs-dvwa/w3af.txt", 3996),
-        ("elastic-apache-logs/apache_logs.log", 9999),
+        "elastic-apache-logs/apache_logs-first1000.log",
+        "secrepo-weblogs/access-2018-12-15-first1200.log",
     ],
 )
-def test_real_corpora_read_completely(shared_dir, name, rows):
-    log = read_combined(shared_dir / "corpora" / name)
-    assert len(log.records) == rows
+def test_real_corpora_read_completely(fixtures_dir, name):
+    path = fixtures_dir / "corpora" / name
+    log = read_combined(path)
+    assert (len(log.records), log.malformed) == (len(path.read_bytes().splitlines()), 0)
 
 
-def test_analyze_corpora_reports_one_scanner_file(shared_dir):
-    pipeline = pytest.importorskip("engine.pipeline")
+def test_analyze_corpora_flags_the_bulk_downloader(fixtures_dir):
+    """secrepo's 2018-12-15 log: one client walks hundreds of missing log archives."""
     from benchmarks.analyze_corpora import analyze_file
     from engine.demo.simulator.derive_profile import crawler_regex
+    from engine.pipeline import analyze_tables
 
-    corpora = shared_dir / "corpora"
-    rep = analyze_file(
-        corpora / "scanner-logs-dvwa/w3af.txt",
-        crawler_regex(corpora, frozenset({"http-library"})),
-        pipeline.analyze_tables,
-    )
-    assert (rep["rows"], rep["clients"], rep["unparsed_lines"]) == (3996, 3, 0)
+    corpora = fixtures_dir / "corpora"
+    path = corpora / "secrepo-weblogs/access-2018-12-15-first1200.log"
+    log = read_combined(path)
+    busiest, requests = Counter(r.ip for r in log.records).most_common(1)[0]
+    assert requests > 400
+    rep = analyze_file(path, crawler_regex(corpora, frozenset({"http-library"})), analyze_tables)
+    assert (rep["rows"], rep["unparsed_lines"]) == (len(log.records), 0)
+    assert rep["clients"] == len({r.ip for r in log.records})
+    assert rep["flagged"][busiest]["action"] == "block"
+    assert rep["flagged"][busiest]["detector"] == "scanner"
     assert sum(rep["by_action"].values()) == len(rep["flagged"])
-    for ip, f in rep["flagged"].items():
-        assert ip.startswith("192.168.") and f["detector"] and f["reason"]
+    assert all(f["detector"] and f["reason"] for f in rep["flagged"].values())
+    assert rep["declared_crawlers_blocked"] == []

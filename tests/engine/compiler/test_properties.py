@@ -32,9 +32,10 @@ ACTIONS = ["block", "rate_limit", "challenge", "captcha", "count"]
 
 
 @st.composite
-def networks(draw) -> str:
+def networks(draw, max_extra: int = 8) -> str:
+    """An address (no prefix) or a CIDR up to ``max_extra`` bits wider, in V4 or V6."""
     space = draw(st.sampled_from([V4, V6]))
-    extra = draw(st.integers(0, 8))
+    extra = draw(st.integers(0, max_extra))
     prefix = space.max_prefixlen - extra
     offset = draw(st.integers(0, space.num_addresses - 1))
     addr = ipaddress.ip_address(int(space.network_address) + offset)
@@ -44,7 +45,9 @@ def networks(draw) -> str:
 
 @st.composite
 def decisions(draw) -> Decision:
-    members = draw(st.lists(networks().filter(lambda n: "/" not in n), max_size=4))
+    # Members are single addresses: drawn as such (filtering them out of CIDRs discarded
+    # most draws and tripped hypothesis' filter_too_much health check at random).
+    members = draw(st.lists(networks(max_extra=0), max_size=4))
     return Decision(
         client=draw(networks()),
         action=draw(st.sampled_from(ACTIONS)),
@@ -150,7 +153,7 @@ def test_input_order_does_not_matter(items, config, rng: random.Random):
     assert json.dumps(compile_state(shuffled, config, NOW).to_dict(), sort_keys=True) == first
 
 
-@settings(max_examples=25, deadline=None)
+@settings(PROPS, max_examples=25)
 @given(st.lists(decisions(), max_size=30), configs())
 def test_rendered_requests_pass_the_botocore_model(items, config):
     assert check_document(compile_state(items, config, NOW)) == []

@@ -15,7 +15,6 @@ from engine.schema.request import COLUMNS
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "data" / "fixtures"
-SHARED = REPO.parent / "shared"  # the shared samples and corpora (read-only)
 EXPECT = "# expect:"
 MALFORMED = "malformed"
 ROWS = "_rows"  # how many rows the line gives, when not one (records joined by "}{")

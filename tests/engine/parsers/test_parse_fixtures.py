@@ -13,7 +13,6 @@ from tests.engine.parsers.expectations import (
     FIXTURES,
     MALFORMED,
     ROWS,
-    SHARED,
     Case,
     data_lines,
     load_cases,
@@ -24,7 +23,8 @@ from tests.engine.parsers.expectations import (
 LOG_FILES = sorted(p for p in FIXTURES.glob("*/*") if p.suffix in {".log", ".jsonl"})
 CASES = [case for path in LOG_FILES for case in load_cases(path)]
 FORMAT_OF_DIR = {"alb": "alb", "cloudfront": "cloudfront", "waf": "waf"}
-CORPORA = sorted((FIXTURES / "corpora").glob("*.expect.json"))
+SAMPLES = FIXTURES / "samples"  # copies of AWS samples (data/fixtures/README.md)
+CORPORA = sorted(SAMPLES.rglob("*.expect.json"))
 
 
 def test_fixtures_are_present() -> None:
@@ -72,10 +72,10 @@ def test_whole_fixture(path: Path) -> None:
 
 
 @pytest.mark.parametrize("spec_path", CORPORA, ids=lambda p: p.name.removesuffix(".expect.json"))
-def test_shared_corpus(spec_path: Path, shared_dir: Path) -> None:
-    """The gzip'd AWS corpora: row counts, malformed counts and chosen rows."""
+def test_aws_sample(spec_path: Path) -> None:
+    """The gzip'd AWS samples: row counts, malformed counts and chosen rows."""
     spec = json.loads(spec_path.read_text())
-    source = shared_dir / spec["path"]
+    source = spec_path.parent / spec["path"]
     with source.open("rb") as stream:  # streamed, as a source hands it over
         result = parse_object(stream, key=source.name)
     assert result.format == spec["format"]
@@ -91,12 +91,12 @@ def test_shared_corpus(spec_path: Path, shared_dir: Path) -> None:
         assert got.text
 
 
-SHARED_LOG_FORMATS = {
+SAMPLE_LOG_FORMATS = {
     "alb-doc-examples.log": ("alb", 7),
     "alb_access_log_sample.log": ("alb", 0),  # every client is the anonymised x.0.0.0
     "cloudfront-doc-examples.log": ("cloudfront", 3),
     "cloudfront_standard_log_sample.tsv": ("cloudfront", 0),  # every c-ip is x.x.x.x
-    "cf-access-log-sample.gz": ("cloudfront", 28949),
+    "cf-access-log-sample-excerpt.gz": ("cloudfront", 3249),
     "E3HXCM7PFRG6HT.2023-04-24-21.d740d76bCloudFront.gz": ("cloudfront", 0),
     "waf-doc-examples.jsonl": ("waf", 6),
     "waf_log_sample.jsonl": ("waf", 222),
@@ -104,14 +104,18 @@ SHARED_LOG_FORMATS = {
 }
 
 
-def shared_files() -> list[Path]:
-    folders = [SHARED / "samples" / "aws-docs", SHARED / "samples" / "aws-solution",
-               SHARED / "corpora" / "aws-log-fixtures"]  # fmt: skip
-    return sorted(p for folder in folders if folder.is_dir() for p in folder.iterdir())
+def sample_files() -> list[Path]:
+    """Every copied sample, logs or not (the expectations beside them excepted)."""
+    return sorted(p for p in SAMPLES.glob("*/*") if not p.name.endswith(".expect.json"))
 
 
-@pytest.mark.parametrize("path", shared_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_every_shared_sample_parses_without_raising(path: Path) -> None:
+def test_samples_are_present() -> None:
+    assert {p.name for p in sample_files()} >= set(SAMPLE_LOG_FORMATS)
+    assert len(CORPORA) == 4
+
+
+@pytest.mark.parametrize("path", sample_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_sample_parses_without_raising(path: Path) -> None:
     """Logs give their rows; anything else (configs, prose, CSV) is counted, never raised."""
     with path.open("rb") as stream:
         result = parse_object(stream, key=path.name)
@@ -119,8 +123,8 @@ def test_every_shared_sample_parses_without_raising(path: Path) -> None:
     if path.name.startswith("XXXXXXXXXXXX_elasticloadbalancing"):
         assert (result.format, result.rows) == ("alb", 0)
         assert result.malformed == {"invalid_client_ip": 100}
-    elif path.name in SHARED_LOG_FORMATS:
-        assert (result.format, result.rows) == SHARED_LOG_FORMATS[path.name]
+    elif path.name in SAMPLE_LOG_FORMATS:
+        assert (result.format, result.rows) == SAMPLE_LOG_FORMATS[path.name]
     else:
         assert result.rows == 0
         assert sum(result.malformed.values()) > 0
