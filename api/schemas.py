@@ -34,6 +34,9 @@ class ErrorOut(Out):
 class HealthOut(Out):
     status: Literal["ok"]
     database: Literal["ok"]
+    engine: Literal["ok", "not_checked"] = Field(
+        description="the engine loop's heartbeat is recent ('not_checked': API served alone)"
+    )
 
 
 class AuditEventOut(Out):

@@ -88,6 +88,14 @@ class ApiSettings(_Section):
 class LoopSettings(_Section):
     idle_sleep_s: float = Field(0.5, ge=0)
     status_interval_s: float = Field(5.0, gt=0)
+    # ``wafsmith run``'s /healthz answers 503 when the engine's status is older than this.
+    heartbeat_max_age_s: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _heartbeat_outlives_the_interval(self) -> LoopSettings:
+        if self.heartbeat_max_age_s <= self.status_interval_s:
+            raise ValueError("heartbeat_max_age_s must be longer than status_interval_s")
+        return self
 
 
 class Settings(BaseSettings):

@@ -13,6 +13,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=HealthOut, responses=responses(503))
 def healthz(service: ServiceDep) -> HealthOut:
-    """The API is up and its ledger answers."""
+    """The API is up, its ledger answers and (under ``wafsmith run``) the engine is alive."""
     service.ping()
-    return HealthOut(status="ok", database="ok")
+    engine = "ok" if service.check_heartbeat() else "not_checked"
+    return HealthOut(status="ok", database="ok", engine=engine)

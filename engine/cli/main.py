@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 # Subcommand modules, in the order ``wafsmith --help`` lists them.
 COMMAND_MODULES = (
@@ -24,11 +25,20 @@ COMMAND_MODULES = (
 )
 
 
+def installed_version() -> str:
+    """The version of the installed ``wafsmith`` distribution (its package metadata)."""
+    try:
+        return version("wafsmith")
+    except PackageNotFoundError:  # running from a tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wafsmith",
         description="Adaptive WAF rule engine for AWS: logs in, WAF rules out.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

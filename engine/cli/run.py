@@ -41,7 +41,7 @@ def start_api(settings: Settings, *, clock: Clock) -> ApiThread:
     from engine.service import Service
 
     api = ApiThread(
-        Service.from_settings(settings, clock=clock),
+        Service.from_settings(settings, clock=clock, beside_engine=True),
         host=settings.api.host,
         port=settings.api.port,
     )

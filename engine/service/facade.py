@@ -24,6 +24,7 @@ from engine.service.preview import RuleMethods
 from engine.service.status import StatusMethods
 from engine.service.tokens import TokenMethods
 from engine.settings import Settings
+from engine.status import EngineStatus, read
 
 
 class Service(TokenMethods, StatusMethods, RuleMethods, AdminMethods):
@@ -43,8 +44,10 @@ class Service(TokenMethods, StatusMethods, RuleMethods, AdminMethods):
         backtester: Callable[..., dict[str, Any]] | None = None,
         ledger_url: str = "",
         counts_ttl_s: float = 1.0,
+        heartbeat_max_age_s: float | None = None,
     ) -> None:
         self.ledger = ledger
+        self.heartbeat_max_age_s = heartbeat_max_age_s
         self.clock = clock
         self._previewer = previewer
         self._counts_ttl_s = counts_ttl_s
@@ -53,8 +56,14 @@ class Service(TokenMethods, StatusMethods, RuleMethods, AdminMethods):
         self.ledger_url = ledger_url
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> Service:
-        """A service over the ledger (and AWS, for previews) that ``settings`` name."""
+    def from_settings(
+        cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK, beside_engine: bool = False
+    ) -> Service:
+        """A service over the ledger (and AWS, for previews) that ``settings`` name.
+
+        ``beside_engine`` (``wafsmith run``): health also requires the engine's heartbeat,
+        its status document, to be younger than ``loop.heartbeat_max_age_s``.
+        """
         url = settings.resolved_database_url
         if url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +76,7 @@ class Service(TokenMethods, StatusMethods, RuleMethods, AdminMethods):
             previewer=previewer,
             backtester=Backtester(history),
             ledger_url=_redact(url),
+            heartbeat_max_age_s=settings.loop.heartbeat_max_age_s if beside_engine else None,
         )
 
     def ping(self) -> None:
@@ -78,6 +88,24 @@ class Service(TokenMethods, StatusMethods, RuleMethods, AdminMethods):
             raise Unavailable(
                 f"the ledger database does not answer: {exc.__class__.__name__}"
             ) from exc
+
+    def check_heartbeat(self) -> bool:
+        """Raise Unavailable when the engine's last status is older than the bound.
+
+        False when there is no bound to check (the API runs without the engine loop).
+        """
+        if self.heartbeat_max_age_s is None:
+            return False
+        engine = read(self.ledger, EngineStatus)
+        age = None if engine is None else self._age_s(engine.updated_at)
+        if age is None:
+            raise Unavailable("the engine has not reported a heartbeat yet")
+        if age > self.heartbeat_max_age_s:
+            raise Unavailable(
+                f"the engine's last heartbeat is {age:.0f} s old "
+                f"(more than {self.heartbeat_max_age_s:g} s)"
+            )
+        return True
 
 
 def _redact(url: str) -> str:

@@ -117,7 +117,7 @@ def test_revoked_token_is_401(client, service, tokens) -> None:
 def test_healthz_needs_no_token(client) -> None:
     reply = client.get("/healthz")
     assert reply.status_code == 200
-    assert reply.json() == {"status": "ok", "database": "ok"}
+    assert reply.json() == {"status": "ok", "database": "ok", "engine": "not_checked"}
 
 
 def test_openapi_documents_bearer_security_and_errors(app) -> None:

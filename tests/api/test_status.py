@@ -189,3 +189,29 @@ def test_healthz_is_503_when_the_ledger_does_not_answer(clock) -> None:
     assert reply.status_code == 503
     assert reply.json()["error"] == "unavailable"
     assert "does not answer" in reply.json()["detail"]
+
+
+def test_healthz_beside_the_engine_follows_its_heartbeat(ledger, clock) -> None:
+    """Under ``wafsmith run`` a stalled loop makes /healthz 503 (a container gets replaced)."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from engine.service import Service
+
+    service = Service(ledger, clock=clock, heartbeat_max_age_s=60.0)
+    with TestClient(create_app(service)) as client:
+        before = client.get("/healthz")
+        publish(ledger, ENGINE)  # the loop's periodic status
+        clock.advance(59.0)
+        fresh = client.get("/healthz")
+        clock.advance(2.0)
+        stale = client.get("/healthz")
+    assert (before.status_code, before.json()["error"]) == (503, "unavailable")
+    assert "not reported a heartbeat" in before.json()["detail"]
+    assert (fresh.status_code, fresh.json()) == (
+        200,
+        {"status": "ok", "database": "ok", "engine": "ok"},
+    )
+    assert stale.status_code == 503
+    assert "last heartbeat is 61 s old" in stale.json()["detail"]
+
