@@ -28,7 +28,9 @@ VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["versi
 # Packages the production image must not carry: the AWS stand-in and the test tools.
 NOT_IN_IMAGE = {"moto", "flask", "pytest", "hypothesis", "schemathesis", "playwright", "ruff"}
 
-pytestmark = pytest.mark.slow
+# Installing into a fresh venv resolves ~60 packages; on a loaded machine that alone can take
+# minutes, beyond the suite's default per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     venv = root / "venv"
     step = (
         image_install_step()
+        .replace("--no-cache-dir ", "")  # same packages; pip's cache spares the downloads
         .replace("python -m venv", f"{sys.executable} -m venv")
         .replace("/opt/wafsmith", str(venv))
         .replace("/tmp/dist", str(dist))
