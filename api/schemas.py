@@ -115,6 +115,20 @@ class CommentIn(In):
     comment: str | None = Field(default=None, max_length=2000)
 
 
+class LeaseOut(Out):
+    """The enforcer lease: of the engines sharing the ledger, the one reconciling the WAF."""
+
+    name: str = Field(description="the lease's name ([lease] name)")
+    holder: str | None = Field(description="instance id of the holder (null: never held)")
+    epoch: int | None = Field(description="fencing token: grows by one per acquisition")
+    since: datetime | None = Field(description="when the holder acquired it")
+    renewed_at: datetime | None = Field(description="when the holder last renewed it")
+    renewed_age_s: float | None = Field(description="seconds since the last renewal")
+    leader: bool | None = Field(
+        description="whether the engine beside this API holds it (null: API served alone)"
+    )
+
+
 class StatusOut(Out):
     reported: bool = Field(description="False until a running engine has published its status")
     message: str | None = None
@@ -134,6 +148,7 @@ class StatusOut(Out):
     drift: dict[str, Any] | None
     model_version: str | None
     model_age_s: float | None
+    lease: LeaseOut | None = Field(default=None, description="who reconciles the WAF")
 
 
 class ClientSummaryOut(Out):

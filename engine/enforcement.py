@@ -11,6 +11,10 @@ Enforcing once is:
 4. publish the enforcement status (``write_status``, its only writer, with the
    ``engine.status.EnforcementStatus`` record the status API reads);
 5. mark the decisions the document enforces applied (enforce mode, converged cycle only).
+
+With many engines on one ledger only the holder of the enforcer lease enforces
+(``engine.decisions.lease``): its ``fence`` is checked before every AWS write (by the
+reconciler), before the status is published, and in the transaction that marks applied.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from engine.compiler import (
     with_allowlist,
 )
 from engine.core.clock import Clock
+from engine.core.lease import Fence
 from engine.decisions import Ledger
 from engine.enforcer import (
     Boto3ShieldApi,
@@ -114,10 +119,12 @@ def build_reconciler(
     shield_kind: ShieldKind | None = None,
     writes_per_s: float = 1.0,
     reads_per_s: float = 5.0,
+    fence: Fence | None = None,
 ) -> Reconciler:
     """A reconciler for ``config``'s scope: the WAFv2 API in the right Region (``wafv2``
     overrides it), Shield (``shield`` overrides ``shield_api(shield_kind, endpoint_url)``)
-    and the call policy (AWS's budgets: 1 write/s, 5 reads/s per account and Region)."""
+    and the call policy (AWS's budgets: 1 write/s, 5 reads/s per account and Region).
+    ``fence`` (the enforcer lease) is checked before every write."""
     if wafv2 is None:
         wafv2 = Boto3WafV2Api(region=waf_region(config.scope, region), endpoint_url=endpoint_url)
     return Reconciler(
@@ -125,6 +132,7 @@ def build_reconciler(
         clock=clock,
         shield_api=shield if shield is not None else shield_api(shield_kind, endpoint_url),
         policy=CallPolicy(clock, writes_per_s=writes_per_s, reads_per_s=reads_per_s),
+        fence=fence,
     )
 
 
@@ -134,6 +142,7 @@ def reconciler_from_settings(
     clock: Clock,
     wafv2: WafV2Api | None = None,
     shield: ShieldApi | None = None,
+    fence: Fence | None = None,
 ) -> Reconciler | None:
     """The engine's reconciler, or None when ``reaches_aws`` says there is nowhere to go."""
     config = compiler_config(settings)
@@ -146,6 +155,7 @@ def reconciler_from_settings(
         clock=clock,
         wafv2=wafv2,
         shield=shield,
+        fence=fence,
     )
 
 
@@ -207,6 +217,7 @@ def enforce_once(
     allowlist: Iterable[str] | None = None,
     full: bool = True,
     publish: bool = True,
+    fence: Fence | None = None,
 ) -> Enforcement:
     """Compile, validate, run (or plan) one cycle, write the status, mark applied.
 
@@ -214,12 +225,18 @@ def enforce_once(
     ``allowlist`` is given, receives the status document when ``publish``, and records the
     enforced decisions as applied. ``full=False`` lets the reconciler take its fast path
     (only IP sets whose entries changed since its last converged cycle).
+
+    ``fence`` (the enforcer lease; the reconciler checks it before every write) is checked
+    again before anything is published or marked: ``LeaseLost`` propagates, so a process
+    that lost the lease publishes nothing and marks nothing (its successor does).
     """
     if allowlist is None:
         allowlist = [entry.cidr for entry in ledger.allowlist()] if ledger is not None else []
     compiled = compile_checked(decisions, config, now, allowlist=allowlist)
     expiry = next_expiry(decisions, now)
     if not compiled.valid:
+        if fence is not None:
+            fence.check()
         if ledger is not None and publish:
             refused = EnforcementStatus.refused(
                 mode=mode.value, at=now, violations=compiled.violations
@@ -228,6 +245,7 @@ def enforce_once(
         return Enforcement(decisions, compiled, None, [], expiry)
     run = reconciler.run_cycle if full else reconciler.push
     result = run(compiled.state, mode=mode, next_expiry=expiry)
+    token = None if fence is None else fence.check()
     if ledger is not None and publish:
         write_status(ledger, EnforcementStatus.from_dict(result.to_dict()))
     applied: list[str] = []
@@ -235,7 +253,8 @@ def enforce_once(
         approved = [d for d in decisions if d.status is Status.APPROVED]
         ids = enforced_decision_ids(approved, compiled.state)
         if ids:
-            applied = [d.id for d in ledger.mark_applied(ids, by=APPLIED_BY) if d.id]
+            marked = ledger.mark_applied(ids, by=APPLIED_BY, fence=token)
+            applied = [d.id for d in marked if d.id]
     return Enforcement(decisions, compiled, result, applied, expiry)
 
 

@@ -12,6 +12,11 @@ Crash safety: the ledger is the truth and WAF its projection (the next cycle con
 an object is acknowledged only after everything it produced is committed, so a crash
 re-delivers it, and re-processing is harmless (history parts are named after the object,
 ledger proposals merge). On start the analyzer is warmed from the last hour of history.
+
+Many engines, one enforcer: every engine on a shared ledger ingests, detects and proposes,
+but only the holder of the enforcer lease (``engine.decisions.lease``) expires decisions and
+reconciles the WAF. The others try to take the lease every ``lease.period_s``; whoever takes
+it runs a full cycle first. A lease lost mid-cycle stops the cycle at its next write.
 """
 
 from __future__ import annotations
@@ -19,18 +24,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.assembly import LedgerOffences, build_source, build_trainer, model_directory
 from engine.core.clock import Clock
+from engine.core.lease import LeaseLost
 from engine.core.logging import log_event
-from engine.decisions import Ledger
+from engine.decisions import DatabaseLease, Ledger
 from engine.decisions.history import RequestHistory
 from engine.decisions.policy import apply_policy
 from engine.enforcement import (
@@ -93,6 +103,7 @@ class EngineRunner:
         analyzer: Analyzer,
         reconciler: Reconciler | None,
         trainer: Any = None,
+        lease: DatabaseLease | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -103,6 +114,8 @@ class EngineRunner:
         self.analyzer = analyzer
         self.reconciler = reconciler
         self.trainer = trainer
+        self.lease = lease  # None: this runner enforces unconditionally (tests, one process)
+        self._lease_seen_at: float | None = None  # monotonic: last check or acquire attempt
         self.model: dict[str, Any] | None = None  # card of the model in use, for the status
         self.compiler = compiler_config(settings)
         self.mode = enforcement_mode(self.compiler, dry_run=settings.enforcement.mode == "dry_run")
@@ -141,7 +154,17 @@ class EngineRunner:
         if settings.policy and ledger.policy().version == 0:
             # The config seeds the policy once; later changes are an admin's, through the API.
             ledger.set_policy({**ledger.policy().model_dump(), **settings.policy}, by="config")
-        reconciler = reconciler_from_settings(settings, clock=clock, wafv2=wafv2, shield=shield)
+        lease = DatabaseLease(
+            ledger.engine,
+            name=settings.lease.name,
+            instance_id=settings.lease.instance_id or default_instance_id(),
+            clock=clock,
+            period_s=settings.lease.period_s,
+            stale_after_s=settings.lease.stale_after_s,
+        )
+        reconciler = reconciler_from_settings(
+            settings, clock=clock, wafv2=wafv2, shield=shield, fence=lease
+        )
         runner = cls(
             settings=settings,
             clock=clock,
@@ -156,6 +179,7 @@ class EngineRunner:
             ),
             reconciler=reconciler,
             trainer=trainer,
+            lease=None if reconciler is None else lease,
         )
         runner.warm_up()
         return runner
@@ -319,8 +343,35 @@ class EngineRunner:
 
     # -- enforcement ----------------------------------------------------------------------------
 
+    def leads(self) -> bool:
+        """Whether this engine holds the enforcer lease: checked (and renewed) every
+        ``lease.period_s`` while held, tried as often while another engine holds it."""
+        lease = self.lease
+        if lease is None:
+            return True
+        mono = self.clock.monotonic()
+        if self._lease_seen_at is not None and mono - self._lease_seen_at < lease.period_s:
+            return lease.held
+        self._lease_seen_at = mono
+        if lease.held:
+            try:
+                lease.check()
+            except LeaseLost:
+                return False  # logged by the lease; a later attempt may take it back
+            return True
+        try:
+            acquired = lease.try_acquire()
+        except SQLAlchemyError as exc:
+            log_event(log, "lease_acquire_failed", level=logging.ERROR, error=str(exc))
+            return False
+        if acquired:
+            # Another engine may have enforced meanwhile: start with a full cycle.
+            self._last_cycle_at = None
+            self._dirty = True
+        return acquired
+
     def enforce_if_due(self) -> CycleResult | None:
-        if self.reconciler is None:
+        if self.reconciler is None or not self.leads():
             return None
         now = self.clock.now()
         expired = self.ledger.expire_due(now)
@@ -342,18 +393,28 @@ class EngineRunner:
         ``full=False`` lets the enforcer update just the IP sets whose entries changed since
         its last converged cycle. Returns None, sending nothing, when the compiled document
         breaks a WAFv2 constraint: ingestion goes on, and the status API and the log carry
-        every violation until the config or the decisions are fixed.
+        every violation until the config or the decisions are fixed. Also None when another
+        engine holds the enforcer lease, or took it during this cycle (the cycle stopped at
+        its next write and published and marked nothing).
         """
         assert self.reconciler is not None
-        done = enforce_once(
-            self.ledger.enforceable(now),
-            config=self.compiler,
-            reconciler=self.reconciler,
-            mode=self.mode,
-            now=now,
-            ledger=self.ledger,
-            full=full,
-        )
+        if self.lease is not None and not self.lease.try_acquire():
+            return None
+        try:
+            done = enforce_once(
+                self.ledger.enforceable(now),
+                config=self.compiler,
+                reconciler=self.reconciler,
+                mode=self.mode,
+                now=now,
+                ledger=self.ledger,
+                full=full,
+                fence=self.lease,
+            )
+        except LeaseLost as exc:
+            # Another engine took the lease: it converges the WAF from the same ledger.
+            log_event(log, "enforcement_stopped_lease_lost", level=logging.WARNING, error=str(exc))
+            return None
         self._last_cycle_at = self.clock.time()
         if done.result is None:
             errors = [str(v) for v in done.violations]
@@ -393,9 +454,16 @@ class EngineRunner:
         publish(self.ledger, EvidenceSamples.from_verdicts(top))
 
     def close(self) -> None:
+        if self.lease is not None:
+            self.lease.release()  # a standby takes over at its next attempt
         self.source.close()
         self.store.close()
         self.ledger.close()
+
+
+def default_instance_id() -> str:
+    """host:pid:random — unique per process, readable in the status API."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def _part_name(obj: Any) -> str:

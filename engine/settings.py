@@ -98,6 +98,26 @@ class LoopSettings(_Section):
         return self
 
 
+class LeaseSettings(_Section):
+    """The enforcer lease: engines sharing one PostgreSQL ledger elect one of them to
+    reconcile the WAF (``engine.decisions.lease``). ``name`` keys the lease within the
+    ledger; ``instance_id`` names this process in the status API (default: host:pid:random).
+    A standby takes over within ``period_s`` of the holder's death, and ends the session of a
+    holder that has not renewed for ``stale_after_s``. A SQLite ledger has one process: the
+    lease is trivially held."""
+
+    name: str = Field("enforcer", min_length=1, max_length=128)
+    instance_id: str | None = Field(None, min_length=1, max_length=256)
+    period_s: float = Field(5.0, gt=0)
+    stale_after_s: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _stale_outlives_the_period(self) -> LeaseSettings:
+        if self.stale_after_s <= self.period_s:
+            raise ValueError("lease.stale_after_s must be longer than lease.period_s")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything ``wafsmith run`` needs, validated before the engine starts."""
 
@@ -118,6 +138,7 @@ class Settings(BaseSettings):
     model: ModelSettings = Field(default_factory=ModelSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
+    lease: LeaseSettings = Field(default_factory=LeaseSettings)
 
     @classmethod
     def settings_customise_sources(

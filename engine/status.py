@@ -15,6 +15,9 @@ record                key                 what it holds
 ``EvidenceSamples``   ``samples``         sample requests of those clients
 ====================  ==================  ==============================================
 
+``LeaseStatus`` (who holds the enforcer lease) is read from the lease's own row, the truth,
+rather than published.
+
 Reading is tolerant: a field missing from a document reads as None (an older engine did not
 write it), and keys this version does not know are ignored (a newer engine wrote them). A
 missing document reads as None, which the service reports as "no engine has reported".
@@ -29,6 +32,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from engine.core.errors import WafsmithError
+from engine.core.lease import LeaseHolder
 from engine.schema import features as F
 from engine.schema.evidence import EvidenceSample
 from engine.schema.verdict import ClientVerdict
@@ -337,6 +341,44 @@ class EvidenceSamples:
                 for c, samples in by_client.items()
             }
         )
+
+
+# -- the enforcer lease -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseStatus:
+    """Who holds the enforcer lease, read from the lease's row (not a published document),
+    and whether this process is that holder (``leader``: None when the API runs without an
+    engine beside it, ``wafsmith serve``)."""
+
+    name: str | None = None
+    holder: str | None = None  # instance id; None: nobody has held it yet
+    epoch: int | None = None  # the fencing token; grows by one per acquisition
+    since: datetime | None = None
+    renewed_at: datetime | None = None
+    leader: bool | None = None
+
+    @classmethod
+    def from_holder(
+        cls, name: str, holder: LeaseHolder | None, *, instance_id: str | None
+    ) -> LeaseStatus:
+        mine = None
+        if instance_id is not None:
+            mine = holder is not None and holder.instance_id == instance_id
+        if holder is None:
+            return cls(name=name, leader=mine)
+        return cls(
+            name=name,
+            holder=holder.instance_id,
+            epoch=holder.epoch,
+            since=holder.since,
+            renewed_at=holder.renewed_at,
+            leader=mine,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 # -- publishing and reading ---------------------------------------------------------------------

@@ -35,13 +35,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def start_api(settings: Settings, *, clock: Clock) -> ApiThread:
-    """The API and dashboard on a background thread, over the ledger ``settings`` name."""
+def start_api(settings: Settings, *, clock: Clock, instance_id: str | None = None) -> ApiThread:
+    """The API and dashboard on a background thread, over the ledger ``settings`` name;
+    ``instance_id`` is the engine's, so the status says whether it holds the lease."""
     from api.server import ApiThread
     from engine.service import Service
 
+    service = Service.from_settings(
+        settings, clock=clock, beside_engine=True, instance_id=instance_id
+    )
     api = ApiThread(
-        Service.from_settings(settings, clock=clock, beside_engine=True),
+        service,
         host=settings.api.host,
         port=settings.api.port,
     )
@@ -76,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wafsmith run: cannot start: {exc}", file=sys.stderr)
         return 2
     serve = settings.api.enabled and not args.no_api
-    api = start_api(settings, clock=SYSTEM_CLOCK) if serve else None
+    instance_id = None if runner.lease is None else runner.lease.instance_id
+    api = start_api(settings, clock=SYSTEM_CLOCK, instance_id=instance_id) if serve else None
     try:
         runner.run(stop)
     finally:

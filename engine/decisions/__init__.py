@@ -14,6 +14,7 @@ from engine.decisions.errors import (
     UnknownEntry,
 )
 from engine.decisions.history import HistoryError, RequestHistory
+from engine.decisions.lease import DatabaseLease
 from engine.decisions.ledger import Ledger
 from engine.decisions.policy import (
     AutoApproveRule,
@@ -33,6 +34,7 @@ __all__ = [
     "BacktestResult",
     "Backtester",
     "ConcurrentUpdate",
+    "DatabaseLease",
     "EscalationStep",
     "HistoryError",
     "IllegalTransition",

@@ -124,6 +124,19 @@ status_kv = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+# The enforcer lease (``engine.decisions.lease``): ``epoch`` grows by one per acquisition and
+# fences writers that lost the lease; ``backend_pid`` is the holder's PostgreSQL session.
+lease = sa.Table(
+    "ledger_lease",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("epoch", sa.BigInteger(), nullable=False),
+    sa.Column("instance_id", sa.String(256), nullable=False),
+    sa.Column("backend_pid", sa.Integer(), nullable=True),
+    sa.Column("since", UtcDateTime(), nullable=False),
+    sa.Column("renewed_at", UtcDateTime(), nullable=False),
+)
+
 
 def sqlite_url(data_dir: Path) -> str:
     """The default ledger URL: ``<data_dir>/wafsmith.db``."""

@@ -25,9 +25,11 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.core.clock import Clock
 from engine.core.errors import ConfigError
+from engine.core.lease import FencingToken, LeaseHolder
 from engine.decisions import db
 from engine.decisions.admin import LedgerAdmin
 from engine.decisions.errors import AllowlistedClient, ConcurrentUpdate, UnknownDecision
+from engine.decisions.lease import check_epoch, read_holder
 from engine.decisions.records import AuditEvent, LedgerEntry, Page
 from engine.decisions.rows import (
     SELECT_OPEN,
@@ -240,14 +242,20 @@ class Ledger(LedgerAdmin):
         """approved | applied → revoked: lift a block early."""
         return self._transition(decision_id, Status.REVOKED, by, comment, expected_version)
 
-    def mark_applied(self, decision_ids: Iterable[str], *, by: str) -> builtins.list[Decision]:
+    def mark_applied(
+        self, decision_ids: Iterable[str], *, by: str, fence: FencingToken | None = None
+    ) -> builtins.list[Decision]:
         """approved → applied for each id, in one transaction (already applied: unchanged).
 
-        Any other status raises ``IllegalTransition`` and marks none of them.
+        Any other status raises ``IllegalTransition`` and marks none of them. With ``fence``
+        (the enforcer lease's token) the same transaction first checks that the lease is
+        still at its epoch, and raises ``LeaseLost`` marking none when it moved on.
         """
         now = self._clock.now()
         out = []
         with self._write() as conn:
+            if fence is not None:
+                check_epoch(conn, fence)
             for decision_id in decision_ids:
                 row = self._fetch(conn, decision_id)
                 if row.status == Status.APPLIED:
@@ -302,6 +310,11 @@ class Ledger(LedgerAdmin):
         )
         with self._read() as conn:
             return [to_decision(r) for r in conn.execute(query)]
+
+    def lease_holder(self, name: str) -> LeaseHolder | None:
+        """Who holds (or last held) the enforcer lease ``name`` (``engine.decisions.lease``)."""
+        with self._read() as conn:
+            return read_holder(conn, name)
 
     def audit(self, decision_id: str) -> builtins.list[AuditEvent]:
         """The decision's audit trail, oldest first; raises ``UnknownDecision``."""

@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from engine.core.clock import Clock
 from engine.core.errors import WafsmithError
+from engine.core.lease import Fence
 from engine.enforcer.api import error_code
 
 RETRYABLE = frozenset(
@@ -167,11 +168,19 @@ class CallPolicy:
 
 
 class Caller:
-    """Makes calls for one cycle under a ``CallPolicy``, recording them in ``stats``."""
+    """Makes calls for one cycle under a ``CallPolicy``, recording them in ``stats``.
 
-    def __init__(self, policy: CallPolicy, stats: CallStats | None = None) -> None:
+    ``fence`` (the enforcer lease, ``engine.core.lease.Fence``) is checked right before every
+    write attempt, after the pacing wait: a process that lost the lease raises ``LeaseLost``
+    instead of writing.
+    """
+
+    def __init__(
+        self, policy: CallPolicy, stats: CallStats | None = None, *, fence: Fence | None = None
+    ) -> None:
         self.policy = policy
         self.stats = stats or CallStats()
+        self.fence = fence
 
     def read(self, operation: str, fn: Callable[..., dict[str, Any]], **kw: Any) -> dict[str, Any]:
         return self._call(operation, fn, kw, write=False)
@@ -186,6 +195,8 @@ class Caller:
         while True:
             attempt += 1
             (self.policy.bucket if write else self.policy.read_bucket).acquire()
+            if write and self.fence is not None:
+                self.fence.check()  # LeaseLost: another engine enforces now
             self.stats.calls[operation] += 1
             try:
                 reply = fn(**kw)

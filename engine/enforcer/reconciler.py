@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError
 
 from engine.core.clock import Clock
 from engine.core.errors import WafsmithError
+from engine.core.lease import Fence
 from engine.enforcer import ipsets, rules, shield
 from engine.enforcer.api import ShieldApi, WafV2Api
 from engine.enforcer.calls import Caller, CallPolicy, CallStats
@@ -97,7 +98,8 @@ class Reconciler:
 
     ``policy`` holds the write pacing bucket (~1 write/s) and retry settings; share one
     policy between reconcilers of the same account and Region. ``lock_attempts`` bounds the
-    re-read/re-apply loop on ``WAFOptimisticLockException``.
+    re-read/re-apply loop on ``WAFOptimisticLockException``. ``fence`` (the enforcer lease)
+    is checked before every write; a lost lease fails the step with ``LeaseLost``.
     """
 
     def __init__(
@@ -108,8 +110,10 @@ class Reconciler:
         shield_api: ShieldApi | None = None,
         policy: CallPolicy | None = None,
         lock_attempts: int = 5,
+        fence: Fence | None = None,
     ) -> None:
         self.wafv2 = wafv2
+        self.fence = fence
         self.shield_api = shield_api
         self.clock = clock
         self.policy = policy or CallPolicy(clock)
@@ -172,7 +176,7 @@ class Reconciler:
         return Cycle(
             wafv2=self.wafv2,
             shield=self.shield_api,
-            caller=Caller(self.policy),
+            caller=Caller(self.policy, fence=self.fence),
             desired=desired,
             mode=Mode(mode),
             clock=self.clock,

@@ -33,6 +33,8 @@ class Service(TokenMethods, StatusMethods, RuleMethods, AdminMethods):
     ``previewer`` compiles the enforceable decisions and, when it can reach AWS, plans a
     dry-run cycle; ``backtester`` answers ``backtest``. Both are injected so tests and the
     full engine choose what runs; ``from_settings`` builds the default ones.
+    ``lease_name`` is the enforcer lease the status reports; ``instance_id`` is the engine
+    beside this API (``wafsmith run``), so the status says whether it is the leader.
     """
 
     def __init__(
@@ -45,8 +47,12 @@ class Service(TokenMethods, StatusMethods, RuleMethods, AdminMethods):
         ledger_url: str = "",
         counts_ttl_s: float = 1.0,
         heartbeat_max_age_s: float | None = None,
+        lease_name: str = "enforcer",
+        instance_id: str | None = None,
     ) -> None:
         self.ledger = ledger
+        self.lease_name = lease_name
+        self.instance_id = instance_id
         self.heartbeat_max_age_s = heartbeat_max_age_s
         self.clock = clock
         self._previewer = previewer
@@ -57,12 +63,18 @@ class Service(TokenMethods, StatusMethods, RuleMethods, AdminMethods):
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK, beside_engine: bool = False
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        beside_engine: bool = False,
+        instance_id: str | None = None,
     ) -> Service:
         """A service over the ledger (and AWS, for previews) that ``settings`` name.
 
         ``beside_engine`` (``wafsmith run``): health also requires the engine's heartbeat,
-        its status document, to be younger than ``loop.heartbeat_max_age_s``.
+        its status document, to be younger than ``loop.heartbeat_max_age_s``;
+        ``instance_id`` names that engine for the lease status.
         """
         url = settings.resolved_database_url
         if url.startswith("sqlite"):
@@ -77,6 +89,8 @@ class Service(TokenMethods, StatusMethods, RuleMethods, AdminMethods):
             backtester=Backtester(history),
             ledger_url=_redact(url),
             heartbeat_max_age_s=settings.loop.heartbeat_max_age_s if beside_engine else None,
+            lease_name=settings.lease.name,
+            instance_id=instance_id,
         )
 
     def ping(self) -> None:

@@ -19,6 +19,7 @@ from engine.status import (
     EnforcementStatus,
     EngineStatus,
     EvidenceSamples,
+    LeaseStatus,
     Reported,
     TopClients,
     TrafficSeries,
@@ -33,6 +34,9 @@ MAX_SAMPLES = 20  # sample requests shown for one client
 
 class StatusMethods(DecisionMethods):
     """Reads of the engine's status documents (decision counts come from the ledger)."""
+
+    lease_name: str
+    instance_id: str | None
 
     def status(self) -> dict[str, Any]:
         engine = read(self.ledger, EngineStatus)
@@ -54,7 +58,15 @@ class StatusMethods(DecisionMethods):
             "drift": None if last is None else last.drift,
             "model_version": body.model.version,
             "model_age_s": self._age_s(body.model.trained_at),
+            "lease": self.lease(),
         }
+
+    def lease(self) -> dict[str, Any]:
+        """Who holds the enforcer lease (instance, epoch, since), how long ago it renewed, and
+        whether the engine beside this API is the holder."""
+        holder = self.ledger.lease_holder(self.lease_name)
+        record = LeaseStatus.from_holder(self.lease_name, holder, instance_id=self.instance_id)
+        return {**record.to_dict(), "renewed_age_s": self._age_s(record.renewed_at)}
 
     def metrics(self) -> dict[str, Any]:
         """Numbers for ``/metrics`` (None when the engine has not reported them)."""

@@ -9,7 +9,7 @@ from sqlalchemy.exc import DatabaseError
 from engine.core.clock import FakeClock
 from engine.decisions import Ledger, db
 
-HEAD = "0002"
+HEAD = "0003"
 TABLES = {
     "ledger_decisions",
     "ledger_audit_events",
@@ -17,6 +17,7 @@ TABLES = {
     "ledger_policy",
     "ledger_api_tokens",
     "ledger_status_kv",
+    "ledger_lease",
     db.VERSION_TABLE,
 }
 
