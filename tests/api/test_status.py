@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 
+from engine.decisions import DatabaseLease
 from engine.schema import features as F
 from engine.status import (
     EnforcementStatus,
@@ -215,3 +216,26 @@ def test_healthz_beside_the_engine_follows_its_heartbeat(ledger, clock) -> None:
     assert stale.status_code == 503
     assert "last heartbeat is 61 s old" in stale.json()["detail"]
 
+
+def test_status_names_the_holder_of_the_enforcer_lease(client, service, tokens, clock) -> None:
+    body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
+    assert body["lease"]["holder"] is None and body["lease"]["epoch"] is None
+    assert body["lease"]["leader"] is None  # the API is served without an engine beside it
+
+    lease = DatabaseLease(
+        service.ledger.engine, name="enforcer", instance_id="engine-a", clock=clock
+    )
+    assert lease.try_acquire()
+    clock.advance(30)
+    service.instance_id = "engine-a"  # as `wafsmith run` builds it, beside engine-a
+    body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
+    lease.release()
+    assert body["lease"]["name"] == "enforcer"
+    assert (body["lease"]["holder"], body["lease"]["epoch"]) == ("engine-a", 1)
+    assert body["lease"]["since"].startswith(clock.now().date().isoformat())
+    assert body["lease"]["renewed_age_s"] == 30.0
+    assert body["lease"]["leader"] is True
+
+    service.instance_id = "engine-b"  # a standby's API
+    body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
+    assert body["lease"]["holder"] == "engine-a" and body["lease"]["leader"] is False
