@@ -95,6 +95,16 @@ class Analyzer:
         """End of input: close every remaining pane."""
         return self._close(final=True)
 
+    def close_idle(self) -> list[Decision]:
+        """The source went idle: close every open pane up to the newest event time seen, as
+        streaming engines do for idle partitions. Rows that arrive later for those panes
+        reopen them; they are evaluated again once the watermark passes them."""
+        return self._close(final=True)
+
+    def has_open_panes(self) -> bool:
+        """Whether some pane holds rows that no evaluation has seen yet."""
+        return self.store.has_open_panes()
+
     def _close(self, final: bool) -> list[Decision]:
         out: list[Decision] = []
         for pane in self.store.closable(final=final):

@@ -125,6 +125,7 @@ class EngineRunner:
         self._last_status_at: float | None = None
         self._next_expiry: datetime | None = None
         self._dirty = True  # decisions changed since the last cycle
+        self._last_rows_at: float | None = None  # wall time the source last delivered rows
 
     @classmethod
     def from_settings(
@@ -193,6 +194,7 @@ class EngineRunner:
         if table.num_rows:
             table = table.sort_by(EVENT_TIME)
             self._propose(self.analyzer.feed(table))
+            self._last_rows_at = self.clock.monotonic()
         log_event(log, "warmed_up", rows=table.num_rows)
         return table.num_rows
 
@@ -238,10 +240,29 @@ class EngineRunner:
                     error=str(exc),
                 )
                 delivery.release()
+        if any(o.rows and not o.duplicate for o in outcomes):
+            self._last_rows_at = self.clock.monotonic()
+        else:
+            self.close_idle_panes()
         self.refit_if_due()
         cycle = self.enforce_if_due()
         self.publish_status()
         return StepReport(outcomes, cycle)
+
+    def close_idle_panes(self) -> int:
+        """When the source has delivered no rows for ``loop.idle_close_s``, close every open
+        pane and evaluate it: ALB delivers every five minutes and a quiet site less often,
+        and a flood in the newest minute must not wait for later traffic to be decided.
+        Returns how many proposals were approved."""
+        idle = self.settings.loop.idle_close_s
+        if self._last_rows_at is None or self.clock.monotonic() - self._last_rows_at < idle:
+            return 0
+        if not self.analyzer.has_open_panes():
+            return 0
+        proposals = self.analyzer.close_idle()
+        approved = self._propose(proposals)
+        log_event(log, "idle_panes_closed", proposals=len(proposals), approved=approved)
+        return approved
 
     def refit_if_due(self) -> None:
         """Refit the isolation forest on its rolling benign baseline when the schedule says so;

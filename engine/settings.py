@@ -90,6 +90,9 @@ class LoopSettings(_Section):
     status_interval_s: float = Field(5.0, gt=0)
     # ``wafsmith run``'s /healthz answers 503 when the engine's status is older than this.
     heartbeat_max_age_s: float = Field(300.0, gt=0)
+    # Wall seconds without a new row after which every open pane is closed and evaluated, so
+    # a flood in the newest object is decided without waiting for later traffic.
+    idle_close_s: float = Field(20.0, gt=0)
 
     @model_validator(mode="after")
     def _heartbeat_outlives_the_interval(self) -> LoopSettings:

@@ -2,9 +2,12 @@
 
 ``add`` folds a request batch into its panes (late rows land in their own, older panes);
 the watermark is the newest event time seen minus the allowed lateness, and a pane is final
-once the watermark passes its end. ``snapshot`` finalizes every configured window ending at
-a pane; ``evict`` drops panes older than the longest window behind the last closed pane, so
-memory follows the active clients, not the history.
+once the watermark passes its end. An idle source lets the caller close panes early
+(``closable(final=True)``): a pane closed before the watermark passed it is reopened by rows
+that arrive for it later and closed — evaluated — again once the watermark passes it.
+``snapshot`` finalizes every configured window ending at a pane; ``evict`` drops panes older
+than the longest window behind the last closed pane, so memory follows the active clients,
+not the history.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class FeatureStore:
         self.stats = StoreStats()
         self._evidence_cache: dict[int, tuple] = {}  # pane -> (samples, table, index)
         self._keys: dict[int, dict[str, np.ndarray]] = {}  # sorted distinct keys per pane
+        self._early: set[int] = set()  # panes closed before the watermark passed their end
+        self._reopened: set[int] = set()  # early-closed panes that received rows since
 
     # --- ingest ------------------------------------------------------------------------
     @property
@@ -83,7 +88,12 @@ class FeatureStore:
             pane = ts // P.PANE_MS
             oldest = self.closed_through - self.cfg.longest_window + 1
             too_old = pane < oldest
-            self.stats.late_rows += int((pane <= self.closed_through).sum())
+            closed = pane <= self.closed_through
+            if self._early:
+                early = np.isin(pane, np.fromiter(self._early, np.int64, len(self._early)))
+                self._reopened.update(int(p) for p in np.unique(pane[early & ~too_old]))
+                closed &= ~early  # rows of a pane closed early are on time, not late
+            self.stats.late_rows += int(closed.sum())
             if too_old.any():
                 self.stats.dropped_too_late += int(too_old.sum())
                 keep = pa.array(~too_old)
@@ -138,12 +148,23 @@ class FeatureStore:
 
     # --- panes and windows -----------------------------------------------------------------
     def closable(self, final: bool = False) -> list[int]:
-        """Panes (with data) whose end the watermark has passed and that are not closed yet."""
+        """Panes (with data) whose end the watermark has passed and that are not closed yet,
+        or were closed early and received rows since; ``final`` takes every one of them
+        however far the watermark is (end of input, or a source gone idle)."""
         wm = self.watermark_ms
         if wm is None:
             return []
+        self._early = {p for p in self._early if (p + 1) * P.PANE_MS > wm}
         done = self.closed_through if self.closed_through is not None else -(2**62)
-        return sorted(p for p in self.panes if p > done and (final or (p + 1) * P.PANE_MS <= wm))
+        return sorted(
+            p
+            for p in self.panes
+            if (p > done or p in self._reopened) and (final or (p + 1) * P.PANE_MS <= wm)
+        )
+
+    def has_open_panes(self) -> bool:
+        """Whether any pane holds rows that no evaluation has seen yet."""
+        return bool(self.closable(final=True))
 
     def snapshot(self, pane: int) -> Snapshot:
         """Finalize every configured window ending at the end of ``pane``; mark it closed."""
@@ -162,6 +183,10 @@ class FeatureStore:
         self.closed_through = (
             pane if self.closed_through is None else max(self.closed_through, pane)
         )
+        self._reopened.discard(pane)
+        wm = self.watermark_ms
+        if wm is not None and end_ms > wm:
+            self._early.add(pane)
         self.stats.panes_closed += 1
         return Snapshot(end_ms, frames, np.asarray(self._names, dtype=object))
 
@@ -172,6 +197,8 @@ class FeatureStore:
         oldest = self.closed_through - self.cfg.longest_window + 1
         for p in [p for p in self.panes if p < oldest]:
             del self.panes[p], self._codes[p], self._keys[p]
+            self._early.discard(p)
+            self._reopened.discard(p)
             self._evidence_cache.pop(p, None)
             self.stats.panes_evicted += 1
         live = self.active_clients()

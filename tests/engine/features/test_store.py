@@ -193,3 +193,37 @@ def test_every_finalized_window_has_exactly_the_declared_feature_columns():
         len(snap.frames[F.MODEL_WINDOW_MIN]),
         len(F.MODEL_FEATURES),
     )
+
+
+def test_a_pane_closed_early_is_reopened_by_its_later_rows_and_closed_again():
+    store = FeatureStore(FeatureConfig(allowed_lateness_s=0, windows_min=(1, 5)))
+    store.add(Traffic().add("10.0.0.1", 10).add("10.0.0.1", 70).table())
+    first, newest = sorted(store.panes)
+    assert store.closable() == [first]
+    store.snapshot(first)
+    # the source goes idle: the newest pane is closed before the watermark passes its end
+    assert store.has_open_panes() and store.closable(final=True) == [newest]
+    early = frame_of(store.snapshot(newest), 1, "10.0.0.1")
+    assert early["req_count"] == 1 and not store.has_open_panes()
+    # the next object brings more rows of that pane: on time, not late, and the pane reopens
+    store.add(Traffic().add("10.0.0.1", 80).add("10.0.0.2", 90).table())
+    assert store.stats.late_rows == 0
+    assert store.closable() == [] and store.closable(final=True) == [newest]
+    store.add(Traffic().add("10.0.0.3", 130).table())  # the watermark passes the reopened pane
+    assert store.closable() == [newest]
+    again = store.snapshot(newest)
+    assert frame_of(again, 1, "10.0.0.1")["req_count"] == 2
+    assert frame_of(again, 5, "10.0.0.1")["req_count"] == 3
+    assert frame_of(again, 1, "10.0.0.2")["req_count"] == 1
+    assert store.closable(final=True) == [newest + 1]
+
+
+def test_rows_for_a_pane_the_watermark_closed_stay_late_and_do_not_reopen_it():
+    store = FeatureStore(FeatureConfig(allowed_lateness_s=0, windows_min=(1, 5)))
+    store.add(Traffic().add("10.0.0.1", 10).add("10.0.0.1", 70).table())
+    first = min(store.panes)
+    for p in store.closable():
+        store.snapshot(p)
+    store.add(Traffic().add("10.0.0.9", 20).table())
+    assert store.stats.late_rows == 1
+    assert store.closable(final=True) == [first + 1]

@@ -60,3 +60,23 @@ def flood_object(
     lines.append(alb_line(start + timedelta(minutes=10), benign[0], "/"))
     counts[benign[0]] += 1
     return alb_object(lines), counts
+
+
+def last_minute_flood_object(
+    minute: datetime,
+    attacker: str,
+    *,
+    rate: int = 60,
+    benign: tuple[str, ...] = ("198.51.100.20", "198.51.100.21"),
+) -> bytes:
+    """Four minutes of benign browsing, then ``rate`` req/s from ``attacker`` over the whole
+    event-time minute starting at ``minute`` — the object's last; nothing comes after it,
+    so no later row moves the watermark past the flood's pane."""
+    lines = []
+    for j, ip in enumerate(benign):
+        for k in range(12):
+            lines.append(alb_line(minute - timedelta(minutes=4, seconds=-20 * k - j), ip, "/"))
+    for i in range(60 * rate):
+        when = minute + timedelta(microseconds=i * 1_000_000 // rate)
+        lines.append(alb_line(when, attacker, "/search?q=x", agent="python-requests/2.31"))
+    return alb_object(lines)

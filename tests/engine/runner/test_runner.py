@@ -22,7 +22,7 @@ from engine.status import (
     TopClients,
     read,
 )
-from tests.engine.runner.alb import flood_object
+from tests.engine.runner.alb import flood_object, last_minute_flood_object
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ATTACKER = "203.0.113.9"
@@ -279,4 +279,25 @@ def test_the_isolation_forest_is_trained_online_and_reported(demo_aws, s3, tmp_p
     anomaly = next(d for d in runner.analyzer.detectors if d.name == "anomaly")
     assert anomaly.model is not None
     assert anomaly.model.card["fitted_at"] == model.trained_at
+    runner.close()
+
+
+def test_an_idle_source_closes_the_newest_pane_and_its_flood_is_blocked(
+    demo_aws, s3, wafv2, tmp_path
+):
+    clock = FakeClock(START + timedelta(minutes=6))
+    runner = make_runner(demo_aws, tmp_path, clock)
+    data = last_minute_flood_object(START + timedelta(minutes=4), ATTACKER)
+    s3.put_object(Bucket=demo_aws.bucket, Key=KEY, Body=data)
+
+    assert sum(o.rows for o in drain(runner)) > 3600
+    # the flood's pane is the newest: no later row has moved the watermark past it
+    assert runner.ledger.list(client=ATTACKER).items == []
+    assert runner.analyzer.has_open_panes()
+
+    clock.advance(runner.settings.loop.idle_close_s)
+    runner.step()  # the source delivered nothing new for the idle time: panes close
+
+    assert engine_block_set(wafv2) == [f"{ATTACKER}/32"]
+    assert not runner.analyzer.has_open_panes()
     runner.close()
