@@ -29,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run",
         help="run the engine continuously: ingest, detect, decide, enforce, serve the API",
         description=__doc__,
+        epilog="""examples:
+  wafsmith run --config /etc/wafsmith/wafsmith.toml
+  WAFSMITH_ENFORCEMENT__MODE=count_only wafsmith run --config wafsmith.toml --no-api
+""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

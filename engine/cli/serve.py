@@ -15,6 +15,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the status API and the analyst dashboard against the ledger",
         description="Serve the wafsmith API and dashboard (uvicorn) against the ledger. "
         "Create tokens first with `wafsmith token create`.",
+        epilog="""examples:
+  wafsmith serve --config wafsmith.toml
+  wafsmith serve --database-url sqlite:///var/wafsmith.db --port 8081
+  wafsmith serve --session-secret-file /etc/wafsmith/session.key --secure-cookies
+""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="TCP port (default 8080)")

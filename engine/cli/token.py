@@ -16,7 +16,17 @@ ROLES = ("viewer", "analyst", "admin")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("token", help="create, list and revoke API tokens")
+    parser = subparsers.add_parser(
+        "token",
+        help="create, list and revoke API tokens",
+        description=__doc__,
+        epilog="""examples:
+  wafsmith token --config wafsmith.toml create --name alice --role analyst
+  wafsmith token --database-url sqlite:///var/wafsmith.db list
+  wafsmith token revoke alice
+""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--database-url", default=None, help="ledger URL (default: settings)")
     parser.add_argument(
         "--config", type=Path, default=None, help="TOML settings file (default: $WAFSMITH_CONFIG)",
