@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "engine.cli.run",
     "engine.cli.demo",
     "engine.cli.config",
+    "engine.cli.decisions",
 )
 
 
