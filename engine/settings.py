@@ -11,10 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
 from engine.core.errors import ConfigError
+
+# Database URL schemes the ledger speaks (a driver suffix, e.g. ``+psycopg``, is allowed).
+SUPPORTED_DATABASES = ("sqlite", "postgresql")
 
 
 class _Section(BaseModel):
@@ -142,6 +152,20 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, url: str | None) -> str | None:
+        """Only the ledger's two backends; any other scheme fails here, in one line."""
+        if url is None:
+            return None
+        scheme = url.partition("://")[0] if "://" in url else ""
+        if scheme.split("+")[0] not in SUPPORTED_DATABASES:
+            raise ValueError(
+                f"unsupported database URL scheme {scheme or url!r}: use sqlite:///PATH or "
+                "postgresql+psycopg://USER@HOST/DB"
+            )
+        return url
 
     @classmethod
     def settings_customise_sources(

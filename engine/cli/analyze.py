@@ -9,9 +9,7 @@ table to stdout; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,6 +18,8 @@ import pyarrow.compute as pc
 from pydantic import ValidationError
 from tqdm import tqdm
 
+from engine.cli.config import config_path, is_engine_settings, load_engine_settings, read_toml
+from engine.cli.output import STDOUT, nothing_parsed, write_json
 from engine.core.errors import ConfigError, WafsmithError
 from engine.decisions.proposals import ProposalConfig
 from engine.parsers import parse_object
@@ -28,27 +28,46 @@ from engine.schema.request import EVENT_TIME, REQUEST_SCHEMA
 from engine.sources import iter_objects
 
 CHUNK_ROWS = 200_000
+EPILOG = """examples:
+  wafsmith analyze logs/ --json out.json      # then: wafsmith compile --decisions out.json
+  wafsmith analyze s3://my-logs/AWSLogs/ --config wafsmith.toml -o json | jq '.decisions'
+  wafsmith analyze waf.log.gz --json - --format waf
+
+Exit codes: 0 analysed; 1 nothing in the input could be parsed; 2 bad input or config.
+"""
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("analyze", help="replay logs and propose decisions",
-                              description=__doc__.splitlines()[0])
+                              description=__doc__.splitlines()[0], epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="PATH_OR_S3_URL")
     p.add_argument("--format", default="auto", choices=["auto", "alb", "cloudfront", "waf"])
-    p.add_argument("--json", dest="json_out", type=Path, help="write the result as JSON here")
-    p.add_argument("--config", type=Path, help="TOML: detection settings, [policy] table")
+    p.add_argument("--json", dest="json_out", metavar="FILE",
+                   help="write the result as JSON to FILE ('-': stdout)")
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table",
+                   help="stdout format when --json is not given (default: table)")
+    p.add_argument("--config", type=Path,
+                   help="the engine's settings TOML (its [detection] table; default: "
+                   "$WAFSMITH_CONFIG), or detection settings at the top level + [policy]")
     p.add_argument("--endpoint-url", help="S3 endpoint (e.g. a moto server)")
     p.set_defaults(func=run)
 
 
 def load_config(path: Path | None) -> tuple[AnalysisConfig, ProposalConfig]:
-    """Detection settings at the top level of the TOML file, proposal policy under [policy]."""
+    """The engine's settings file (``[detection]``, read as ``wafsmith run`` reads it, with
+    ``WAFSMITH_*``), or an older file: detection settings at the top level, proposal policy
+    under [policy]."""
+    path = config_path(path)
     if path is None:
         return AnalysisConfig(), ProposalConfig()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    data = read_toml(path)
+    if is_engine_settings(data):
+        settings = load_engine_settings(path)
+        try:
+            return AnalysisConfig.model_validate(settings.detection), ProposalConfig()
+        except ValidationError as exc:
+            raise ConfigError(f"invalid [detection] in {path}: {exc}") from None
     policy = data.pop("policy", {})
     try:
         return AnalysisConfig(**data), ProposalConfig(**policy)
@@ -124,8 +143,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     doc = to_document(result, input_stats)
     if args.json_out:
-        args.json_out.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
-        print(f"wrote {len(doc['decisions'])} decision(s) to {args.json_out}", file=sys.stderr)
+        write_json(doc, args.json_out)
+        where = "stdout" if args.json_out == STDOUT else args.json_out
+        print(f"wrote {len(doc['decisions'])} decision(s) to {where}", file=sys.stderr)
+    elif args.output == "json":
+        write_json(doc, STDOUT)
     else:
         print_table(doc)
+    warning = nothing_parsed(input_stats["objects"], table.num_rows, input_stats["malformed"])
+    if warning:
+        print(f"wafsmith analyze: warning: {warning}", file=sys.stderr)
+        return 1
     return 0

@@ -27,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="run the whole engine against a local AWS stand-in with simulated traffic",
         description=__doc__,
+        epilog="""examples:
+  wafsmith demo                      # until Ctrl-C; dashboard on http://127.0.0.1:8080/
+  wafsmith demo --minutes 5 --no-api
+  wafsmith demo --minutes 30 --speed 60 --seed 11
+""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--minutes", type=int, help="simulated minutes to play, then exit")

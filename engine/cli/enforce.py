@@ -10,6 +10,9 @@ document is written (except for a dry run) and the enforced decisions are marked
 Prints a JSON summary: calls made by operation, entries per IP set, drift found, errors and
 when the next decision expires.
 
+A ``--decisions`` file is held to ``wafsmith compile``'s rule: it must hold approved decisions
+in force at ``--now`` (or ``--approve-all``), else nothing is sent and the exit code is 2.
+
 Exit codes: 0 converged (or planned, with ``--dry-run``); 1 the cycle failed (errors listed);
 2 bad input, configuration or an invalid compiled document (nothing was sent to AWS).
 """
@@ -20,17 +23,22 @@ import argparse
 import json
 import os
 import sys
-import tomllib
-from pathlib import Path
 from typing import Any
 
-from engine.cli.compile import load_decisions
+from engine.cli.compile import load_decisions, select_enforceable
+from engine.cli.config import config_path, is_engine_settings, load_engine_settings, read_toml
 from engine.compiler import CompilerConfig, config_from_dict, load_config
 from engine.core.clock import SystemClock
 from engine.core.errors import ConfigError, WafsmithError
 from engine.enforcement import build_reconciler, compiler_config, enforce_once, enforcement_mode
 from engine.enforcer import Mode
 from engine.schema.decision import Decision, DecisionError, parse_time
+
+EPILOG = """examples:
+  wafsmith enforce --once --dry-run --config wafsmith.toml
+  wafsmith enforce --once --decisions out.json --approve-all --web-acl my-site-acl
+  WAFSMITH_DATABASE_URL=postgresql+psycopg://wafsmith@db/wafsmith wafsmith enforce --once
+"""
 
 
 class _Inputs:
@@ -48,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "enforce",
         help="converge AWS WAF (and Shield) on the approved decisions, once",
         description=__doc__,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -56,7 +65,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run one cycle and exit (the loop lives in `wafsmith run`)",
     )
     parser.add_argument("--decisions", help="decisions JSON file (default: the ledger)")
-    parser.add_argument("--config", help="compiler or engine settings TOML")
+    parser.add_argument(
+        "--approve-all",
+        action="store_true",
+        help="with --decisions: treat the file's proposed decisions as approved",
+    )
+    parser.add_argument(
+        "--config", help="engine settings or compiler TOML (default: $WAFSMITH_CONFIG)"
+    )
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--dry-run", action="store_true", help="plan only: no AWS writes")
     modes.add_argument("--count-only", action="store_true", help="every engine rule in Count")
@@ -89,18 +105,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _load_inputs(args: argparse.Namespace) -> _Inputs:
     inputs = _Inputs()
-    if args.config:
-        data = _read_toml(args.config)
-        if {"enforcement", "aws"} & set(data):
-            from engine.settings import load_settings
-
-            settings = load_settings(Path(args.config))
-            inputs.config = compiler_config(settings, source=f"{args.config} [enforcement]")
+    path = config_path(args.config)
+    if path is not None:
+        data = read_toml(path)
+        if is_engine_settings(data):
+            settings = load_engine_settings(path)
+            inputs.config = compiler_config(settings, source=f"{path} [enforcement]")
             inputs.endpoint_url = settings.aws.endpoint_url
             inputs.region = settings.aws.region
             inputs.database_url = settings.database_url
         else:
-            inputs.config = load_config(args.config)
+            inputs.config = load_config(path)
     updates: dict[str, Any] = {}
     if args.scope:
         updates["scope"] = args.scope
@@ -117,15 +132,6 @@ def _load_inputs(args: argparse.Namespace) -> _Inputs:
     inputs.region = args.region or inputs.region  # CLOUDFRONT scope: us-east-1 regardless
     inputs.database_url = args.database_url or inputs.database_url
     return inputs
-
-
-def _read_toml(path: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
 
 
 def _open_ledger(inputs: _Inputs, clock: SystemClock) -> Any:
@@ -156,7 +162,9 @@ def run(args: argparse.Namespace) -> int:
         inputs = _load_inputs(args)
         now = parse_time(args.now) if args.now else clock.now()
         if args.decisions:
-            decisions: list[Decision] = load_decisions(args.decisions)
+            decisions: list[Decision] = select_enforceable(
+                load_decisions(args.decisions), now, approve_all=args.approve_all
+            )
         else:
             ledger = _open_ledger(inputs, clock)
             decisions = ledger.enforceable(now)

@@ -12,6 +12,9 @@ import importlib
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+from engine.cli.output import aws_error_line
+from engine.core.errors import ConfigError
+
 # Subcommand modules, in the order ``wafsmith --help`` lists them.
 COMMAND_MODULES = (
     "engine.cli.parse",
@@ -22,6 +25,8 @@ COMMAND_MODULES = (
     "engine.cli.token",
     "engine.cli.run",
     "engine.cli.demo",
+    "engine.cli.config",
+    "engine.cli.decisions",
 )
 
 
@@ -47,7 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:  # a command that did not catch its own: still one line
+        print(f"wafsmith {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        line = aws_error_line(exc)  # no credentials, access denied, endpoint unreachable
+        if line is None:
+            raise
+        print(f"wafsmith {args.command}: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through the console script

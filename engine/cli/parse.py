@@ -8,7 +8,12 @@ sample of bad lines and the throughput achieved. A progress bar goes to stderr w
 terminal.
 
 Exit codes: 0 every input was read (malformed lines are counted, not fatal); 1 an input could
-not be read at all (named in ``errors``); 2 bad arguments.
+not be read at all (named in ``errors``), or nothing in the input could be parsed (a warning
+says so: e.g. an Apache log, 100 % ``unknown_format``); 2 bad arguments.
+
+examples:
+  wafsmith parse logs/2026/11/30/ --out rows.parquet
+  wafsmith parse s3://my-logs/AWSLogs/123456789012/elasticloadbalancing/ --format alb
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from engine.cli.output import nothing_parsed
 from engine.core.clock import SYSTEM_CLOCK, Clock
 from engine.parsers import PARSERS, ParseResult, parse_object
 from engine.schema.request import EVENT_TIME, REQUEST_SCHEMA
@@ -102,6 +108,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "parse",
         help="parse ALB / CloudFront / WAF log objects and print a JSON summary",
         description=__doc__.split("\n\n")[1],
+        epilog="\n\n".join(__doc__.split("\n\n")[2:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", metavar="PATH_OR_S3_URL")
     parser.add_argument("--format", default="auto", choices=["auto", *PARSERS.names()])
@@ -141,4 +149,9 @@ def run(args: argparse.Namespace, clock: Clock = SYSTEM_CLOCK) -> int:
     print(json.dumps(doc, indent=2, ensure_ascii=False))
     for error in summary.errors:
         print(f"wafsmith parse: {error['input']}: {error['error']}", file=sys.stderr)
-    return 1 if summary.errors else 0
+    warning = None if summary.errors else nothing_parsed(
+        summary.objects, summary.rows, summary.malformed
+    )
+    if warning:
+        print(f"wafsmith parse: warning: {warning}", file=sys.stderr)
+    return 1 if summary.errors or warning else 0

@@ -14,10 +14,11 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.cli.config import config_path, load_engine_settings
 from engine.core.clock import SYSTEM_CLOCK, Clock
 from engine.core.errors import ConfigError, WafsmithError
 from engine.core.logging import configure_json_logging
-from engine.settings import Settings, load_settings
+from engine.settings import Settings
 
 if TYPE_CHECKING:
     from api.server import ApiThread
@@ -28,9 +29,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run",
         help="run the engine continuously: ingest, detect, decide, enforce, serve the API",
         description=__doc__,
+        epilog="""examples:
+  wafsmith run --config /etc/wafsmith/wafsmith.toml
+  WAFSMITH_ENFORCEMENT__MODE=count_only wafsmith run --config wafsmith.toml --no-api
+""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", type=Path, help="TOML settings file")
+    parser.add_argument(
+        "--config", type=Path, help="TOML settings file (default: $WAFSMITH_CONFIG)",
+    )
     parser.add_argument("--no-api", action="store_true", help="do not serve the API/dashboard")
     parser.set_defaults(func=run)
 
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.runner import EngineRunner
 
     try:
-        settings = load_settings(args.config)
+        settings = load_engine_settings(config_path(args.config))
     except ConfigError as exc:
         print(f"wafsmith run: {exc}", file=sys.stderr)
         return 2

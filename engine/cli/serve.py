@@ -15,11 +15,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the status API and the analyst dashboard against the ledger",
         description="Serve the wafsmith API and dashboard (uvicorn) against the ledger. "
         "Create tokens first with `wafsmith token create`.",
+        epilog="""examples:
+  wafsmith serve --config wafsmith.toml
+  wafsmith serve --database-url sqlite:///var/wafsmith.db --port 8081
+  wafsmith serve --session-secret-file /etc/wafsmith/session.key --secure-cookies
+""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="TCP port (default 8080)")
     parser.add_argument("--database-url", default=None, help="ledger URL (default: settings)")
-    parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="TOML settings file (default: $WAFSMITH_CONFIG)",
+    )
     parser.add_argument(
         "--session-secret-file",
         type=Path,
@@ -36,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.main import create_app
+    from engine.cli.config import config_path, load_engine_settings
     from engine.service import Service
-    from engine.settings import load_settings
 
     try:
         overrides = {"database_url": args.database_url} if args.database_url else {}
-        settings = load_settings(args.config, **overrides)
+        settings = load_engine_settings(config_path(args.config), **overrides)
         secret = _read_secret(args.session_secret_file)
         service = Service.from_settings(settings)
     except ConfigError as exc:

@@ -16,9 +16,21 @@ ROLES = ("viewer", "analyst", "admin")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("token", help="create, list and revoke API tokens")
+    parser = subparsers.add_parser(
+        "token",
+        help="create, list and revoke API tokens",
+        description=__doc__,
+        epilog="""examples:
+  wafsmith token --config wafsmith.toml create --name alice --role analyst
+  wafsmith token --database-url sqlite:///var/wafsmith.db list
+  wafsmith token revoke alice
+""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--database-url", default=None, help="ledger URL (default: settings)")
-    parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="TOML settings file (default: $WAFSMITH_CONFIG)",
+    )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     create = verbs.add_parser("create", help="make a token and print it once")
     create.add_argument("--name", required=True, help="who holds it (recorded in the audit log)")
@@ -30,12 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.cli.config import config_path, load_engine_settings
     from engine.service import Service, ServiceError
-    from engine.settings import load_settings
 
     try:
         overrides = {"database_url": args.database_url} if args.database_url else {}
-        service = Service.from_settings(load_settings(args.config, **overrides))
+        settings = load_engine_settings(config_path(args.config), **overrides)
+        service = Service.from_settings(settings)
     except ConfigError as exc:
         print(f"wafsmith token: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from engine.core.errors import ConfigError
 
 MIGRATIONS_DIR = Path(str(resources.files("engine.decisions") / "migrations"))
 VERSION_TABLE = "ledger_alembic_version"
@@ -155,6 +158,32 @@ def create_engine(url: str) -> Engine:
         _configure_sqlite(engine)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def open_engine(url: str) -> Engine:
+    """``create_engine`` then ``upgrade``; a bad URL or an unreachable database raises
+    ``ConfigError`` in one line naming it (password redacted), not a driver traceback."""
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigError(f"ledger: unusable database URL {redact(url)}: {exc}") from None
+    except ImportError as exc:
+        raise ConfigError(f"ledger: no driver for {redact(url)}: {exc}") from None
+    try:
+        upgrade(engine)
+    except OperationalError as exc:
+        engine.dispose()
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        raise ConfigError(f"ledger: cannot reach the database {redact(url)}: {first}") from None
+    return engine
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced, for messages and logs."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable URL)"
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -75,8 +75,7 @@ class Ledger(LedgerAdmin):
                 )
             Path(data_dir).mkdir(parents=True, exist_ok=True)
             url = db.sqlite_url(Path(data_dir))
-        engine = db.create_engine(url)
-        db.upgrade(engine)
+        engine = db.open_engine(url)
         return cls(engine, clock=clock)
 
     # -- decisions --------------------------------------------------------------------------

@@ -67,9 +67,12 @@ def test_out_writes_every_row_as_parquet(
 def test_forced_format_counts_other_formats_as_malformed(
     capsys: pytest.CaptureFixture[str], log_dir: Path
 ) -> None:
-    code, doc = run_parse(capsys, str(log_dir / "b" / "waf.log.gz"), "--format", "alb")
-    assert code == 0
+    code = main(["parse", str(log_dir / "b" / "waf.log.gz"), "--format", "alb"])
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert code == 1  # nothing parsed: the summary, a warning and a non-zero exit
     assert doc["rows"] == 0 and sum(doc["malformed"].values()) == 11
+    assert "nothing in 1 object(s) could be parsed" in captured.err
 
 
 def test_missing_input_is_named_and_fails(

@@ -1,0 +1,83 @@
+"""Honest CLI output: JSON on stdout when asked, a warning and a non-zero exit when nothing
+could be parsed, AWS errors in one line, examples in every ``--help``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import COMMAND_MODULES, main
+from tests.engine.cli.helpers import wafsmith
+
+APACHE = '127.0.0.1 - - [07/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 123 "-" "curl/8"\n'
+NO_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": None,
+    "AWS_SECRET_ACCESS_KEY": None,
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+    "AWS_CONFIG_FILE": "/nonexistent/config",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": None,
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI": None,
+}
+
+
+@pytest.fixture(scope="module")
+def alb_log(tmp_path_factory) -> Path:
+    from benchmarks.alb_generator import generate_gzip
+
+    folder = tmp_path_factory.mktemp("honest")
+    log = folder / "123456789012_elasticloadbalancing_us-east-1_app.shop.1_20261130T0805Z.log.gz"
+    log.write_bytes(generate_gzip(3000, n_clients=300))
+    return log
+
+
+def test_json_dash_writes_the_document_to_stdout(alb_log, tmp_path):
+    done = wafsmith("analyze", str(alb_log), "--json", "-", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["decisions"] and doc["stats"]["rows"] == 3000
+    assert not (tmp_path / "-").exists()  # no file named "-"
+
+    as_json = wafsmith("analyze", str(alb_log), "-o", "json")
+    assert json.loads(as_json.stdout)["decisions"] == doc["decisions"]
+    table = wafsmith("analyze", str(alb_log), "-o", "table")
+    assert "decision(s) from 3,000 requests" in table.stdout
+
+
+@pytest.mark.parametrize("command", ["parse", "analyze"])
+def test_an_apache_log_is_a_warning_and_a_non_zero_exit(tmp_path, command):
+    log = tmp_path / "access.log"
+    log.write_text(APACHE * 5)
+    done = wafsmith(command, str(log))
+    assert done.returncode == 1
+    assert "warning: nothing in 1 object(s) could be parsed (unknown_format 5)" in done.stderr
+
+
+def test_no_credentials_is_one_line_not_a_traceback():
+    done = wafsmith("parse", "s3://wafsmith-logs/AWSLogs/", env=NO_CREDENTIALS)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "no AWS credentials found" in done.stderr
+
+
+def test_an_unreachable_endpoint_is_one_line(tmp_path):
+    done = wafsmith(
+        "analyze", "s3://wafsmith-logs/AWSLogs/", "--endpoint-url", "http://127.0.0.1:1",
+        env={"AWS_MAX_ATTEMPTS": "1"},
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "cannot reach the AWS endpoint" in done.stderr and "127.0.0.1:1" in done.stderr
+
+
+def test_every_command_help_has_examples(capsys):
+    for module in COMMAND_MODULES:
+        name = module.rsplit(".", 1)[1]
+        with pytest.raises(SystemExit) as stop:
+            main([name, "--help"])
+        assert stop.value.code == 0
+        text = capsys.readouterr().out
+        assert "examples:" in text, name
+        assert "wafsmith " + name in text.split("examples:", 1)[1], name
