@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 
 from api.deps import AnalystDep, ServiceDep, ViewerDep
 from api.errors import responses
@@ -14,6 +14,7 @@ from engine.schema.decision import Status
 router = APIRouter(prefix="/api/v1/decisions", tags=["decisions"], responses=responses(401, 403))
 
 CommentBody = Annotated[CommentIn | None, Body()]
+DecisionId = Annotated[str, Path(description="the decision's id", min_length=1, max_length=64)]
 
 
 @router.get("", response_model=DecisionPageOut, responses=responses(422))
@@ -22,7 +23,9 @@ def list_decisions(
     _: ViewerDep,
     state: Annotated[Status | None, Query(description="only decisions in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=19, description="a previous page's next_cursor")
+    ] = None,
 ) -> DecisionPageOut:
     """Decisions, newest first, a page at a time."""
     page = service.list_decisions(state=state, limit=limit, cursor=cursor)
@@ -34,8 +37,8 @@ def list_decisions(
     )
 
 
-@router.get("/{decision_id}", response_model=DecisionDetailOut, responses=responses(404))
-def get_decision(service: ServiceDep, _: ViewerDep, decision_id: str) -> DecisionDetailOut:
+@router.get("/{decision_id}", response_model=DecisionDetailOut, responses=responses(404, 422))
+def get_decision(service: ServiceDep, _: ViewerDep, decision_id: DecisionId) -> DecisionDetailOut:
     """One decision with its audit trail."""
     detail = service.get_decision(decision_id)
     return DecisionDetailOut.from_detail(detail, service.now())
@@ -46,7 +49,7 @@ TRANSITION_ERRORS = responses(404, 409, 422)
 
 @router.post("/{decision_id}/approve", response_model=DecisionOut, responses=TRANSITION_ERRORS)
 def approve(
-    service: ServiceDep, who: AnalystDep, decision_id: str, body: CommentBody = None
+    service: ServiceDep, who: AnalystDep, decision_id: DecisionId, body: CommentBody = None
 ) -> DecisionOut:
     """Approve a proposed decision; the enforcer will push it."""
     decision = service.approve(decision_id, by=who.name, comment=body and body.comment)
@@ -55,7 +58,7 @@ def approve(
 
 @router.post("/{decision_id}/reject", response_model=DecisionOut, responses=TRANSITION_ERRORS)
 def reject(
-    service: ServiceDep, who: AnalystDep, decision_id: str, body: CommentBody = None
+    service: ServiceDep, who: AnalystDep, decision_id: DecisionId, body: CommentBody = None
 ) -> DecisionOut:
     """Reject a proposed decision."""
     decision = service.reject(decision_id, by=who.name, comment=body and body.comment)
@@ -64,7 +67,7 @@ def reject(
 
 @router.post("/{decision_id}/revoke", response_model=DecisionOut, responses=TRANSITION_ERRORS)
 def revoke(
-    service: ServiceDep, who: AnalystDep, decision_id: str, body: CommentBody = None
+    service: ServiceDep, who: AnalystDep, decision_id: DecisionId, body: CommentBody = None
 ) -> DecisionOut:
     """Lift an approved or applied decision early."""
     decision = service.revoke(decision_id, by=who.name, comment=body and body.comment)

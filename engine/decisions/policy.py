@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,6 +25,13 @@ from engine.schema.decision import Action, Decision, DecisionError, Status
 # fe80::/10 are 0.88 %), while a set that would switch the WAF off for a real part of the
 # Internet — 0.0.0.0/1 + 128.0.0.0/1, or any /5 — is refused.
 DEFAULT_MAX_ALLOWLIST_SHARE = 1 / 64
+
+# Upper bounds of the policy's numbers and lists: far above any sane policy, low enough that
+# no value overflows a timestamp, a database integer or a page (an API input never gives 500).
+MAX_TTL_S = 365 * 86_400
+MAX_OFFENCES = 10_000
+MAX_LIST = 100
+DetectorName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
 
 # Actions that stop a client's traffic (count only observes).
 BLOCKING_ACTIONS = frozenset({Action.BLOCK, Action.RATE_LIMIT, Action.CHALLENGE, Action.CAPTCHA})
@@ -42,8 +49,8 @@ class AutoApproveRule(_Model):
     """
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    detectors: list[str] = Field(min_length=1)
-    actions: list[Action] = Field(default_factory=lambda: list(Action))
+    detectors: list[DetectorName] = Field(min_length=1, max_length=MAX_LIST)
+    actions: list[Action] = Field(default_factory=lambda: list(Action), max_length=MAX_LIST)
     min_score: float = Field(0.9, ge=0.0, le=1.0)
     min_confidence: float = Field(0.0, ge=0.0, le=1.0)
 
@@ -59,9 +66,9 @@ class AutoApproveRule(_Model):
 class EscalationStep(_Model):
     """From ``offences`` past enforced decisions on, a client gets ``action`` for ``ttl_s``."""
 
-    offences: int = Field(ge=0)
+    offences: int = Field(ge=0, le=MAX_OFFENCES)
     action: Action
-    ttl_s: int = Field(gt=0, le=365 * 86_400)
+    ttl_s: int = Field(gt=0, le=MAX_TTL_S)
 
 
 def _default_ladder() -> list[EscalationStep]:
@@ -85,17 +92,22 @@ def _default_ttls() -> dict[Action, int]:
 class Policy(_Model):
     """The admin's policy document (``version`` is assigned by the ledger on save)."""
 
-    version: int = Field(0, ge=0)
-    auto_approve: list[AutoApproveRule] = Field(default_factory=list)
+    version: int = Field(0, ge=0, le=2**31 - 1)
+    auto_approve: list[AutoApproveRule] = Field(default_factory=list, max_length=MAX_LIST)
     max_new_entries_per_push: int = Field(100, ge=0, le=10_000)
     max_blocked_share: float = Field(0.05, gt=0.0, le=1.0)
     blast_radius_floor: int = Field(
-        5, ge=0, description="A push blocking at most this many clients is never held by share."
+        5,
+        ge=0,
+        le=10_000_000,
+        description="A push blocking at most this many clients is never held by share.",
     )
-    escalation: list[EscalationStep] = Field(default_factory=_default_ladder, min_length=1)
-    offence_window_s: int = Field(30 * 86_400, gt=0)
+    escalation: list[EscalationStep] = Field(
+        default_factory=_default_ladder, min_length=1, max_length=MAX_LIST
+    )
+    offence_window_s: int = Field(30 * 86_400, gt=0, le=MAX_TTL_S)
     ttl_s: dict[Action, int] = Field(default_factory=_default_ttls)
-    max_ttl_s: int = Field(30 * 86_400, gt=0)
+    max_ttl_s: int = Field(30 * 86_400, gt=0, le=MAX_TTL_S)
     max_allowlist_share: float = Field(
         DEFAULT_MAX_ALLOWLIST_SHARE,
         gt=0.0,

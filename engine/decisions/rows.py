@@ -192,6 +192,6 @@ def parse_cursor(cursor: str) -> int:
         value = int(cursor)
     except (TypeError, ValueError):
         raise DecisionError(f"bad cursor {cursor!r}") from None
-    if value < 0:
+    if not 0 <= value < 2**63:  # the seq column is a 64-bit integer
         raise DecisionError(f"bad cursor {cursor!r}")
     return value

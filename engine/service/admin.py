@@ -10,6 +10,7 @@ from engine.decisions import AllowlistEntry, Policy
 from engine.schema.decision import DecisionError
 from engine.service.base import ServiceBase
 from engine.service.errors import InvalidInput, translate
+from engine.service.inputs import checked_comment, checked_text
 
 
 class AdminMethods(ServiceBase):
@@ -29,14 +30,16 @@ class AdminMethods(ServiceBase):
         return self.ledger.allowlist()
 
     def add_allowlist(self, cidr: str, *, by: str, comment: str | None = None) -> AllowlistEntry:
+        checked_text(cidr, field="cidr", max_chars=64)
         try:
-            entry = self.ledger.add_allowlist(cidr, by=by, comment=comment)
+            entry = self.ledger.add_allowlist(cidr, by=by, comment=checked_comment(comment))
         except DecisionError as exc:
             raise translate(exc) from None
         self._forget_counts()  # allowlisting rejects or revokes overlapping decisions
         return entry
 
     def remove_allowlist(self, cidr: str, *, by: str) -> None:
+        checked_text(cidr, field="cidr", max_chars=64)
         try:
             self.ledger.remove_allowlist(cidr, by=by)
         except DecisionError as exc:

@@ -9,6 +9,7 @@ from engine.decisions import AuditEvent, Page
 from engine.schema.decision import Decision, DecisionError, Status
 from engine.service.base import ServiceBase
 from engine.service.errors import translate
+from engine.service.inputs import checked_comment, checked_cursor, checked_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,7 @@ class DecisionMethods(ServiceBase):
         self, *, state: Status | None = None, limit: int = 50, cursor: str | None = None
     ) -> Page[Decision]:
         try:
-            return self.ledger.list(state=state, limit=limit, cursor=cursor)
+            return self.ledger.list(state=state, limit=limit, cursor=checked_cursor(cursor))
         except DecisionError as exc:
             raise translate(exc) from None
 
@@ -35,6 +36,7 @@ class DecisionMethods(ServiceBase):
         return sorted(self.ledger.enforceable(self.now()), key=lambda d: d.expires_at)
 
     def get_decision(self, decision_id: str) -> DecisionDetail:
+        checked_id(decision_id)
         try:
             return DecisionDetail(self.ledger.get(decision_id), self.ledger.audit(decision_id))
         except DecisionError as exc:
@@ -50,6 +52,8 @@ class DecisionMethods(ServiceBase):
         return self._move(self.ledger.revoke, decision_id, by, comment)
 
     def mark_applied(self, decision_ids: list[str], *, by: str) -> list[Decision]:
+        for decision_id in decision_ids:
+            checked_id(decision_id)
         try:
             applied = self.ledger.mark_applied(decision_ids, by=by)
         except DecisionError as exc:
@@ -60,8 +64,9 @@ class DecisionMethods(ServiceBase):
     def _move(
         self, move: Callable[..., Decision], decision_id: str, by: str, comment: str | None
     ) -> Decision:
+        checked_id(decision_id)
         try:
-            decision = move(decision_id, by=by, comment=comment)
+            decision = move(decision_id, by=by, comment=checked_comment(comment))
         except DecisionError as exc:
             raise translate(exc) from None
         self._forget_counts()
