@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "engine.cli.token",
     "engine.cli.run",
     "engine.cli.demo",
+    "engine.cli.feeds",
 )
 
 
