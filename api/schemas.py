@@ -134,6 +134,10 @@ class StatusOut(Out):
     drift: dict[str, Any] | None
     model_version: str | None
     model_age_s: float | None
+    notices: list[str] = Field(
+        default_factory=list,
+        description="what the engine says once about its input, e.g. 'behind CloudFront: ...'",
+    )
 
 
 class ClientSummaryOut(Out):

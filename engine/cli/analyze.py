@@ -102,6 +102,8 @@ def to_document(result: AnalysisResult, input_stats: dict) -> dict:
 def print_table(doc: dict, out: TextIO | None = None) -> None:
     out = out or sys.stdout  # looked up per call: a default bound at import goes stale
     rows = doc["decisions"]
+    for notice in doc["stats"].get("notices", []):
+        print(f"note: {notice}", file=out)
     print(f"{len(rows)} decision(s) from {doc['stats'].get('rows', 0):,} requests", file=out)
     if not rows:
         return
@@ -126,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json_out:
         args.json_out.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
         print(f"wrote {len(doc['decisions'])} decision(s) to {args.json_out}", file=sys.stderr)
+        for notice in doc["stats"].get("notices", []):
+            print(f"note: {notice}", file=sys.stderr)
     else:
         print_table(doc)
     return 0
