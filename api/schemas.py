@@ -149,6 +149,10 @@ class StatusOut(Out):
     model_version: str | None
     model_age_s: float | None
     lease: LeaseOut | None = Field(default=None, description="who reconciles the WAF")
+    notices: list[str] = Field(
+        default_factory=list,
+        description="what the engine says once about its input, e.g. 'behind CloudFront: ...'",
+    )
 
 
 class ClientSummaryOut(Out):

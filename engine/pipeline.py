@@ -41,6 +41,25 @@ class AnalysisConfig(DetectionConfig):
     features: FeatureConfig = Field(default_factory=FeatureConfig)
 
 
+BEHIND_CLOUDFRONT_ALB = (
+    "behind CloudFront: ALB logs cannot identify viewers; use the web ACL's logs or CloudFront's"
+)
+BEHIND_CLOUDFRONT_XFF = (
+    "behind CloudFront: viewers read from X-Forwarded-For (CloudFront's published ranges are "
+    "the trusted proxies); IP-set rules must match the forwarded address"
+)
+
+
+def topology_notices(edge_rows: int, forwarded_rows: int) -> list[str]:
+    """What an operator must know about where the logs sit (said once, not per row)."""
+    out = []
+    if edge_rows:
+        out.append(BEHIND_CLOUDFRONT_ALB)
+    if forwarded_rows:
+        out.append(BEHIND_CLOUDFRONT_XFF)
+    return out
+
+
 @dataclass
 class AnalysisResult:
     decisions: list[Decision]
@@ -172,12 +191,17 @@ class Analyzer:
             self._peak_state = (state, self.store.active_clients())
 
     # --- results -----------------------------------------------------------------------
+    def notices(self) -> list[str]:
+        return topology_notices(self.store.stats.edge_rows, self.store.stats.forwarded_rows)
+
     def result(self) -> AnalysisResult:
         s = self.store.stats
         peak_bytes, peak_clients = self._peak_state
         stats: dict[str, Any] = {
             "rows": s.rows,
             "cloudfront_edge_rows": s.edge_rows,
+            "cloudfront_forwarded_rows": s.forwarded_rows,
+            "notices": self.notices(),
             "no_client_identity_rows": dict(sorted(s.no_identity_rows.items())),
             "late_rows": s.late_rows,
             "dropped_too_late_rows": s.dropped_too_late,

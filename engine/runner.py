@@ -467,6 +467,7 @@ class EngineRunner:
             ingest=self.telemetry.ingest_status(now_s=now),
             active_clients=self.analyzer.store.active_clients(),
             model=ModelStatus.from_dict(self.model),
+            notices=tuple(self.analyzer.notices()),
         )
         publish(self.ledger, engine)
         publish(self.ledger, self.telemetry.traffic_series())

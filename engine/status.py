@@ -126,12 +126,14 @@ class EngineStatus:
     ingest: IngestStatus = field(default_factory=IngestStatus)
     active_clients: int | None = None
     model: ModelStatus = field(default_factory=ModelStatus)
+    notices: tuple[str, ...] = ()  # e.g. "behind CloudFront: ALB logs cannot identify viewers"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ingest": self.ingest.to_dict(),
             "active_clients": self.active_clients,
             "model": self.model.to_dict(),
+            "notices": list(self.notices),
         }
 
     @classmethod
@@ -141,6 +143,7 @@ class EngineStatus:
             ingest=IngestStatus.from_dict(doc.get("ingest")),
             active_clients=doc.get("active_clients"),
             model=ModelStatus.from_dict(doc.get("model")),
+            notices=tuple(str(n) for n in doc.get("notices") or ()),
         )
 
 

@@ -121,6 +121,8 @@ def to_document(result: AnalysisResult, input_stats: dict) -> dict:
 def print_table(doc: dict, out: TextIO | None = None) -> None:
     out = out or sys.stdout  # looked up per call: a default bound at import goes stale
     rows = doc["decisions"]
+    for notice in doc["stats"].get("notices", []):
+        print(f"note: {notice}", file=out)
     print(f"{len(rows)} decision(s) from {doc['stats'].get('rows', 0):,} requests", file=out)
     if not rows:
         return
@@ -146,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         write_json(doc, args.json_out)
         where = "stdout" if args.json_out == STDOUT else args.json_out
         print(f"wrote {len(doc['decisions'])} decision(s) to {where}", file=sys.stderr)
+        for notice in doc["stats"].get("notices", []):
+            print(f"note: {notice}", file=sys.stderr)
     elif args.output == "json":
         write_json(doc, STDOUT)
     else:

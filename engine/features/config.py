@@ -85,6 +85,12 @@ class FeatureConfig(BaseModel):
     entropy_buckets: int = Field(default=8, ge=2, le=64)
     trusted_proxies: list[str] = Field(default_factory=list)
     cloudfront_origin_cidrs: list[str] = Field(default_factory=list)
+    # Published feeds (``engine.core.feeds``): CloudFront's ranges join the edge set above and
+    # the trusted proxies of X-Forwarded-For; Googlebot's and Bingbot's networks join the
+    # crawler networks file. ``feeds_dir`` None: $WAFSMITH_FEEDS_DIR or the user's data folder.
+    cloudfront_feed: bool = True
+    crawler_feeds: bool = True
+    feeds_dir: Path | None = None
     login_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_LOGIN_PATHS))
     login_fail_statuses: list[int] = Field(default_factory=lambda: [400, 401, 403, 422, 429])
     health_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_HEALTH_PATHS))

@@ -9,7 +9,12 @@
   trusted addresses, or reaches an entry the address rules refuse before an untrusted one
   has *no client identity*. It is dropped from the features and counted by reason
   (``NO_IDENTITY_REASONS``), never attributed to the proxy or to a guess.
-- CloudFront edge addresses seen as ALB clients are recognised so they are never scored.
+- CloudFront edge addresses seen as ALB clients are recognised so they are never scored
+  (ALB logs carry no X-Forwarded-For: behind CloudFront they cannot name the viewer).
+- CloudFront's published ranges are trusted proxies without any configuration: a WAF row
+  whose client is a CloudFront address takes its viewer from X-Forwarded-For (CloudFront
+  appends the viewer as the last entry), and is counted as ``forwarded`` so the compiler
+  can match the forwarded address instead of the edge.
 
 Membership tests are ``engine.core.netaddr.CidrSet`` lookups over unique values.
 """
@@ -24,7 +29,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.core.netaddr import CidrSet, address_or_none
-from engine.schema.request import CLIENT_IP, SOURCE, SOURCE_ALB, X_FORWARDED_FOR
+from engine.schema.request import (
+    CLIENT_IP,
+    SOURCE,
+    SOURCE_ALB,
+    SOURCE_CLOUDFRONT,
+    X_FORWARDED_FOR,
+)
 
 XFF_MISSING = "xff_missing"  # a proxied request without any X-Forwarded-For entry
 XFF_UNPARSEABLE = "xff_unparseable"  # the walk from the right met a non-address first
@@ -39,38 +50,47 @@ class Resolved(NamedTuple):
     clients: pa.Array
     edge: np.ndarray
     no_identity: dict[str, np.ndarray]
+    forwarded: np.ndarray  # rows whose client was read from X-Forwarded-For behind CloudFront
 
 
 class ClientResolver:
     """Maps each request row to its client key and flags CloudFront-edge rows."""
 
     def __init__(self, trusted_proxies: Iterable[str], cloudfront_cidrs: Iterable[str]) -> None:
-        self.trusted = CidrSet(trusted_proxies)
-        self.edges = CidrSet(cloudfront_cidrs)
+        cloudfront = list(cloudfront_cidrs)
+        self.proxies = CidrSet(trusted_proxies)
+        self.edges = CidrSet(cloudfront)
+        self.trusted = CidrSet([*trusted_proxies, *cloudfront])  # every hop a chain may pass
 
     def resolve(self, table: pa.Table) -> Resolved:
         """The client key of every row, its CloudFront-edge rows and its unidentified rows."""
         encoded = pc.dictionary_encode(table.column(CLIENT_IP).combine_chunks())
         uniq, idx = encoded.dictionary, encoded.indices
+        at = idx.to_numpy(zero_copy_only=False)
         clients = pc.take(uniq, idx)
-        unknown: dict[str, np.ndarray] = {}
-        if self.trusted:
-            clients, unknown = self._through_proxies(table, uniq, idx, clients)
-        edge = np.zeros(table.num_rows, dtype=bool)
+        n = table.num_rows
+        edge, forwarded = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        proxied = self.proxies.contains(uniq)[at] if self.proxies else np.zeros(n, dtype=bool)
         if self.edges:
             edge_uniq = self.edges.contains(uniq)
             if edge_uniq.any():
-                is_alb = pc.equal(table.column(SOURCE), SOURCE_ALB).to_numpy(zero_copy_only=False)
-                edge = edge_uniq[idx.to_numpy(zero_copy_only=False)] & is_alb
-        return Resolved(clients, edge, unknown)
+                source = table.column(SOURCE)
+                is_alb = pc.equal(source, SOURCE_ALB).to_numpy(zero_copy_only=False)
+                is_cf = pc.equal(source, SOURCE_CLOUDFRONT).to_numpy(zero_copy_only=False)
+                at_edge = edge_uniq[at] & ~is_cf  # a CloudFront log's own c-ip is a viewer
+                edge = at_edge & is_alb  # ALB logs carry no X-Forwarded-For
+                forwarded = at_edge & ~is_alb  # WAF logs: the viewer is in X-Forwarded-For
+                proxied |= forwarded
+        unknown: dict[str, np.ndarray] = {}
+        if proxied.any():
+            clients, unknown = self._through_proxies(table, np.flatnonzero(proxied), clients)
+            for rows in unknown.values():
+                forwarded &= ~rows
+        return Resolved(clients, edge, unknown, forwarded)
 
     def _through_proxies(
-        self, table: pa.Table, uniq: pa.Array, idx: pa.Array, clients: pa.Array
+        self, table: pa.Table, rows: np.ndarray, clients: pa.Array
     ) -> tuple[pa.Array, dict[str, np.ndarray]]:
-        proxied_uniq = self.trusted.contains(uniq)
-        if not proxied_uniq.any():
-            return clients, {}
-        rows = np.flatnonzero(proxied_uniq[idx.to_numpy(zero_copy_only=False)])
         xff = pc.take(table.column(X_FORWARDED_FOR).combine_chunks(), pa.array(rows))
         xff_enc = pc.dictionary_encode(xff, null_encoding="encode")
         picked_uniq, reason_uniq = self.resolve_chains(xff_enc.dictionary.to_pylist())

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.core.errors import ConfigError
+from engine.core.feeds import CRAWLER_FEEDS, load_feed
 from engine.core.netaddr import CidrSet
 from engine.features.config import FeatureConfig
 
@@ -104,6 +105,9 @@ class Patterns:
             if len(parts) != 2:
                 raise ConfigError(f"{cfg.crawler_networks_file}: expected 'token CIDR': {line!r}")
             by_token.setdefault(parts[0].lower(), []).append(parts[1])
+        if cfg.crawler_feeds:
+            for kind, token in CRAWLER_FEEDS.items():
+                by_token.setdefault(token, []).extend(load_feed(kind, cfg.feeds_dir).networks)
         self.crawlers = [Crawler(t, CidrSet(c)) for t, c in sorted(by_token.items())]
         self.crawler_re = _alternation([c.token for c in self.crawlers]) if self.crawlers else ""
 

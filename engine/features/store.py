@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.core.feeds import CLOUDFRONT, load_feed
 from engine.features import pane as P
 from engine.features.config import FeatureConfig
 from engine.features.identity import ClientResolver
@@ -34,6 +35,7 @@ from engine.schema.request import EVENT_TIME
 class StoreStats:
     rows: int = 0
     edge_rows: int = 0
+    forwarded_rows: int = 0  # viewer read from X-Forwarded-For behind CloudFront
     no_identity_rows: dict[str, int] = field(default_factory=dict)  # reason -> proxied rows
     late_rows: int = 0
     dropped_too_late: int = 0
@@ -48,7 +50,10 @@ class FeatureStore:
     def __init__(self, cfg: FeatureConfig | None = None) -> None:
         self.cfg = cfg or FeatureConfig()
         self.patterns = Patterns(self.cfg)
-        self.resolver = ClientResolver(self.cfg.trusted_proxies, self.cfg.cloudfront_origin_cidrs)
+        edges = list(self.cfg.cloudfront_origin_cidrs)
+        if self.cfg.cloudfront_feed:
+            edges += load_feed(CLOUDFRONT, self.cfg.feeds_dir).networks
+        self.resolver = ClientResolver(self.cfg.trusted_proxies, edges)
         self.panes: dict[int, P.PanePartial] = {}
         self._codes: dict[int, np.ndarray] = {}
         self._name_arr = pa.array([], pa.string())
@@ -73,9 +78,10 @@ class FeatureStore:
         if table.num_rows == 0:
             return
         self.stats.rows += table.num_rows
-        clients, edge, unknown = self.resolver.resolve(table)
+        clients, edge, unknown, forwarded = self.resolver.resolve(table)
         drop = edge.copy()
         self.stats.edge_rows += int(edge.sum())
+        self.stats.forwarded_rows += int(forwarded.sum())
         for reason, rows in unknown.items():
             n = int((rows & ~edge).sum())
             self.stats.no_identity_rows[reason] = self.stats.no_identity_rows.get(reason, 0) + n

@@ -59,6 +59,7 @@ class StatusMethods(DecisionMethods):
             "model_version": body.model.version,
             "model_age_s": self._age_s(body.model.trained_at),
             "lease": self.lease(),
+            "notices": list(body.notices),
         }
 
     def lease(self) -> dict[str, Any]:

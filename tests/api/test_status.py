@@ -21,6 +21,7 @@ from engine.status import (
     publish,
     top_verdicts,
 )
+from tests.api.test_dashboard import sign_in
 
 ENGINE = EngineStatus(
     ingest=IngestStatus(lag_s=12.5, lines_per_s=48000.0, objects=31, malformed=4),
@@ -68,6 +69,18 @@ def test_status_reports_what_the_engine_published(client, service, tokens) -> No
     assert body["last_enforcement"]["error_count"] == 1
     assert body["last_enforcement"]["ok"] is False
     assert body["drift"]["unresolved"] == [{"x": 1}]
+    assert body["notices"] == []
+
+
+def test_status_and_health_page_show_the_engines_notices(client, service, tokens) -> None:
+    notice = "behind CloudFront: ALB logs cannot identify viewers; use the web ACL's logs or " \
+        "CloudFront's"
+    publish(service.ledger, EngineStatus(active_clients=3, notices=(notice,)))
+    body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
+    assert body["notices"] == [notice]
+    sign_in(client, tokens.viewer)
+    page = client.get("/dashboard").text
+    assert page.count("behind CloudFront: ALB logs cannot identify viewers") == 1
 
 
 def test_status_reads_an_older_engines_partial_document(client, service, tokens) -> None:

@@ -72,7 +72,8 @@ class AddressAllocator:
 
     def __init__(self, rng: np.random.Generator, crawler_networks: list[str]) -> None:
         self._rng = rng
-        self._crawler_nets = [ipaddress.ip_network(n) for n in crawler_networks]
+        nets = [ipaddress.ip_network(n) for n in crawler_networks]
+        self._crawler_nets = [n for n in nets if n.version == 4]  # pools are IPv4 /24s
         self._used_ips: set[str] = set()
         self._exclusive_24s: set[tuple[int, int, int]] = set()
         self._shared_24s: set[tuple[int, int, int]] = set()

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.core.feeds import CLOUDFRONT, feed_networks
 from engine.demo.simulator import attacks, benign
 from engine.demo.simulator.addresses import AddressAllocator
 from engine.demo.simulator.config import DATA_DIR, CampaignSpec, SimConfig
@@ -55,7 +56,9 @@ def simulate(config: SimConfig, seed: int) -> Simulation:
     prof = Profile.load()
     mat = attacks.AttackMaterial.load(config.corpora_dir)
     crawlers = load_crawlers()
-    alloc = AddressAllocator(rng, [n for c in crawlers for n in c["networks"]])
+    # Pools avoid crawler networks and CloudFront's (an ALB reads those as edges, not clients).
+    reserved = [n for c in crawlers for n in c["networks"]] + feed_networks((CLOUDFRONT,))
+    alloc = AddressAllocator(rng, reserved)
     b = StreamBuilder(rng, config.host)
     t0, t1 = config.start_ms, config.end_ms
     who: dict[str, tuple[str, str, str | None, int]] = {}  # ip -> (label, kind, campaign, users)
