@@ -8,6 +8,7 @@ time). ``analyze_tables`` is the one-call form the CLI, the benchmarks and tests
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -20,12 +21,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from engine.core.errors import ConfigError
 from engine.core.netaddr import CidrSet
 from engine.decisions.proposals import OffenceHistory, ProposalConfig, ProposalPolicy
 from engine.detectors import DETECTORS, DetectionConfig, DetectionContext, compute_gates
+from engine.detectors.anomaly import AnomalyDetector, model_from_artifact, scorable
 from engine.features import FeatureConfig, FeatureStore
 from engine.schema.decision import Decision
-from engine.schema.features import MODEL_WINDOW_MIN, model_matrix
+from engine.schema.features import MODEL_WINDOW_MIN, FeatureFrame, model_matrix
 from engine.schema.verdict import ClientVerdict
 
 # Receives (model matrix, hostile mask, window end) at every evaluation: the hook through
@@ -88,6 +91,8 @@ class Analyzer:
         self.allow = CidrSet(self.cfg.gates.allowlist)
         self.timer = timer
         self.baseline_sink = baseline_sink
+        self.anomaly = next((d for d in self.detectors if isinstance(d, AnomalyDetector)), None)
+        self.trainer = self._stream_trainer()
         self.decisions: list[Decision] = []
         self._verdicts: dict[tuple[str, str], ClientVerdict] = {}
         self._secs: Counter[str] = Counter()
@@ -99,6 +104,25 @@ class Analyzer:
         if section is None and name == "scanner":
             section = self.cfg.scanner
         return bool(getattr(section, "enabled", True))
+
+    def _stream_trainer(self) -> Any:
+        """The in-process trainer that bootstraps the anomaly model from this stream (when the
+        detector runs without a persisted model), loaded by name: the engine never imports
+        the ``models`` package."""
+        c = self.cfg.anomaly
+        if self.anomaly is None or c.model_path is not None:
+            return None
+        module_name, _, class_name = c.trainer.partition(":")
+        try:
+            trainer_cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"anomaly.trainer {c.trainer!r} cannot be loaded: {exc}") from None
+        return trainer_cls(
+            bootstrap_min=c.bootstrap_min,
+            min_rows=c.bootstrap_min_rows,
+            refit_every_min=c.refit_every_min,
+            capacity=c.capacity,
+        )
 
     # --- feeding -----------------------------------------------------------------------
     def feed(self, table: pa.Table) -> list[Decision]:
@@ -157,8 +181,13 @@ class Analyzer:
         for v in verdicts:
             self._verdicts[(v.client, v.detector)] = v
         self.decisions.extend(decisions)
-        if self.baseline_sink is not None and MODEL_WINDOW_MIN in snap.frames:
-            self._feed_baseline(snap, verdicts, ctx.window_end)
+        sinks = [x for x in (self.baseline_sink, getattr(self.trainer, "observe", None)) if x]
+        if sinks and MODEL_WINDOW_MIN in snap.frames:
+            self._feed_baseline(ctx, verdicts, sinks)
+        if self.trainer is not None:
+            fitted = self.trainer.maybe_fit()
+            if fitted is not None:
+                self.anomaly.use(model_from_artifact(*fitted, source="stream bootstrap"))
         return decisions
 
     def _blocked_mask(self, snap) -> np.ndarray:
@@ -171,10 +200,13 @@ class Analyzer:
         mask = pc.is_in(names, value_set=pa.array(blocked, pa.string()))
         return mask.to_numpy(zero_copy_only=False)
 
-    def _feed_baseline(self, snap, verdicts: list[ClientVerdict], window_end) -> None:
-        """Hand the model window's matrix to the training baseline, hostile clients marked
-        (anyone with a verdict now or a decision in this run) so they never enter it."""
+    def _feed_baseline(self, ctx, verdicts: list[ClientVerdict], sinks: list) -> None:
+        """Hand the model window's matrix to the training baselines, hostile clients marked
+        (anyone with a verdict now or a decision in this run) so they never enter it. Only
+        the clients the model would score are handed over (enough requests, no gate)."""
+        snap = ctx.snapshot
         frame = snap.frames[MODEL_WINDOW_MIN]
+        frame = _rows(frame, scorable(frame, ctx, self.cfg.anomaly.min_requests))
         if not len(frame):
             return
         hostile = set(self.policy.active)
@@ -183,12 +215,29 @@ class Analyzer:
             hostile.update(v.members)
         names = pa.array(snap.clients[frame.codes].tolist(), pa.string())
         mask = pc.is_in(names, value_set=pa.array(sorted(hostile), pa.string()))
-        self.baseline_sink(model_matrix(frame), mask.to_numpy(zero_copy_only=False), window_end)
+        X, hostile_mask = model_matrix(frame), mask.to_numpy(zero_copy_only=False)
+        for sink in sinks:
+            sink(X, hostile_mask, ctx.window_end)
 
     def _account(self) -> None:
         state = self.store.state_bytes()
         if state > self._peak_state[0]:
             self._peak_state = (state, self.store.active_clients())
+
+    def anomaly_status(self) -> dict[str, Any] | None:
+        """What the anomaly model did in this run: where it came from and its state."""
+        if self.anomaly is None:
+            return None
+        model = self.anomaly.model
+        card = {} if model is None else model.card
+        return {
+            "state": self.anomaly.state,
+            "source": "stream bootstrap" if self.trainer is not None else "artifact",
+            "fits": self.anomaly.models_used,
+            "fitted_at": card.get("fitted_at"),
+            "training_window": card.get("training_window"),
+            "verdicts": sum(1 for k in self._verdicts if k[1] == self.anomaly.name),
+        }
 
     # --- results -----------------------------------------------------------------------
     def notices(self) -> list[str]:
@@ -218,9 +267,17 @@ class Analyzer:
             "verdicts_by_kind": dict(Counter(v.kind for v in self._verdicts.values())),
             "campaign_members": sum(len(d.members) for d in self.decisions),
             "seconds": {k: round(v, 4) for k, v in sorted(self._secs.items())},
+            "detectors_ran": [d.name for d in self.detectors],
+            "anomaly": self.anomaly_status(),
         }
         verdicts = sorted(self._verdicts.values(), key=lambda v: (v.window_end, v.client))
         return AnalysisResult(list(self.decisions), verdicts, stats)
+
+
+def _rows(frame, mask: np.ndarray):
+    """``frame`` restricted to the rows of ``mask`` (columns and codes; key sets dropped)."""
+    cols = {k: v[mask] for k, v in frame.columns.items()}
+    return FeatureFrame(frame.window_min, frame.window_end_ms, frame.codes[mask], cols)
 
 
 def analyze_tables(

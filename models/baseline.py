@@ -64,14 +64,19 @@ class RollingBaseline:
             return False
         return self.last_fit is None or self.clock.time() - self.last_fit >= self.refit_every_s
 
-    def refit(self) -> Path:
-        """Fit on the current baseline and persist artifact + card; returns the artifact path."""
+    def fit_model(self) -> tuple[ClientIsolationForest, datetime | None, datetime | None]:
+        """A fresh model on the current baseline, with the event-time span it covers."""
         X = self._rows[: self._filled]
         model = ClientIsolationForest(
             contamination=self.contamination, random_state=self.random_state
         ).fit(X)
         times = self._times[: self._filled]
         start, end = (_dt(times.min()), _dt(times.max())) if len(times) else (None, None)
+        return model, start, end
+
+    def refit(self) -> Path:
+        """Fit on the current baseline and persist artifact + card; returns the artifact path."""
+        model, start, end = self.fit_model()
         self.path = artifacts.save(
             model,
             self.directory,

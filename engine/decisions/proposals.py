@@ -58,6 +58,11 @@ class ProposalConfig(BaseModel):
         "fake_crawler",
     )
     nat_action: Action = Action.CHALLENGE
+    # The strongest action a kind may reach, escalation included: a model's verdict alone
+    # counts or challenges (another detector's verdict on the same client lifts the cap).
+    max_action_by_kind: dict[str, Action] = Field(
+        default_factory=lambda: {"anomaly": Action.CHALLENGE}
+    )
 
 
 class OffenceHistory(Protocol):
@@ -138,7 +143,9 @@ class ProposalPolicy:
         offences = self._lookup(client)
         if self._covered(client, now):  # the decision in force is not an earlier offence
             offences = max(offences - 1, 0)
-        action, ttl = self._action(lead, offences)
+        action, ttl = max(
+            (self._action(v, offences) for v in vs), key=lambda at: (RANK[at[0]], at[1])
+        )
         if is_nat and RANK[action] > RANK[self.cfg.nat_action]:
             action = self.cfg.nat_action
         if not self._fresh(client, action, now):
@@ -183,6 +190,10 @@ class ProposalPolicy:
         if v.kind not in self.cfg.block_kinds:
             base = min(base, max(top - 1, 0))
         step = min(base + offences, top)
+        cap = self.cfg.max_action_by_kind.get(v.kind)
+        if cap is not None:
+            allowed = [i for i in range(step + 1) if RANK[steps[i]] <= RANK[cap]]
+            step = allowed[-1] if allowed else 0
         ttl = self.cfg.base_ttl_s * self.cfg.ttl_multiplier**offences
         return steps[step], int(min(ttl, self.cfg.max_ttl_s))
 

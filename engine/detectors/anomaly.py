@@ -23,6 +23,7 @@ from engine.schema import features as F
 from engine.schema.features import (
     MODEL_ARTIFACT_FORMAT,
     MODEL_FEATURE_NAMES,
+    MODEL_FEATURES,
     MODEL_WINDOW_MIN,
     SPEC_HASH,
     SPEC_HASH_KEY,
@@ -119,8 +120,14 @@ def load_artifact(path: str | Path) -> LoadedModel:
         raise ConfigError(f"cannot load model artifact {path}: {exc}") from exc
     if not isinstance(art, dict) or art.get("format") != MODEL_ARTIFACT_FORMAT:
         raise ModelSpecError(f"{path} is not a {MODEL_ARTIFACT_FORMAT} artifact")
+    return model_from_artifact(art, card, source=str(path))
+
+
+def model_from_artifact(art: dict, card: dict, *, source: str = "artifact") -> LoadedModel:
+    """A ``LoadedModel`` from the plain objects of ``ClientIsolationForest.to_artifact`` (a
+    file's content or a model fitted in this process); refuses another feature spec."""
     if art.get(SPEC_HASH_KEY) != SPEC_HASH or list(art["features"]) != list(MODEL_FEATURE_NAMES):
-        raise ModelSpecError(f"{path}: artifact feature spec differs from {SPEC_HASH!r}")
+        raise ModelSpecError(f"{source}: artifact feature spec differs from {SPEC_HASH!r}")
     return LoadedModel(
         art["forest"],
         art["center"],
@@ -133,20 +140,43 @@ def load_artifact(path: str | Path) -> LoadedModel:
     )
 
 
+def plain_value(j: int, x: float) -> float:
+    """Feature ``j`` of a model matrix back in its own units (undo the spec's transform)."""
+    return float(np.expm1(x)) if MODEL_FEATURES[j][1] == "log1p" else float(x)
+
+
 @DETECTORS.register("anomaly")
 class AnomalyDetector:
+    """Scores clients with the isolation forest once a model exists.
+
+    The model comes from ``model_path`` (a persisted artifact, reloaded when a refit replaces
+    it) or, without one, from the composition root through ``use`` (a model bootstrapped
+    from the stream's own benign-looking clients). Until then it runs and finds nothing;
+    ``state`` says which (for the analysis stats and the status).
+    """
+
     name = "anomaly"
 
     def __init__(self, cfg: DetectionConfig) -> None:
         self.c = cfg.anomaly
         self.model: LoadedModel | None = None
+        self.models_used = 0
         self._mtime: float | None = None
-        if self.c.enabled and self.c.model_path is None:
-            raise ConfigError("anomaly.enabled needs anomaly.model_path (a .joblib artifact)")
         if self.c.window_min != MODEL_WINDOW_MIN:
             raise ConfigError(f"anomaly.window_min must be the spec's {MODEL_WINDOW_MIN}")
-        if self.c.enabled:
+        if self.c.enabled and self.c.model_path is not None:
             self._reload()
+
+    @property
+    def state(self) -> str:
+        if self.model is not None:
+            return "scoring"
+        return "waiting for a model" if self.c.model_path is not None else "bootstrapping"
+
+    def use(self, model: LoadedModel) -> None:
+        """Score with ``model`` from now on (a fit made in this process)."""
+        self.model = model
+        self.models_used += 1
 
     def _reload(self) -> None:
         path = Path(self.c.model_path)
@@ -157,11 +187,11 @@ class AnomalyDetector:
             # scoring with the model already loaded.
             return
         if mtime != self._mtime:
-            self.model = load_artifact(path)
+            self.use(load_artifact(path))
             self._mtime = mtime
 
     def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
-        if self.c.enabled:
+        if self.c.enabled and self.c.model_path is not None:
             self._reload()
         if self.model is None:
             return []
@@ -169,12 +199,7 @@ class AnomalyDetector:
         if not len(fr):
             return []
         f = fr.columns
-        rows = np.flatnonzero(
-            (f[F.REQ_COUNT] >= self.c.min_requests)
-            & ctx.fresh(fr)
-            & ~ctx.safe(fr)
-            & ~ctx.gate("nat_gateway", fr)
-        )
+        rows = np.flatnonzero(scorable(fr, ctx, self.c.min_requests) & ctx.fresh(fr))
         # Score only clients seen in the newest pane: the others' windows only lost old
         # requests since they were last scored (keeps scoring a small share of the pipeline).
         newest = ctx.frame(1).codes if 1 in ctx.snapshot.frames else fr.codes
@@ -187,12 +212,14 @@ class AnomalyDetector:
         if not len(hot):
             return []
         z = self.model.zscores(X[hot])
+        center = self.model.center
         out = []
         for k, i in enumerate(hot):
-            top = np.argsort(-np.abs(z[k]))[:3]
+            top = np.argsort(-np.abs(z[k]))[: self.c.explain_top]
             reasons = [f"isolation-forest score {scores[i]:.2f} (threshold {self.c.min_score:.2f})"]
             reasons += [
-                f"{MODEL_FEATURE_NAMES[j]} = {fmt(float(f[MODEL_FEATURE_NAMES[j]][rows[i]]))} "
+                f"{MODEL_FEATURE_NAMES[j]} = {_num(f[MODEL_FEATURE_NAMES[j]][rows[i]])} against "
+                f"a baseline median of {_num(plain_value(j, center[j]))} "
                 f"({z[k, j]:+.1f} robust z against the baseline)"
                 for j in top
             ]
@@ -208,3 +235,20 @@ class AnomalyDetector:
                 )
             )
         return out
+
+
+def _num(x: float) -> str:
+    return fmt(round(float(x), 2))
+
+
+def scorable(fr, ctx: DetectionContext, min_requests: float) -> np.ndarray:
+    """Clients the model judges — and the only ones it learns from: enough requests in the
+    window, and none of the known false-positive populations (allowlist, verified crawlers,
+    health checkers, API pollers, NAT gateways, declared crawlers: an unverified one is the
+    attack-tools detector's)."""
+    return (
+        (fr.columns[F.REQ_COUNT] >= min_requests)
+        & ~ctx.safe(fr)
+        & ~ctx.gate("nat_gateway", fr)
+        & (fr.columns[F.CRAWLER_UA_FRAC] < ctx.cfg.gates.crawler_min_verified_frac)
+    )

@@ -104,13 +104,27 @@ class GateConfig(BaseModel):
 
 
 class AnomalyConfig(_Section):
-    """The isolation-forest detector: loads a persisted artifact; off until one exists."""
+    """The isolation-forest detector, on by default.
 
-    enabled: bool = False
+    With ``model_path`` it scores with that persisted artifact (``wafsmith run``'s online
+    trainer writes one). Without it, the analysis bootstraps a model from the stream itself:
+    the benign-looking clients (no verdict, no decision, no gate) of the first
+    ``bootstrap_min`` event-time minutes, refitted every ``refit_every_min`` on the rolling
+    baseline. ``trainer`` names that in-process trainer (``module:Class``: the engine never
+    imports the ``models`` package).
+    """
+
+    enabled: bool = True
     model_path: Path | None = None
     window_min: int = 15
-    min_score: float = 0.65  # 0.5 = the training baseline's 99.9th percentile
+    min_score: float = 0.55  # 0.5 = the training baseline's 99.9th percentile
     min_requests: float = 20.0
+    explain_top: int = Field(3, ge=1)
+    trainer: str = Field("models.bootstrap:StreamTrainer", pattern=r"^[\w.]+:\w+$")
+    bootstrap_min: float = Field(15.0, gt=0)  # event time watched before the first fit
+    bootstrap_min_rows: int = Field(200, ge=10)  # benign client-windows before the first fit
+    refit_every_min: float = Field(60.0, gt=0)
+    capacity: int = Field(20_000, ge=100)
 
 
 class DetectionConfig(BaseModel):

@@ -25,16 +25,33 @@ def verdict(client="192.0.2.9", score=0.9, kind="volumetric_flood", at=T, member
 def test_repeat_offenders_escalate_to_block_with_longer_ttls():
     history = InMemoryOffences()
     policy = ProposalPolicy(ProposalConfig(base_ttl_s=600), history)
-    v = verdict(score=0.55, kind="anomaly")
+    v = verdict(score=0.55, kind="unusual_behaviour")
     first = policy.propose([v])[0]
     assert first.action is Action.COUNT and first.ttl_s == 600
     assert first.decided_at == T  # event time, not wall time
     later = T + timedelta(seconds=601)
-    second = policy.propose([verdict(score=0.55, kind="anomaly", at=later)])[0]
+    second = policy.propose([verdict(score=0.55, kind="unusual_behaviour", at=later)])[0]
     assert second.action is Action.CHALLENGE and second.ttl_s == 2400
-    third = policy.propose([verdict(score=0.55, kind="anomaly", at=later + timedelta(hours=1))])[0]
+    third = policy.propose(
+        [verdict(score=0.55, kind="unusual_behaviour", at=later + timedelta(hours=1))]
+    )[0]
     assert third.action is Action.BLOCK and third.ttl_s == 9600
     assert any("repeat offender" in r for r in third.reasons)
+
+
+def test_the_models_verdict_alone_never_blocks_unless_policy_says_so():
+    at = [T + timedelta(days=8 * i) for i in range(4)]  # each after the last one expired
+    policy = ProposalPolicy(ProposalConfig(), InMemoryOffences())
+    actions = [policy.propose([verdict(score=0.95, kind="anomaly", at=t)])[0].action for t in at]
+    assert actions == [Action.CHALLENGE] * 4  # high score and repeat offences: still capped
+    # Beside a rule's verdict, the rule decides how far the client goes.
+    both = policy.propose([verdict(score=0.95, kind="anomaly", at=at[-1] + timedelta(days=8)),
+                           verdict(score=0.8, at=at[-1] + timedelta(days=8))])[0]
+    assert both.action is Action.BLOCK
+    lifted = ProposalPolicy(
+        ProposalConfig(max_action_by_kind={}, block_kinds=("anomaly",)), InMemoryOffences()
+    )
+    assert lifted.propose([verdict(score=0.95, kind="anomaly")])[0].action is Action.BLOCK
 
 
 def test_history_may_be_a_plain_callable():
