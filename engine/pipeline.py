@@ -26,7 +26,7 @@ from engine.core.netaddr import CidrSet
 from engine.decisions.proposals import OffenceHistory, ProposalConfig, ProposalPolicy
 from engine.detectors import DETECTORS, DetectionConfig, DetectionContext, compute_gates
 from engine.detectors.anomaly import AnomalyDetector, model_from_artifact, scorable
-from engine.features import FeatureConfig, FeatureStore
+from engine.features import FeatureConfig, FeatureStore, PanePartial
 from engine.schema.decision import Decision
 from engine.schema.features import MODEL_WINDOW_MIN, FeatureFrame, model_matrix
 from engine.schema.verdict import ClientVerdict
@@ -132,6 +132,16 @@ class Analyzer:
         self._secs["features"] += self.timer() - t0
         # Panes close in event-time order; a window ending at pane p reads only panes <= p,
         # so this equals feeding the table pane by pane.
+        return self._close(final=False)
+
+    def feed_partials(self, parts: Iterable[PanePartial]) -> list[Decision]:
+        """Fold pane partials aggregated elsewhere (the Spark job's executors), in pane order;
+        returns the decisions of the panes this closes. Same windows, detectors and policy as
+        ``feed``: only where ``from_batch``/``merge`` ran differs."""
+        t0 = self.timer()
+        for part in parts:
+            self.store.add_partial(part)
+        self._secs["features"] += self.timer() - t0
         return self._close(final=False)
 
     def finish(self) -> list[Decision]:

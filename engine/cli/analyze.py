@@ -51,6 +51,11 @@ def register(subparsers: Any) -> None:
                    help="the engine's settings TOML (its [detection] table; default: "
                    "$WAFSMITH_CONFIG), or detection settings at the top level + [policy]")
     p.add_argument("--endpoint-url", help="S3 endpoint (e.g. a moto server)")
+    p.add_argument("--engine", choices=["single", "spark"], default="single",
+                   help="single process (default) or a Spark job (needs the `spark` extra)")
+    p.add_argument("--master", help="Spark master URL (default local[*]; spark://..., yarn)")
+    p.add_argument("--shards", type=int, default=4,
+                   help="Spark: client shards per minute (reduce tasks of the merge)")
     p.set_defaults(func=run)
 
 
@@ -135,11 +140,27 @@ def print_table(doc: dict, out: TextIO | None = None) -> None:
               file=out)
 
 
+def analyze_spark(args: argparse.Namespace, cfg: AnalysisConfig, policy: ProposalConfig):
+    """The same replay as a Spark job (``engine.spark.batch``)."""
+    try:
+        from engine.spark.batch import SparkJobOptions, analyze_on_spark
+        from engine.spark.session import spark_session
+    except ImportError as exc:
+        raise ConfigError(f"--engine spark needs the `spark` extra (PySpark 4): {exc}") from None
+    spark = spark_session(args.master)
+    opts = SparkJobOptions(fmt=args.format, endpoint_url=args.endpoint_url, shards=args.shards)
+    job = analyze_on_spark(spark, args.inputs, cfg, policy, opts)
+    return job.result, job.input_stats
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         cfg, policy = load_config(args.config)
-        table, input_stats = read_inputs(args.inputs, args.format, args.endpoint_url)
-        result = analyze(table, cfg, policy)
+        if getattr(args, "engine", "single") == "spark":
+            result, input_stats = analyze_spark(args, cfg, policy)
+        else:
+            table, input_stats = read_inputs(args.inputs, args.format, args.endpoint_url)
+            result = analyze(table, cfg, policy)
     except WafsmithError as exc:
         print(f"wafsmith analyze: {exc}", file=sys.stderr)
         return 2

@@ -138,14 +138,34 @@ def from_batch(
 def _samples(source, sig, g, per_client, sorted_clients, client_of_group):
     if per_client <= 0:
         return None
-    order = np.lexsort((sig.ts_ms, -sig.priority.astype(np.int32), g))
-    rank = kmv._rank_in_group(g[order])
-    rows = order[rank < per_client]
+    rows = _sample_rows(source, sig.ts_ms, -sig.priority.astype(np.int64), g, per_client)
     tbl = source.select(list(SAMPLE_COLUMNS)).take(pa.array(rows))
     names = pc.take(sorted_clients, pa.array(client_of_group[g[rows]]))
     tbl = tbl.append_column("client", names)
     tbl = tbl.append_column(PRIORITY, pa.array(sig.priority[rows], pa.int16()))
     return tbl.append_column("pane", pa.array(sig.ts_ms[rows] // PANE_MS))
+
+
+def _sample_rows(source, ts, neg_prio, g, per_client) -> np.ndarray:
+    """Each group's ``per_client`` most telling rows in ``merge_samples``' total order
+    (priority, time, then path, query and user agent), so the evidence kept does not depend
+    on how rows were cut into batches. Strings are ranked only for the rows still in the
+    running: the best ``per_client`` of each group and those tied with the last of them."""
+    order = np.lexsort((ts, neg_prio, g))
+    gs = g[order]
+    rank = kmv._rank_in_group(gs)
+    starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+    sizes = np.diff(np.r_[starts, len(gs)])
+    last = np.repeat(order[starts + np.minimum(sizes, per_client) - 1], sizes)
+    tied = (neg_prio[order] == neg_prio[last]) & (ts[order] == ts[last])
+    cand = order[(rank < per_client) | tied]
+    sub = source.take(pa.array(cand))
+    ranks = [
+        pc.rank(sub.column(c), sort_keys="ascending", tiebreaker="dense").to_numpy()
+        for c in (R.USER_AGENT, R.QUERY, R.PATH)
+    ]
+    cand = cand[np.lexsort((*ranks, ts[cand], neg_prio[cand], g[cand]))]
+    return cand[kmv._rank_in_group(g[cand]) < per_client]
 
 
 def _pane_samples(samples: pa.Table | None, pane: int) -> pa.Table | None:

@@ -12,6 +12,7 @@ not the history.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
@@ -112,6 +113,23 @@ class FeatureStore:
         ):
             self._put(part)
         newest = int(ts.max())
+        self.max_event_ms = newest if self.max_event_ms is None else max(self.max_event_ms, newest)
+
+    def partials(self) -> list[P.PanePartial]:
+        """Every pane's partial in pane order, bottom-k sets restored: what a worker that only
+        aggregates (a Spark executor) ships on to be merged by client key elsewhere."""
+        return [
+            dataclasses.replace(self.panes[p], distinct=self._distinct_from_keys(p))
+            for p in sorted(self.panes)
+        ]
+
+    def add_partial(self, part: P.PanePartial) -> None:
+        """Fold in a partial aggregated elsewhere (merged by ``P.merge`` when the pane exists);
+        the watermark follows its newest request."""
+        if part.size == 0:
+            return
+        self._put(part)
+        newest = int(part.last_ms.max())
         self.max_event_ms = newest if self.max_event_ms is None else max(self.max_event_ms, newest)
 
     def _put(self, part: P.PanePartial) -> None:
