@@ -30,8 +30,17 @@ from engine.core.feeds import (
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("feeds", help="list or update the published address feeds",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "feeds",
+        help="list or update the published address feeds",
+        description=__doc__.splitlines()[0],
+        epilog="""examples:
+  wafsmith feeds list
+  wafsmith feeds update --from ip-ranges.json
+  wafsmith feeds update --from googlebot.json --kind googlebot
+""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
     ls = sub.add_parser("list", help="each feed's networks, date and source")
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
