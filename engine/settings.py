@@ -100,6 +100,9 @@ class LoopSettings(_Section):
     status_interval_s: float = Field(5.0, gt=0)
     # ``wafsmith run``'s /healthz answers 503 when the engine's status is older than this.
     heartbeat_max_age_s: float = Field(300.0, gt=0)
+    # Failing polls and enforcement cycles retry after base · 2^(n-1) s (jittered), at most max.
+    backoff_base_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(300.0, gt=0)
 
     @model_validator(mode="after")
     def _heartbeat_outlives_the_interval(self) -> LoopSettings:

@@ -122,12 +122,15 @@ class EngineStatus:
     ingest: IngestStatus = field(default_factory=IngestStatus)
     active_clients: int | None = None
     model: ModelStatus = field(default_factory=ModelStatus)
+    # Per loop ("poll", "enforcement"): failures in a row, last delay, next attempt (epoch s).
+    backoff: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ingest": self.ingest.to_dict(),
             "active_clients": self.active_clients,
             "model": self.model.to_dict(),
+            "backoff": self.backoff,
         }
 
     @classmethod
@@ -137,6 +140,7 @@ class EngineStatus:
             ingest=IngestStatus.from_dict(doc.get("ingest")),
             active_clients=doc.get("active_clients"),
             model=ModelStatus.from_dict(doc.get("model")),
+            backoff=doc.get("backoff"),
         )
 
 
