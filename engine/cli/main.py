@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "engine.cli.demo",
     "engine.cli.config",
     "engine.cli.decisions",
+    "engine.cli.check",
 )
 
 
