@@ -134,6 +134,11 @@ class StatusOut(Out):
     drift: dict[str, Any] | None
     model_version: str | None
     model_age_s: float | None
+    backoff: dict[str, Any] | None = Field(
+        default=None,
+        description="failing polls and enforcement cycles: failures in a row, last delay, "
+        "next attempt (epoch s), last error",
+    )
 
 
 class ClientSummaryOut(Out):

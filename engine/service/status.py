@@ -54,6 +54,7 @@ class StatusMethods(DecisionMethods):
             "drift": None if last is None else last.drift,
             "model_version": body.model.version,
             "model_age_s": self._age_s(body.model.trained_at),
+            "backoff": body.backoff,
         }
 
     def metrics(self) -> dict[str, Any]:

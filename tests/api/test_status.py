@@ -58,6 +58,7 @@ def test_status_reports_what_the_engine_published(client, service, tokens) -> No
     publish(service.ledger, ENFORCEMENT)
     body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
     assert body["reported"] is True
+    assert body["backoff"] is None  # an engine that never failed, or an older one
     assert body["report_age_s"] == 0.0
     assert body["ingest_lag_s"] == 12.5
     assert body["lines_per_s"] == 48000.0
@@ -215,3 +216,10 @@ def test_healthz_beside_the_engine_follows_its_heartbeat(ledger, clock) -> None:
     assert stale.status_code == 503
     assert "last heartbeat is 61 s old" in stale.json()["detail"]
 
+
+
+def test_status_shows_the_engines_back_off(client, service, tokens) -> None:
+    failing = {"failures": 3, "delay_s": 3.1, "next_attempt_at": 1.7e9, "last_error": "denied"}
+    publish(service.ledger, EngineStatus(backoff={"poll": {"failures": 0}, "enforcement": failing}))
+    body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
+    assert body["backoff"]["enforcement"] == failing
