@@ -239,8 +239,10 @@ class _Aws:
                 ("UpdateIPSet", lambda: waf.update_ip_set(Name=PREFLIGHT, Addresses=[], **lock)),
                 ("UpdateRuleGroup", lambda: waf.update_rule_group(
                     Name=PREFLIGHT, VisibilityConfig=_VISIBILITY, **lock)),
+                # the real ACL's name with an id that cannot exist: a policy scoped to
+                # webacl/<name>/* allows it, and nothing can be changed
                 ("UpdateWebACL", lambda: waf.update_web_acl(
-                    Name=PREFLIGHT, DefaultAction={"Allow": {}}, VisibilityConfig=_VISIBILITY,
+                    Name=name, DefaultAction={"Allow": {}}, VisibilityConfig=_VISIBILITY,
                     **lock)),
             ]
         for action, call in calls:

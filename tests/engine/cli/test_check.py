@@ -51,7 +51,13 @@ def by_name(stdout: str) -> dict[str, str]:
     return {line.split()[1]: line for line in stdout.splitlines() if line.strip()}
 
 
-def test_every_check_passes_against_a_ready_account(tmp_path, demo_aws):
+def web_acl_body(wafv2, name: str) -> dict:
+    found = next(a for a in wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] if a["Name"] == name)
+    return wafv2.get_web_acl(Name=name, Scope="REGIONAL", Id=found["Id"])["WebACL"]
+
+
+def test_every_check_passes_against_a_ready_account(tmp_path, demo_aws, wafv2):
+    before = web_acl_body(wafv2, demo_aws.web_acl_name)
     done = wafsmith("check", "--config", str(settings_file(tmp_path, demo_aws)))
     assert done.returncode == 0, done.stdout + done.stderr
     lines = by_name(done.stdout)
@@ -64,6 +70,9 @@ def test_every_check_passes_against_a_ready_account(tmp_path, demo_aws):
     assert lines["permissions"].startswith("OK")
     assert "UpdateIPSet" in lines["permissions"] and "UpdateWebACL" in lines["permissions"]
     assert lines["bucket"].startswith("SKIP")
+    # the dry calls changed nothing
+    assert web_acl_body(wafv2, demo_aws.web_acl_name) == before
+    assert wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] == []
 
 
 def test_a_missing_queue_and_web_acl_fail_with_their_names(tmp_path, demo_aws):
