@@ -153,6 +153,11 @@ class StatusOut(Out):
         default_factory=list,
         description="what the engine says once about its input, e.g. 'behind CloudFront: ...'",
     )
+    backoff: dict[str, Any] | None = Field(
+        default=None,
+        description="failing polls and enforcement cycles: failures in a row, last delay, "
+        "next attempt (epoch s), last error",
+    )
 
 
 class ClientSummaryOut(Out):

@@ -28,6 +28,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.assembly import LedgerOffences, build_source, build_trainer, model_directory
+from engine.core.backoff import Backoff
 from engine.core.clock import Clock
 from engine.core.lease import LeaseLost
 from engine.core.logging import log_event
@@ -104,6 +106,7 @@ class EngineRunner:
         reconciler: Reconciler | None,
         trainer: Any = None,
         lease: DatabaseLease | None = None,
+        random: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -126,6 +129,13 @@ class EngineRunner:
         self._next_expiry: datetime | None = None
         self._dirty = True  # decisions changed since the last cycle
         self._last_rows_at: float | None = None  # wall time the source last delivered rows
+        # Failing polls and cycles wait longer each time (capped, jittered, reset on success).
+        loop = settings.loop
+        jitter = {"random": random} if random is not None else {}
+        self.poll_backoff = Backoff(base_s=loop.backoff_base_s, cap_s=loop.backoff_max_s, **jitter)
+        self.enforce_backoff = Backoff(
+            base_s=loop.backoff_base_s, cap_s=loop.backoff_max_s, **jitter
+        )
 
     @classmethod
     def from_settings(
@@ -136,6 +146,7 @@ class EngineRunner:
         wafv2: Any = None,
         shield: Any = None,
         source: Source | None = None,
+        random: Callable[[], float] | None = None,
     ) -> EngineRunner:
         """Build every stage from validated settings (``wafv2``/``shield`` override AWS)."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +192,7 @@ class EngineRunner:
             reconciler=reconciler,
             trainer=trainer,
             lease=None if reconciler is None else lease,
+            random=random,
         )
         runner.warm_up()
         return runner
@@ -213,13 +225,23 @@ class EngineRunner:
     def step(self, stop: threading.Event | None = None) -> StepReport:
         """Poll once, process what arrived, enforce if due, publish status if due."""
         outcomes: list[ObjectOutcome] = []
-        try:
-            deliveries = self.source.poll(max_objects=self.settings.source.max_objects_per_poll)
-        except (SourceError, BotoCoreError, ClientError) as exc:
-            # S3/SQS unreachable or throttling: nothing was claimed, so nothing is lost; retry.
-            self.telemetry.source_errors += 1
-            log_event(log, "source_poll_failed", level=logging.ERROR, error=str(exc))
-            deliveries = []
+        deliveries: list[Delivery] = []
+        started = self.clock.time()
+        if self.poll_backoff.ready(started):
+            try:
+                deliveries = self.source.poll(
+                    max_objects=self.settings.source.max_objects_per_poll
+                )
+                self.poll_backoff.succeeded()
+            except (SourceError, BotoCoreError, ClientError) as exc:
+                # S3/SQS unreachable, throttling or refused: nothing was claimed, so nothing
+                # is lost; retry after a back-off that grows while the failures go on.
+                self.telemetry.source_errors += 1
+                delay = self.poll_backoff.failed(started, _one_line(exc))
+                log_event(
+                    log, "source_poll_failed", level=logging.ERROR, error=str(exc),
+                    failures=self.poll_backoff.state.failures, retry_in_s=round(delay, 3),
+                )  # fmt: skip
         for i, delivery in enumerate(deliveries):
             if stop is not None and stop.is_set():
                 for left in deliveries[i:]:
@@ -396,6 +418,9 @@ class EngineRunner:
             return None
         now = self.clock.now()
         expired = self.ledger.expire_due(now)
+        if not self.enforce_backoff.ready(self.clock.time()):
+            self._dirty = self._dirty or bool(expired)  # pushed when the back-off allows
+            return None
         due_by_time = (
             self._last_cycle_at is None
             or self.clock.time() - self._last_cycle_at >= self.settings.enforcement.interval_s
@@ -439,9 +464,15 @@ class EngineRunner:
         self._last_cycle_at = self.clock.time()
         if done.result is None:
             errors = [str(v) for v in done.violations]
+            self.enforce_backoff.failed(self._last_cycle_at, "compiled document invalid")
             log_event(log, "compiled_document_invalid", level=logging.ERROR, errors=errors)
             return None
         result = done.result
+        if result.ok:
+            self.enforce_backoff.succeeded()
+        else:
+            first = result.errors[0].to_dict() if result.errors else {}
+            self.enforce_backoff.failed(self._last_cycle_at, _one_line(first) or "cycle failed")
         self._next_expiry = done.next_expiry
         self.last_cycle = result
         self._dirty = not result.ok
@@ -452,6 +483,8 @@ class EngineRunner:
             writes=result.writes,
             errors=[e.to_dict() for e in result.errors],
             decisions=len(done.decisions),
+            backoff_failures=self.enforce_backoff.state.failures,
+            retry_in_s=round(self.enforce_backoff.state.delay_s, 3),
         )
         return result
 
@@ -468,6 +501,10 @@ class EngineRunner:
             active_clients=self.analyzer.store.active_clients(),
             model=ModelStatus.from_dict(self.model),
             notices=tuple(self.analyzer.notices()),
+            backoff={
+                "poll": self.poll_backoff.state.to_dict(),
+                "enforcement": self.enforce_backoff.state.to_dict(),
+            },
         )
         publish(self.ledger, engine)
         publish(self.ledger, self.telemetry.traffic_series())
@@ -486,6 +523,10 @@ class EngineRunner:
 def default_instance_id() -> str:
     """host:pid:random — unique per process, readable in the status API."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+def _one_line(error: Any) -> str:
+    """An error (exception or the enforcer's error record) as one short line for the status."""
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else ""
 
 
 def _part_name(obj: Any) -> str:

@@ -103,6 +103,9 @@ class LoopSettings(_Section):
     # Wall seconds without a new row after which every open pane is closed and evaluated, so
     # a flood in the newest object is decided without waiting for later traffic.
     idle_close_s: float = Field(20.0, gt=0)
+    # Failing polls and enforcement cycles retry after base · 2^(n-1) s (jittered), at most max.
+    backoff_base_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(300.0, gt=0)
 
     @model_validator(mode="after")
     def _heartbeat_outlives_the_interval(self) -> LoopSettings:

@@ -127,6 +127,8 @@ class EngineStatus:
     active_clients: int | None = None
     model: ModelStatus = field(default_factory=ModelStatus)
     notices: tuple[str, ...] = ()  # e.g. "behind CloudFront: ALB logs cannot identify viewers"
+    # Per loop ("poll", "enforcement"): failures in a row, last delay, next attempt (epoch s).
+    backoff: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +136,7 @@ class EngineStatus:
             "active_clients": self.active_clients,
             "model": self.model.to_dict(),
             "notices": list(self.notices),
+            "backoff": self.backoff,
         }
 
     @classmethod
@@ -144,6 +147,7 @@ class EngineStatus:
             active_clients=doc.get("active_clients"),
             model=ModelStatus.from_dict(doc.get("model")),
             notices=tuple(str(n) for n in doc.get("notices") or ()),
+            backoff=doc.get("backoff"),
         )
 
 

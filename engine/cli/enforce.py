@@ -27,6 +27,7 @@ from typing import Any
 
 from engine.cli.compile import load_decisions, select_enforceable
 from engine.cli.config import config_path, is_engine_settings, load_engine_settings, read_toml
+from engine.cli.output import AWS_HINTS
 from engine.compiler import CompilerConfig, config_from_dict, load_config
 from engine.core.clock import SystemClock
 from engine.core.errors import ConfigError, WafsmithError
@@ -220,7 +221,22 @@ def _cycle(
         summary["marked_applied"] = len(done.applied)
     json.dump(summary, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
+    for line in error_lines(summary["errors"]):
+        print(f"wafsmith enforce: {line}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def error_lines(errors: list[dict[str, Any]]) -> list[str]:
+    """The cycle's errors as one line per distinct cause (no credentials, access denied, an
+    unreachable endpoint, ...), the full list staying in the JSON summary."""
+    out: dict[tuple[str, str], str] = {}
+    for error in errors:
+        code, message = str(error.get("code", "error")), str(error.get("message", ""))
+        hint = AWS_HINTS.get(code)
+        where = f"{error.get('resource', '?')} {error.get('operation', '')}".strip()
+        text = f"{hint}: {message}" if hint else f"{code}: {message}"
+        out.setdefault((code, message), f"{where}: {text}")
+    return list(out.values())
 
 
 def _summary(result: dict[str, Any], decisions: list[Decision], overflow: Any) -> dict[str, Any]:

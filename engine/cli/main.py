@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "engine.cli.config",
     "engine.cli.decisions",
     "engine.cli.feeds",
+    "engine.cli.check",
 )
 
 

@@ -39,7 +39,7 @@ def nothing_parsed(objects: int, rows: int, malformed: Mapping[str, int]) -> str
     )
 
 
-_AWS_HINTS = {
+AWS_HINTS = {
     "NoCredentialsError": "no AWS credentials found (set AWS_PROFILE, AWS_ACCESS_KEY_ID/"
     "AWS_SECRET_ACCESS_KEY, or run where an instance/task role is available)",
     "PartialCredentialsError": "incomplete AWS credentials",
@@ -67,7 +67,7 @@ def aws_error_line(exc: BaseException) -> str | None:
             message = error.get("Message", "") or str(current)
             return f"AWS refused {operation}: {code}: {message}"
         if isinstance(current, BotoCoreError):
-            hint = _AWS_HINTS.get(type(current).__name__)
+            hint = AWS_HINTS.get(type(current).__name__)
             return f"{hint}: {current}" if hint else f"AWS error: {current}"
         current = current.__cause__ or current.__context__
     return None

@@ -1,8 +1,10 @@
 """``wafsmith run``: the whole engine in one process, with the API and dashboard beside it.
 
 Configuration comes from ``--config FILE.toml`` plus ``WAFSMITH_*`` environment variables and
-is validated before anything starts. Logs are JSON lines on stderr. SIGTERM or SIGINT stops
-the loop after the in-flight object; nothing in AWS WAF is torn down.
+is validated before anything starts; then the preflight checks of ``wafsmith check`` run, and
+a failed one (no credentials, no queue, no web ACL, a denied permission, an unreachable ledger,
+a skewed clock) refuses the start with exit code 2. Logs are JSON lines on stderr. SIGTERM or
+SIGINT stops the loop after the in-flight object; nothing in AWS WAF is torn down.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--config", type=Path, help="TOML settings file (default: $WAFSMITH_CONFIG)",
     )
     parser.add_argument("--no-api", action="store_true", help="do not serve the API/dashboard")
+    parser.add_argument(
+        "--skip-check",
+        action="store_true",
+        help="start without the preflight checks of `wafsmith check`",
+    )
     parser.set_defaults(func=run)
 
 
@@ -78,6 +85,20 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"wafsmith run: {exc}", file=sys.stderr)
         return 2
+    if not args.skip_check:
+        from engine.cli.check import run_checks
+
+        checks = run_checks(settings, config_file=config_path(args.config))
+        failed = [c for c in checks if c.failed]
+        for check in checks if failed else []:
+            print(check.line(), file=sys.stderr)
+        if failed:
+            print(
+                f"wafsmith run: refusing to start: {len(failed)} preflight check(s) failed "
+                "(`wafsmith check` repeats them)",
+                file=sys.stderr,
+            )
+            return 2
     configure_json_logging(settings.log_level)
     stop = threading.Event()
     install_stop_handlers(stop)

@@ -127,8 +127,9 @@ def run_demo(
         )
         feeder = Feeder(objects, aws, clock, until)
         threading.Thread(target=feeder.run, args=(stop,), name="demo-feeder", daemon=True).start()
+        progress = Progress(runner, start, announce)
         try:
-            _drive(runner, feeder, stop)
+            _drive(runner, feeder, stop, progress)
         finally:
             stop.set()
             if api is not None:
@@ -143,12 +144,46 @@ def run_demo(
         server.stop()
 
 
-def _drive(runner: EngineRunner, feeder: Feeder, stop: threading.Event) -> None:
+@dataclass
+class Progress:
+    """One line per simulated minute: what has landed, what was proposed, what is blocked —
+    so a newcomer sees the engine work from the first minute, not a silent screen."""
+
+    runner: EngineRunner
+    start: float
+    announce: Any
+    minute: int = 0
+
+    def tick(self) -> None:
+        minute = int((self.runner.clock.time() - self.start) // 60)
+        if minute > self.minute:
+            self.minute = minute
+            self.announce(self.line())
+
+    def line(self) -> str:
+        tele = self.runner.telemetry
+        states = self.runner.ledger.counts_by_state()
+        cycle = self.runner.last_cycle
+        blocked = 0 if cycle is None else sum(
+            n for name, n in cycle.entries.items() if "block" in name
+        )
+        return (
+            f"  minute {self.minute:>3}: {tele.objects:,} objects, {tele.rows:,} lines, "
+            f"{sum(states.values()):,} proposals ({states.get('proposed', 0):,} waiting for "
+            f"an analyst), {blocked:,} addresses blocked in WAF"
+        )
+
+
+def _drive(
+    runner: EngineRunner, feeder: Feeder, stop: threading.Event, progress: Progress | None = None
+) -> None:
     """Step the engine until interrupted, or until the feeder is done and the queue is empty."""
     idle_polls = 0
     try:
         while not stop.is_set():
             report = runner.step(stop)
+            if progress is not None:
+                progress.tick()
             if report.objects:
                 idle_polls = 0
             elif feeder.done.is_set():

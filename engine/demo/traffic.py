@@ -22,6 +22,18 @@ from engine.demo.simulator import Simulation
 from engine.schema.request import CLIENT_IP, EVENT_TIME
 
 FORMAT_SHARES = (("alb", 0.8), ("cloudfront", 0.1), ("waf", 0.1))
+# The demo starts its campaigns early (minutes after the start) so a newcomer sees a flood
+# blocked within the first two simulated minutes and proposals waiting soon after; the
+# distributed campaigns keep their times (the blast-radius guard's part of the story).
+EARLY_STARTS = {
+    "volumetric_flood": 0.0,
+    "injection_probe": 0.5,
+    "scanner_fast": 0.5,
+    "scraper": 0.5,
+    "attack_tool": 1.0,
+    "credential_stuffing": 1.0,
+}
+DEMO_START_JITTER_MIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -41,8 +53,17 @@ def simulate_demo(*, minutes: int, seed: int, corpora_dir: Path | None = None) -
     With ``corpora_dir`` (e.g. ``../shared/corpora``) scanners replay real scan traces;
     without it the demo uses the packaged profiles only, the same on every machine.
     """
-    config = sim.preset("small", minutes=max(30, minutes), corpora_dir=corpora_dir)
-    return sim.simulate(config, seed)
+    config = sim.preset(
+        "small",
+        minutes=max(30, minutes),
+        corpora_dir=corpora_dir,
+        start_jitter_min=DEMO_START_JITTER_MIN,
+    )
+    campaigns = [
+        c.model_copy(update={"start_min": min(c.start_min, EARLY_STARTS.get(c.kind, c.start_min))})
+        for c in config.campaigns
+    ]
+    return sim.simulate(config.model_copy(update={"campaigns": campaigns}), seed)
 
 
 def format_of_clients(clients: pa.Array) -> np.ndarray:

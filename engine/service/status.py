@@ -60,6 +60,7 @@ class StatusMethods(DecisionMethods):
             "model_age_s": self._age_s(body.model.trained_at),
             "lease": self.lease(),
             "notices": list(body.notices),
+            "backoff": body.backoff,
         }
 
     def lease(self) -> dict[str, Any]:

@@ -60,6 +60,7 @@ def test_status_reports_what_the_engine_published(client, service, tokens) -> No
     publish(service.ledger, ENFORCEMENT)
     body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
     assert body["reported"] is True
+    assert body["backoff"] is None  # an engine that never failed, or an older one
     assert body["report_age_s"] == 0.0
     assert body["ingest_lag_s"] == 12.5
     assert body["lines_per_s"] == 48000.0
@@ -252,3 +253,10 @@ def test_status_names_the_holder_of_the_enforcer_lease(client, service, tokens, 
     service.instance_id = "engine-b"  # a standby's API
     body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
     assert body["lease"]["holder"] == "engine-a" and body["lease"]["leader"] is False
+
+
+def test_status_shows_the_engines_back_off(client, service, tokens) -> None:
+    failing = {"failures": 3, "delay_s": 3.1, "next_attempt_at": 1.7e9, "last_error": "denied"}
+    publish(service.ledger, EngineStatus(backoff={"poll": {"failures": 0}, "enforcement": failing}))
+    body = client.get("/api/v1/status", headers=tokens.header("viewer")).json()
+    assert body["backoff"]["enforcement"] == failing

@@ -81,3 +81,19 @@ def test_every_command_help_has_examples(capsys):
         text = capsys.readouterr().out
         assert "examples:" in text, name
         assert "wafsmith " + name in text.split("examples:", 1)[1], name
+
+
+def test_enforce_without_credentials_names_the_cause_in_one_line(tmp_path, aws_endpoint):
+    decisions = tmp_path / "d.json"
+    decisions.write_text(json.dumps({"decisions": [{
+        "client": "192.0.2.7", "action": "block", "ttl_s": 3600, "score": 0.9,
+        "detector": "manual", "decided_at": "2026-11-30T09:00:00Z", "status": "approved",
+    }]}))
+    done = wafsmith(
+        "enforce", "--once", "--decisions", str(decisions), "--endpoint-url", aws_endpoint,
+        "--web-acl", "prod-acl", "--now", "2026-11-30T09:10:00Z", env=NO_CREDENTIALS,
+    )
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["ok"] is False  # the full summary stays on stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no AWS credentials found" in lines[0], done.stderr
