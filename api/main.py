@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import SessionSigner
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics
 from api.routes import (
     allowlist,
@@ -27,7 +28,7 @@ from api.routes import (
     rules,
     status,
 )
-from engine.service import Service
+from engine.service import Service, install_redaction
 
 TAGS = [
     {"name": "health", "description": "Liveness; the only route without a token."},
@@ -60,12 +61,14 @@ def create_app(
     session_secret: bytes | None = None,
     session_ttl_s: float = 8 * 3600,
     secure_cookies: bool = False,
+    max_body_bytes: int = 1_048_576,
 ) -> FastAPI:
     """The wafsmith API and dashboard around ``service``.
 
     ``session_secret`` signs dashboard cookies; without one a random secret is drawn, so
     sessions end when the process restarts. ``secure_cookies`` marks cookies HTTPS-only
-    (turn it on behind TLS).
+    (turn it on behind TLS). Request bodies over ``max_body_bytes`` get 413 before they are
+    read or authenticated. Secrets in logged URLs (uvicorn's access log included) are redacted.
     """
     app = FastAPI(
         title="wafsmith",
@@ -90,4 +93,7 @@ def create_app(
     app.include_router(dashboard_policy.router)
     dashboard.install(app)
     app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
+    # Outermost: refuses an oversized body before routing, authentication or parsing.
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    install_redaction("uvicorn.access", "uvicorn.error")
     return app

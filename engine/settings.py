@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
 from engine.core.errors import ConfigError
@@ -83,6 +83,21 @@ class ApiSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # Dashboard sessions: the secret that signs their cookies (inline, or a file holding it;
+    # unset: a random one per process, so a restart signs everyone out), their lifetime, and
+    # the Secure flag (set it whenever the dashboard is reached over HTTPS).
+    session_secret: SecretStr | None = Field(None, min_length=16)
+    session_secret_file: Path | None = None
+    session_ttl_s: float = Field(8 * 3600.0, gt=0, le=30 * 86_400)
+    secure_cookies: bool = False
+    # Request bodies larger than this are refused (413) before they are read or authenticated.
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> ApiSettings:
+        if self.session_secret is not None and self.session_secret_file is not None:
+            raise ValueError("set session_secret or session_secret_file, not both")
+        return self
 
 
 class LoopSettings(_Section):

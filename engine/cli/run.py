@@ -35,15 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def start_api(settings: Settings, *, clock: Clock) -> ApiThread:
-    """The API and dashboard on a background thread, over the ledger ``settings`` name."""
+def start_api(settings: Settings, *, clock: Clock, options: dict | None = None) -> ApiThread:
+    """The API and dashboard on a background thread, over the ledger ``settings`` name.
+
+    ``options``: ``create_app``'s options (default: from ``settings.api``).
+    """
     from api.server import ApiThread
-    from engine.service import Service
+    from engine.service import Service, app_options
 
     api = ApiThread(
         Service.from_settings(settings, clock=clock, beside_engine=True),
         host=settings.api.host,
         port=settings.api.port,
+        options=app_options(settings.api) if options is None else options,
     )
     api.start()
     return api
@@ -68,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"wafsmith run: {exc}", file=sys.stderr)
         return 2
     configure_json_logging(settings.log_level)
+    serve = settings.api.enabled and not args.no_api
+    try:
+        options = _api_options(settings) if serve else None
+    except ConfigError as exc:
+        print(f"wafsmith run: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     install_stop_handlers(stop)
     try:
@@ -75,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
     except (WafsmithError, ValueError) as exc:
         print(f"wafsmith run: cannot start: {exc}", file=sys.stderr)
         return 2
-    serve = settings.api.enabled and not args.no_api
-    api = start_api(settings, clock=SYSTEM_CLOCK) if serve else None
+    api = start_api(settings, clock=SYSTEM_CLOCK, options=options) if serve else None
     try:
         runner.run(stop)
     finally:
@@ -85,3 +94,10 @@ def run(args: argparse.Namespace) -> int:
             api.service.ledger.close()
         runner.close()
     return 0
+
+
+def _api_options(settings: Settings) -> dict:
+    """The API's options, checked before the engine starts (a bad secret file stops here)."""
+    from engine.service import app_options
+
+    return app_options(settings.api)

@@ -11,16 +11,13 @@ from markupsafe import escape
 from api.auth import SESSION_COOKIE
 from engine.schema.decision import Status
 from engine.status import EngineStatus, IngestStatus, TrafficSeries, publish
+from tests.api.signin import sign_in
 
 
 @pytest.fixture()
 def db_url(sqlite_url: str) -> str:
     """Dashboard behaviour does not depend on the database kind (the API tests cover both)."""
     return sqlite_url
-
-
-def sign_in(client, token: str):
-    return client.post("/login", data={"token": token}, follow_redirects=False)
 
 
 def csrf_of(html: str) -> str:
