@@ -11,10 +11,12 @@ import secrets
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api import docs
 from api.auth import SessionSigner
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics
+from api.openapi import install_openapi, operation_id
 from api.routes import (
     allowlist,
     backtest,
@@ -74,11 +76,12 @@ def create_app(
         title="wafsmith",
         version="1",
         summary="Adaptive WAF rule engine for AWS: status, decisions, approvals, rule preview.",
-        # The interactive docs pages load their scripts from a CDN; the machine may be
-        # offline, so only the document itself is served (``/openapi.json``).
+        # FastAPI's docs pages load their scripts from a CDN; ``api.docs`` serves Swagger UI
+        # from the package instead.
         openapi_tags=TAGS,
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.service = service
     app.state.signer = SessionSigner(session_secret or secrets.token_bytes(32))
@@ -87,11 +90,13 @@ def create_app(
     app.state.metrics = ApiMetrics(service)
     app.state.metrics.install(app)
     install_error_handlers(app)
+    install_openapi(app)
     for router in API_ROUTERS:
         app.include_router(router)
     app.include_router(dashboard.router)
     app.include_router(dashboard_policy.router)
     dashboard.install(app)
+    docs.install(app)
     app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
     # Outermost: refuses an oversized body before routing, authentication or parsing.
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
