@@ -7,6 +7,7 @@ use it, and tests build one app per test around a real ledger.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -64,6 +65,7 @@ def create_app(
     session_ttl_s: float = 8 * 3600,
     secure_cookies: bool = False,
     max_body_bytes: int = 1_048_576,
+    engine_registry: Any = None,
 ) -> FastAPI:
     """The wafsmith API and dashboard around ``service``.
 
@@ -71,6 +73,8 @@ def create_app(
     sessions end when the process restarts. ``secure_cookies`` marks cookies HTTPS-only
     (turn it on behind TLS). Request bodies over ``max_body_bytes`` get 413 before they are
     read or authenticated. Secrets in logged URLs (uvicorn's access log included) are redacted.
+    ``engine_registry``: the engine's Prometheus registry, scraped by ``/metrics`` too, when
+    the engine runs in this process.
     """
     app = FastAPI(
         title="wafsmith",
@@ -87,7 +91,7 @@ def create_app(
     app.state.signer = SessionSigner(session_secret or secrets.token_bytes(32))
     app.state.session_ttl_s = session_ttl_s
     app.state.secure_cookies = secure_cookies
-    app.state.metrics = ApiMetrics(service)
+    app.state.metrics = ApiMetrics(service, engine_registry)
     app.state.metrics.install(app)
     install_error_handlers(app)
     install_openapi(app)

@@ -62,7 +62,7 @@ from engine.status import (
     publish,
     top_verdicts,
 )
-from engine.telemetry import IngestTelemetry, ObjectOutcome
+from engine.telemetry import EngineMetrics, IngestTelemetry, ObjectOutcome
 
 log = logging.getLogger("wafsmith.engine")
 
@@ -107,6 +107,7 @@ class EngineRunner:
         self.compiler = compiler_config(settings)
         self.mode = enforcement_mode(self.compiler, dry_run=settings.enforcement.mode == "dry_run")
         self.telemetry = IngestTelemetry()
+        self.metrics = EngineMetrics()  # Prometheus instruments (API /metrics or --no-api listener)
         self.last_cycle: CycleResult | None = None
         self._last_cycle_at: float | None = None
         self._last_status_at: float | None = None
@@ -270,6 +271,7 @@ class EngineRunner:
         )
         if fresh:
             self.telemetry.record(outcome, table)
+            self.metrics.object_done(outcome)
         log_event(log, "object_processed", **vars(outcome))
         return outcome
 
@@ -292,6 +294,7 @@ class EngineRunner:
             lag_s=None,
         )
         self.telemetry.record(outcome, None)
+        self.metrics.object_done(outcome)
         log_event(log, "object_gone", level=logging.WARNING, uri=delivery.obj.uri, error=str(exc))
         return outcome
 
@@ -304,6 +307,12 @@ class EngineRunner:
             proposals,
             active_clients=self.analyzer.store.active_clients(),
             now=self.clock.now(),
+        )
+        guarded = [r for r in outcome.reasons.values() if r.startswith(GUARD_REASONS)]
+        self.metrics.proposed(
+            [p.detector for p in proposals],
+            approved=len(outcome.approved),
+            held_by_guard=len(guarded),
         )
         if outcome.approved:
             self._dirty = True  # the enforceable set changed: push without waiting
@@ -360,6 +369,9 @@ class EngineRunner:
             log_event(log, "compiled_document_invalid", level=logging.ERROR, errors=errors)
             return None
         result = done.result
+        self.metrics.cycle_done(
+            ok=result.ok, outcomes=dict(result.stats.outcomes), retries=result.stats.retries
+        )
         self._next_expiry = done.next_expiry
         self.last_cycle = result
         self._dirty = not result.ok
@@ -387,15 +399,27 @@ class EngineRunner:
             model=ModelStatus.from_dict(self.model),
         )
         publish(self.ledger, engine)
+        self._update_metrics(engine.active_clients or 0)
         publish(self.ledger, self.telemetry.traffic_series())
         top = top_verdicts(self.analyzer.result().verdicts, limit=TOP_CLIENTS)
         publish(self.ledger, TopClients.from_verdicts(top))
         publish(self.ledger, EvidenceSamples.from_verdicts(top))
 
+    def _update_metrics(self, active_clients: int) -> None:
+        """Gauges from the ledger and the SQS source's totals, at each status publication."""
+        self.metrics.ledger_counts(self.ledger.counts_by_state(), active_clients=active_clients)
+        sqs = getattr(self.source, "counters", None)
+        if sqs is not None and hasattr(sqs, "received"):
+            self.metrics.sqs_totals(received=sqs.received, deleted=sqs.deleted)
+
     def close(self) -> None:
         self.source.close()
         self.store.close()
         self.ledger.close()
+
+
+# Held-reason prefixes of the policy's blast-radius guard (``engine.decisions.policy``).
+GUARD_REASONS = ("blast-radius guard", "over max_new_entries_per_push")
 
 
 def _part_name(obj: Any) -> str:

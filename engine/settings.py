@@ -100,6 +100,15 @@ class ApiSettings(_Section):
         return self
 
 
+class MetricsSettings(_Section):
+    """The metrics-only HTTP listener of ``wafsmith run`` when the API is off (``--no-api`` or
+    ``[api] enabled = false``); with the API on, its ``/metrics`` carries the same numbers."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)
+
+
 class LoopSettings(_Section):
     idle_sleep_s: float = Field(0.5, ge=0)
     status_interval_s: float = Field(5.0, gt=0)
@@ -133,6 +142,7 @@ class Settings(BaseSettings):
     model: ModelSettings = Field(default_factory=ModelSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -85,13 +85,26 @@ def run(args: argparse.Namespace) -> int:
     except (WafsmithError, ValueError) as exc:
         print(f"wafsmith run: cannot start: {exc}", file=sys.stderr)
         return 2
-    api = start_api(settings, clock=SYSTEM_CLOCK, options=options) if serve else None
+    api = listener = None
+    if serve:
+        options = {**(options or {}), "engine_registry": runner.metrics.registry}
+        api = start_api(settings, clock=SYSTEM_CLOCK, options=options)
+    elif settings.metrics.enabled:
+        try:
+            listener = start_metrics_listener(settings, runner.metrics.registry)
+        except OSError as exc:
+            runner.close()
+            where = f"{settings.metrics.host}:{settings.metrics.port}"
+            print(f"wafsmith run: cannot serve metrics on {where}: {exc.strerror}", file=sys.stderr)
+            return 2
     try:
         runner.run(stop)
     finally:
         if api is not None:
             api.stop()
             api.service.ledger.close()
+        if listener is not None:
+            listener.shutdown()
         runner.close()
     return 0
 
@@ -101,3 +114,14 @@ def _api_options(settings: Settings) -> dict:
     from engine.service import app_options
 
     return app_options(settings.api)
+
+
+def start_metrics_listener(settings: Settings, registry: Any) -> Any:
+    """Prometheus' own HTTP listener on ``[metrics] host:port``, serving the engine's registry
+    (the engine without the API still reports its counters). Returns the server to shut down."""
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(
+        settings.metrics.port, addr=settings.metrics.host, registry=registry
+    )
+    return server
