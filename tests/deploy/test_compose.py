@@ -87,8 +87,8 @@ def test_each_alert_fires_on_its_series_and_not_before() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"][0]["rules"]
-    tested = yaml.safe_load((PROMETHEUS / "alerts.test.yml").read_text())["tests"][0]
-    fired = {t["alertname"] for t in tested["alert_rule_test"] if t["exp_alerts"]}
+    tests = yaml.safe_load((PROMETHEUS / "alerts.test.yml").read_text())["tests"]
+    fired = {t["alertname"] for case in tests for t in case["alert_rule_test"] if t["exp_alerts"]}
     assert fired == {r["alert"] for r in rules}
 
 
