@@ -136,6 +136,21 @@ class DecisionPageOut(Out):
     total: int = Field(description="how many decisions match the filter, on every page")
 
 
+class ManualDecisionIn(In):
+    """An analyst's own decision, approved at once and audited with the analyst's name."""
+
+    client: str = Field(description="IP address or CIDR (never /0)", max_length=64)
+    action: Action
+    ttl_s: int = Field(
+        description="seconds until it expires (at most the policy's max_ttl_s)",
+        gt=0,
+        le=365 * 86_400,
+    )
+    reason: str = Field(
+        description="why, in words (shown with the decision)", min_length=1, max_length=500
+    )
+
+
 class CommentIn(In):
     comment: str | None = Field(default=None, max_length=2000)
 

@@ -23,13 +23,14 @@ from jinja2 import Environment, PackageLoader
 from api.auth import LOGIN_COOKIE, SESSION_COOKIE, Principal, Session, csrf_matches
 from api.charts import line_chart
 from api.deps import ServiceDep
-from engine.schema.decision import Status
+from engine.schema.decision import Action, Status
 from engine.service import ServiceError
 
 TEMPLATES = Jinja2Templates(env=Environment(loader=PackageLoader("api"), autoescape=True))
 VERBS = ("approve", "reject", "revoke")
 QUEUE_PAGE = 20
 ACTIVE_SHOWN = 500  # soonest to expire first; the API pages through the rest
+MANUAL_TTLS = [(3600, "1 hour"), (6 * 3600, "6 hours"), (86_400, "1 day"), (7 * 86_400, "7 days")]
 
 router = APIRouter(include_in_schema=False)
 
@@ -215,7 +216,38 @@ def active(request: Request, service: ServiceDep, user: UserDep) -> HTMLResponse
         items=items[:ACTIVE_SHOWN],
         total=len(items),
         now=now,
+        actions=[a.value for a in Action],
+        ttls=MANUAL_TTLS,
         **read_flash(request),
+    )
+
+
+@router.post("/dashboard/decisions/add")
+def add_manual(
+    request: Request,
+    service: ServiceDep,
+    user: UserDep,
+    csrf: Annotated[str, Form()] = "",
+    client: Annotated[str, Form(max_length=64)] = "",
+    action: Annotated[str, Form(max_length=32)] = "block",
+    ttl_s: Annotated[int, Form(gt=0, le=365 * 86_400)] = 3600,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """An analyst's own decision from the Active page (the API's ``POST /api/v1/decisions``)."""
+    refused = refuse(request, user, csrf=csrf, role="analyst")
+    if refused is not None:
+        return refused
+    back = "/dashboard/active"
+    try:
+        decision = service.add_manual(
+            client=client.strip(), action=action, ttl_s=ttl_s, reason=reason, by=user.principal.name
+        )
+    except ServiceError as exc:
+        return flash_redirect(request, back, error=str(exc))
+    return flash_redirect(
+        request,
+        back,
+        message=f"{decision.action.value} on {decision.client} added ({decision.id}).",
     )
 
 

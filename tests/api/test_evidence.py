@@ -32,9 +32,7 @@ def one_client(stored: list[Decision]) -> Decision:
     return found[0]
 
 
-def test_client_view_lists_the_sample_requests_the_engine_recorded(
-    client, tokens, stored
-) -> None:
+def test_client_view_lists_the_sample_requests_the_engine_recorded(client, tokens, stored) -> None:
     decision = one_client(stored)
     reply = client.get(f"/api/v1/clients/{decision.client}", headers=tokens.header("viewer"))
     assert reply.status_code == 200

@@ -11,8 +11,8 @@ PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "error"}
 
 OPERATION_IDS = {
     "healthz", "get_status", "top_clients", "get_client", "list_decisions", "get_decision",
-    "approve", "reject", "revoke", "preview_rules", "backtest", "get_policy", "put_policy",
-    "list_allowlist", "add_allowlist", "remove_allowlist", "scrape_metrics",
+    "approve", "reject", "revoke", "add_decision", "preview_rules", "backtest", "get_policy",
+    "put_policy", "list_allowlist", "add_allowlist", "remove_allowlist", "scrape_metrics",
 }  # fmt: skip
 
 

@@ -214,4 +214,3 @@ def test_healthz_beside_the_engine_follows_its_heartbeat(ledger, clock) -> None:
     )
     assert stale.status_code == 503
     assert "last heartbeat is 61 s old" in stale.json()["detail"]
-
