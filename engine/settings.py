@@ -109,6 +109,23 @@ class MetricsSettings(_Section):
     port: int = Field(9108, ge=0, le=65535)
 
 
+class NotifySettings(_Section):
+    """Who is told when proposals wait, the blast-radius guard holds, or enforcement fails.
+
+    ``webhook_url`` (a secret: Slack's carry their token) gets Slack-compatible JSON
+    (``webhook_style = "slack"``) or flat JSON (``"generic"``); ``sns_topic_arn`` gets the
+    flat JSON too. Each kind of notice is sent at most once per ``min_interval_s``; those in
+    between are counted in the next message.
+    """
+
+    webhook_url: SecretStr | None = None
+    webhook_style: Literal["slack", "generic"] = "slack"
+    sns_topic_arn: str | None = Field(None, pattern=r"^arn:aws[\w-]*:sns:")
+    min_interval_s: float = Field(300.0, ge=0, le=86_400)
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    dashboard_url: str | None = None  # links in messages, e.g. "https://wafsmith.example.com"
+
+
 class LoopSettings(_Section):
     idle_sleep_s: float = Field(0.5, ge=0)
     status_interval_s: float = Field(5.0, gt=0)
@@ -143,6 +160,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @classmethod
     def settings_customise_sources(
