@@ -23,10 +23,12 @@ from jinja2 import Environment, PackageLoader
 from api.auth import LOGIN_COOKIE, SESSION_COOKIE, Principal, Session, csrf_matches
 from api.charts import line_chart
 from api.deps import ServiceDep
+from api.reasons import split_reasons
 from engine.schema.decision import Action, Status
 from engine.service import ServiceError
 
 TEMPLATES = Jinja2Templates(env=Environment(loader=PackageLoader("api"), autoescape=True))
+TEMPLATES.env.globals["split_reasons"] = split_reasons
 VERBS = ("approve", "reject", "revoke")
 QUEUE_PAGE = 20
 ACTIVE_SHOWN = 500  # soonest to expire first; the API pages through the rest
@@ -199,10 +201,34 @@ def queue(
         "queue.html",
         user,
         page=page,
+        groups=queue_groups(page.items, service.held_by_guard(page.items)),
         backtests=backtests,
         now=service.now(),
         **read_flash(request),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueGroup:
+    title: str
+    items: list
+    held: bool = False
+
+
+def queue_groups(items: list, held_ids: set[str]) -> list[QueueGroup]:
+    """The page's proposals grouped: blast-radius holds first, then by detector, campaigns
+    (one decision over many addresses) apart from single clients; each group keeps the
+    newest-first order."""
+    groups: dict[tuple[str, bool], list] = {}
+    held = [d for d in items if str(d.id) in held_ids]
+    for d in items:
+        if str(d.id) not in held_ids:
+            groups.setdefault((d.detector, bool(d.members)), []).append(d)
+    out = [QueueGroup("Held by the blast-radius guard", held, held=True)] if held else []
+    for (detector, campaign), members in groups.items():
+        kind = "campaigns" if campaign else "single clients"
+        out.append(QueueGroup(f"{detector.replace('_', ' ')} · {kind}", members))
+    return out
 
 
 @router.get("/dashboard/active")

@@ -95,6 +95,16 @@ class DecisionMethods(ServiceBase):
             self.reject(str(stored.id), by=by, comment="manual decision refused on approval")
             raise
 
+    def held_by_guard(self, decisions: list[Decision]) -> set[str]:
+        """Ids of the proposals an auto-approve rule covers yet still wait: the blast-radius
+        guard (share of active clients, or entries per push) held them for an analyst."""
+        policy = self.ledger.policy()
+        return {
+            str(d.id)
+            for d in decisions
+            if d.status is Status.PROPOSED and policy.rule_for(d) is not None
+        }
+
     def mark_applied(self, decision_ids: list[str], *, by: str) -> list[Decision]:
         for decision_id in decision_ids:
             checked_id(decision_id)
