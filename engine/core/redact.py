@@ -19,7 +19,8 @@ SECRET_NAME = re.compile(
     r"pass|pwd|secret|token|key|sig|auth|cred|session|cookie|otp|nonce", re.IGNORECASE
 )
 _USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*):(?P<pw>[^/?#\s]*)@")
-_QUERY_PAIR = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s?]+)=(?P<value>[^&;#\s\"']*)")
+# A value runs to the next separator, space or double quote (log formats quote the request).
+_QUERY_PAIR = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#\s?]+)=(?P<value>[^&;#\s\"]*)")
 
 
 def redact_text(text: str) -> str:
