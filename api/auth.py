@@ -2,8 +2,10 @@
 
 The API authenticates with bearer tokens (``wafsmith token create``); the dashboard signs a
 token in once and then carries a session cookie. The cookie holds no secret: only the token's
-id, an expiry and the session's CSRF token, signed with HMAC-SHA256 so it cannot be forged,
-and the token is looked up again on every request, so revoking it ends its sessions too.
+id, the session's id, an expiry and the session's CSRF token, signed with HMAC-SHA256 so it
+cannot be forged. The token is looked up again on every request, so revoking it ends its
+sessions too, and signing out records the session's id as revoked in the ledger, so a copied
+cookie is dead after logout even though it has not expired.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ ROLES = ("viewer", "analyst", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 SESSION_COOKIE = "wafsmith_session"
+LOGIN_COOKIE = "wafsmith_login"  # the sign-in form's CSRF token (double-submit)
+LOGIN_FORM_TTL_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class Session:
     token_id: str
     csrf: str
     expires_at: float
+    session_id: str = ""
 
 
 class SessionSigner:
@@ -56,10 +61,20 @@ class SessionSigner:
         self._secret = secret
 
     def new(self, token_id: str, *, now: float, ttl_s: float) -> Session:
-        return Session(token_id=token_id, csrf=secrets.token_urlsafe(24), expires_at=now + ttl_s)
+        return Session(
+            token_id=token_id,
+            csrf=secrets.token_urlsafe(24),
+            expires_at=now + ttl_s,
+            session_id=secrets.token_hex(16),
+        )
 
     def dumps(self, session: Session) -> str:
-        doc = {"t": session.token_id, "c": session.csrf, "e": session.expires_at}
+        doc = {
+            "t": session.token_id,
+            "c": session.csrf,
+            "e": session.expires_at,
+            "s": session.session_id,
+        }
         return self.seal("session", doc)
 
     def loads(self, value: str, *, now: float) -> Session | None:
@@ -67,11 +82,27 @@ class SessionSigner:
         doc = self.unseal("session", value)
         try:
             session = Session(
-                token_id=str(doc["t"]), csrf=str(doc["c"]), expires_at=float(doc["e"])
+                token_id=str(doc["t"]),
+                csrf=str(doc["c"]),
+                expires_at=float(doc["e"]),
+                session_id=str(doc["s"]),
             )
         except (ValueError, KeyError, TypeError):
             return None
         return session if now < session.expires_at else None
+
+    def login_form(self, *, now: float) -> tuple[str, str]:
+        """A fresh sign-in CSRF token and the sealed cookie that vouches for it."""
+        token = secrets.token_urlsafe(24)
+        return token, self.seal("login", {"c": token, "e": now + LOGIN_FORM_TTL_S})
+
+    def login_form_matches(self, cookie: str | None, submitted: str | None, *, now: float) -> bool:
+        """True when the sign-in form's CSRF field matches its unexpired sealed cookie."""
+        doc = self.unseal("login", cookie) if cookie else {}
+        token, expires = doc.get("c"), doc.get("e")
+        if not isinstance(token, str) or not isinstance(expires, int | float) or now >= expires:
+            return False
+        return bool(submitted) and hmac.compare_digest(token, submitted or "")
 
     def seal(self, purpose: str, doc: dict) -> str:
         body = json.dumps({"p": purpose, "d": doc}, separators=(",", ":")).encode()

@@ -7,13 +7,17 @@ use it, and tests build one app per test around a real ledger.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api import docs
 from api.auth import SessionSigner
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics
+from api.openapi import install_openapi, operation_id
 from api.routes import (
     allowlist,
     backtest,
@@ -27,7 +31,7 @@ from api.routes import (
     rules,
     status,
 )
-from engine.service import Service
+from engine.service import Service, install_redaction
 
 TAGS = [
     {"name": "health", "description": "Liveness; the only route without a token."},
@@ -60,34 +64,45 @@ def create_app(
     session_secret: bytes | None = None,
     session_ttl_s: float = 8 * 3600,
     secure_cookies: bool = False,
+    max_body_bytes: int = 1_048_576,
+    engine_registry: Any = None,
 ) -> FastAPI:
     """The wafsmith API and dashboard around ``service``.
 
     ``session_secret`` signs dashboard cookies; without one a random secret is drawn, so
     sessions end when the process restarts. ``secure_cookies`` marks cookies HTTPS-only
-    (turn it on behind TLS).
+    (turn it on behind TLS). Request bodies over ``max_body_bytes`` get 413 before they are
+    read or authenticated. Secrets in logged URLs (uvicorn's access log included) are redacted.
+    ``engine_registry``: the engine's Prometheus registry, scraped by ``/metrics`` too, when
+    the engine runs in this process.
     """
     app = FastAPI(
         title="wafsmith",
         version="1",
         summary="Adaptive WAF rule engine for AWS: status, decisions, approvals, rule preview.",
-        # The interactive docs pages load their scripts from a CDN; the machine may be
-        # offline, so only the document itself is served (``/openapi.json``).
+        # FastAPI's docs pages load their scripts from a CDN; ``api.docs`` serves Swagger UI
+        # from the package instead.
         openapi_tags=TAGS,
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.service = service
     app.state.signer = SessionSigner(session_secret or secrets.token_bytes(32))
     app.state.session_ttl_s = session_ttl_s
     app.state.secure_cookies = secure_cookies
-    app.state.metrics = ApiMetrics(service)
+    app.state.metrics = ApiMetrics(service, engine_registry)
     app.state.metrics.install(app)
     install_error_handlers(app)
+    install_openapi(app)
     for router in API_ROUTERS:
         app.include_router(router)
     app.include_router(dashboard.router)
     app.include_router(dashboard_policy.router)
     dashboard.install(app)
+    docs.install(app)
     app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
+    # Outermost: refuses an oversized body before routing, authentication or parsing.
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    install_redaction("uvicorn.access", "uvicorn.error")
     return app

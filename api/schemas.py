@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.rule_schemas import DesiredStateOut, PlanOut
 from engine.schema.decision import Action, Decision, Status
 from engine.schema.evidence import EvidenceSample
 from engine.service import DecisionDetail, Policy
@@ -24,11 +25,35 @@ class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ErrorOut(Out):
-    """Every 4xx reply: a machine-readable code and a sentence for humans."""
+class FieldErrorOut(Out):
+    """One invalid field of a request (422 ``invalid_request``)."""
 
+    loc: list[str | int] = Field(description="where: e.g. ['body', 'cidr'] or ['query', 'limit']")
+    msg: str
+    type: str
+
+
+class ProblemOut(BaseModel):
+    """Every error reply: an RFC 7807 problem document (``application/problem+json``).
+
+    ``error`` is the stable machine-readable code to branch on; ``errors`` lists the invalid
+    fields of a 422 ``invalid_request``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field("about:blank", description="a URI naming the problem type")
+    title: str = Field(description="the HTTP status phrase, e.g. 'Not Found'")
+    status: int = Field(description="the HTTP status code, repeated")
+    detail: str = Field(description="what went wrong, in words")
+    instance: str = Field(description="the request path")
     error: str = Field(description="machine-readable error code, e.g. 'not_found'")
-    detail: Any = Field(description="what went wrong, in words (or a list of field errors)")
+    errors: list[FieldErrorOut] | None = Field(
+        default=None, description="the invalid fields (422 invalid_request only)"
+    )
+
+
+ErrorOut = ProblemOut  # the name routes and older clients use
 
 
 class HealthOut(Out):
@@ -111,6 +136,21 @@ class DecisionPageOut(Out):
     total: int = Field(description="how many decisions match the filter, on every page")
 
 
+class ManualDecisionIn(In):
+    """An analyst's own decision, approved at once and audited with the analyst's name."""
+
+    client: str = Field(description="IP address or CIDR (never /0)", max_length=64)
+    action: Action
+    ttl_s: int = Field(
+        description="seconds until it expires (at most the policy's max_ttl_s)",
+        gt=0,
+        le=365 * 86_400,
+    )
+    reason: str = Field(
+        description="why, in words (shown with the decision)", min_length=1, max_length=500
+    )
+
+
 class CommentIn(In):
     comment: str | None = Field(default=None, max_length=2000)
 
@@ -184,8 +224,8 @@ class ClientDetailOut(Out):
 
 
 class RulePreviewOut(Out):
-    desired: dict[str, Any] | None = Field(description="the compiled desired WAF state")
-    plan: dict[str, Any] | None = Field(description="dry-run diff against AWS, when reachable")
+    desired: DesiredStateOut | None = Field(description="the compiled desired WAF state")
+    plan: PlanOut | None = Field(description="dry-run diff against AWS, when reachable")
     decisions: int = Field(description="how many enforceable decisions were compiled")
     notes: list[str]
 

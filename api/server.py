@@ -7,6 +7,7 @@ foreground instead. The caller builds the service (and closes its ledger after `
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import uvicorn
 
@@ -17,11 +18,13 @@ from engine.service import Service
 class ApiThread:
     """uvicorn serving ``create_app(service)`` on ``host:port`` from a daemon thread."""
 
-    def __init__(self, service: Service, *, host: str, port: int) -> None:
+    def __init__(
+        self, service: Service, *, host: str, port: int, options: dict[str, Any] | None = None
+    ) -> None:
+        """``options``: ``create_app``'s keyword options (``engine.service.app_options``)."""
         self.service = service
-        config = uvicorn.Config(
-            create_app(service), host=host, port=port, log_level="warning", lifespan="off"
-        )
+        app = create_app(service, **(options or {}))
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="wafsmith-api", daemon=True)
 

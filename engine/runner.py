@@ -52,10 +52,12 @@ from engine.enforcement import (
     reconciler_from_settings,
 )
 from engine.enforcer import CycleResult, Reconciler
+from engine.notify import Notice, NoticeKind
+from engine.notify.setup import build_notifier
 from engine.parsers import parse_object
 from engine.pipeline import AnalysisConfig, Analyzer
 from engine.schema import features as F
-from engine.schema.decision import Decision
+from engine.schema.decision import Decision, Status
 from engine.schema.request import EVENT_TIME
 from engine.settings import Settings
 from engine.sources import (
@@ -74,7 +76,7 @@ from engine.status import (
     publish,
     top_verdicts,
 )
-from engine.telemetry import IngestTelemetry, ObjectOutcome
+from engine.telemetry import EngineMetrics, IngestTelemetry, ObjectOutcome
 
 log = logging.getLogger("wafsmith.engine")
 
@@ -123,6 +125,13 @@ class EngineRunner:
         self.compiler = compiler_config(settings)
         self.mode = enforcement_mode(self.compiler, dry_run=settings.enforcement.mode == "dry_run")
         self.telemetry = IngestTelemetry()
+        self.metrics = EngineMetrics()  # Prometheus instruments (API /metrics or --no-api listener)
+        self.notifier = build_notifier(
+            settings.notify,
+            clock=clock,
+            region=settings.aws.region,
+            endpoint_url=settings.aws.endpoint_url,
+        )
         self.last_cycle: CycleResult | None = None
         self._last_cycle_at: float | None = None
         self._last_status_at: float | None = None
@@ -337,6 +346,7 @@ class EngineRunner:
         )
         if fresh:
             self.telemetry.record(outcome, table)
+            self.metrics.object_done(outcome)
         log_event(log, "object_processed", **vars(outcome))
         return outcome
 
@@ -359,6 +369,7 @@ class EngineRunner:
             lag_s=None,
         )
         self.telemetry.record(outcome, None)
+        self.metrics.object_done(outcome)
         log_event(log, "object_gone", level=logging.WARNING, uri=delivery.obj.uri, error=str(exc))
         return outcome
 
@@ -372,6 +383,13 @@ class EngineRunner:
             active_clients=self.analyzer.store.active_clients(),
             now=self.clock.now(),
         )
+        guarded = [r for r in outcome.reasons.values() if r.startswith(GUARD_REASONS)]
+        self.metrics.proposed(
+            [p.detector for p in proposals],
+            approved=len(outcome.approved),
+            held_by_guard=len(guarded),
+        )
+        self._notify_held(outcome.held, outcome.reasons)
         if outcome.approved:
             self._dirty = True  # the enforceable set changed: push without waiting
         for decision in outcome.held:
@@ -473,9 +491,14 @@ class EngineRunner:
         else:
             first = result.errors[0].to_dict() if result.errors else {}
             self.enforce_backoff.failed(self._last_cycle_at, _one_line(first) or "cycle failed")
+        self.metrics.cycle_done(
+            ok=result.ok, outcomes=dict(result.stats.outcomes), retries=result.stats.retries
+        )
         self._next_expiry = done.next_expiry
         self.last_cycle = result
         self._dirty = not result.ok
+        if not result.ok:
+            self._notify_enforcement_failed(result)
         log_event(
             log,
             "enforcement_cycle",
@@ -507,14 +530,78 @@ class EngineRunner:
             },
         )
         publish(self.ledger, engine)
+        self._update_metrics(engine.active_clients or 0)
         publish(self.ledger, self.telemetry.traffic_series())
         top = top_verdicts(self.analyzer.result().verdicts, limit=TOP_CLIENTS)
         publish(self.ledger, TopClients.from_verdicts(top))
         publish(self.ledger, EvidenceSamples.from_verdicts(top))
 
+    # -- notifications ----------------------------------------------------------------------------
+
+    def _notify_held(self, held: list[Decision], reasons: dict[str, str]) -> None:
+        """One notice for the proposals that now wait for an analyst (blast-radius holds
+        apart: they are the urgent kind)."""
+        if self.notifier is None:
+            return
+        waiting = [d for d in held if d.status is Status.PROPOSED]
+        guarded = [d for d in waiting if reasons.get(str(d.id), "").startswith(GUARD_REASONS)]
+        others = [d for d in waiting if d not in guarded]
+        link = self._dashboard_link("/dashboard/queue")
+        if guarded:
+            why = reasons.get(str(guarded[0].id), "")
+            self.notifier.offer(
+                Notice(
+                    NoticeKind.BLAST_RADIUS_HOLD,
+                    f"Blast-radius guard held {len(guarded)} proposal(s) for an analyst",
+                    why,
+                    self.clock.now(),
+                    fields=_sample_fields(guarded),
+                    link=link,
+                )
+            )
+        if others:
+            self.notifier.offer(
+                Notice(
+                    NoticeKind.PROPOSAL_WAITING,
+                    f"{len(others)} proposal(s) wait for approval",
+                    "No auto-approve rule covers them; approve or reject them in the queue.",
+                    self.clock.now(),
+                    fields=_sample_fields(others),
+                    link=link,
+                )
+            )
+
+    def _notify_enforcement_failed(self, result: CycleResult) -> None:
+        if self.notifier is None:
+            return
+        first = result.errors[0].to_dict() if result.errors else {}
+        self.notifier.offer(
+            Notice(
+                NoticeKind.ENFORCEMENT_FAILED,
+                f"Enforcement cycle failed with {len(result.errors)} error(s)",
+                str(first.get("message") or "see the status page"),
+                self.clock.now(),
+                fields={"mode": result.mode.value, "first error": first.get("code")},
+                link=self._dashboard_link("/dashboard"),
+            )
+        )
+
+    def _dashboard_link(self, path: str) -> str | None:
+        base = self.settings.notify.dashboard_url
+        return None if not base else base.rstrip("/") + path
+
+    def _update_metrics(self, active_clients: int) -> None:
+        """Gauges from the ledger and the SQS source's totals, at each status publication."""
+        self.metrics.ledger_counts(self.ledger.counts_by_state(), active_clients=active_clients)
+        sqs = getattr(self.source, "counters", None)
+        if sqs is not None and hasattr(sqs, "received"):
+            self.metrics.sqs_totals(received=sqs.received, deleted=sqs.deleted)
+
     def close(self) -> None:
         if self.lease is not None:
             self.lease.release()  # a standby takes over at its next attempt
+        if self.notifier is not None:
+            self.notifier.flush()
         self.source.close()
         self.store.close()
         self.ledger.close()
@@ -523,10 +610,24 @@ class EngineRunner:
 def default_instance_id() -> str:
     """host:pid:random — unique per process, readable in the status API."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
 def _one_line(error: Any) -> str:
     """An error (exception or the enforcer's error record) as one short line for the status."""
     text = str(error).strip().splitlines()
     return text[0][:300] if text else ""
+
+
+def _sample_fields(decisions: list[Decision], shown: int = 5) -> dict[str, str]:
+    """The first few decisions as "client": "action by detector (score)" fields."""
+    return {
+        d.client: f"{d.action.value} by {d.detector} (score {d.score:.2f})"
+        for d in decisions[:shown]
+    }
+
+
+# Held-reason prefixes of the policy's blast-radius guard (``engine.decisions.policy``).
+GUARD_REASONS = ("blast-radius guard", "over max_new_entries_per_push")
 
 
 def _part_name(obj: Any) -> str:

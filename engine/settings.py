@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -93,6 +94,47 @@ class ApiSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # Dashboard sessions: the secret that signs their cookies (inline, or a file holding it;
+    # unset: a random one per process, so a restart signs everyone out), their lifetime, and
+    # the Secure flag (set it whenever the dashboard is reached over HTTPS).
+    session_secret: SecretStr | None = Field(None, min_length=16)
+    session_secret_file: Path | None = None
+    session_ttl_s: float = Field(8 * 3600.0, gt=0, le=30 * 86_400)
+    secure_cookies: bool = False
+    # Request bodies larger than this are refused (413) before they are read or authenticated.
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> ApiSettings:
+        if self.session_secret is not None and self.session_secret_file is not None:
+            raise ValueError("set session_secret or session_secret_file, not both")
+        return self
+
+
+class MetricsSettings(_Section):
+    """The metrics-only HTTP listener of ``wafsmith run`` when the API is off (``--no-api`` or
+    ``[api] enabled = false``); with the API on, its ``/metrics`` carries the same numbers."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)
+
+
+class NotifySettings(_Section):
+    """Who is told when proposals wait, the blast-radius guard holds, or enforcement fails.
+
+    ``webhook_url`` (a secret: Slack's carry their token) gets Slack-compatible JSON
+    (``webhook_style = "slack"``) or flat JSON (``"generic"``); ``sns_topic_arn`` gets the
+    flat JSON too. Each kind of notice is sent at most once per ``min_interval_s``; those in
+    between are counted in the next message.
+    """
+
+    webhook_url: SecretStr | None = None
+    webhook_style: Literal["slack", "generic"] = "slack"
+    sns_topic_arn: str | None = Field(None, pattern=r"^arn:aws[\w-]*:sns:")
+    min_interval_s: float = Field(300.0, ge=0, le=86_400)
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    dashboard_url: str | None = None  # links in messages, e.g. "https://wafsmith.example.com"
 
 
 class LoopSettings(_Section):
@@ -155,6 +197,8 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @field_validator("database_url")
     @classmethod

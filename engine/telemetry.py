@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+import prometheus_client as prom
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -126,3 +127,123 @@ class IngestTelemetry:
             source_errors=self.source_errors,
             rows_by_format=dict(self.rows_by_format),
         )
+
+
+# AWS error codes that mean "slow down" (the call-rate limits of WAFv2, Shield, SQS, S3).
+THROTTLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "WAFLimitsExceededException",
+    }
+)
+# Seconds to process one object: from a small WAF object to a large ALB one under load.
+OBJECT_SECONDS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class EngineMetrics:
+    """The engine's Prometheus instruments, in a registry of their own.
+
+    The runner reports what happened (an object processed, proposals stored, an enforcement
+    cycle, the SQS source's totals, the ledger's counts) and this class turns it into
+    counters, gauges and a latency histogram. ``registry`` is scraped by the API's
+    ``/metrics`` when the API runs in the engine's process, or by a metrics-only listener
+    (``wafsmith run --no-api``). All instruments are thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self.registry = prom.CollectorRegistry()
+        r = self.registry
+        self.objects = prom.Counter("wafsmith_objects", "Log objects processed", registry=r)
+        self.lines = prom.Counter(
+            "wafsmith_lines", "Log lines parsed into rows, by format", ["format"], registry=r
+        )
+        self.malformed = prom.Counter(
+            "wafsmith_malformed",
+            "Malformed log lines (or objects) quarantined, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.object_seconds = prom.Histogram(
+            "wafsmith_object_seconds",
+            "Seconds to parse, analyse and decide on one log object",
+            buckets=OBJECT_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.proposals = prom.Counter(
+            "wafsmith_proposals", "Decisions proposed, by detector", ["detector"], registry=r
+        )
+        self.auto_approved = prom.Counter(
+            "wafsmith_auto_approved", "Proposals approved by the policy", registry=r
+        )
+        self.decisions = prom.Gauge(
+            "wafsmith_decisions", "Decisions in the ledger by state", ["state"], registry=r
+        )
+        self.held = prom.Gauge(
+            "wafsmith_blast_radius_held",
+            "Proposals the last policy run held for an analyst because of the blast-radius "
+            "guard (share of active clients or entries per push)",
+            registry=r,
+        )
+        self.aws_calls = prom.Counter(
+            "wafsmith_aws_calls",
+            "AWS API attempts by operation and outcome ('ok' or the error code)",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.aws_throttles = prom.Counter(
+            "wafsmith_aws_throttles", "AWS calls refused by a rate limit", ["operation"], registry=r
+        )
+        self.aws_retries = prom.Counter("wafsmith_aws_retries", "AWS calls retried", registry=r)
+        self.enforcement_cycles = prom.Counter(
+            "wafsmith_enforcement_cycles", "Enforcement cycles by result", ["result"], registry=r
+        )
+        self.sqs = prom.Counter(
+            "wafsmith_sqs_messages",
+            "SQS messages received and deleted",
+            ["operation"],
+            registry=r,
+        )
+        self.active_clients = prom.Gauge(
+            "wafsmith_active_clients", "Clients with traffic in the current window", registry=r
+        )
+        self._sqs_seen: dict[str, int] = {"receive": 0, "delete": 0}
+
+    def object_done(self, outcome: ObjectOutcome) -> None:
+        self.objects.inc()
+        if outcome.rows:
+            self.lines.labels(outcome.format).inc(outcome.rows)
+        for reason, count in outcome.malformed.items():
+            self.malformed.labels(reason).inc(count)
+        self.object_seconds.observe(max(0.0, outcome.seconds))
+
+    def proposed(self, detectors: list[str], *, approved: int, held_by_guard: int) -> None:
+        for detector in detectors:
+            self.proposals.labels(detector).inc()
+        self.auto_approved.inc(approved)
+        self.held.set(held_by_guard)
+
+    def cycle_done(self, *, ok: bool, outcomes: dict[tuple[str, str], int], retries: int) -> None:
+        """One enforcement cycle: its result and every AWS attempt it made."""
+        self.enforcement_cycles.labels("ok" if ok else "failed").inc()
+        for (operation, outcome), count in outcomes.items():
+            self.aws_calls.labels(operation, outcome).inc(count)
+            if outcome in THROTTLE_CODES:
+                self.aws_throttles.labels(operation).inc(count)
+        self.aws_retries.inc(retries)
+
+    def sqs_totals(self, *, received: int, deleted: int) -> None:
+        """The source's running totals; only the growth since the last call is counted."""
+        for operation, total in (("receive", received), ("delete", deleted)):
+            grown = total - self._sqs_seen[operation]
+            if grown > 0:
+                self.sqs.labels(operation).inc(grown)
+            self._sqs_seen[operation] = max(total, self._sqs_seen[operation])
+
+    def ledger_counts(self, by_state: dict[str, int], *, active_clients: int) -> None:
+        for state, count in by_state.items():
+            self.decisions.labels(state).set(count)
+        self.active_clients.set(active_clients)

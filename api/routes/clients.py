@@ -22,7 +22,7 @@ def top_clients(
 
 
 @router.get("/{ip:path}", response_model=ClientDetailOut, responses=responses(404, 422))
-def client(
+def get_client(
     service: ServiceDep,
     _: ViewerDep,
     ip: Annotated[str, Path(description="IP address or CIDR", max_length=64)],

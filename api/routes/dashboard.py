@@ -1,7 +1,9 @@
 """The analyst dashboard: server-rendered pages behind a signed session cookie.
 
-Sign-in exchanges a bearer token for a session (HttpOnly, SameSite=Strict, signed). Every
-state-changing form carries the session's CSRF token, checked on POST. Roles apply as in the
+Sign-in exchanges a bearer token for a session (HttpOnly, SameSite=Strict, signed); the
+sign-in form itself carries a CSRF token matched against a sealed cookie (no login CSRF).
+Signing out revokes the session in the ledger. Every state-changing form carries the
+session's CSRF token, checked on POST. Roles apply as in the
 API: viewers look, analysts approve / reject / revoke, admins change the policy and allowlist
 (``dashboard_policy``). The API itself never accepts the cookie, only bearer tokens, so a
 cross-site request can never ride on a browser session.
@@ -18,16 +20,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader
 
-from api.auth import SESSION_COOKIE, Principal, Session, csrf_matches
+from api.auth import LOGIN_COOKIE, SESSION_COOKIE, Principal, Session, csrf_matches
 from api.charts import line_chart
 from api.deps import ServiceDep
-from engine.schema.decision import Status
+from api.reasons import split_reasons
+from engine.schema.decision import Action, Status
 from engine.service import ServiceError
 
 TEMPLATES = Jinja2Templates(env=Environment(loader=PackageLoader("api"), autoescape=True))
+TEMPLATES.env.globals["split_reasons"] = split_reasons
 VERBS = ("approve", "reject", "revoke")
 QUEUE_PAGE = 20
 ACTIVE_SHOWN = 500  # soonest to expire first; the API pages through the rest
+MANUAL_TTLS = [(3600, "1 hour"), (6 * 3600, "6 hours"), (86_400, "1 day"), (7 * 86_400, "7 days")]
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,8 +50,10 @@ class DashboardUser:
 def session_user(request: Request, service: ServiceDep) -> DashboardUser:
     raw = request.cookies.get(SESSION_COOKIE)
     session = request.app.state.signer.loads(raw, now=service.clock.time()) if raw else None
-    identity = service.identity(session.token_id) if session else None
-    if session is None or identity is None:
+    if session is None or service.session_revoked(session.session_id):
+        raise LoginRequired
+    identity = service.identity(session.token_id)
+    if identity is None:
         raise LoginRequired
     principal = Principal(name=identity.name, role=identity.role, token_id=identity.token_id)
     return DashboardUser(principal=principal, session=session)
@@ -94,19 +101,50 @@ def root() -> RedirectResponse:
     return RedirectResponse("/dashboard", status_code=303)
 
 
+def login_page(
+    request: Request, service: ServiceDep, *, error: str | None = None, status_code: int = 200
+) -> HTMLResponse:
+    """The sign-in form with a fresh CSRF token, and the sealed cookie that vouches for it."""
+    app = request.app
+    token, cookie = app.state.signer.login_form(now=service.clock.time())
+    page = render(
+        request, "login.html", None, login_csrf=token, error=error, status_code=status_code
+    )
+    page.set_cookie(
+        LOGIN_COOKIE,
+        cookie,
+        httponly=True,
+        samesite="strict",
+        secure=app.state.secure_cookies,
+        path="/login",
+    )
+    return page
+
+
 @router.get("/login")
-def login_form(request: Request) -> HTMLResponse:
-    return render(request, "login.html", None)
+def login_form(request: Request, service: ServiceDep) -> HTMLResponse:
+    return login_page(request, service)
 
 
 @router.post("/login")
-def login(request: Request, service: ServiceDep, token: Annotated[str, Form()] = "") -> Response:
+def login(
+    request: Request,
+    service: ServiceDep,
+    token: Annotated[str, Form(max_length=512)] = "",
+    csrf: Annotated[str, Form(max_length=512)] = "",
+) -> Response:
+    app = request.app
+    cookie = request.cookies.get(LOGIN_COOKIE)
+    if not app.state.signer.login_form_matches(cookie, csrf, now=service.clock.time()):
+        return login_page(
+            request,
+            service,
+            error="The sign-in form expired or did not come from this site; sign in again.",
+            status_code=403,
+        )
     identity = service.authenticate(token.strip()) if token.strip() else None
     if identity is None:
-        return render(
-            request, "login.html", None, error="Unknown or revoked token.", status_code=401
-        )
-    app = request.app
+        return login_page(request, service, error="Unknown or revoked token.", status_code=401)
     session = app.state.signer.new(
         identity.token_id, now=service.clock.time(), ttl_s=app.state.session_ttl_s
     )
@@ -124,9 +162,10 @@ def login(request: Request, service: ServiceDep, token: Annotated[str, Form()] =
 
 
 @router.post("/logout")
-def logout(user: UserDep, csrf: Annotated[str, Form()] = "") -> Response:
+def logout(service: ServiceDep, user: UserDep, csrf: Annotated[str, Form()] = "") -> Response:
     if not csrf_matches(user.session, csrf):
         return Response("CSRF check failed", status_code=403)
+    service.revoke_session(user.session.session_id, expires_at=user.session.expires_at)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -162,10 +201,34 @@ def queue(
         "queue.html",
         user,
         page=page,
+        groups=queue_groups(page.items, service.held_by_guard(page.items)),
         backtests=backtests,
         now=service.now(),
         **read_flash(request),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueGroup:
+    title: str
+    items: list
+    held: bool = False
+
+
+def queue_groups(items: list, held_ids: set[str]) -> list[QueueGroup]:
+    """The page's proposals grouped: blast-radius holds first, then by detector, campaigns
+    (one decision over many addresses) apart from single clients; each group keeps the
+    newest-first order."""
+    groups: dict[tuple[str, bool], list] = {}
+    held = [d for d in items if str(d.id) in held_ids]
+    for d in items:
+        if str(d.id) not in held_ids:
+            groups.setdefault((d.detector, bool(d.members)), []).append(d)
+    out = [QueueGroup("Held by the blast-radius guard", held, held=True)] if held else []
+    for (detector, campaign), members in groups.items():
+        kind = "campaigns" if campaign else "single clients"
+        out.append(QueueGroup(f"{detector.replace('_', ' ')} · {kind}", members))
+    return out
 
 
 @router.get("/dashboard/active")
@@ -179,7 +242,38 @@ def active(request: Request, service: ServiceDep, user: UserDep) -> HTMLResponse
         items=items[:ACTIVE_SHOWN],
         total=len(items),
         now=now,
+        actions=[a.value for a in Action],
+        ttls=MANUAL_TTLS,
         **read_flash(request),
+    )
+
+
+@router.post("/dashboard/decisions/add")
+def add_manual(
+    request: Request,
+    service: ServiceDep,
+    user: UserDep,
+    csrf: Annotated[str, Form()] = "",
+    client: Annotated[str, Form(max_length=64)] = "",
+    action: Annotated[str, Form(max_length=32)] = "block",
+    ttl_s: Annotated[int, Form(gt=0, le=365 * 86_400)] = 3600,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """An analyst's own decision from the Active page (the API's ``POST /api/v1/decisions``)."""
+    refused = refuse(request, user, csrf=csrf, role="analyst")
+    if refused is not None:
+        return refused
+    back = "/dashboard/active"
+    try:
+        decision = service.add_manual(
+            client=client.strip(), action=action, ttl_s=ttl_s, reason=reason, by=user.principal.name
+        )
+    except ServiceError as exc:
+        return flash_redirect(request, back, error=str(exc))
+    return flash_redirect(
+        request,
+        back,
+        message=f"{decision.action.value} on {decision.client} added ({decision.id}).",
     )
 
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, status
 
 from api.deps import AnalystDep, ServiceDep, ViewerDep
 from api.errors import responses
-from api.schemas import CommentIn, DecisionDetailOut, DecisionOut, DecisionPageOut
+from api.schemas import (
+    CommentIn,
+    DecisionDetailOut,
+    DecisionOut,
+    DecisionPageOut,
+    ManualDecisionIn,
+)
 from engine.schema.decision import Status
 
 router = APIRouter(prefix="/api/v1/decisions", tags=["decisions"], responses=responses(401, 403))
@@ -35,6 +41,25 @@ def list_decisions(
         next_cursor=page.next_cursor,
         total=page.total,
     )
+
+
+@router.post(
+    "",
+    response_model=DecisionOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(409, 422),
+)
+def add_decision(service: ServiceDep, who: AnalystDep, body: ManualDecisionIn) -> DecisionOut:
+    """Add a manual decision (a ban, rate limit, challenge...): approved at once, enforced at
+    the next cycle, audited with the analyst's name and the reason."""
+    decision = service.add_manual(
+        client=body.client,
+        action=body.action,
+        ttl_s=body.ttl_s,
+        reason=body.reason,
+        by=who.name,
+    )
+    return DecisionOut.from_decision(decision, service.now())
 
 
 @router.get("/{decision_id}", response_model=DecisionDetailOut, responses=responses(404, 422))

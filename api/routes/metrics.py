@@ -16,7 +16,7 @@ router = APIRouter(tags=["metrics"], responses=responses(401, 403))
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
 )
-def metrics(request: Request, _: ViewerDep) -> Response:
+def scrape_metrics(request: Request, _: ViewerDep) -> Response:
     """Engine gauges and HTTP instruments in the Prometheus text format."""
     body = generate_latest(request.app.state.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

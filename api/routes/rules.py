@@ -12,6 +12,6 @@ router = APIRouter(prefix="/api/v1/rules", tags=["rules"], responses=responses(4
 
 
 @router.get("/preview", response_model=RulePreviewOut)
-def preview(service: ServiceDep, _: ViewerDep) -> RulePreviewOut:
+def preview_rules(service: ServiceDep, _: ViewerDep) -> RulePreviewOut:
     """The compiled desired WAF state and, when AWS is reachable, the dry-run diff."""
     return RulePreviewOut(**service.preview_rules())

@@ -49,11 +49,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def start_api(settings: Settings, *, clock: Clock, instance_id: str | None = None) -> ApiThread:
+def start_api(
+    settings: Settings,
+    *,
+    clock: Clock,
+    instance_id: str | None = None,
+    options: dict | None = None,
+) -> ApiThread:
     """The API and dashboard on a background thread, over the ledger ``settings`` name;
-    ``instance_id`` is the engine's, so the status says whether it holds the lease."""
+    ``instance_id`` is the engine's, so the status says whether it holds the lease.
+
+    ``options``: ``create_app``'s options (default: from ``settings.api``).
+    """
     from api.server import ApiThread
-    from engine.service import Service
+    from engine.service import Service, app_options
 
     service = Service.from_settings(
         settings, clock=clock, beside_engine=True, instance_id=instance_id
@@ -62,6 +71,7 @@ def start_api(settings: Settings, *, clock: Clock, instance_id: str | None = Non
         service,
         host=settings.api.host,
         port=settings.api.port,
+        options=app_options(settings.api) if options is None else options,
     )
     api.start()
     return api
@@ -100,6 +110,12 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
     configure_json_logging(settings.log_level)
+    serve = settings.api.enabled and not args.no_api
+    try:
+        options = _api_options(settings) if serve else None
+    except ConfigError as exc:
+        print(f"wafsmith run: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     install_stop_handlers(stop)
     try:
@@ -107,14 +123,46 @@ def run(args: argparse.Namespace) -> int:
     except (WafsmithError, ValueError) as exc:
         print(f"wafsmith run: cannot start: {exc}", file=sys.stderr)
         return 2
-    serve = settings.api.enabled and not args.no_api
     instance_id = None if runner.lease is None else runner.lease.instance_id
-    api = start_api(settings, clock=SYSTEM_CLOCK, instance_id=instance_id) if serve else None
+    api = listener = None
+    if serve:
+        options = {**(options or {}), "engine_registry": runner.metrics.registry}
+        api = start_api(
+            settings, clock=SYSTEM_CLOCK, instance_id=instance_id, options=options
+        )
+    elif settings.metrics.enabled:
+        try:
+            listener = start_metrics_listener(settings, runner.metrics.registry)
+        except OSError as exc:
+            runner.close()
+            where = f"{settings.metrics.host}:{settings.metrics.port}"
+            print(f"wafsmith run: cannot serve metrics on {where}: {exc.strerror}", file=sys.stderr)
+            return 2
     try:
         runner.run(stop)
     finally:
         if api is not None:
             api.stop()
             api.service.ledger.close()
+        if listener is not None:
+            listener.shutdown()
         runner.close()
     return 0
+
+
+def _api_options(settings: Settings) -> dict:
+    """The API's options, checked before the engine starts (a bad secret file stops here)."""
+    from engine.service import app_options
+
+    return app_options(settings.api)
+
+
+def start_metrics_listener(settings: Settings, registry: Any) -> Any:
+    """Prometheus' own HTTP listener on ``[metrics] host:port``, serving the engine's registry
+    (the engine without the API still reports its counters). Returns the server to shut down."""
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(
+        settings.metrics.port, addr=settings.metrics.host, registry=registry
+    )
+    return server

@@ -32,10 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--session-secret-file",
         type=Path,
         default=None,
-        help="file holding the secret that signs dashboard cookies (default: random per run)",
+        help="file holding the secret that signs dashboard cookies "
+        "(default: [api] session_secret(_file), else random per run)",
     )
     parser.add_argument(
-        "--secure-cookies", action="store_true", help="mark cookies HTTPS-only (behind TLS)"
+        "--secure-cookies",
+        action="store_true",
+        help="mark cookies HTTPS-only (behind TLS; default: [api] secure_cookies)",
     )
     parser.set_defaults(func=run)
 
@@ -45,31 +48,23 @@ def run(args: argparse.Namespace) -> int:
 
     from api.main import create_app
     from engine.cli.config import config_path, load_engine_settings
-    from engine.service import Service
+    from engine.service import Service, app_options, read_secret_file
 
     try:
         overrides = {"database_url": args.database_url} if args.database_url else {}
         settings = load_engine_settings(config_path(args.config), **overrides)
-        secret = _read_secret(args.session_secret_file)
+        options = app_options(settings.api)
+        if args.session_secret_file is not None:
+            path = args.session_secret_file
+            options["session_secret"] = read_secret_file(path, what="--session-secret-file")
+        options["secure_cookies"] = options["secure_cookies"] or args.secure_cookies
         service = Service.from_settings(settings)
     except ConfigError as exc:
         print(f"wafsmith serve: {exc}", file=sys.stderr)
         return 2
     host = args.host or settings.api.host
     port = settings.api.port if args.port is None else args.port
-    app = create_app(service, session_secret=secret, secure_cookies=args.secure_cookies)
+    app = create_app(service, **options)
     print(f"wafsmith API and dashboard on http://{host}:{port}/ (ledger: {service.ledger_url})")
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     return 0
-
-
-def _read_secret(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        secret = path.read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError(f"--session-secret-file {path}: {exc.strerror}") from None
-    if len(secret) < 16:
-        raise ConfigError(f"--session-secret-file {path}: the secret needs at least 16 bytes")
-    return secret

@@ -12,6 +12,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.core.redact import RedactingFilter
+
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 
 
@@ -37,6 +39,7 @@ def configure_json_logging(level: str = "INFO") -> None:
     """Send every ``wafsmith``/``engine`` log record to stderr as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter())  # no password or token in a logged URL
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -118,6 +118,8 @@ class CallStats:
     retries: int = 0
     lock_conflicts: int = 0
     writes: int = 0
+    # Every attempt by (operation, outcome): "ok" or the AWS error code (for metrics).
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -203,6 +205,7 @@ class Caller:
             except ClientError as exc:
                 code = error_code(exc)
                 self.stats.errors[code] += 1
+                self.stats.outcomes[(operation, code or "Unknown")] += 1
                 if code == LOCK:
                     self.stats.lock_conflicts += 1
                     raise LockConflict(operation) from exc
@@ -219,6 +222,7 @@ class Caller:
                 raise EnforcerCallError(
                     operation, code or "Unknown", message, attempts=attempt
                 ) from exc
+            self.stats.outcomes[(operation, "ok")] += 1
             if write:
                 self.stats.writes += 1
             return reply

@@ -10,6 +10,7 @@ published, through the records of ``engine.status``), ``preview`` (rule preview 
 backtest), ``admin`` (policy and allowlist); ``facade`` assembles them into ``Service``.
 """
 
+from engine.core.redact import install_redaction
 from engine.decisions import AllowlistEntry, AuditEvent, Page, Policy
 from engine.enforcement import RulePreviewer
 from engine.service.decisions import DecisionDetail
@@ -24,6 +25,7 @@ from engine.service.errors import (
 from engine.service.facade import Service
 from engine.service.status import NOT_REPORTED
 from engine.service.tokens import Identity
+from engine.service.web import app_options, read_secret_file
 
 __all__ = [
     "NOT_REPORTED",
@@ -41,4 +43,7 @@ __all__ = [
     "Service",
     "ServiceError",
     "Unavailable",
+    "app_options",
+    "install_redaction",
+    "read_secret_file",
 ]

@@ -6,10 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.decisions import AuditEvent, Page
-from engine.schema.decision import Decision, DecisionError, Status
+from engine.schema.decision import Action, Decision, DecisionError, Status
 from engine.service.base import ServiceBase
-from engine.service.errors import translate
-from engine.service.inputs import checked_comment, checked_cursor, checked_id
+from engine.service.errors import InvalidInput, ServiceError, translate
+from engine.service.inputs import checked_comment, checked_cursor, checked_id, checked_text
+
+MANUAL_DETECTOR = "manual"  # the detector name of an analyst's own decision
+MAX_REASON_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,57 @@ class DecisionMethods(ServiceBase):
 
     def revoke(self, decision_id: str, *, by: str, comment: str | None = None) -> Decision:
         return self._move(self.ledger.revoke, decision_id, by, comment)
+
+    def add_manual(
+        self, *, client: str, action: Action | str, ttl_s: int, reason: str, by: str
+    ) -> Decision:
+        """An analyst's own decision (a manual ban): proposed and approved by ``by``, both
+        audited with that name and the reason.
+
+        The TTL must be within the policy's ``max_ttl_s``. An open proposal for the same
+        client and action merges into this one (the ledger's rule) and is approved with it;
+        one already in force is returned as it is. When the approval is refused (an
+        allowlisted client), the proposal is rejected again: nothing is left half-done.
+        """
+        reason = checked_text(reason.strip(), field="reason", max_chars=MAX_REASON_CHARS)
+        if not reason:
+            raise InvalidInput("a manual decision needs a reason")
+        checked_text(client, field="client", max_chars=64)
+        max_ttl = self.ledger.policy().max_ttl_s
+        if not 0 < int(ttl_s) <= max_ttl:
+            raise InvalidInput(f"ttl_s must be within 1..{max_ttl} (the policy's max_ttl_s)")
+        try:
+            proposal = Decision(
+                client=client,
+                action=Action(action),
+                ttl_s=int(ttl_s),
+                score=1.0,
+                confidence=1.0,
+                detector=MANUAL_DETECTOR,
+                reasons=(f"manual: {reason}",),
+                decided_at=self.now(),
+            )
+            stored = self.ledger.propose(proposal, by=by)
+        except (DecisionError, ValueError) as exc:
+            raise translate(exc) from None
+        self._forget_counts()
+        if stored.status is not Status.PROPOSED:
+            return stored  # merged into a decision already in force
+        try:
+            return self.approve(str(stored.id), by=by, comment=reason)
+        except ServiceError:
+            self.reject(str(stored.id), by=by, comment="manual decision refused on approval")
+            raise
+
+    def held_by_guard(self, decisions: list[Decision]) -> set[str]:
+        """Ids of the proposals an auto-approve rule covers yet still wait: the blast-radius
+        guard (share of active clients, or entries per push) held them for an analyst."""
+        policy = self.ledger.policy()
+        return {
+            str(d.id)
+            for d in decisions
+            if d.status is Status.PROPOSED and policy.rule_for(d) is not None
+        }
 
     def mark_applied(self, decision_ids: list[str], *, by: str) -> list[Decision]:
         for decision_id in decision_ids:

@@ -21,13 +21,14 @@ from engine.schema.decision import Decision
 from engine.service.admin import AdminMethods
 from engine.service.errors import Unavailable
 from engine.service.preview import RuleMethods
+from engine.service.sessions import SessionMethods
 from engine.service.status import StatusMethods
 from engine.service.tokens import TokenMethods
 from engine.settings import Settings
 from engine.status import EngineStatus, read
 
 
-class Service(TokenMethods, StatusMethods, RuleMethods, AdminMethods):
+class Service(TokenMethods, SessionMethods, StatusMethods, RuleMethods, AdminMethods):
     """Reads and changes through the ledger; previews rules through compiler and enforcer.
 
     ``previewer`` compiles the enforceable decisions and, when it can reach AWS, plans a

@@ -73,6 +73,8 @@ class StatusMethods(DecisionMethods):
     def metrics(self) -> dict[str, Any]:
         """Numbers for ``/metrics`` (None when the engine has not reported them)."""
         status = self.status()
+        engine = read(self.ledger, EngineStatus)
+        by_reason = None if engine is None else engine.record.ingest.malformed_by_reason
         enforcement = status["last_enforcement"] or {}
         drift = status["drift"] or {}
         return {
@@ -81,6 +83,7 @@ class StatusMethods(DecisionMethods):
             "lines_per_second": status["lines_per_s"],
             "objects_total": status["objects"],
             "malformed_total": status["malformed"],
+            "malformed_by_reason": None if by_reason is None else dict(by_reason),
             "active_clients": status["active_clients"],
             "enforcement_errors": enforcement.get("error_count"),
             "drift_items": len(drift.get("unresolved", [])) if drift else None,

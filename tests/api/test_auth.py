@@ -47,6 +47,13 @@ ROUTES = [
     Route("GET", "/api/v1/clients/203.0.113.7", "viewer"),
     Route("GET", "/api/v1/decisions", "viewer"),
     Route("GET", "/api/v1/decisions/{id}", "viewer"),
+    Route(
+        "POST",
+        "/api/v1/decisions",
+        "analyst",
+        ok=201,
+        json={"client": "192.0.2.9", "action": "block", "ttl_s": 3600, "reason": "manual"},
+    ),
     Route("POST", "/api/v1/decisions/{id}/approve", "analyst", json={"comment": "ok"}),
     Route("POST", "/api/v1/decisions/{id}/reject", "analyst"),
     Route("POST", "/api/v1/decisions/{id}/revoke", "analyst", setup=_approve),

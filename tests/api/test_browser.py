@@ -135,3 +135,69 @@ def test_analyst_approves_and_sees_it_applied(
         ("enforcer", "applied"),
     ]
     assert audit[1].comment == "confirmed in the logs"
+
+
+def screenshot(page, folder, name: str) -> None:
+    """A full-page PNG in ``folder`` (and in ``$WAFSMITH_SCREENSHOTS`` when set, to keep)."""
+    for target in filter(None, [str(folder), os.environ.get("WAFSMITH_SCREENSHOTS")]):
+        os.makedirs(target, exist_ok=True)
+        path = os.path.join(target, f"{name}.png")
+        page.screenshot(path=path, full_page=True)
+        with open(path, "rb") as png:
+            assert png.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_queue_and_a_decision_read_at_a_glance(
+    server_url, service, tokens, analysis, tmp_path
+) -> None:
+    """Screenshots of the queue and a decision page from a real analyzer run: the blast-radius
+    hold on top, fired reasons shown and quiet checks folded, evidence one line per request;
+    then an analyst adds a manual ban from the Active page."""
+    from playwright.sync_api import sync_playwright
+
+    from api.reasons import split_reasons
+
+    stored = service.ledger.propose_many(analysis.decisions)
+    held = next(d for d in stored if d.members)
+    service.put_policy(
+        {"auto_approve": [{"name": "c", "detectors": [held.detector], "min_score": 0.0}]},
+        by="admin-alice",
+    )
+    quiet = next(d for d in stored if split_reasons(d.reasons)[1] and len(d.evidence) >= 3)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{server_url}/login")
+            page.fill("#token", tokens.analyst)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{server_url}/dashboard")
+
+            page.goto(f"{server_url}/dashboard/queue")
+            first_group = page.locator("h2.group").first
+            assert first_group.inner_text().startswith("Held by the blast-radius guard")
+            screenshot(page, tmp_path, "queue")
+
+            page.goto(f"{server_url}/dashboard/decisions/{quiet.id}")
+            assert page.locator("ul.reasons.fired li").first.is_visible()
+            assert not page.locator("ul.reasons.quiet li").first.is_visible()  # folded
+            rows = page.locator("table.evidence tr.sample")
+            assert rows.count() == len(quiet.evidence)
+            height = page.locator("table.evidence").bounding_box()["height"]
+            assert height < 60 * (rows.count() + 1), "evidence rows are not compact"
+            screenshot(page, tmp_path, "decision")
+            page.locator("details.checked summary").click()
+            assert page.locator("ul.reasons.quiet li").first.is_visible()
+
+            page.goto(f"{server_url}/dashboard/active")
+            form = page.locator("#manual-form")
+            form.locator("input[name=client]").fill("192.0.2.77")
+            form.locator("select[name=action]").select_option("block")
+            form.locator("input[name=reason]").fill("reported by the abuse desk")
+            form.locator("button[type=submit]").click()
+            page.wait_for_selector("p.flash.ok")
+            assert "192.0.2.77" in page.inner_text("p.flash.ok")
+            screenshot(page, tmp_path, "active")
+        finally:
+            browser.close()
+    assert any(d.client == "192.0.2.77" for d in service.ledger.enforceable(service.now()))

@@ -9,18 +9,16 @@ import pytest
 from markupsafe import escape
 
 from api.auth import SESSION_COOKIE
+from api.reasons import read_reason
 from engine.schema.decision import Status
 from engine.status import EngineStatus, IngestStatus, TrafficSeries, publish
+from tests.api.signin import sign_in
 
 
 @pytest.fixture()
 def db_url(sqlite_url: str) -> str:
     """Dashboard behaviour does not depend on the database kind (the API tests cover both)."""
     return sqlite_url
-
-
-def sign_in(client, token: str):
-    return client.post("/login", data={"token": token}, follow_redirects=False)
 
 
 def csrf_of(html: str) -> str:
@@ -61,9 +59,9 @@ def test_analyst_approves_from_the_queue(client, service, tokens, proposed) -> N
     queue = client.get("/dashboard/queue")
     assert queue.status_code == 200
     assert "203.0.113.7" in queue.text
-    assert escape(proposed.reasons[0]) in queue.text
-    for sample in proposed.evidence:  # the sample requests behind it
-        assert escape(f"{sample.method} {sample.path}") in queue.text
+    assert escape(read_reason(proposed.reasons[0]).text) in queue.text
+    for sample in proposed.evidence:  # the sample requests behind it, a row each
+        assert f"<td>{sample.method}</td><td><code>{escape(sample.path)}</code></td>" in queue.text
     assert "Backtest over the last" in queue.text
     reply = client.post(
         f"/dashboard/decisions/{proposed.id}/approve",

@@ -10,6 +10,7 @@ import pytest
 from markupsafe import escape
 
 from engine.schema.decision import Decision
+from tests.api.signin import sign_in
 
 
 @pytest.fixture()
@@ -31,9 +32,7 @@ def one_client(stored: list[Decision]) -> Decision:
     return found[0]
 
 
-def test_client_view_lists_the_sample_requests_the_engine_recorded(
-    client, tokens, stored
-) -> None:
+def test_client_view_lists_the_sample_requests_the_engine_recorded(client, tokens, stored) -> None:
     decision = one_client(stored)
     reply = client.get(f"/api/v1/clients/{decision.client}", headers=tokens.header("viewer"))
     assert reply.status_code == 200
@@ -50,7 +49,7 @@ def test_decision_view_carries_the_sample_requests(client, tokens, stored) -> No
 
 def test_decision_page_shows_each_sample_request(client, tokens, stored) -> None:
     decision = one_client(stored)
-    client.post("/login", data={"token": tokens.viewer}, follow_redirects=False)
+    sign_in(client, tokens.viewer)
     page = client.get(f"/dashboard/decisions/{decision.id}").text
     for sample in decision.to_dict()["evidence"]:
         assert escape(sample["path"]) in page

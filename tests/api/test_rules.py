@@ -9,6 +9,7 @@ import pytest
 from engine.enforcement import RulePreviewer
 from engine.service import Service
 from engine.settings import Settings
+from tests.api.signin import sign_in
 
 WEB_ACL = "prod-acl"
 
@@ -151,6 +152,6 @@ def test_backtest_counts_what_a_decision_would_have_matched(
 
 def test_queue_page_shows_backtest_numbers(app, client, history_service, tokens, proposed):
     app.state.service = history_service
-    client.post("/login", data={"token": tokens.viewer})
+    sign_in(client, tokens.viewer)
     page = client.get("/dashboard/queue").text
     assert "would have matched\n    <b>30</b> requests from <b>1</b> client(s)" in page

@@ -87,8 +87,8 @@ def test_each_alert_fires_on_its_series_and_not_before() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"][0]["rules"]
-    tested = yaml.safe_load((PROMETHEUS / "alerts.test.yml").read_text())["tests"][0]
-    fired = {t["alertname"] for t in tested["alert_rule_test"] if t["exp_alerts"]}
+    tests = yaml.safe_load((PROMETHEUS / "alerts.test.yml").read_text())["tests"]
+    fired = {t["alertname"] for case in tests for t in case["alert_rule_test"] if t["exp_alerts"]}
     assert fired == {r["alert"] for r in rules}
 
 
@@ -111,7 +111,25 @@ def served_metric_names(folder: Path) -> set[str]:
         body = client.get("/metrics", headers={"Authorization": f"Bearer {plaintext}"}).text
     ledger.close()
     scraped = {line.split("{")[0].split(" ")[0] for line in body.splitlines() if line[:1] != "#"}
-    return scraped | {f"wafsmith_{name}" for name in ENGINE_GAUGES}
+    return scraped | {f"wafsmith_{name}" for name in ENGINE_GAUGES} | engine_metric_names()
+
+
+def engine_metric_names() -> set[str]:
+    """Every sample name the engine's own registry serves (``wafsmith run``), each family fed
+    once so its labelled children appear."""
+    from prometheus_client import generate_latest
+
+    from engine.telemetry import EngineMetrics, ObjectOutcome
+
+    metrics = EngineMetrics()
+    outcome = ObjectOutcome("s3://b/k", "alb", 10, {"bad_line": 1}, 0.2, None)
+    metrics.object_done(outcome)
+    metrics.proposed(["volumetric_flood"], approved=1, held_by_guard=0)
+    metrics.cycle_done(ok=True, outcomes={("UpdateIPSet", "ThrottlingException"): 1}, retries=1)
+    metrics.sqs_totals(received=1, deleted=1)
+    metrics.ledger_counts({"proposed": 1}, active_clients=1)
+    body = generate_latest(metrics.registry).decode()
+    return {line.split("{")[0].split(" ")[0] for line in body.splitlines() if line[:1] != "#"}
 
 
 def test_rules_and_dashboard_use_only_metrics_the_engine_serves(tmp_path: Path) -> None:
