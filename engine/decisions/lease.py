@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.core.clock import Clock
-from engine.core.lease import FencingToken, LeaseHolder, LeaseLost
+from engine.core.lease import FencingToken, LeaseHolder, LeaseLost, LeaseUnavailable
 from engine.core.logging import log_event
 from engine.decisions import db
 
@@ -120,21 +120,24 @@ class DatabaseLease:
     # -- acquiring ---------------------------------------------------------------------------
 
     def try_acquire(self) -> bool:
-        """Take the lease if nobody holds it (True), else False; True at once if held."""
+        """Take the lease if nobody holds it (True), else False; True at once if held.
+        Raises ``LeaseUnavailable`` when the database cannot be asked."""
         with self._mutex:
             if self._token is not None:
                 return True
-            if self.postgres:
-                conn = self._lock_session()
-                if conn is None:
-                    return False
-            else:
-                conn = None
+            conn = None
             try:
+                if self.postgres:
+                    conn = self._lock_session()
+                    if conn is None:
+                        return False
                 epoch = self._increment_epoch(conn)
-            except SQLAlchemyError:
-                self._drop()
-                raise
+            except SQLAlchemyError as exc:
+                if conn is not None:
+                    conn.invalidate()
+                raise LeaseUnavailable(
+                    f"lease {self.name!r}: the ledger database did not answer: {exc}"
+                ) from exc
             self._conn = conn
             self._token = FencingToken(self.name, epoch)
             self._renewed_at = self.clock.monotonic()
