@@ -189,3 +189,31 @@ def test_the_check_refuses_imports_against_the_floors(file: str, name: str, why:
     """The rules bite: each of these would be reported."""
     found = violation(ROOT / file, name)
     assert found is not None and why in found, found
+
+
+def test_tests_share_helpers_through_tests_support_only() -> None:
+    """A test module imports helpers from ``tests.support``, never from a ``conftest`` or
+    another test module (fixtures reach tests through pytest, not through imports)."""
+    files = sorted((ROOT / "tests").rglob("*.py"))
+    # Names a test could reach through pytest's sys.path insertion (``from features.x``).
+    local = {p.stem for p in files} | {p.name for p in (ROOT / "tests").rglob("*") if p.is_dir()}
+    local -= {*PACKAGES, "tests", "__init__", "conftest"}
+    found = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                found.append(f"{path.relative_to(ROOT)}: relative import from .{node.module}")
+                continue
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            found += [
+                f"{path.relative_to(ROOT)} imports {name}"
+                for name in names
+                if (name.startswith("tests") or "conftest" in name or name.split(".")[0] in local)
+                and not _within(name, ("tests.support",))
+            ]
+    assert found == [], "\n".join(found)

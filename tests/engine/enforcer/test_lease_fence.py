@@ -22,7 +22,7 @@ from engine.enforcer import Boto3WafV2Api, Mode
 from engine.schema.decision import Action, Decision, Status
 from engine.settings import Settings
 from engine.status import EnforcementStatus, read
-from tests.engine.enforcer.conftest import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
+from tests.support.waf import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
 
 pytestmark = pytest.mark.postgres
 

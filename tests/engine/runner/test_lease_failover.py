@@ -30,7 +30,7 @@ from engine.demo.standin import DemoAws, bootstrap
 from engine.enforcement import compiler_config
 from engine.service import Service
 from engine.settings import load_settings
-from tests.engine.runner.alb import flood_object
+from tests.support.alb import flood_object
 
 REPO = Path(__file__).resolve().parents[3]
 PERIOD_S = 1.5
