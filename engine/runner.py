@@ -160,6 +160,7 @@ class EngineRunner:
             clock=clock,
             period_s=settings.lease.period_s,
             stale_after_s=settings.lease.stale_after_s,
+            heartbeat=True,
         )
         reconciler = reconciler_from_settings(
             settings, clock=clock, wafv2=wafv2, shield=shield, fence=lease

@@ -71,7 +71,10 @@ class DatabaseLease:
 
     ``try_acquire`` never blocks; ``check`` is the ``engine.core.lease.Fence`` the enforcer
     calls before each write (it renews the row when ``period_s / 2`` has passed);
-    ``release`` gives the lease up. Safe to call from several threads.
+    ``release`` gives the lease up. Safe to call from several threads. With ``heartbeat`` a
+    daemon thread checks (so renews) the held lease every ``period_s / 2`` of real time, so a
+    long loop step (a large object, a paced cycle) does not make a healthy holder look hung;
+    a frozen process (a GC pause, a stopped VM) freezes its heartbeat too.
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class DatabaseLease:
         clock: Clock,
         period_s: float = 5.0,
         stale_after_s: float = 60.0,
+        heartbeat: bool = False,
     ) -> None:
         if not 0 < period_s < stale_after_s:
             raise ValueError(
@@ -95,6 +99,8 @@ class DatabaseLease:
         self.period_s = period_s
         self.stale_after_s = stale_after_s
         self.postgres = engine.dialect.name == "postgresql"
+        self.heartbeat = heartbeat
+        self._beating: threading.Event | None = None  # set: the heartbeat thread stops
         self._mutex = threading.RLock()
         self._conn: Connection | None = None  # PostgreSQL: the session holding the lock
         self._key: int | None = None
@@ -141,8 +147,22 @@ class DatabaseLease:
             self._conn = conn
             self._token = FencingToken(self.name, epoch)
             self._renewed_at = self.clock.monotonic()
+            if self.heartbeat:
+                self._start_heartbeat()
         log_event(log, "lease_acquired", lease=self.name, instance=self.instance_id, epoch=epoch)
         return True
+
+    def _start_heartbeat(self) -> None:
+        stop = self._beating = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.period_s / 2):
+                try:
+                    self.check()
+                except LeaseLost:
+                    return  # logged by check; the loop finds out at its next check
+
+        threading.Thread(target=beat, name="wafsmith-lease-heartbeat", daemon=True).start()
 
     def _lock_session(self) -> Connection | None:
         """A dedicated session holding the advisory lock, or None when another session has
@@ -295,6 +315,9 @@ class DatabaseLease:
     def _drop(self) -> None:
         """Forget the lease; close the lock's session for good (never back to the pool)."""
         conn, self._conn, self._token = self._conn, None, None
+        if self._beating is not None:
+            self._beating.set()
+            self._beating = None
         if conn is not None:
             conn.invalidate()
             conn.close()

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
-from engine.core.clock import FakeClock
+from engine.core.clock import FakeClock, SystemClock
 from engine.core.lease import FencingToken, LeaseLost
 from engine.decisions import DatabaseLease, Ledger, db
 from engine.decisions.lease import lock_key
@@ -167,3 +167,26 @@ def test_sqlite_ledger_lease_is_trivially_held_by_its_one_process(tmp_path, cloc
         holder = ledger.lease_holder("enforcer")
         assert (holder.instance_id, holder.epoch) == ("again", 2)
         assert holder.renewed_at == clock.now()
+
+
+def test_the_heartbeat_renews_a_holder_whose_loop_is_busy(make_lease, ledger, pg_url) -> None:
+    """A long loop step calls no check; the heartbeat thread renews meanwhile (real time)."""
+    engine = db.create_engine(pg_url)
+    busy = DatabaseLease(
+        engine, name="enforcer", instance_id="busy", clock=SystemClock(), period_s=0.2,
+        stale_after_s=1.0, heartbeat=True,
+    )  # fmt: skip
+    try:
+        assert busy.try_acquire()
+        first = ledger.lease_holder("enforcer").renewed_at
+        deadline = time.monotonic() + 5
+        while ledger.lease_holder("enforcer").renewed_at == first:
+            assert time.monotonic() < deadline, "the heartbeat did not renew"
+            time.sleep(0.05)
+        standby = make_lease("standby", period_s=0.2, stale_after_s=1.0)
+        standby.clock = SystemClock()
+        time.sleep(1.2)  # longer than stale_after_s without a single check from the loop
+        assert not standby.try_acquire()  # renewed: not stale, its session is left alone
+    finally:
+        busy.release()
+        engine.dispose()
