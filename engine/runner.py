@@ -35,12 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from sqlalchemy.exc import SQLAlchemyError
 
 from engine.assembly import LedgerOffences, build_source, build_trainer, model_directory
 from engine.core.backoff import Backoff
 from engine.core.clock import Clock
-from engine.core.lease import LeaseLost
+from engine.core.lease import LeaseLost, LeaseUnavailable
 from engine.core.logging import log_event
 from engine.decisions import DatabaseLease, Ledger
 from engine.decisions.history import RequestHistory
@@ -182,6 +181,7 @@ class EngineRunner:
             clock=clock,
             period_s=settings.lease.period_s,
             stale_after_s=settings.lease.stale_after_s,
+            heartbeat=True,
         )
         reconciler = reconciler_from_settings(
             settings, clock=clock, wafv2=wafv2, shield=shield, fence=lease
@@ -422,7 +422,7 @@ class EngineRunner:
             return True
         try:
             acquired = lease.try_acquire()
-        except SQLAlchemyError as exc:
+        except LeaseUnavailable as exc:
             log_event(log, "lease_acquire_failed", level=logging.ERROR, error=str(exc))
             return False
         if acquired:
@@ -462,7 +462,11 @@ class EngineRunner:
         its next write and published and marked nothing).
         """
         assert self.reconciler is not None
-        if self.lease is not None and not self.lease.try_acquire():
+        try:
+            if self.lease is not None and not self.lease.try_acquire():
+                return None
+        except LeaseUnavailable as exc:
+            log_event(log, "lease_acquire_failed", level=logging.ERROR, error=str(exc))
             return None
         try:
             done = enforce_once(

@@ -13,8 +13,13 @@ when the next decision expires.
 A ``--decisions`` file is held to ``wafsmith compile``'s rule: it must hold approved decisions
 in force at ``--now`` (or ``--approve-all``), else nothing is sent and the exit code is 2.
 
+With the ledger and not ``--dry-run`` the cycle holds the enforcer lease (``[lease] name``
+of the settings file, default ``enforcer``): while a running engine holds it, nothing is sent.
+
 Exit codes: 0 converged (or planned, with ``--dry-run``); 1 the cycle failed (errors listed);
-2 bad input, configuration or an invalid compiled document (nothing was sent to AWS).
+2 bad input, configuration or an invalid compiled document (nothing was sent to AWS);
+3 another engine holds the enforcer lease (nothing was sent, or the cycle stopped when the
+lease was lost).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from engine.cli.output import AWS_HINTS
 from engine.compiler import CompilerConfig, config_from_dict, load_config
 from engine.core.clock import SystemClock
 from engine.core.errors import ConfigError, WafsmithError
+from engine.core.lease import LeaseLost, LeaseUnavailable
 from engine.enforcement import build_reconciler, compiler_config, enforce_once, enforcement_mode
 from engine.enforcer import Mode
 from engine.schema.decision import Decision, DecisionError, parse_time
@@ -50,6 +56,7 @@ class _Inputs:
         self.endpoint_url: str | None = None
         self.region = "us-east-1"
         self.database_url: str | None = None
+        self.lease_name = "enforcer"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -115,6 +122,7 @@ def _load_inputs(args: argparse.Namespace) -> _Inputs:
             inputs.endpoint_url = settings.aws.endpoint_url
             inputs.region = settings.aws.region
             inputs.database_url = settings.database_url
+            inputs.lease_name = settings.lease.name
         else:
             inputs.config = load_config(path)
     updates: dict[str, Any] = {}
@@ -188,6 +196,52 @@ def _cycle(
     ledger: Any,
 ) -> int:
     mode = enforcement_mode(inputs.config, dry_run=args.dry_run)
+    lease = None
+    if ledger is not None and mode is not Mode.DRY_RUN:
+        from engine.decisions import DatabaseLease
+
+        lease = DatabaseLease(
+            ledger.engine,
+            name=inputs.lease_name,
+            instance_id=f"wafsmith-enforce:{os.getpid()}",
+            clock=clock,
+        )
+        try:
+            acquired = lease.try_acquire()
+        except LeaseUnavailable as exc:
+            print(f"wafsmith enforce: {exc}", file=sys.stderr)
+            return 2
+        if not acquired:
+            holder = ledger.lease_holder(inputs.lease_name)
+            who = "another engine"
+            if holder is not None:
+                who = f"{holder.instance_id} (epoch {holder.epoch})"
+            print(
+                f"wafsmith enforce: {who} holds the enforcer lease {inputs.lease_name!r}: "
+                "nothing was sent (use --dry-run to plan)",
+                file=sys.stderr,
+            )
+            return 3
+    try:
+        return _enforce(args, inputs, decisions, now, clock, ledger, mode, lease)
+    except LeaseLost as exc:
+        print(f"wafsmith enforce: {exc}; the cycle stopped", file=sys.stderr)
+        return 3
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def _enforce(
+    args: argparse.Namespace,
+    inputs: _Inputs,
+    decisions: list[Decision],
+    now: Any,
+    clock: SystemClock,
+    ledger: Any,
+    mode: Mode,
+    lease: Any,
+) -> int:
     reconciler = build_reconciler(
         inputs.config,
         region=inputs.region,
@@ -196,6 +250,7 @@ def _cycle(
         shield_kind=args.shield,
         writes_per_s=args.writes_per_second,
         reads_per_s=args.reads_per_second,
+        fence=lease,
     )
     done = enforce_once(
         decisions,
@@ -205,6 +260,7 @@ def _cycle(
         now=now,
         ledger=ledger,
         publish=mode is not Mode.DRY_RUN,
+        fence=lease,
     )
     if done.result is None:
         print(

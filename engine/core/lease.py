@@ -21,6 +21,11 @@ class LeaseLost(WafsmithError):
     it must not write to AWS or mark decisions applied."""
 
 
+class LeaseUnavailable(WafsmithError):
+    """The lease's database could not be asked: nobody is known to hold the lease here, so
+    this process does not enforce until a later attempt succeeds."""
+
+
 @dataclass(frozen=True, slots=True)
 class FencingToken:
     """The lease ``name`` and the ``epoch`` this process acquired it at. Each acquisition

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.core.errors import WafsmithError
 from engine.schema.decision import DecisionError
 
 
@@ -27,3 +28,7 @@ class AllowlistTooWide(DecisionError):
 
 class UnknownEntry(DecisionError, LookupError):
     """No allowlist entry or token has this key (HTTP 404)."""
+
+
+class LedgerUnavailable(WafsmithError):
+    """The ledger database does not answer (HTTP 503); the message names the driver's error."""

@@ -10,9 +10,10 @@ epoch in its own transaction. A holder that dies loses its session and so the lo
 keep-alives on the lock's session bound how long a vanished host keeps it); a holder that
 hangs stops renewing, and after ``stale_after_s`` a contender ends its session.
 
-SQLite: a SQLite ledger serves one process, so the lease is trivially held; the row is still
-written (the status API shows it) and a second process on the same file is refused while the
-holder keeps renewing.
+SQLite: a SQLite ledger serves one process, so the lease is trivially held: acquiring
+always succeeds (a restarted engine need not wait for its crashed predecessor) and ``check``
+asks nothing of the database. The row is still written and renewed, so the status API shows
+the holder.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.core.clock import Clock
-from engine.core.lease import FencingToken, LeaseHolder, LeaseLost
+from engine.core.lease import FencingToken, LeaseHolder, LeaseLost, LeaseUnavailable
 from engine.core.logging import log_event
 from engine.decisions import db
 
@@ -71,7 +71,10 @@ class DatabaseLease:
 
     ``try_acquire`` never blocks; ``check`` is the ``engine.core.lease.Fence`` the enforcer
     calls before each write (it renews the row when ``period_s / 2`` has passed);
-    ``release`` gives the lease up. Safe to call from several threads.
+    ``release`` gives the lease up. Safe to call from several threads. With ``heartbeat`` a
+    daemon thread checks (so renews) the held lease every ``period_s / 2`` of real time, so a
+    long loop step (a large object, a paced cycle) does not make a healthy holder look hung;
+    a frozen process (a GC pause, a stopped VM) freezes its heartbeat too.
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class DatabaseLease:
         clock: Clock,
         period_s: float = 5.0,
         stale_after_s: float = 60.0,
+        heartbeat: bool = False,
     ) -> None:
         if not 0 < period_s < stale_after_s:
             raise ValueError(
@@ -95,6 +99,8 @@ class DatabaseLease:
         self.period_s = period_s
         self.stale_after_s = stale_after_s
         self.postgres = engine.dialect.name == "postgresql"
+        self.heartbeat = heartbeat
+        self._beating: threading.Event | None = None  # set: the heartbeat thread stops
         self._mutex = threading.RLock()
         self._conn: Connection | None = None  # PostgreSQL: the session holding the lock
         self._key: int | None = None
@@ -120,28 +126,43 @@ class DatabaseLease:
     # -- acquiring ---------------------------------------------------------------------------
 
     def try_acquire(self) -> bool:
-        """Take the lease if nobody holds it (True), else False; True at once if held."""
+        """Take the lease if nobody holds it (True), else False; True at once if held.
+        Raises ``LeaseUnavailable`` when the database cannot be asked."""
         with self._mutex:
             if self._token is not None:
                 return True
-            if self.postgres:
-                conn = self._lock_session()
-                if conn is None:
-                    return False
-            else:
-                conn = None
-                if self._held_elsewhere():
-                    return False
+            conn = None
             try:
+                if self.postgres:
+                    conn = self._lock_session()
+                    if conn is None:
+                        return False
                 epoch = self._increment_epoch(conn)
-            except SQLAlchemyError:
-                self._drop()
-                raise
+            except SQLAlchemyError as exc:
+                if conn is not None:
+                    conn.invalidate()
+                raise LeaseUnavailable(
+                    f"lease {self.name!r}: the ledger database did not answer: {exc}"
+                ) from exc
             self._conn = conn
             self._token = FencingToken(self.name, epoch)
             self._renewed_at = self.clock.monotonic()
+            if self.heartbeat:
+                self._start_heartbeat()
         log_event(log, "lease_acquired", lease=self.name, instance=self.instance_id, epoch=epoch)
         return True
+
+    def _start_heartbeat(self) -> None:
+        stop = self._beating = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.period_s / 2):
+                try:
+                    self.check()
+                except LeaseLost:
+                    return  # logged by check; the loop finds out at its next check
+
+        threading.Thread(target=beat, name="wafsmith-lease-heartbeat", daemon=True).start()
 
     def _lock_session(self) -> Connection | None:
         """A dedicated session holding the advisory lock, or None when another session has
@@ -193,14 +214,6 @@ class DatabaseLease:
         )
         return bool(ended)
 
-    def _held_elsewhere(self) -> bool:
-        """SQLite: another instance renewed the row within ``stale_after_s``."""
-        current = self.holder()
-        if current is None or current.instance_id == self.instance_id:
-            return False
-        silent = self.clock.now() - current.renewed_at
-        return silent < timedelta(seconds=self.stale_after_s)
-
     def _increment_epoch(self, conn: Connection | None) -> int:
         """Write this instance into the row with the next epoch; return that epoch."""
         now = self.clock.now()
@@ -233,11 +246,12 @@ class DatabaseLease:
             token = self._token
             if token is None:
                 raise LeaseLost(f"lease {self.name!r} is not held by {self.instance_id}")
+            if self._conn is None:  # SQLite: one process, trivially held
+                if self.clock.monotonic() - self._renewed_at >= self.period_s / 2:
+                    self._renew(token)
+                return token
             try:
-                if self._conn is not None:
-                    current = read_holder(self._conn, self.name)
-                else:
-                    current = self.holder()
+                current = read_holder(self._conn, self.name)
             except SQLAlchemyError as exc:
                 self._lose(f"its database session failed: {exc.__class__.__name__}")
                 raise LeaseLost(f"lease {self.name!r}: the lock's session is gone") from exc
@@ -301,6 +315,9 @@ class DatabaseLease:
     def _drop(self) -> None:
         """Forget the lease; close the lock's session for good (never back to the pool)."""
         conn, self._conn, self._token = self._conn, None, None
+        if self._beating is not None:
+            self._beating.set()
+            self._beating = None
         if conn is not None:
             conn.invalidate()
             conn.close()

@@ -8,10 +8,16 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.core.clock import Clock
 from engine.decisions import db
-from engine.decisions.errors import ConcurrentUpdate, IllegalTransition, UnknownDecision
+from engine.decisions.errors import (
+    ConcurrentUpdate,
+    IllegalTransition,
+    LedgerUnavailable,
+    UnknownDecision,
+)
 from engine.decisions.rows import UPDATE_DECISION, audit_row, columns, to_decision
 from engine.schema.decision import TRANSITIONS, Decision, Status
 
@@ -39,6 +45,16 @@ class LedgerStore:
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    def ping(self) -> None:
+        """A round trip to the database; raises ``LedgerUnavailable`` if it does not answer."""
+        try:
+            with self._engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(
+                f"the ledger database does not answer: {exc.__class__.__name__}"
+            ) from exc
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:

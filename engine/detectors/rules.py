@@ -220,7 +220,8 @@ class AttackTools:
         if not len(fr):
             return []
         f = fr.columns
-        safe = ctx.safe(fr, "allowlisted") | ~ctx.fresh(fr)
+        # A verified crawler sends no tool user agent, and is by definition no fake one.
+        safe = ctx.safe(fr, "allowlisted", "verified_crawler") | ~ctx.fresh(fr)
         tool = (f[F.TOOL_UA_HITS] >= c.min_tool_requests) & ~safe
         declared = f[F.CRAWLER_UA_FRAC] * f[F.REQ_COUNT]
         fake = (
@@ -280,7 +281,10 @@ class InjectionProbe:
             return []
         f = fr.columns
         hits = f[F.INJECTION_HITS]
-        hit = (hits >= c.min_hits) & ctx.fresh(fr) & ~ctx.safe(fr, "allowlisted")
+        # Verified crawlers follow links: an injection string in a URL someone else published
+        # is not the crawler's attack (and blocking it costs the site its search listing).
+        safe = ctx.safe(fr, "allowlisted", "verified_crawler")
+        hit = (hits >= c.min_hits) & ctx.fresh(fr) & ~safe
         out = []
         for i in np.flatnonzero(hit):
             reasons = [

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from engine.core.clock import SYSTEM_CLOCK, Clock
 from engine.decisions import Ledger
 from engine.decisions.backtest import Backtester
+from engine.decisions.errors import LedgerUnavailable
 from engine.decisions.history import RequestHistory
 from engine.enforcement import RulePreviewer
 from engine.schema.decision import Decision
@@ -97,12 +96,9 @@ class Service(TokenMethods, SessionMethods, StatusMethods, RuleMethods, AdminMet
     def ping(self) -> None:
         """A round trip to the ledger database (raises if it is unreachable)."""
         try:
-            with self.ledger.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
-        except SQLAlchemyError as exc:
-            raise Unavailable(
-                f"the ledger database does not answer: {exc.__class__.__name__}"
-            ) from exc
+            self.ledger.ping()
+        except LedgerUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
 
     def check_heartbeat(self) -> bool:
         """Raise Unavailable when the engine's last status is older than the bound.

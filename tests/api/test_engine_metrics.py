@@ -21,7 +21,7 @@ import pytest
 from engine.demo.standin import bootstrap
 from engine.status import EngineStatus, IngestStatus, publish
 from engine.telemetry import EngineMetrics
-from tests.engine.runner.alb import alb_object, flood_object
+from tests.support.alb import alb_object, flood_object
 
 REPO = Path(__file__).resolve().parents[2]
 

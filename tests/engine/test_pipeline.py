@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from features.traffic import BROWSER_UAS, Traffic
-
 from engine.pipeline import Analyzer, analyze_tables
 from engine.schema.decision import Decision
+from tests.support.traffic import BROWSER_UAS, Traffic
 
 
 def traffic() -> Traffic:

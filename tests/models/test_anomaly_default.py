@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from engine.pipeline import AnalysisConfig, Analyzer
 from engine.schema.decision import Action
-from tests.engine.features.traffic import BROWSER_UAS, Traffic
+from tests.support.traffic import BROWSER_UAS, Traffic
 
 ODD = "203.0.113.99"
 FLOOD = "192.0.2.66"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from engine.core.clock import FakeClock
 from engine.pipeline import AnalysisConfig, Analyzer
 from models.baseline import RollingBaseline
-from tests.engine.features.traffic import BROWSER_UAS, Traffic
+from tests.support.traffic import BROWSER_UAS, Traffic
 
 
 def background(seed: int) -> Traffic:

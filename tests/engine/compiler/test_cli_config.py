@@ -12,7 +12,7 @@ from engine.cli import compile as compile_cli
 from engine.compiler import CompilerConfig, compile_state, config_from_dict, load_config
 from engine.core.errors import ConfigError
 from engine.schema.rule import DesiredState, is_owned
-from tests.engine.compiler.conftest import NOW, make_decision
+from tests.support.compiler import NOW, make_decision
 
 EXAMPLE = Path(__file__).parents[3] / "data" / "config" / "example-enforcement.toml"
 

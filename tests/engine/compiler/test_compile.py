@@ -11,7 +11,7 @@ import pytest
 from engine.compiler import CompilerConfig, compile_state, validate
 from engine.compiler.addresses import shard_hash
 from engine.schema.rule import IPSetRuleSpec, RateRuleSpec
-from tests.engine.compiler.conftest import NOW, make_decision
+from tests.support.compiler import NOW, make_decision
 
 
 def addresses(state, category, version="IPV4"):

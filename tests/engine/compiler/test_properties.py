@@ -24,7 +24,7 @@ from engine.compiler.modelcheck import check_document
 from engine.schema.decision import Action, Decision
 from engine.schema.requests import is_placeholder_arn, placeholder_arn
 from engine.schema.rule import DesiredState
-from tests.engine.compiler.conftest import NOW, make_decision
+from tests.support.compiler import NOW, make_decision
 
 V4 = ipaddress.ip_network("10.0.0.0/22")
 V6 = ipaddress.ip_network("2001:db8::/120")

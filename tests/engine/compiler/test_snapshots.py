@@ -16,7 +16,7 @@ import pytest
 
 from engine.compiler import CompilerConfig, compile_state, load_config, validate
 from engine.schema.rule import DesiredState
-from tests.engine.compiler.conftest import NOW, make_decision
+from tests.support.compiler import NOW, make_decision
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 EXAMPLE_CONFIG = Path(__file__).parents[3] / "data" / "config" / "example-enforcement.toml"

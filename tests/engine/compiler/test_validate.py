@@ -18,7 +18,7 @@ from engine.schema.requests import (
     with_digest,
 )
 from engine.schema.rule import RateRuleSpec, ShieldProtectionSpec, ShieldSpec
-from tests.engine.compiler.conftest import NOW, make_decision
+from tests.support.compiler import NOW, make_decision
 
 
 @pytest.fixture()

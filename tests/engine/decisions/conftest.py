@@ -7,7 +7,6 @@ is dropped afterwards, so tests never share rows; each SQLite test gets its own 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,7 @@ import pytest
 from engine.core.clock import FakeClock
 from engine.decisions import Ledger
 from engine.schema.decision import Action, Decision
-
-START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from tests.support.ledger import START
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -7,8 +7,7 @@ import pytest
 from engine.decisions.backtest import Backtester, RuleDraft, backtest
 from engine.decisions.history import HistoryError, RequestHistory
 from engine.schema.decision import Action, Decision
-
-from .history_data import crafted
+from tests.support.history import crafted
 
 
 @pytest.fixture()

@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from engine.core.clock import FakeClock
 from engine.decisions.history import HistoryError, RequestHistory
 from engine.schema.request import CLIENT_IP, EVENT_TIME, REQUEST_SCHEMA, SOURCE, conform
-
-from .conftest import START
-from .history_data import requests
+from tests.support.history import requests
+from tests.support.ledger import START
 
 
 def test_rows_land_in_their_event_hour(tmp_path, clock) -> None:

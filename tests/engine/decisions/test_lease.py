@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from engine.core.clock import FakeClock
+from engine.core.clock import FakeClock, SystemClock
 from engine.core.lease import FencingToken, LeaseLost
 from engine.decisions import DatabaseLease, Ledger, db
 from engine.decisions.lease import lock_key
@@ -153,15 +152,41 @@ def test_mark_applied_refuses_a_stale_epoch_and_marks_none(
     assert [d.status for d in marked] == [Status.APPLIED]
 
 
-def test_sqlite_ledger_lease_is_held_by_its_one_process(tmp_path, clock) -> None:
+def test_sqlite_ledger_lease_is_trivially_held_by_its_one_process(tmp_path, clock) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with Ledger.open(url, clock=clock) as ledger:
-        a = DatabaseLease(ledger.engine, name="enforcer", instance_id="only", clock=clock)
-        assert a.try_acquire()
-        assert a.check() == FencingToken("enforcer", 1)
-        other = DatabaseLease(ledger.engine, name="enforcer", instance_id="stray", clock=clock)
-        assert not other.try_acquire()  # a second process on one SQLite file by mistake
-        clock.advance(timedelta(minutes=5).total_seconds())
-        assert other.try_acquire()  # the first stopped renewing long ago
-        with pytest.raises(LeaseLost):
-            a.check()
+        crashed = DatabaseLease(ledger.engine, name="enforcer", instance_id="first", clock=clock)
+        assert crashed.try_acquire()
+        assert crashed.check() == FencingToken("enforcer", 1)
+        # Restarted after a crash, the engine takes the lease at once: nobody else can hold it.
+        restarted = DatabaseLease(ledger.engine, name="enforcer", instance_id="again", clock=clock)
+        assert restarted.try_acquire()
+        assert restarted.check() == FencingToken("enforcer", 2)
+        clock.advance(10)
+        restarted.check()  # renews the row the status API shows
+        holder = ledger.lease_holder("enforcer")
+        assert (holder.instance_id, holder.epoch) == ("again", 2)
+        assert holder.renewed_at == clock.now()
+
+
+def test_the_heartbeat_renews_a_holder_whose_loop_is_busy(make_lease, ledger, pg_url) -> None:
+    """A long loop step calls no check; the heartbeat thread renews meanwhile (real time)."""
+    engine = db.create_engine(pg_url)
+    busy = DatabaseLease(
+        engine, name="enforcer", instance_id="busy", clock=SystemClock(), period_s=0.2,
+        stale_after_s=1.0, heartbeat=True,
+    )  # fmt: skip
+    try:
+        assert busy.try_acquire()
+        first = ledger.lease_holder("enforcer").renewed_at
+        deadline = time.monotonic() + 5
+        while ledger.lease_holder("enforcer").renewed_at == first:
+            assert time.monotonic() < deadline, "the heartbeat did not renew"
+            time.sleep(0.05)
+        standby = make_lease("standby", period_s=0.2, stale_after_s=1.0)
+        standby.clock = SystemClock()
+        time.sleep(1.2)  # longer than stale_after_s without a single check from the loop
+        assert not standby.try_acquire()  # renewed: not stale, its session is left alone
+    finally:
+        busy.release()
+        engine.dispose()

@@ -17,8 +17,7 @@ from engine.decisions import (
     apply_policy,
 )
 from engine.schema.decision import Action, Decision, DecisionError, Status
-
-from .conftest import START
+from tests.support.ledger import START
 
 AUTO = {
     "auto_approve": [

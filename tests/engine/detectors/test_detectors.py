@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from features.traffic import BROWSER_UAS, Traffic
-
 from engine.pipeline import AnalysisConfig, analyze_tables
+from tests.support.traffic import BROWSER_UAS, Traffic
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 

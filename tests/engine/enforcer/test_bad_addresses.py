@@ -22,7 +22,7 @@ from engine.decisions import db
 from engine.decisions.ledger import Ledger
 from engine.decisions.rows import columns
 from engine.schema.decision import Action, Decision, Status
-from tests.engine.enforcer.conftest import NOW, WEB_ACL, all_addresses, ip_set_contents
+from tests.support.waf import NOW, WEB_ACL, all_addresses, ip_set_contents
 
 
 def _approved(client: str, ident: str) -> Decision:

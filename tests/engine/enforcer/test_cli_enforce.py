@@ -15,7 +15,7 @@ from engine.core.clock import FakeClock
 from engine.decisions.ledger import Ledger
 from engine.schema.decision import Action, Decision, Status
 from engine.status import EnforcementStatus, read
-from tests.engine.enforcer.conftest import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
+from tests.support.waf import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
 
 AT = NOW.isoformat()
 

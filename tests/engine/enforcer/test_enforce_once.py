@@ -20,7 +20,7 @@ from engine.enforcer import Mode
 from engine.schema.decision import Action, Decision, Status
 from engine.settings import Settings
 from engine.status import EnforcementStatus, read
-from tests.engine.enforcer.conftest import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
+from tests.support.waf import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
 
 CLIENTS = ("198.51.100.1", "198.51.100.3")
 

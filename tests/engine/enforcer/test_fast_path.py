@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.schema.decision import Action
-from tests.engine.enforcer.conftest import (
+from tests.support.waf import (
     compile_doc,
     decisions,
     ip_set_contents,

@@ -7,6 +7,7 @@ server over HTTP.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engine.core.clock import FakeClock
+from engine.cli import enforce as enforce_cli
+from engine.core.clock import FakeClock, SystemClock
 from engine.core.lease import LeaseLost
 from engine.decisions import DatabaseLease, Ledger, db
 from engine.enforcement import compiler_config, enforce_once, reconciler_from_settings
@@ -22,7 +24,7 @@ from engine.enforcer import Boto3WafV2Api, Mode
 from engine.schema.decision import Action, Decision, Status
 from engine.settings import Settings
 from engine.status import EnforcementStatus, read
-from tests.engine.enforcer.conftest import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
+from tests.support.waf import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
 
 pytestmark = pytest.mark.postgres
 
@@ -161,3 +163,37 @@ def test_a_lease_lost_mid_cycle_stops_the_writes_at_the_next_one(
     assert acl_body(wafv2)["Rules"] == web_acl["Rules"]  # never reached
     assert read(ledger, EnforcementStatus) is None
     assert {d.status for d in ledger.enforceable(NOW)} == {Status.APPROVED}
+
+
+def wafsmith_enforce(*argv: str) -> int:
+    """``wafsmith enforce`` in-process (the dispatcher with just this subcommand)."""
+    parser = argparse.ArgumentParser(prog="wafsmith")
+    enforce_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["enforce", "--writes-per-second", "1000", *argv])
+    return int(args.func(args))
+
+
+def test_wafsmith_enforce_once_sends_nothing_while_an_engine_holds_the_lease(
+    aws_endpoint, wafv2, web_acl, ledger, leases, pg_url, capsys
+):
+    # A running engine on the system clock, as the command is (staleness compares the two).
+    engine = DatabaseLease(
+        leases[0].engine, name="enforcer", instance_id="engine-a", clock=SystemClock()
+    )
+    assert engine.try_acquire()
+    argv = ["--once", "--database-url", pg_url, "--endpoint-url", aws_endpoint]
+    argv += ["--web-acl", WEB_ACL, "--now", NOW.isoformat()]
+
+    assert wafsmith_enforce(*argv) == 3
+    assert "engine-a (epoch 1) holds the enforcer lease" in capsys.readouterr().err
+    assert wafsmith_enforce(*argv, "--dry-run") == 0  # planning needs no lease
+    assert wafsmith_enforce(*argv, "--count-only") == 3
+    assert wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] == []
+    assert {d.status for d in ledger.enforceable(NOW)} == {Status.APPROVED}
+
+    engine.release()
+    assert wafsmith_enforce(*argv) == 0
+    assert len(all_addresses(ip_set_contents(wafv2))) == len(CLIENTS)
+    assert {d.status for d in ledger.enforceable(NOW)} == {Status.APPLIED}
+    holder = ledger.lease_holder("enforcer")
+    assert holder.instance_id.startswith("wafsmith-enforce:") and holder.epoch == 2

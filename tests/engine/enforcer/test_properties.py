@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from engine.core.clock import FakeClock
 from engine.enforcer import Boto3WafV2Api, CallPolicy, Reconciler
 from engine.schema.decision import Action
-from tests.engine.enforcer.conftest import (
+from tests.support.waf import (
     FOREIGN_RULES,
     WEB_ACL,
     acl_body,

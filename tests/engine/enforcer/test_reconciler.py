@@ -10,7 +10,7 @@ import pytest
 
 from engine.enforcer import Mode, next_cycle_at, next_expiry
 from engine.schema.decision import Action
-from tests.engine.enforcer.conftest import (
+from tests.support.waf import (
     FOREIGN_RULES,
     NOW,
     WEB_ACL,

@@ -22,7 +22,7 @@ from engine.schema.rule import (
     IPSetSpec,
     PlacementSpec,
 )
-from tests.engine.enforcer.conftest import (
+from tests.support.waf import (
     WEB_ACL,
     acl_body,
     all_addresses,

@@ -20,7 +20,7 @@ from engine.schema.requests import (
     with_digest,
 )
 from engine.schema.rule import DesiredState
-from tests.engine.enforcer.conftest import (
+from tests.support.waf import (
     WEB_ACL,
     Recording,
     compile_doc,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.enforcer import Boto3ShieldApi, Mode, Reconciler, RecordingShieldFake
-from tests.engine.enforcer.conftest import compile_doc, decisions, v4_addresses
+from tests.support.waf import compile_doc, decisions, v4_addresses
 
 ALB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/50dc6c495c0c9188"
 CDN = "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL"

@@ -12,8 +12,7 @@ from engine.features.identity import ClientResolver
 from engine.features.pane import from_batch
 from engine.features.patterns import Patterns
 from engine.features.rows import row_signals
-
-from .traffic import Traffic
+from tests.support.traffic import Traffic
 
 CFG = FeatureConfig(distinct_k=4)  # small k so the bottom-k truncation is exercised
 PATS = Patterns(CFG)

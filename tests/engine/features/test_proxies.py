@@ -18,7 +18,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.features.identity import XFF_MISSING, XFF_ONLY_PROXIES, XFF_UNPARSEABLE
-from tests.engine.parsers.expectations import FIXTURES, without_expectations
+from tests.support.expectations import FIXTURES, without_expectations
 
 PROXY = "10.0.0.5"
 T0 = 1764489600000  # 2025-11-30T08:00:00Z

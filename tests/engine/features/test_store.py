@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from engine.features import FeatureConfig, FeatureStore
-
-from .traffic import Traffic
+from tests.support.traffic import Traffic
 
 
 def frame_of(snap, window, client):

@@ -137,7 +137,7 @@ def test_wafsmith_run_tells_the_webhook_that_a_proposal_waits(
     aws_endpoint, s3, tmp_path, hook
 ) -> None:
     from engine.demo.standin import bootstrap
-    from tests.engine.runner.alb import flood_object
+    from tests.support.alb import flood_object
 
     demo = bootstrap(aws_endpoint)
     config = tmp_path / "engine.toml"

@@ -11,7 +11,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.schema.request import REQUEST_SCHEMA
-from tests.engine.parsers.expectations import FIXTURES, without_expectations
+from tests.support.expectations import FIXTURES, without_expectations
 
 ALB = FIXTURES / "alb" / "alb-samples.log"
 WAF = FIXTURES / "waf" / "waf-samples.jsonl"

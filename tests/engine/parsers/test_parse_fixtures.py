@@ -9,7 +9,7 @@ import pytest
 
 from engine.parsers import parse_object
 from engine.schema.request import REQUEST_SCHEMA
-from tests.engine.parsers.expectations import (
+from tests.support.expectations import (
     FIXTURES,
     MALFORMED,
     ROWS,

@@ -23,7 +23,7 @@ from engine.schema.request import (
     WAF_RULE,
     X_FORWARDED_FOR,
 )
-from tests.engine.parsers.expectations import only_row, plain
+from tests.support.expectations import only_row, plain
 
 ALB_HEAD = b"h2 2026-11-30T08:01:04.587184Z app/x/1 192.0.2.1:1 - 0 0 0 200 200 1 1 "
 CF_HEAD = b"#Version: 1.0\n#Fields: date time c-ip\n"

@@ -23,7 +23,7 @@ from engine.schema.request import (
     USER_AGENT,
     WAF_LABELS,
 )
-from tests.engine.parsers.expectations import data_lines, only_row, plain
+from tests.support.expectations import data_lines, only_row, plain
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -15,7 +15,7 @@ from engine.enforcer.faults import READ_METHODS
 from engine.runner import EngineRunner
 from engine.settings import Settings
 from engine.status import EngineStatus, read
-from tests.engine.runner.test_runner import START
+from tests.support.runner import START
 
 NO_CREDENTIALS = {
     "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",

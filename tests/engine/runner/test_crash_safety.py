@@ -30,7 +30,7 @@ from engine.enforcement import compiler_config
 from engine.schema.request import CLIENT_IP
 from engine.settings import load_settings
 from engine.sources import ProcessedStore
-from tests.engine.runner.alb import alb_line, alb_object, flood_object
+from tests.support.alb import alb_line, alb_object, flood_object
 
 REPO = Path(__file__).resolve().parents[3]
 OBJECTS = 36

@@ -10,8 +10,8 @@ from engine.enforcer import Boto3WafV2Api, FaultInjectingWafV2Api, RecordingShie
 from engine.runner import EngineRunner
 from engine.schema.decision import Status
 from engine.settings import Settings
-from tests.engine.runner.alb import flood_object
-from tests.engine.runner.test_runner import START, engine_block_set
+from tests.support.alb import flood_object
+from tests.support.runner import START, engine_block_set
 
 FAULTS = {
     "ThrottlingException": 0.15,

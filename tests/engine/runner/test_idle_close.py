@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from engine.demo.standin import bootstrap
-from tests.engine.runner.alb import last_minute_flood_object
+from tests.support.alb import last_minute_flood_object
 
 REPO = Path(__file__).resolve().parents[3]
 ATTACKER = "203.0.113.66"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -22,9 +22,9 @@ from engine.status import (
     TopClients,
     read,
 )
-from tests.engine.runner.alb import flood_object, last_minute_flood_object
+from tests.support.alb import flood_object, last_minute_flood_object
+from tests.support.runner import START, engine_block_set
 
-START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ATTACKER = "203.0.113.9"
 KEY = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/03/02/flood.log.gz"
 
@@ -54,14 +54,6 @@ def drain(runner: EngineRunner, rounds: int = 5) -> list:
     for _ in range(rounds):
         outcomes.extend(runner.step().objects)
     return outcomes
-
-
-def engine_block_set(wafv2) -> list[str]:
-    sets = {s["Name"]: s for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"]}
-    found = sets["wafsmith-block-v4-0"]
-    return wafv2.get_ip_set(Name=found["Name"], Scope="REGIONAL", Id=found["Id"])["IPSet"][
-        "Addresses"
-    ]
 
 
 def test_flood_in_an_alb_object_ends_in_the_waf_block_set(demo_aws, s3, sqs, wafv2, tmp_path):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from _source_events import s3_event, s3_record
-from _source_sqs import SpySqs, build, make_queue, messages_in, record_for
 
 from engine.sources import KeepAlive, SourceError
+from tests.support.source_events import s3_event, s3_record
+from tests.support.source_sqs import SpySqs, build, make_queue, messages_in, record_for
 
 
 def test_keepalive_extends_visibility_during_one_long_call(s3, sqs, sqlite_store, fake_clock):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from urllib.parse import quote_plus
 
-from _source_events import eventbridge, s3_event, s3_record, sns
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.sources import BodyKind, decode_body
+from tests.support.source_events import eventbridge, s3_event, s3_record, sns
 
 
 def test_plain_s3_event_keys_are_url_decoded():

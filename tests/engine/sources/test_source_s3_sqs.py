@@ -6,13 +6,13 @@ import gzip
 import json
 
 import pytest
-from _source_events import eventbridge, s3_event, s3_record, sns
-from _source_sqs import SpySqs, build, make_queue, messages_in, queue_arn, record_for
 
 from engine.sources import (
     ObjectGoneError,
     S3SqsSourceConfig,
 )
+from tests.support.source_events import eventbridge, s3_event, s3_record, sns
+from tests.support.source_sqs import SpySqs, build, make_queue, messages_in, queue_arn, record_for
 
 BUCKET = "alb-logs"
 ALB_KEY = (

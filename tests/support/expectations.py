@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from engine.schema.request import COLUMNS
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "data" / "fixtures"
 EXPECT = "# expect:"
 MALFORMED = "malformed"
