@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -113,18 +115,21 @@ class ReplayBuffer:
 
 def replay(
     inputs: list[str], fmt: str, endpoint_url: str | None, analyzer: Analyzer,
-    buffer_rows: int = BUFFER_ROWS,
+    buffer_rows: int = BUFFER_ROWS, timer: Callable[[], float] = time.perf_counter,
 ) -> dict:
     """Parse the inputs object by object and feed the analyzer through a ``ReplayBuffer``;
-    returns the input statistics."""
+    returns the input statistics (``parse_s``: seconds spent reading and parsing)."""
     stats = {"objects": 0, "bytes_read": 0, "malformed": {}, "formats": {}, "rows_parsed": 0}
+    parse_s = 0.0
     buffer = ReplayBuffer(buffer_rows)
     objects = [o for uri in inputs for o in iter_objects(uri, endpoint_url=endpoint_url)]
     with tqdm(total=len(objects), desc="analyze", unit="obj", file=sys.stderr,
               disable=None) as bar:
         for obj in objects:
+            t0 = timer()
             with obj.open() as stream:
                 res = parse_object(stream, fmt=fmt, key=obj.key)
+            parse_s += timer() - t0
             stats["objects"] += 1
             stats["bytes_read"] += res.bytes_read
             stats["rows_parsed"] += res.rows
@@ -138,6 +143,7 @@ def replay(
             _feed(analyzer, table)
     analyzer.finish()
     stats["peak_buffered_rows"] = buffer.peak_rows
+    stats["parse_s"] = round(parse_s, 4)
     return stats
 
 
