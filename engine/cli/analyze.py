@@ -84,33 +84,35 @@ class ReplayBuffer:
         self.tables.append(table)
         self.rows += table.num_rows
         self.peak_rows = max(self.peak_rows, self.rows)
-        ready = self._release(pc.less(self._sorted().column(EVENT_TIME), horizon))
+        buffered = self._combined()
+        older = pc.less(buffered.column(EVENT_TIME), horizon)
+        ready = [_sorted(buffered.filter(older))]  # only the released rows are sorted
+        rest = buffered.filter(pc.invert(older))
+        self.tables, self.rows = [rest], rest.num_rows
         while self.rows > self.limit:
             ready.extend(self._release_count(self.rows // 2))
-        return ready
+        return [t for t in ready if t.num_rows]
 
     def drain(self) -> list[pa.Table]:
         """End of input: everything still buffered, sorted."""
         return self._release_count(self.rows)
 
-    def _sorted(self) -> pa.Table:
-        table = pa.concat_tables(self.tables) if len(self.tables) > 1 else self.tables[0]
-        table = table.take(pc.sort_indices(table, sort_keys=[(EVENT_TIME, "ascending")]))
-        self.tables = [table]
-        return table
-
-    def _release(self, older: pa.ChunkedArray) -> list[pa.Table]:
-        n = pc.sum(older).as_py() or 0
-        return self._release_count(n)
+    def _combined(self) -> pa.Table:
+        return pa.concat_tables(self.tables) if len(self.tables) > 1 else self.tables[0]
 
     def _release_count(self, n: int) -> list[pa.Table]:
+        """The ``n`` oldest buffered rows, sorted."""
         if n <= 0 or not self.tables:
             return []
-        table = self._sorted()
+        table = _sorted(self._combined())
         out, rest = table.slice(0, n), table.slice(n)
         self.tables = [rest] if rest.num_rows else []
         self.rows = rest.num_rows
         return [out]
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    return table.take(pc.sort_indices(table, sort_keys=[(EVENT_TIME, "ascending")]))
 
 
 def replay(
