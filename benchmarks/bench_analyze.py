@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_cpu": round(med("naive", "cpu_s") / med("wafsmith", "cpu_s"), 2),
         "wafsmith_stages_s": {"parse": stats["parse_s"], **stats["seconds"]},
         "wafsmith_peak_buffered_rows": stats["peak_buffered_rows"],
+        "wafsmith_peak_state_bytes": stats["peak_state_bytes"],
+        "wafsmith_peak_window_cache_bytes": stats["peak_window_cache_bytes"],
+        "wafsmith_peak_active_clients": stats["peak_active_clients"],
         "wafsmith_decisions": stats["decisions"],
         "feature_state": {
             **state,

@@ -287,5 +287,10 @@ class FeatureStore:
         keys = sum(a.nbytes for kp in self._keys.values() for a in kp.values())
         return keys + sum(p.nbytes() + self._codes[k].nbytes for k, p in self.panes.items())
 
+    def window_cache_bytes(self) -> int:
+        """Bytes the incremental windows keep between evaluations (their last frames: about
+        8 B per feature per window per active client)."""
+        return 0 if self._windows is None else self._windows.nbytes()
+
     def sample_bytes(self) -> int:
         return sum(p.samples.nbytes for p in self.panes.values() if p.samples is not None)
