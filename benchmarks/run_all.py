@@ -18,6 +18,7 @@ import time
 BENCHMARKS = (
     ("parse", "benchmarks.bench_parse", ["--quick"], []),
     ("features", "benchmarks.bench_features", ["--quick"], []),
+    ("analyze", "benchmarks.bench_analyze", ["--quick"], []),
     ("detection", "benchmarks.bench_detection", ["--scale", "small"], ["--scale", "full"]),
     ("compile", "benchmarks.bench_compile", ["--quick"], []),
     ("enforce", "benchmarks.bench_enforce", ["--quick"], []),

@@ -97,6 +97,7 @@ class Analyzer:
         self._verdicts: dict[tuple[str, str], ClientVerdict] = {}
         self._secs: Counter[str] = Counter()
         self._peak_state = (0, 0)  # (bytes, active clients) at the peak
+        self._peak_window_cache = 0
         self._evaluations = 0
 
     def _enabled(self, name: str) -> bool:
@@ -233,6 +234,7 @@ class Analyzer:
         state = self.store.state_bytes()
         if state > self._peak_state[0]:
             self._peak_state = (state, self.store.active_clients())
+        self._peak_window_cache = max(self._peak_window_cache, self.store.window_cache_bytes())
 
     def anomaly_status(self) -> dict[str, Any] | None:
         """What the anomaly model did in this run: where it came from and its state."""
@@ -271,6 +273,7 @@ class Analyzer:
             "state_bytes_per_active_client": round(peak_bytes / peak_clients, 1)
             if peak_clients
             else 0.0,
+            "peak_window_cache_bytes": self._peak_window_cache,
             "decisions": len(self.decisions),
             "decisions_by_action": dict(Counter(d.action.value for d in self.decisions)),
             "decisions_by_detector": dict(Counter(d.detector for d in self.decisions)),

@@ -1,15 +1,19 @@
 """``wafsmith analyze``: replay logs through features, detectors and proposals.
 
-Reads every object under each PATH or ``s3://bucket/prefix``, parses it to the canonical
-schema, sorts all rows by event time and feeds them to the ``Analyzer`` exactly as the
-streaming engine would. Writes ``{"decisions": [...], "stats": {...}}`` to ``--json`` or a
-table to stdout; progress goes to stderr.
+Reads the objects under each PATH or ``s3://bucket/prefix`` one at a time, in key (event-time)
+order, through a bounded buffer: rows older than the newest object's first request are
+sorted and fed to the ``Analyzer`` exactly as the streaming engine would, the rest wait for
+the next object. Memory follows the active clients and the buffer, not the input size.
+Writes ``{"decisions": [...], "stats": {...}}`` to ``--json`` or a table to stdout; progress
+goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,10 +28,11 @@ from engine.core.errors import ConfigError, WafsmithError
 from engine.decisions.proposals import ProposalConfig
 from engine.parsers import parse_object
 from engine.pipeline import AnalysisConfig, AnalysisResult, Analyzer
-from engine.schema.request import EVENT_TIME, REQUEST_SCHEMA
+from engine.schema.request import EVENT_TIME
 from engine.sources import iter_objects
 
 CHUNK_ROWS = 200_000
+BUFFER_ROWS = 1_000_000  # at most this many parsed rows wait for their turn
 EPILOG = """examples:
   wafsmith analyze logs/ --json out.json      # then: wafsmith compile --decisions out.json
   wafsmith analyze s3://my-logs/AWSLogs/ --config wafsmith.toml -o json | jq '.decisions'
@@ -80,37 +85,97 @@ def load_config(path: Path | None) -> tuple[AnalysisConfig, ProposalConfig]:
         raise ConfigError(f"invalid config {path}: {exc}") from None
 
 
-def read_inputs(inputs: list[str], fmt: str, endpoint_url: str | None) -> tuple[pa.Table, dict]:
-    """Every input object parsed and concatenated, sorted by event time (a replay)."""
-    tables, stats = [], {"objects": 0, "bytes_read": 0, "malformed": {}, "formats": {}}
+class ReplayBuffer:
+    """Parsed rows waiting to be fed in event-time order, never more than ``limit`` of them.
+
+    Objects come in key order, which for ALB, CloudFront and WAF logs is delivery-time
+    order: rows older than the newest object's first request will hardly be joined by
+    older ones, so they are released, sorted. If unordered keys keep the buffer above
+    ``limit``, its oldest half is released anyway (later rows count as late, never lost).
+    """
+
+    def __init__(self, limit: int = BUFFER_ROWS) -> None:
+        self.limit = limit
+        self.tables: list[pa.Table] = []
+        self.rows = 0
+        self.peak_rows = 0
+
+    def push(self, table: pa.Table) -> list[pa.Table]:
+        """Buffer one object's rows; returns what may be fed now, oldest first."""
+        if table.num_rows == 0:
+            return []
+        horizon = pc.min(table.column(EVENT_TIME))
+        self.tables.append(table)
+        self.rows += table.num_rows
+        self.peak_rows = max(self.peak_rows, self.rows)
+        buffered = self._combined()
+        older = pc.less(buffered.column(EVENT_TIME), horizon)
+        ready = [_sorted(buffered.filter(older))]  # only the released rows are sorted
+        rest = buffered.filter(pc.invert(older))
+        self.tables, self.rows = [rest], rest.num_rows
+        while self.rows > self.limit:
+            ready.extend(self._release_count(self.rows // 2))
+        return [t for t in ready if t.num_rows]
+
+    def drain(self) -> list[pa.Table]:
+        """End of input: everything still buffered, sorted."""
+        return self._release_count(self.rows)
+
+    def _combined(self) -> pa.Table:
+        return pa.concat_tables(self.tables) if len(self.tables) > 1 else self.tables[0]
+
+    def _release_count(self, n: int) -> list[pa.Table]:
+        """The ``n`` oldest buffered rows, sorted."""
+        if n <= 0 or not self.tables:
+            return []
+        table = _sorted(self._combined())
+        out, rest = table.slice(0, n), table.slice(n)
+        self.tables = [rest] if rest.num_rows else []
+        self.rows = rest.num_rows
+        return [out]
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    return table.take(pc.sort_indices(table, sort_keys=[(EVENT_TIME, "ascending")]))
+
+
+def replay(
+    inputs: list[str], fmt: str, endpoint_url: str | None, analyzer: Analyzer,
+    buffer_rows: int = BUFFER_ROWS, timer: Callable[[], float] = time.perf_counter,
+) -> dict:
+    """Parse the inputs object by object and feed the analyzer through a ``ReplayBuffer``;
+    returns the input statistics (``parse_s``: seconds spent reading and parsing)."""
+    stats = {"objects": 0, "bytes_read": 0, "malformed": {}, "formats": {}, "rows_parsed": 0}
+    parse_s = 0.0
+    buffer = ReplayBuffer(buffer_rows)
     objects = [o for uri in inputs for o in iter_objects(uri, endpoint_url=endpoint_url)]
-    for obj in tqdm(objects, desc="parse", unit="obj", file=sys.stderr, disable=None):
-        with obj.open() as stream:
-            res = parse_object(stream, fmt=fmt, key=obj.key)
-        stats["objects"] += 1
-        stats["bytes_read"] += res.bytes_read
-        stats["formats"][res.format] = stats["formats"].get(res.format, 0) + 1
-        for reason, n in res.malformed.items():
-            stats["malformed"][reason] = stats["malformed"].get(reason, 0) + n
-        if res.rows:
-            tables.append(res.table)
-    if not tables:
-        return REQUEST_SCHEMA.empty_table(), stats
-    table = pa.concat_tables(tables)
-    table = table.take(pc.sort_indices(table, sort_keys=[(EVENT_TIME, "ascending")]))
-    return table, stats
-
-
-def analyze(table: pa.Table, cfg: AnalysisConfig, policy: ProposalConfig) -> AnalysisResult:
-    analyzer = Analyzer(cfg, policy=policy)
-    with tqdm(total=table.num_rows, desc="analyze", unit="row", file=sys.stderr,
+    with tqdm(total=len(objects), desc="analyze", unit="obj", file=sys.stderr,
               disable=None) as bar:
-        for start in range(0, table.num_rows, CHUNK_ROWS):
-            chunk = table.slice(start, CHUNK_ROWS)
-            analyzer.feed(chunk)
-            bar.update(chunk.num_rows)
+        for obj in objects:
+            t0 = timer()
+            with obj.open() as stream:
+                res = parse_object(stream, fmt=fmt, key=obj.key)
+            parse_s += timer() - t0
+            stats["objects"] += 1
+            stats["bytes_read"] += res.bytes_read
+            stats["rows_parsed"] += res.rows
+            stats["formats"][res.format] = stats["formats"].get(res.format, 0) + 1
+            for reason, n in res.malformed.items():
+                stats["malformed"][reason] = stats["malformed"].get(reason, 0) + n
+            for table in buffer.push(res.table):
+                _feed(analyzer, table)
+            bar.update(1)
+        for table in buffer.drain():
+            _feed(analyzer, table)
     analyzer.finish()
-    return analyzer.result()
+    stats["peak_buffered_rows"] = buffer.peak_rows
+    stats["parse_s"] = round(parse_s, 4)
+    return stats
+
+
+def _feed(analyzer: Analyzer, table: pa.Table) -> None:
+    for start in range(0, table.num_rows, CHUNK_ROWS):
+        analyzer.feed(table.slice(start, CHUNK_ROWS))
 
 
 def to_document(result: AnalysisResult, input_stats: dict) -> dict:
@@ -159,8 +224,9 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "engine", "single") == "spark":
             result, input_stats = analyze_spark(args, cfg, policy)
         else:
-            table, input_stats = read_inputs(args.inputs, args.format, args.endpoint_url)
-            result = analyze(table, cfg, policy)
+            analyzer = Analyzer(cfg, policy=policy)
+            input_stats = replay(args.inputs, args.format, args.endpoint_url, analyzer)
+            result = analyzer.result()
     except WafsmithError as exc:
         print(f"wafsmith analyze: {exc}", file=sys.stderr)
         return 2
@@ -175,7 +241,8 @@ def run(args: argparse.Namespace) -> int:
         write_json(doc, STDOUT)
     else:
         print_table(doc)
-    warning = nothing_parsed(input_stats["objects"], table.num_rows, input_stats["malformed"])
+    rows = int(doc["stats"].get("rows") or 0)
+    warning = nothing_parsed(input_stats["objects"], rows, input_stats["malformed"])
     if warning:
         print(f"wafsmith analyze: warning: {warning}", file=sys.stderr)
         return 1

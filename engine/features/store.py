@@ -24,6 +24,7 @@ from engine.core.feeds import CLOUDFRONT, load_feed
 from engine.features import pane as P
 from engine.features.config import FeatureConfig
 from engine.features.identity import ClientResolver
+from engine.features.incremental import IncrementalWindows
 from engine.features.patterns import Patterns
 from engine.features.rows import row_signals
 from engine.features.window import finalize_windows, pane_keys
@@ -48,7 +49,9 @@ class StoreStats:
 class FeatureStore:
     """Pane state for one worker (or one shard of clients)."""
 
-    def __init__(self, cfg: FeatureConfig | None = None) -> None:
+    def __init__(self, cfg: FeatureConfig | None = None, *, incremental: bool = True) -> None:
+        """``incremental=False`` re-reduces every window from all its panes at every
+        evaluation: the oracle the incremental windows are tested against."""
         self.cfg = cfg or FeatureConfig()
         self.patterns = Patterns(self.cfg)
         edges = list(self.cfg.cloudfront_origin_cidrs)
@@ -66,6 +69,11 @@ class FeatureStore:
         self._keys: dict[int, dict[str, np.ndarray]] = {}  # sorted distinct keys per pane
         self._early: set[int] = set()  # panes closed before the watermark passed their end
         self._reopened: set[int] = set()  # early-closed panes that received rows since
+        self._versions: dict[int, int] = {}  # pane -> count of merges into it
+        self._windows = (
+            IncrementalWindows(self.cfg.windows_min, self.cfg.distinct_k) if incremental else None
+        )
+        self._names_obj: np.ndarray | None = None  # _names as an object array, until it grows
 
     # --- ingest ------------------------------------------------------------------------
     @property
@@ -138,6 +146,7 @@ class FeatureStore:
             old.distinct = self._distinct_from_keys(part.pane)
             part = P.merge(old, part, self.cfg.distinct_k, self.cfg.evidence_per_client)
         self.panes[part.pane] = part
+        self._versions[part.pane] = self._versions.get(part.pane, 0) + 1
         self._codes[part.pane] = self._intern(part.clients)
         self._keys[part.pane] = pane_keys(part, self._codes[part.pane])
         # The bottom-k sets live on only as sorted global keys (one copy, 8 bytes an entry);
@@ -167,6 +176,7 @@ class FeatureStore:
             fresh = pc.filter(clients, pa.array(new))
             out[new] = len(self._names) + np.arange(len(fresh))
             self._names.extend(fresh.to_pylist())
+            self._names_obj = None
             self._name_arr = pa.concat_arrays([self._name_arr, fresh])
         return out
 
@@ -193,17 +203,23 @@ class FeatureStore:
     def snapshot(self, pane: int) -> Snapshot:
         """Finalize every configured window ending at the end of ``pane``; mark it closed."""
         end_ms = (pane + 1) * P.PANE_MS
-        ids = [p for p in range(pane - self.cfg.longest_window + 1, pane + 1) if p in self.panes]
-        frames = finalize_windows(
-            [self.panes[p] for p in ids],
-            [self._codes[p] for p in ids],
-            ids,
-            self.cfg.windows_min,
-            pane,
-            end_ms,
-            self.cfg.distinct_k,
-            [self._keys[p] for p in ids],
-        )
+        if self._windows is not None:
+            frames = self._windows.finalize(
+                self.panes, self._codes, self._keys, self._versions, pane, end_ms, len(self._names)
+            )
+        else:
+            reach = range(pane - self.cfg.longest_window + 1, pane + 1)
+            ids = [p for p in reach if p in self.panes]
+            frames = finalize_windows(
+                [self.panes[p] for p in ids],
+                [self._codes[p] for p in ids],
+                ids,
+                self.cfg.windows_min,
+                pane,
+                end_ms,
+                self.cfg.distinct_k,
+                [self._keys[p] for p in ids],
+            )
         self.closed_through = (
             pane if self.closed_through is None else max(self.closed_through, pane)
         )
@@ -212,7 +228,9 @@ class FeatureStore:
         if wm is not None and end_ms > wm:
             self._early.add(pane)
         self.stats.panes_closed += 1
-        return Snapshot(end_ms, frames, np.asarray(self._names, dtype=object))
+        if self._names_obj is None:
+            self._names_obj = np.asarray(self._names, dtype=object)
+        return Snapshot(end_ms, frames, self._names_obj)
 
     def evict(self) -> None:
         """Drop panes that no window can reach any more, and compact the client interner."""
@@ -220,7 +238,7 @@ class FeatureStore:
             return
         oldest = self.closed_through - self.cfg.longest_window + 1
         for p in [p for p in self.panes if p < oldest]:
-            del self.panes[p], self._codes[p], self._keys[p]
+            del self.panes[p], self._codes[p], self._keys[p], self._versions[p]
             self._early.discard(p)
             self._reopened.discard(p)
             self._evidence_cache.pop(p, None)
@@ -232,7 +250,10 @@ class FeatureStore:
     def _compact(self) -> None:
         restored = {p: self._distinct_from_keys(p) for p in self.panes}  # under the old codes
         self._names = []
+        self._names_obj = None
         self._name_arr = pa.array([], pa.string())
+        if self._windows is not None:
+            self._windows.invalidate()  # the kept frames speak the old codes
         for p, part in self.panes.items():
             part.distinct = restored[p]
             self._codes[p] = self._intern(part.clients)
@@ -289,6 +310,11 @@ class FeatureStore:
         """Bytes of feature state held in panes (evidence samples excluded)."""
         keys = sum(a.nbytes for kp in self._keys.values() for a in kp.values())
         return keys + sum(p.nbytes() + self._codes[k].nbytes for k, p in self.panes.items())
+
+    def window_cache_bytes(self) -> int:
+        """Bytes the incremental windows keep between evaluations (their last frames: about
+        8 B per feature per window per active client)."""
+        return 0 if self._windows is None else self._windows.nbytes()
 
     def sample_bytes(self) -> int:
         return sum(p.samples.nbytes for p in self.panes.values() if p.samples is not None)
