@@ -48,6 +48,7 @@ class IngestTelemetry:
     object_lag_s: float | None = None  # last object: landed in S3 → committed (when known)
     newest_event_ms: int | None = None  # newest event time ingested
     source_errors: int = 0
+    quarantined: int = 0  # poison objects set aside (``engine.sources.quarantine``)
     _recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
     _traffic: dict[int, list[int]] = field(default_factory=dict)  # minute → [req, blocked]
 
@@ -125,4 +126,5 @@ class IngestTelemetry:
             malformed_by_reason=dict(self.malformed),
             source_errors=self.source_errors,
             rows_by_format=dict(self.rows_by_format),
+            quarantined=self.quarantined,
         )
