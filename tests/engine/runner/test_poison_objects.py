@@ -19,12 +19,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine.core.clock import SystemClock
+from engine.core.clock import FakeClock, SystemClock
 from engine.decisions import Ledger
 from engine.demo.standin import bootstrap
 from engine.settings import load_settings
 from engine.status import EngineStatus, read
 from tests.engine.runner.alb import alb_line, alb_object, flood_object
+from tests.engine.runner.test_runner import START, make_runner
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "data" / "fixtures" / "poison"
@@ -124,3 +125,28 @@ def test_poison_objects_first_then_a_flood_the_engine_blocks_it(aws_endpoint, wa
     assert sorted(p.name for p in quarantine.iterdir()) == sorted(
         [*expected, *(f"{n}.reason.json" for n in expected)]
     )
+
+
+def test_an_s3_poison_object_is_copied_under_the_quarantine_prefix_once(
+    demo_aws, s3, sqs, tmp_path
+):
+    runner = make_runner(demo_aws, tmp_path, FakeClock(START + timedelta(minutes=15)))
+    data, _ = flood_object(START, ATTACKER)
+    s3.put_object(Bucket=demo_aws.bucket, Key="logs/cut.log.gz", Body=data[: len(data) // 2])
+
+    outcomes = [o for _ in range(6) for o in runner.step().objects]
+
+    assert [o.uri for o in outcomes] == [f"s3://{demo_aws.bucket}/logs/cut.log.gz"]
+    assert outcomes[0].malformed["truncated_gzip"] == 1 and outcomes[0].rows > 0
+    copy = s3.get_object(Bucket=demo_aws.bucket, Key="wafsmith-quarantine/logs/cut.log.gz")
+    assert copy["Body"].read() == data[: len(data) // 2]
+    note = s3.get_object(
+        Bucket=demo_aws.bucket, Key="wafsmith-quarantine/logs/cut.log.gz.reason.json"
+    )
+    assert json.loads(note["Body"].read())["reason"] == "truncated_gzip"
+    # the copies' own notifications are recognised and dropped, never parsed as logs
+    assert runner.source.stats()["skipped_quarantine"] == 2
+    assert runner.telemetry.quarantined == 1
+    attrs = sqs.get_queue_attributes(QueueUrl=demo_aws.queue_url, AttributeNames=["All"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    runner.close()
