@@ -122,6 +122,7 @@ def parse_object(
         tally.add(EMPTY_OBJECT, 0)
     result = _result(tables, found, tally, seen[0])
     result.error = error
+    result.repaired = {reason: n for reason, n in sorted(tally.repaired.items()) if n}
     return result
 
 

@@ -78,6 +78,7 @@ class Tally:
     max_samples: int = 20
     counts: Counter[str] = field(default_factory=Counter)
     samples: list[BadLine] = field(default_factory=list)
+    repaired: Counter[str] = field(default_factory=Counter)  # kept lines, by what was mended
 
     def add(self, reason: str, line_no: int, raw: bytes | str | None = None, n: int = 1) -> None:
         self.counts[reason] += n
@@ -91,6 +92,7 @@ class Tally:
     def merge(self, other: Tally) -> None:
         """Add another tally's counts (and samples, up to the bound)."""
         self.counts.update(other.counts)
+        self.repaired.update(other.repaired)
         room = max(0, self.max_samples - len(self.samples))
         self.samples.extend(other.samples[:room])
 

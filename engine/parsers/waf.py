@@ -27,6 +27,7 @@ from engine.parsers import arrays
 from engine.parsers.columnar import MAX_LINE_BYTES, Entry, Piece, blank_lines, drop_rows
 from engine.parsers.detect import WAF
 from engine.parsers.registry import PARSERS
+from engine.parsers.repair import repair_utf8
 from engine.parsers.result import (
     INVALID_CLIENT_IP,
     INVALID_JSON,
@@ -246,11 +247,9 @@ class WafParser:
             if len(line) > MAX_RECORD_BYTES and b"}{" not in line:
                 self.tally.add(LINE_TOO_LONG, first_line + i, line)
                 continue
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                self.tally.add(INVALID_UTF8, first_line + i, line)
-                continue
+            if not arrays.is_utf8(line):  # one bad byte must not hide the request
+                line = repair_utf8(line)
+                self.tally.repaired[INVALID_UTF8] += 1
             entries.append((first_line + i, line))
         return self._robust(entries)
 
