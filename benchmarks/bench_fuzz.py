@@ -23,6 +23,7 @@ the same run: the same command on a small valid object.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import gzip
 import json
 import multiprocessing as mp
@@ -151,6 +152,7 @@ class Tallies:
 
 def _worker(seed: int, start: int, end: int, current, results) -> None:
     """Run cases ``[start, end)``, publishing the current one in ``current`` first."""
+    faulthandler.disable()  # a dying worker is expected and reported by the parent
     pool = seeds()
     found: list[tuple[int, str]] = []
     targets: Counter[str] = Counter()
