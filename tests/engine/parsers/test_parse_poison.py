@@ -18,6 +18,7 @@ import pytest
 from isal import igzip
 
 from engine.cli.main import main
+from engine.parsers import parse_object
 from tests.engine.parsers.expectations import FIXTURES, without_expectations
 
 REPO = Path(__file__).resolve().parents[3]
@@ -116,3 +117,22 @@ def test_a_long_line_is_cut_out_as_it_streams_and_the_rest_is_read(
     assert doc["rows"] == 3
     assert doc["malformed"] == {"line_too_long": 1}
     assert doc["bad_samples"][0]["line_no"] == 2
+
+
+class _BrokenStream:
+    """A source stream whose connection drops after the first chunk."""
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+
+    def read(self, n: int) -> bytes:
+        if self.head:
+            head, self.head = self.head, b""
+            return head
+        raise ConnectionResetError("connection reset by peer")
+
+
+def test_a_failing_source_is_not_poison_its_error_reaches_the_caller() -> None:
+    line = without_expectations(FIXTURES / "alb/alb-samples.log").split(b"\n")[0] + b"\n"
+    with pytest.raises(ConnectionResetError, match="reset by peer"):
+        parse_object(_BrokenStream(line * 10))  # the engine releases it, to be read again
