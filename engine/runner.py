@@ -281,6 +281,7 @@ class EngineRunner:
             proposals=len(proposals),
             approved=approved,
             duplicate=not fresh,
+            repaired=dict(result.repaired),
         )
         if fresh:
             self.telemetry.record(outcome, table)

@@ -2,7 +2,8 @@
 
 A local source folder holds, in key order, the objects that once crashed or stalled the engine
 (a WAF line of ``null`` that segfaulted pyarrow, 100,000 ``[``, a gzip of zeros without a
-newline, a truncated gzip, an object over the size cap) and then a flood. The engine runs as
+newline, a truncated gzip, an object over the size cap), lines with a bad byte or an open
+quote (repaired and kept) and then a flood. The engine runs as
 a subprocess against the moto server and must block the flooder in the WAF IP set, quarantine
 each poison object with its reason, count them in its ingest status and stop cleanly.
 """
@@ -43,6 +44,10 @@ def poison_folder(folder: Path, now: datetime) -> dict[str, str | None]:
     (folder / "3-truncated.log.gz").write_bytes(alb_object([line] * 2000)[:-40])
     big = [alb_line(now - timedelta(minutes=40), "198.51.100.31")] * 6000  # ~2.6 MB decompressed
     (folder / "4-too-large.log.gz").write_bytes(alb_object(big))
+    when = now - timedelta(minutes=40)
+    bad_byte = alb_line(when, "198.51.100.32", agent="caf\xe9").encode("latin-1")
+    open_quote = alb_line(when, "198.51.100.33", agent="curl").replace('"curl"', '"curl').encode()
+    (folder / "5-repaired.log").write_bytes(bad_byte + b"\n" + open_quote + b"\n")
     minute = (now - timedelta(minutes=30)).replace(second=0, microsecond=0)
     data, _ = flood_object(minute, ATTACKER, requests=600)
     (folder / "9-flood.log.gz").write_bytes(data)
@@ -111,7 +116,13 @@ def test_poison_objects_first_then_a_flood_the_engine_blocks_it(aws_endpoint, wa
     ledger = Ledger.open(settings.resolved_database_url, clock=SystemClock())
     ingest = read(ledger, EngineStatus).record.ingest
     ledger.close()
-    assert ingest.objects == 6
+    assert ingest.objects == 7
+    repaired = ingest.repaired_by_reason
+    assert repaired["invalid_utf8"] == 1  # the open-quote line, and lines cut by a cap, too:
+    assert repaired["unbalanced_quote"] >= 1 and set(repaired) == {
+        "invalid_utf8",
+        "unbalanced_quote",
+    }
     assert ingest.quarantined == len(expected), ingest.malformed_by_reason
     reasons = ingest.malformed_by_reason
     assert reasons["nesting_too_deep"] == 1 and reasons["invalid_json"] == 2
