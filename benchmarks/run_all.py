@@ -24,6 +24,7 @@ BENCHMARKS = (
     ("enforce", "benchmarks.bench_enforce", ["--quick"], []),
     ("latency", "benchmarks.bench_latency", ["--repeats", "3"], ["--repeats", "5"]),
     ("api", "benchmarks.bench_api", ["--quick"], []),
+    ("fuzz", "benchmarks.bench_fuzz", ["--cases", "20000", "--gib", "0.25", "--no-save"], []),
 )
 
 

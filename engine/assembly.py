@@ -22,7 +22,11 @@ from engine.sources import SOURCE_CONFIGS, ProcessedStore, Source
 def build_source(settings: Settings, *, clock: Clock, store: ProcessedStore) -> Source:
     """The continuous source that ``settings.source`` names."""
     cfg = settings.source
-    aws = {"endpoint_url": settings.aws.endpoint_url, "region": settings.aws.region}
+    aws = {
+        "endpoint_url": settings.aws.endpoint_url,
+        "region": settings.aws.region,
+        "quarantine_prefix": cfg.quarantine_prefix,
+    }
     if cfg.kind == "sqs":
         model = SOURCE_CONFIGS["sqs"](
             queue_url=cfg.queue_url,

@@ -53,7 +53,7 @@ from engine.enforcement import (
 from engine.enforcer import CycleResult, Reconciler
 from engine.notify import Notice, NoticeKind
 from engine.notify.setup import build_notifier
-from engine.parsers import parse_object
+from engine.parsers import ParseLimits, ParseResult, parse_object
 from engine.pipeline import AnalysisConfig, Analyzer
 from engine.schema import features as F
 from engine.schema.decision import Decision, Status
@@ -64,6 +64,7 @@ from engine.sources import (
     ObjectGoneError,
     ProcessedRecord,
     ProcessedStore,
+    Quarantine,
     Source,
     SourceError,
 )
@@ -130,6 +131,14 @@ class EngineRunner:
             clock=clock,
             region=settings.aws.region,
             endpoint_url=settings.aws.endpoint_url,
+        )
+        self.limits = ParseLimits(
+            max_object_bytes=settings.source.max_object_bytes,
+            max_line_bytes=settings.source.max_line_bytes,
+        )
+        self.quarantine = Quarantine(
+            settings.source.quarantine_dir or settings.data_dir / "quarantine",
+            settings.source.quarantine_prefix,
         )
         self.last_cycle: CycleResult | None = None
         self._last_cycle_at: float | None = None
@@ -315,8 +324,13 @@ class EngineRunner:
         obj = delivery.obj
         started = self.clock.now()
         delivery.heartbeat()
-        result = parse_object(obj.read(), fmt=self.settings.source.format, key=obj.key or obj.uri)
+        with obj.open() as stream:  # streamed: memory is bounded by the parse limits
+            result = parse_object(
+                stream, fmt=self.settings.source.format, key=obj.key or obj.uri, limits=self.limits
+            )
         delivery.heartbeat()
+        if result.poison:
+            self._set_aside(obj, result)
         table = result.table.sort_by(EVENT_TIME) if result.rows else result.table
         if table.num_rows:
             self.history.append(table, part=_part_name(obj))
@@ -343,12 +357,36 @@ class EngineRunner:
             proposals=len(proposals),
             approved=approved,
             duplicate=not fresh,
+            repaired=dict(result.repaired),
         )
         if fresh:
             self.telemetry.record(outcome, table)
             self.metrics.object_done(outcome)
         log_event(log, "object_processed", **vars(outcome))
         return outcome
+
+    def _set_aside(self, obj: Any, result: ParseResult) -> None:
+        """Copy a poison object to the quarantine with its reason, before it is acknowledged
+        (a copy that fails raises ``SourceError``: the object is released and tried again)."""
+        note = {
+            "reason": result.poison,
+            "error": result.error,
+            "format": result.format,
+            "rows": result.rows,
+            "malformed": result.malformed,
+            "at": self.clock.now().isoformat(),
+        }
+        where = self.quarantine.put(obj, note)
+        self.telemetry.quarantined += 1
+        log_event(
+            log,
+            "object_quarantined",
+            level=logging.WARNING,
+            uri=obj.uri,
+            reason=result.poison,
+            error=result.error,
+            where=where,
+        )
 
     def _acknowledge_gone(self, delivery: Delivery, exc: ObjectGoneError) -> ObjectOutcome:
         """The announced version no longer exists: record it as such; a newer one is announced

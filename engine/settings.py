@@ -51,6 +51,14 @@ class SourceSettings(_Section):
     max_objects_per_poll: int = Field(10, ge=1, le=100)
     visibility_timeout_s: int = Field(300, ge=1, le=43_200)
     wait_time_s: int = Field(1, ge=0, le=20)
+    # What one object may cost: decompressed bytes read (``object_too_large`` beyond) and the
+    # length of one line (``line_too_long``). An object not read to its end is set aside.
+    max_object_bytes: int = Field(4 << 30, ge=1024)
+    max_line_bytes: int = Field(256 << 10, ge=1024, le=64 << 20)
+    # Where poison objects are copied with their reason: under this prefix of their own bucket
+    # (S3; the sources skip it) or in this folder (local files; default <data_dir>/quarantine).
+    quarantine_prefix: str = Field("wafsmith-quarantine/", pattern=r"^[^/].*/$")
+    quarantine_dir: Path | None = None
 
     @model_validator(mode="after")
     def _needs_location(self) -> SourceSettings:

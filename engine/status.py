@@ -92,6 +92,8 @@ class IngestStatus:
     malformed_by_reason: dict[str, int] | None = None
     source_errors: int | None = None
     rows_by_format: dict[str, int] | None = None
+    quarantined: int | None = None  # poison objects set aside with their reason
+    repaired_by_reason: dict[str, int] | None = None  # lines kept after mending a bad byte
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -36,6 +36,7 @@ class ObjectOutcome:
     proposals: int = 0
     approved: int = 0
     duplicate: bool = False
+    repaired: dict[str, int] = field(default_factory=dict)  # lines kept after a repair
 
 
 @dataclass
@@ -49,6 +50,8 @@ class IngestTelemetry:
     object_lag_s: float | None = None  # last object: landed in S3 → committed (when known)
     newest_event_ms: int | None = None  # newest event time ingested
     source_errors: int = 0
+    quarantined: int = 0  # poison objects set aside (``engine.sources.quarantine``)
+    repaired: Counter[str] = field(default_factory=Counter)
     _recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
     _traffic: dict[int, list[int]] = field(default_factory=dict)  # minute → [req, blocked]
 
@@ -56,6 +59,7 @@ class IngestTelemetry:
         self.objects += 1
         self.rows += outcome.rows
         self.malformed.update(outcome.malformed)
+        self.repaired.update(outcome.repaired)
         self.rows_by_format[outcome.format] += outcome.rows
         if outcome.lag_s is not None:
             self.object_lag_s = outcome.lag_s
@@ -126,6 +130,8 @@ class IngestTelemetry:
             malformed_by_reason=dict(self.malformed),
             source_errors=self.source_errors,
             rows_by_format=dict(self.rows_by_format),
+            quarantined=self.quarantined,
+            repaired_by_reason=dict(self.repaired),
         )
 
 

@@ -7,9 +7,14 @@ malformed lines by reason, rows by format, the event-time range, the objects rea
 sample of bad lines and the throughput achieved. A progress bar goes to stderr when it is a
 terminal.
 
-Exit codes: 0 every input was read (malformed lines are counted, not fatal); 1 an input could
-not be read at all (named in ``errors``), or nothing in the input could be parsed (a warning
-says so: e.g. an Apache log, 100 % ``unknown_format``); 2 bad arguments.
+An object the parser could not read to its end (``object_too_large``, ``poison_object``,
+damaged gzip) is listed under ``poison`` with its reason (and the parser's error): its rows up
+to that point are kept and the other objects are read as usual. ``--max-object-bytes`` and
+``--max-line-bytes`` bound what one object may cost.
+
+Exit codes: 0 every input was read (malformed lines and poison objects are counted, not
+fatal); 1 an input could not be read at all (named in ``errors``), or nothing in the input could
+be parsed (a warning says so: e.g. an Apache log, 100 % ``unknown_format``); 2 bad arguments.
 
 examples:
   wafsmith parse logs/2026/11/30/ --out rows.parquet
@@ -33,11 +38,12 @@ from tqdm import tqdm
 
 from engine.cli.output import nothing_parsed
 from engine.core.clock import SYSTEM_CLOCK, Clock
-from engine.parsers import PARSERS, ParseResult, parse_object
+from engine.parsers import PARSERS, ParseLimits, ParseResult, parse_object
+from engine.parsers.result import POISON_REASONS
 from engine.schema.request import EVENT_TIME, REQUEST_SCHEMA
 from engine.sources import SourceError, iter_objects
 
-OBJECT_LEVEL = {"truncated_gzip", "corrupt_gzip", "trailing_garbage", "empty_object"}
+OBJECT_LEVEL = {"trailing_garbage", "empty_object", *POISON_REASONS}
 
 
 @dataclass
@@ -55,12 +61,17 @@ class Summary:
     end: datetime | None = None
     bad_samples: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
+    repaired: Counter[str] = field(default_factory=Counter)
+    poison: list[dict[str, str | None]] = field(default_factory=list)
 
     def add(self, uri: str, result: ParseResult) -> None:
         self.objects += 1
         self.rows += result.rows
         self.bytes_read += result.bytes_read
         self.malformed.update(result.malformed)
+        self.repaired.update(result.repaired)
+        if result.poison:
+            self.poison.append({"uri": uri, "reason": result.poison, "error": result.error})
         self.rows_by_format[result.format] += result.rows
         self.objects_by_format[result.format] += 1
         if result.rows:
@@ -84,6 +95,8 @@ class Summary:
         doc: dict[str, Any] = {
             "rows": self.rows,
             "malformed": dict(sorted(self.malformed.items())),
+            "repaired": dict(sorted(self.repaired.items())),
+            "poison": self.poison,
             "rows_by_format": dict(sorted(self.rows_by_format.items())),
             "time_range": {"start": iso(self.start), "end": iso(self.end)},
             "objects": self.objects,
@@ -116,11 +129,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="FILE.parquet", help="write all rows to this file")
     parser.add_argument("--endpoint-url", help="S3 endpoint (e.g. a moto server)")
     parser.add_argument("--max-bad-samples", type=int, default=20)
+    defaults = ParseLimits()
+    parser.add_argument(
+        "--max-object-bytes", type=_positive, default=defaults.max_object_bytes,
+        help="stop reading an object after this many decompressed bytes (object_too_large)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-line-bytes", type=_positive, default=defaults.max_line_bytes,
+        help="skip lines longer than this (line_too_long)",
+    )  # fmt: skip
     parser.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of bytes, got {text}")
+    return value
 
 
 def run(args: argparse.Namespace, clock: Clock = SYSTEM_CLOCK) -> int:
     summary = Summary(max_samples=args.max_bad_samples)
+    limits = ParseLimits(max_object_bytes=args.max_object_bytes, max_line_bytes=args.max_line_bytes)
     writer = pq.ParquetWriter(args.out, REQUEST_SCHEMA) if args.out else None
     started, cpu_started = clock.monotonic(), time.process_time()
     progress = tqdm(unit="obj", disable=not sys.stderr.isatty(), file=sys.stderr)
@@ -131,7 +161,7 @@ def run(args: argparse.Namespace, clock: Clock = SYSTEM_CLOCK) -> int:
                     with obj.open() as stream:
                         result = parse_object(
                             stream, fmt=args.format, key=obj.key,
-                            max_bad_samples=args.max_bad_samples,
+                            max_bad_samples=args.max_bad_samples, limits=limits,
                         )  # fmt: skip
                     summary.add(obj.uri, result)
                     if writer is not None and result.rows:

@@ -27,6 +27,13 @@ CORRUPT_GZIP = "corrupt_gzip"  # per object: the deflate stream is damaged
 TRAILING_GARBAGE = "trailing_garbage"  # per object: bytes after the last gzip member
 EMPTY_OBJECT = "empty_object"  # per object: no bytes at all
 UNKNOWN_FORMAT = "unknown_format"  # per line of an object no parser recognises
+NESTING_TOO_DEEP = "nesting_too_deep"  # a JSON line nested beyond what a decoder can follow
+OBJECT_TOO_LARGE = "object_too_large"  # per object: decompressed bytes over the cap
+POISON_OBJECT = "poison_object"  # per object: the parser failed; the error is kept beside it
+
+# Object-level reasons that mean the object was not read to its end: the engine sets such an
+# object aside (quarantine) with its reason, and keeps the rows read before the failure.
+POISON_REASONS = (OBJECT_TOO_LARGE, POISON_OBJECT, CORRUPT_GZIP, TRUNCATED_GZIP)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,13 @@ class ParseResult:
     malformed: dict[str, int]  # reason -> count
     bad_samples: list[BadLine]
     bytes_read: int  # decompressed bytes
+    error: str | None = None  # the parser's failure (``poison_object``), "Type: message"
+    repaired: dict[str, int] = field(default_factory=dict)  # kept lines, by what was repaired
+
+    @property
+    def poison(self) -> str | None:
+        """The reason the object was not read to its end (first of ``POISON_REASONS``)."""
+        return next((r for r in POISON_REASONS if self.malformed.get(r)), None)
 
 
 def sample_text(raw: bytes | str) -> str:
@@ -64,6 +78,7 @@ class Tally:
     max_samples: int = 20
     counts: Counter[str] = field(default_factory=Counter)
     samples: list[BadLine] = field(default_factory=list)
+    repaired: Counter[str] = field(default_factory=Counter)  # kept lines, by what was mended
 
     def add(self, reason: str, line_no: int, raw: bytes | str | None = None, n: int = 1) -> None:
         self.counts[reason] += n
@@ -77,6 +92,7 @@ class Tally:
     def merge(self, other: Tally) -> None:
         """Add another tally's counts (and samples, up to the bound)."""
         self.counts.update(other.counts)
+        self.repaired.update(other.repaired)
         room = max(0, self.max_samples - len(self.samples))
         self.samples.extend(other.samples[:room])
 

@@ -4,19 +4,33 @@ gzip is detected by its magic bytes, never by a name. Decompression is streamed 
 (``isal_zlib``, the fastest inflate per core), member after member, so concatenated gzip files
 work. A truncated or damaged member ends the stream but everything inflated before it is kept
 and the damage is counted on the object (``truncated_gzip`` / ``corrupt_gzip``).
+
+Memory and time are bounded whatever the input (:class:`ParseLimits`): reading stops after
+``max_object_bytes`` decompressed bytes (``object_too_large``), and a line longer than
+``max_line_bytes`` is skipped as it streams past (``line_too_long``), so a gzip bomb without
+a newline costs one block of memory, not its size.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from queue import Queue
 from typing import BinaryIO, NamedTuple, TypeVar
 
+import numpy as np
 from isal import isal_zlib
 
 from engine.parsers.arrays import count_lines
-from engine.parsers.result import CORRUPT_GZIP, TRAILING_GARBAGE, TRUNCATED_GZIP, Tally
+from engine.parsers.result import (
+    CORRUPT_GZIP,
+    LINE_TOO_LONG,
+    OBJECT_TOO_LARGE,
+    TRAILING_GARBAGE,
+    TRUNCATED_GZIP,
+    Tally,
+)
 
 T = TypeVar("T")
 
@@ -24,6 +38,26 @@ GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK = 1 << 20  # compressed bytes per read
 BLOCK_BYTES = 8 << 20  # decompressed bytes per parsed block (cut at a newline)
 INFLATE_STEP = 1 << 20  # bound on one inflate call's output (memory, and gzip bombs)
+
+
+DEFAULT_MAX_OBJECT_BYTES = 4 << 30  # decompressed; AWS log objects stay far below
+DEFAULT_MAX_LINE_BYTES = 256 << 10  # above every parser's own line cap (WAF: 256 KiB)
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """Caps on what one object may cost, whatever its bytes."""
+
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+
+    def __post_init__(self) -> None:
+        if self.max_object_bytes < 1 or self.max_line_bytes < 1:
+            raise ValueError("parse limits must be positive")
+
+
+class ReadFailed(Exception):
+    """Reading the object's bytes failed (its source, not its content): ``__cause__`` says why."""
 
 
 class Block(NamedTuple):
@@ -42,7 +76,10 @@ def iter_raw(data: bytes | bytearray | memoryview | BinaryIO) -> Iterator[bytes]
             yield bytes(view[start : start + READ_CHUNK])
         return
     while True:
-        chunk = data.read(READ_CHUNK)
+        try:
+            chunk = data.read(READ_CHUNK)
+        except Exception as exc:
+            raise ReadFailed(str(exc)) from exc
         if not chunk:
             return
         yield chunk
@@ -85,9 +122,13 @@ def _inflate(chunks: Iterator[bytes], first: bytes, tally: Tally) -> Iterator[by
 
 
 def iter_decompressed(
-    data: bytes | bytearray | memoryview | BinaryIO, tally: Tally
+    data: bytes | bytearray | memoryview | BinaryIO,
+    tally: Tally,
+    limits: ParseLimits | None = None,
 ) -> Iterator[bytes]:
-    """Decompressed chunks of the object (plain input passes through)."""
+    """Decompressed chunks of the object (plain input passes through), at most
+    ``limits.max_object_bytes`` of them: the rest is not read (``object_too_large``)."""
+    cap = (limits or ParseLimits()).max_object_bytes
     chunks = iter_raw(data)
     first = next(chunks, b"")
     while first == b"":
@@ -95,33 +136,107 @@ def iter_decompressed(
         if first is None:
             return
     if first.startswith(GZIP_MAGIC) or (len(first) == 1 and first == GZIP_MAGIC[:1]):
-        yield from _inflate(chunks, first, tally)
+        out = _inflate(chunks, first, tally)
     else:
-        yield first
-        yield from chunks
+        out = _chain(first, chunks)
+    seen = 0
+    for chunk in out:
+        if seen + len(chunk) > cap:
+            if cap > seen:
+                yield chunk[: cap - seen]
+            tally.add(OBJECT_TOO_LARGE, 0)
+            return
+        seen += len(chunk)
+        yield chunk
 
 
-def iter_blocks(chunks: Iterator[bytes], block_bytes: int | None = None) -> Iterator[bytes]:
-    """Blocks of whole lines, each ending with ``\\n`` (one is added to an unterminated tail)."""
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def iter_blocks(
+    chunks: Iterator[bytes],
+    block_bytes: int | None = None,
+    *,
+    limits: ParseLimits | None = None,
+    tally: Tally | None = None,
+) -> Iterator[bytes]:
+    """Blocks of whole lines, each ending with ``\\n`` (one is added to an unterminated tail).
+
+    A line longer than ``limits.max_line_bytes`` is dropped as it streams by and counted in
+    ``tally`` as ``line_too_long``; an empty line takes its place, so line numbers still hold.
+    At most one block plus one line is held, whatever the input.
+    """
     block_bytes = block_bytes or BLOCK_BYTES
+    max_line = (limits or ParseLimits()).max_line_bytes
     pending: list[bytes] = []
-    size = 0
+    size = 0  # bytes in pending
+    first_line = 1  # number of pending's first line
+    open_line = 0  # bytes of the unterminated last line in pending
+    skipping = False  # inside a line already over the cap: drop up to its newline
+
+    def dropped(line_no: int, head: bytes) -> None:
+        if tally is not None:
+            tally.add(LINE_TOO_LONG, line_no, head[:4096])
+
     for chunk in chunks:
+        if skipping:
+            end = chunk.find(b"\n")
+            if end < 0:
+                continue
+            skipping, chunk = False, chunk[end:]  # keep its newline: an empty line stands in
+        ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+        if len(ends) and max(open_line + ends[0], int(np.diff(ends).max(initial=1)) - 1) > max_line:
+            # a line completed in this chunk is too long: cut it out of the whole lines held
+            whole = _cut_long_lines(
+                b"".join(pending) + chunk[: ends[-1] + 1], max_line, first_line, dropped
+            )
+            pending, size, open_line = [whole], len(whole), 0
+            chunk, ends = chunk[ends[-1] + 1 :], ends[:0]
+        nl = int(ends[-1]) if len(ends) else -1
+        open_line = open_line + len(chunk) if nl < 0 else len(chunk) - nl - 1
+        if open_line > max_line:  # the line still open is too long: keep what precedes it
+            head = b"".join(pending) + (chunk[: nl + 1] if nl >= 0 else b"")
+            cut = head.rfind(b"\n")
+            dropped(first_line + count_lines(head), head[cut + 1 :] if nl < 0 else chunk[nl + 1 :])
+            pending, size, open_line, skipping = [head[: cut + 1]], cut + 1, 0, True
+            if size >= block_bytes:
+                yield pending[0]
+                first_line += count_lines(pending[0])
+                pending, size = [], 0
+            continue
         pending.append(chunk)
         size += len(chunk)
-        if size < block_bytes:
-            continue
-        cut = chunk.rfind(b"\n")
-        if cut < 0:
+        if size < block_bytes or nl < 0:
             continue  # no line ends in this chunk: keep reading until one does
-        pending[-1] = chunk[: cut + 1]
-        yield b"".join(pending)
-        tail = chunk[cut + 1 :]
+        pending[-1] = chunk[: nl + 1]
+        block = b"".join(pending)
+        yield block
+        first_line += count_lines(block)
+        tail = chunk[nl + 1 :]
         pending, size = ([tail], len(tail)) if tail else ([], 0)
+    if skipping:
+        pending.append(b"\n")  # the dropped last line still counts as a line
     if pending:
         block = b"".join(pending)
         if block:
             yield block if block.endswith(b"\n") else block + b"\n"
+
+
+def _cut_long_lines(text: bytes, max_line: int, first_line: int, dropped) -> bytes:
+    """``text`` (whole lines) with each line over ``max_line`` bytes left empty; ``dropped``
+    is told each one's number and head."""
+    ends = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10)
+    starts = np.r_[0, ends[:-1] + 1]
+    kept, at = [], 0
+    for i in np.flatnonzero(ends - starts > max_line):
+        start, end = int(starts[i]), int(ends[i])
+        dropped(first_line + int(i), text[start : start + 4096])
+        kept.append(text[at:start])
+        at = end  # keep the newline: an empty line stands in
+    kept.append(text[at:])
+    return b"".join(kept)
 
 
 def iter_numbered(blocks: Iterator[bytes]) -> Iterator[Block]:

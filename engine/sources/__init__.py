@@ -26,6 +26,7 @@ from engine.sources.objects import (
     make_client,
     parse_s3_uri,
 )
+from engine.sources.quarantine import Quarantine, is_quarantined
 from engine.sources.s3_list import S3ListSource
 from engine.sources.s3_sqs import S3SqsSource
 from engine.sources.store import ProcessedRecord, ProcessedStore
@@ -43,6 +44,7 @@ __all__ = [
     "ProcessedRecord",
     "ProcessedStore",
     "ProcessedStoreConfig",
+    "Quarantine",
     "S3ListSource",
     "S3ListSourceConfig",
     "S3SqsSource",
@@ -51,6 +53,7 @@ __all__ = [
     "SourceError",
     "SourceObject",
     "decode_body",
+    "is_quarantined",
     "iter_local",
     "iter_objects",
     "list_s3",

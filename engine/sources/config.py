@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.core.clock import SYSTEM_CLOCK, Clock
 from engine.sources.delivery import LocalSource
 from engine.sources.objects import make_client
+from engine.sources.quarantine import DEFAULT_PREFIX
 from engine.sources.s3_list import S3ListSource
 from engine.sources.s3_sqs import S3SqsSource
 from engine.sources.store import ProcessedStore
@@ -41,6 +42,11 @@ class _AwsConfig(_Config):
     endpoint_url: str | None = Field(None, description="unset for AWS; the moto URL in tests")
     region: str | None = Field(None, description="AWS Region of the bucket / queue")
     store: ProcessedStoreConfig = Field(default_factory=ProcessedStoreConfig)
+    quarantine_prefix: str = Field(
+        DEFAULT_PREFIX,
+        pattern=r"^[^/].*/$",
+        description="keys under it are the engine's quarantine copies: never read as logs",
+    )
 
     def _client(self, service: str) -> Any:
         return make_client(service, endpoint_url=self.endpoint_url, region=self.region)
@@ -92,6 +98,7 @@ class S3ListSourceConfig(_AwsConfig):
             checkpoint_interval_s=self.checkpoint_interval_s,
             start_after=self.start_after,
             page_size=self.list_page_size,
+            quarantine_prefix=self.quarantine_prefix,
         )
 
 
@@ -126,6 +133,7 @@ class S3SqsSourceConfig(_AwsConfig):
             max_messages=self.max_messages,
             heartbeat_fraction=self.heartbeat_fraction,
             sample_size=self.unparseable_sample_size,
+            quarantine_prefix=self.quarantine_prefix,
         )
 
 

@@ -45,6 +45,7 @@ from botocore.exceptions import ClientError
 from engine.core.clock import Clock
 from engine.sources.delivery import Delivery, check_record_matches
 from engine.sources.objects import SourceError, SourceObject, s3_object_from_listing
+from engine.sources.quarantine import DEFAULT_PREFIX, is_quarantined
 from engine.sources.store import ProcessedRecord, ProcessedStore, identity
 
 
@@ -84,8 +85,10 @@ class S3ListSource:
         start_after: str | None = None,
         name: str | None = None,
         page_size: int = 1000,
+        quarantine_prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self.bucket = bucket
+        self.quarantine_prefix = quarantine_prefix
         self.prefix = prefix
         self.store = store
         self.s3 = s3_client
@@ -97,7 +100,16 @@ class S3ListSource:
         self.checkpoint_name = name or f"s3list:{bucket}/{prefix}"
         self.in_flight: set[tuple[str, str, str]] = set()
         self.counters = dict.fromkeys(
-            ("pages", "listed", "skipped_processed", "delivered", "acked", "released"), 0
+            (
+                "pages",
+                "listed",
+                "skipped_processed",
+                "delivered",
+                "acked",
+                "released",
+                "skipped_quarantine",
+            ),
+            0,
         )
 
     # -- checkpoint --------------------------------------------------------------------------
@@ -178,8 +190,10 @@ class S3ListSource:
                 self.counters["listed"] += len(objs)
                 done = self.store.processed_among(self.bucket, [identity(o)[1:] for o in objs])
                 for obj in objs:
-                    if identity(obj)[1:] in done:
-                        self.counters["skipped_processed"] += 1
+                    quarantined = is_quarantined(obj.key, self.quarantine_prefix)
+                    self.counters["skipped_quarantine"] += quarantined
+                    if identity(obj)[1:] in done or quarantined:
+                        self.counters["skipped_processed"] += not quarantined
                         if frontier_open:
                             frontier = obj.key
                             if obj.last_modified is not None:

@@ -29,6 +29,7 @@ from engine.core.logging import log_event
 from engine.sources.delivery import Delivery, check_record_matches
 from engine.sources.notifications import BodyKind, ObjectEvent, decode_body
 from engine.sources.objects import S3_SCHEME, SourceError, SourceObject, normalize_etag
+from engine.sources.quarantine import DEFAULT_PREFIX, is_quarantined
 from engine.sources.store import ProcessedRecord, ProcessedStore, identity
 
 _GONE_RECEIPT_CODES = {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"}
@@ -65,6 +66,7 @@ class SqsStats:
     test_events: int = 0
     ignored_events: int = 0
     skipped_processed: int = 0
+    skipped_quarantine: int = 0  # announcements of the engine's own quarantine copies
     delivered: int = 0
     acked: int = 0
     released: int = 0
@@ -111,8 +113,10 @@ class S3SqsSource:
         max_messages: int = 10,
         heartbeat_fraction: float = 0.5,
         sample_size: int = 20,
+        quarantine_prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self.queue_url = queue_url
+        self.quarantine_prefix = quarantine_prefix
         self.store = store
         self.sqs = sqs_client
         self.s3 = s3_client
@@ -174,7 +178,11 @@ class S3SqsSource:
     def _unprocessed(self, events: tuple[ObjectEvent, ...]) -> list[SourceObject]:
         """The announced objects not yet recorded, each once, in announcement order."""
         objects: dict[tuple[str, str, str], SourceObject] = {}
+        ours = [e for e in events if is_quarantined(e.key, self.quarantine_prefix)]
+        self.counters.skipped_quarantine += len(ours)
         for event in events:
+            if is_quarantined(event.key, self.quarantine_prefix):
+                continue
             obj = SourceObject(
                 uri=f"{S3_SCHEME}{event.bucket}/{event.key}",
                 bucket=event.bucket,
@@ -185,7 +193,7 @@ class S3SqsSource:
             )
             objects.setdefault(identity(obj), obj)
         fresh = [o for ident, o in objects.items() if not self.store.is_processed(*ident)]
-        self.counters.skipped_processed += len(events) - len(fresh)
+        self.counters.skipped_processed += len(events) - len(ours) - len(fresh)
         return fresh
 
     def _count_unparseable(self, message_id: str, reason: str, body: Any) -> None:

@@ -37,16 +37,17 @@ def test_directory_summary(capsys: pytest.CaptureFixture[str], log_dir: Path) ->
     code, doc = run_parse(capsys, str(log_dir))
     assert code == 0
     assert doc["objects"] == 3
-    assert doc["rows_by_format"] == {"alb": 12, "cloudfront": 3, "waf": 9}
-    assert doc["rows"] == 24
+    assert doc["rows_by_format"] == {"alb": 13, "cloudfront": 3, "waf": 9}
+    assert doc["rows"] == 25
+    assert doc["repaired"] == {"unbalanced_quote": 1}  # kept, its open quote closed
     assert doc["malformed"] == {
         "invalid_client_ip": 3, "invalid_json": 1, "invalid_timestamp": 1, "invalid_value": 1,
-        "unbalanced_quote": 1, "wrong_field_count": 1,
+        "wrong_field_count": 1,
     }  # fmt: skip
     assert doc["time_range"] == {
         "start": "2018-07-02T22:23:00.186000Z", "end": "2026-11-30T08:02:05Z",
     }  # fmt: skip
-    assert len(doc["bad_samples"]) == 8
+    assert len(doc["bad_samples"]) == 7
     assert {s["uri"] for s in doc["bad_samples"]} == {
         str(log_dir / "a.log"), str(log_dir / "b" / "waf.log.gz"),
     }  # fmt: skip
@@ -60,7 +61,7 @@ def test_out_writes_every_row_as_parquet(
     code, doc = run_parse(capsys, str(log_dir / "a.log"), str(log_dir / "b"), "--out", str(out))
     assert code == 0 and doc["out"] == str(out)
     table = pq.read_table(out)
-    assert table.num_rows == doc["rows"] == 24
+    assert table.num_rows == doc["rows"] == 25
     assert table.schema.remove_metadata() == REQUEST_SCHEMA
 
 
@@ -83,7 +84,7 @@ def test_missing_input_is_named_and_fails(
     captured = capsys.readouterr()
     assert code == 1
     doc = json.loads(captured.out)
-    assert doc["rows"] == 12
+    assert doc["rows"] == 13
     assert doc["errors"][0]["input"] == str(missing)
     assert str(missing) in captured.err
 
@@ -104,5 +105,5 @@ def test_s3_prefix_through_moto(capsys: pytest.CaptureFixture[str], s3, aws_endp
     code, doc = run_parse(capsys, "s3://logs/AWSLogs/", "--endpoint-url", aws_endpoint)
     assert code == 0
     assert doc["objects"] == 2
-    assert doc["rows_by_format"] == {"alb": 12, "waf": 9}
+    assert doc["rows_by_format"] == {"alb": 13, "waf": 9}
     assert doc["bad_samples"][0]["uri"].startswith("s3://logs/AWSLogs/")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import gzip
 import io
 
+import pyarrow.compute as pc
 import pytest
 
 from engine.parsers import parse_object, stream
-from engine.schema.request import CLIENT_IP, PATH, REQUEST_SCHEMA
+from engine.schema.request import CLIENT_IP, PATH, REQUEST_SCHEMA, USER_AGENT
 
 
 def alb_line(i: int, agent: str = "curl/8.5.0") -> str:
@@ -92,22 +93,30 @@ def test_a_one_megabyte_line_without_fields_is_counted() -> None:
     assert sum(result.malformed.values()) == 1
 
 
-def test_bytes_that_are_not_utf8_cost_only_their_line() -> None:
+def test_bytes_that_are_not_utf8_are_replaced_and_the_line_kept() -> None:
     text = alb_text(4) + alb_line(4, agent="caf\xe9").encode("latin-1") + b"\n" + alb_text(4, 5)
     result = parse_object(text)
-    assert result.rows == 8
-    assert result.malformed == {"invalid_utf8": 1}
-    assert result.bad_samples[0].line_no == 5
-    assert "/p/4" not in paths(result) and "/p/5" in paths(result)
+    assert result.rows == 9
+    assert result.malformed == {} and result.repaired == {"invalid_utf8": 1}
+    assert "caf\ufffd" in result.table.column(USER_AGENT).to_pylist()
+    assert {"/p/4", "/p/5"} <= paths(result)
 
 
-def test_an_unbalanced_quote_does_not_swallow_the_next_lines() -> None:
+def test_an_unbalanced_quote_is_closed_and_does_not_swallow_the_next_lines() -> None:
     broken = alb_line(2).replace('"curl/8.5.0"', '"curl/8.5.0')
     text = alb_text(2) + broken.encode() + b"\n" + alb_text(5, start=3)
     result = parse_object(text)
-    assert result.rows == 7
-    assert result.malformed == {"unbalanced_quote": 1}
-    assert paths(result) == {f"/p/{i}" for i in range(8) if i != 2}
+    assert result.rows == 8
+    assert result.malformed == {} and result.repaired == {"unbalanced_quote": 1}
+    assert paths(result) == {f"/p/{i}" for i in range(8)}
+
+
+def test_a_quote_inside_a_quoted_field_keeps_the_line_and_its_fields() -> None:
+    sneaky = alb_line(2, agent='Mozilla "evil').encode()
+    result = parse_object(alb_text(2) + sneaky + b"\n" + alb_text(2, start=3))
+    assert result.rows == 5 and result.malformed == {}
+    row = result.table.filter(pc.equal(result.table.column(PATH), "/p/2")).to_pylist()[0]
+    assert "evil" in row[USER_AGENT] and row["tls_protocol"] == "TLSv1.2"
 
 
 def test_a_file_of_another_format_is_counted_line_by_line() -> None:
@@ -134,12 +143,11 @@ def test_line_numbers_stay_exact_across_blocks(monkeypatch: pytest.MonkeyPatch) 
     lines[151] = lines[151].replace('"curl/8.5.0"', '"curl/8.5.0')
     lines[180] = lines[180].replace(" 200 200 ", " 2O0 200 ")
     result = parse_object(gzip.compress(("\n".join(lines) + "\n").encode()))
-    assert result.rows == 196
+    assert result.rows == 197 and result.repaired == {"unbalanced_quote": 1}
     found = sorted((s.line_no, s.reason) for s in result.bad_samples)
     assert found == [
         (8, "invalid_client_ip"),
         (151, "invalid_client_ip"),
-        (152, "unbalanced_quote"),
         (181, "invalid_value"),
     ]
     assert result.table.column(CLIENT_IP).null_count == 0
@@ -176,9 +184,31 @@ def test_damage_deep_in_a_large_block_costs_only_its_line() -> None:
     lines[1733] = lines[1733].replace('"curl/8.5.0"', '"curl/8.5.0')
     lines[2900] = lines[2900].replace("192.0.2.", "X.X.X.")
     result = parse_object(("\n".join(lines) + "\n").encode())
-    assert result.rows == 2998
+    assert result.rows == 2999 and result.repaired == {"unbalanced_quote": 1}
     assert sorted((s.line_no, s.reason) for s in result.bad_samples) == [
-        (1734, "unbalanced_quote"),
         (2901, "invalid_client_ip"),
     ]
-    assert f"/p/{1734}" in paths(result) and f"/p/{1733}" not in paths(result)
+    assert f"/p/{1734}" in paths(result) and f"/p/{1733}" in paths(result)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "line"),
+    [
+        (
+            "waf",
+            b'{"timestamp":1764489600000,"action":"ALLOW","httpRequest":{"clientIp":"192.0.2.9",'
+            b'"uri":"/p/\xff","headers":[{"name":"User-Agent","value":"caf\xe9"}]}}',
+        ),
+        (
+            "cloudfront",
+            b"2019-12-04\t21:02:31\tLAX1\t392\t192.0.2.9\tGET\td.net\t/p/\xff\t200\t-\tcaf\xe9",
+        ),
+    ],
+)
+def test_one_bad_byte_does_not_hide_a_request_from_waf_or_cloudfront(fmt: str, line: bytes) -> None:
+    result = parse_object(line + b"\n", fmt=fmt)
+    assert result.rows == 1 and result.malformed == {}
+    assert result.repaired == {"invalid_utf8": 1}
+    assert result.table.column(CLIENT_IP).to_pylist() == ["192.0.2.9"]
+    assert result.table.column(PATH).to_pylist() == ["/p/\ufffd"]
+    assert result.table.column(USER_AGENT).to_pylist() == ["caf\ufffd"]

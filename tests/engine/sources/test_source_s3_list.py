@@ -203,3 +203,18 @@ def test_a_seen_but_unrecorded_object_is_never_passed_by_the_cursor(bucket, s3, 
     restarted = build(s3, store, fake_clock, lookback_s=3600, checkpoint_interval_s=60)
     assert restarted.cursor(fake_clock.time()) == k1  # not k3, the usable snapshot
     assert [d.obj.key for d in restarted.poll()] == [k2]
+
+
+def test_quarantine_copies_under_the_listed_prefix_are_never_delivered(
+    bucket, s3, store, fake_clock
+):
+    put(s3, "a.gz")
+    put(s3, "wafsmith-quarantine/a.gz")
+    put(s3, "wafsmith-quarantine/a.gz.reason.json")
+    put(s3, "z.gz")
+    source = S3ListSourceConfig(bucket=BUCKET, prefix="").build(
+        clock=fake_clock, store=store, s3_client=s3
+    )
+    keys = [d.obj.key for d in source.poll(max_objects=10)]
+    assert keys == ["a.gz", "elsewhere/x.gz", "z.gz"]
+    assert source.stats()["skipped_quarantine"] == 2
