@@ -28,6 +28,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from engine.assembly import LedgerOffences, build_source, build_trainer, model_directory
+from engine.compiler.config import CLOUDFRONT_FORWARDED, CompilerConfig
 from engine.core.clock import Clock
 from engine.core.logging import log_event
 from engine.decisions import Ledger
@@ -347,7 +348,7 @@ class EngineRunner:
         assert self.reconciler is not None
         done = enforce_once(
             self.ledger.enforceable(now),
-            config=self.compiler,
+            config=self._topology_compiler(),
             reconciler=self.reconciler,
             mode=self.mode,
             now=now,
@@ -372,6 +373,16 @@ class EngineRunner:
             decisions=len(done.decisions),
         )
         return result
+
+    def _topology_compiler(self) -> CompilerConfig:
+        """Behind CloudFront (viewers read from X-Forwarded-For), IP-set rules match the
+        forwarded address: WAF sees the edge as the source. Sticky once seen, so a quiet
+        minute never flips the rules back."""
+        if self.compiler.ip_sets_forwarded_ip is None and self.analyzer.store.stats.forwarded_rows:
+            self.compiler = self.compiler.model_copy(
+                update={"ip_sets_forwarded_ip": CLOUDFRONT_FORWARDED}
+            )
+        return self.compiler
 
     # -- status -----------------------------------------------------------------------------------
 

@@ -24,8 +24,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from engine.cli.compile import load_decisions
+from engine.cli.compile import load_decisions, read_behind_cloudfront
 from engine.compiler import CompilerConfig, config_from_dict, load_config
+from engine.compiler.config import CLOUDFRONT_FORWARDED
 from engine.core.clock import SystemClock
 from engine.core.errors import ConfigError, WafsmithError
 from engine.enforcement import build_reconciler, compiler_config, enforce_once, enforcement_mode
@@ -157,6 +158,12 @@ def run(args: argparse.Namespace) -> int:
         now = parse_time(args.now) if args.now else clock.now()
         if args.decisions:
             decisions: list[Decision] = load_decisions(args.decisions)
+            if inputs.config.ip_sets_forwarded_ip is None and read_behind_cloudfront(
+                args.decisions
+            ):  # viewers read from X-Forwarded-For: WAF sees the CloudFront edge as source
+                inputs.config = inputs.config.model_copy(
+                    update={"ip_sets_forwarded_ip": CLOUDFRONT_FORWARDED}
+                )
         else:
             ledger = _open_ledger(inputs, clock)
             decisions = ledger.enforceable(now)
