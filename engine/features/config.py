@@ -91,6 +91,9 @@ class FeatureConfig(BaseModel):
     cloudfront_feed: bool = True
     crawler_feeds: bool = True
     feeds_dir: Path | None = None
+    # Path prefixes the site's robots.txt disallows: a crawler requesting them misbehaves by
+    # its own standards (counted per client as robots_disallowed_hits).
+    robots_disallow: list[str] = Field(default_factory=list)
     login_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_LOGIN_PATHS))
     login_fail_statuses: list[int] = Field(default_factory=lambda: [400, 401, 403, 422, 429])
     health_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_HEALTH_PATHS))
