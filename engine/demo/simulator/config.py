@@ -32,6 +32,7 @@ AttackKind = Literal[
     "attack_tool",
     "injection_probe",
     "crawler_impersonator",  # second wave
+    "ipv6_rotating_stuffing",
 ]
 BENIGN_KINDS: tuple[str, ...] = BenignKind.__args__  # type: ignore[attr-defined]
 ATTACK_KINDS: tuple[str, ...] = AttackKind.__args__  # type: ignore[attr-defined]
@@ -78,6 +79,10 @@ class SecondWave(BaseModel):
     flash_crowd_start_min: float = Field(10.0, ge=0)
     ipv6_households: int = Field(0, ge=0, description="/64s holding 2-5 browsing devices")
     ipv6_mobiles: int = Field(0, ge=0, description="phones rotating addresses in one /64")
+    ipv6_rotators: int = Field(
+        0, ge=0, description="credential stuffers sending each attempt from a new address "
+        "inside their own /64"
+    )
 
 
 class SimConfig(BaseModel):

@@ -12,6 +12,8 @@ configs that leave them off are byte-identical to before:
   within minutes; each then browses like anyone.
 - ``ipv6_household`` (benign): several devices browsing from one /64 (SLAAC privacy
   addresses); ``ipv6_mobile`` (benign): a phone whose address rotates inside its /64.
+- ``ipv6_rotating_stuffing`` (attack): a credential stuffer sending every login attempt from
+  a new address inside its /64 (one or two requests per address).
 
 User agents: instances from monperrus/crawler-user-agents @ 7c7f9f2 (MIT), as in
 ``data/PROVENANCE.md``.
@@ -79,6 +81,18 @@ def add(
             s = t0 + int(k * (t1 - t0) / 8 + rng.integers(0, 60_000))
             benign.browse_session(b, prof, ip, ua, "US", s, min(t1, s + 240_000))
             who[ip] = ("benign", "ipv6_mobile", None, 1)
+    for n in range(wave.ipv6_rotators):
+        net = _new_64(rng, alloc)
+        cid = f"c91-ipv6_rotating_stuffing-{n}"
+        s0 = int(rng.integers(t0, max(t0 + 1, t1 - 900_000)))
+        attempts = int(rng.integers(200, 400))
+        times = np.sort(rng.integers(s0, min(t1, s0 + 900_000), size=attempts))
+        for t in times:  # every attempt from a fresh address of the /64
+            ip = _in_64(rng, net, alloc)
+            b.add(ip, np.array([t]), np.array(["/login"], dtype=object), status=401,
+                  method="POST", ua="Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0",
+                  country="US")  # fmt: skip
+            who[ip] = ("attack", "ipv6_rotating_stuffing", cid, 1)
     return who
 
 

@@ -110,7 +110,8 @@ def simulate(config: SimConfig, seed: int) -> Simulation:
         who.update(extra)
         for _label, kind, cid, _users in extra.values():
             if cid and cid not in {r[0] for r in camp_rows}:
-                camp_rows.append((cid, kind, t0, t1, sum(1 for v in extra.values() if v[2] == cid)))
+                members = sum(1 for v in extra.values() if v[2] == cid)
+                camp_rows.append((cid, kind, t0, t1, members))
         b.rng = saved
     requests = b.table(t0, t1)
     return Simulation(seed, config, requests, _labels(requests, who), _campaigns(camp_rows))
