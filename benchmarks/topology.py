@@ -38,11 +38,11 @@ from engine.schema import request as rq
 
 SECOND_WAVE = {
     "small": dict(seo_crawlers=16, impersonators=3, flash_crowd=300, ipv6_households=40,
-                  ipv6_mobiles=20),
+                  ipv6_mobiles=20, ipv6_rotators=3),
     "full": dict(seo_crawlers=19, impersonators=6, flash_crowd=1500, ipv6_households=200,
-                 ipv6_mobiles=100),
+                 ipv6_mobiles=100, ipv6_rotators=10),
     "tiny": dict(seo_crawlers=3, impersonators=1, flash_crowd=30, ipv6_households=5,
-                 ipv6_mobiles=3),
+                 ipv6_mobiles=3, ipv6_rotators=1),
 }  # fmt: skip
 HITS = ("crawler", "seo_crawler", "nat_gateway", "flash_crowd", "ipv6_household", "ipv6_mobile")
 TARGETS = {"recall": 0.95, "kind_recall": 0.9, "benign_fpr": 0.001}
@@ -87,6 +87,17 @@ def _summary(m: dict[str, Any], edges: int) -> dict[str, Any]:
     }
 
 
+def _analyze(batches: list[pa.Table], **features: Any) -> Any:
+    from engine.features.config import FeatureConfig
+    from engine.pipeline import AnalysisConfig, Analyzer
+
+    analyzer = Analyzer(AnalysisConfig(features=FeatureConfig(**features)))
+    for batch in batches:
+        analyzer.feed(batch)
+    analyzer.finish()
+    return analyzer.result()
+
+
 def run_topologies(scale: str, seed: int, corpora: Path | None, log=print) -> dict[str, Any]:
     from benchmarks.bench_detection import log_batches, parse_objects, run_wafsmith
 
@@ -103,7 +114,8 @@ def run_topologies(scale: str, seed: int, corpora: Path | None, log=print) -> di
         f"behind CloudFront {fronted.cache_hits} cache hits never reach the origin, "
         f"{len(fronted.edge_viewers)} edge addresses; {time.perf_counter() - t0:.1f}s")  # fmt: skip
     out: dict[str, Any] = {"seed": seed, "scale": scale, "topologies": {}}
-    runs = (("alb-facing", "direct", "alb"), ("waf-only", "direct", "waf"),
+    runs = (("alb-facing", "direct", "alb"), ("alb-facing, v6 /64", "direct", "alb"),
+            ("waf-only", "direct", "waf"),
             ("cloudfront/alb", "cloudfront", "alb"), ("cloudfront/waf", "cloudfront", "waf"),
             ("cloudfront/cloudfront", "cloudfront", "cloudfront"))  # fmt: skip
     parsed_by_site = {}
@@ -114,7 +126,11 @@ def run_topologies(scale: str, seed: int, corpora: Path | None, log=print) -> di
         objects, edge_viewers = sites[site]
         parsed = parsed_by_site[site]
         systems: dict[str, Any] = {}
-        analysis, how = run_wafsmith(log_batches(fmt, parsed[fmt], objects))
+        batches = log_batches(fmt, parsed[fmt], objects)
+        if name.endswith("/64"):  # IPv6 clients keyed by their /64 ([features] option)
+            analysis, how = _analyze(batches, ipv6_client_prefix=64), "ipv6_client_prefix=64"
+        else:
+            analysis, how = run_wafsmith(batches)
         if analysis is not None:
             decisions, edges = _expand(analysis.decisions, edge_viewers)
             m = score(from_decisions("wafsmith", decisions, index, fmt), sim.labels,
