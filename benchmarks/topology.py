@@ -84,6 +84,7 @@ def _summary(m: dict[str, Any], edges: int) -> dict[str, Any]:
         "kind_recall": {k: v["rate"] for k, v in sorted(attack_kinds.items())},
         "benign_hit": hits,
         "edges_hit": edges,
+        "rule_entries": m["rule_entries"],
     }
 
 
@@ -193,7 +194,7 @@ def print_topologies(run: dict[str, Any], out=print) -> None:
         "addresses flagged (each scored for every viewer behind it); baselines run once per "
         "site, on the log in parentheses")  # fmt: skip
     head = (f"{'topology':22} {'system':38} {'prec':>6} {'recall':>6} {'FPR':>7} "
-            f"{'crawl/seo/nat/flash/v6h/v6m':>28} {'edges':>5}")  # fmt: skip
+            f"{'crawl/seo/nat/flash/v6h/v6m':>28} {'edges':>5} {'entries':>7}")  # fmt: skip
     out(head)
     out("-" * len(head))
     for name, systems in run["topologies"].items():
@@ -203,7 +204,8 @@ def print_topologies(run: dict[str, Any], out=print) -> None:
                 continue
             hits = "/".join(str(m["benign_hit"][k]) for k in HITS)
             out(f"{name:22} {sys_name[:38]:38} {f(m['precision']):>6} {f(m['recall']):>6} "
-                f"{f(m['benign_fpr'], True):>7} {hits:>28} {m['edges_hit']:>5}")  # fmt: skip
+                f"{f(m['benign_fpr'], True):>7} {hits:>28} {m['edges_hit']:>5} "
+                f"{m['rule_entries']:>7}")  # fmt: skip
     out("\nper-kind recall (wafsmith)")
     names = list(run["topologies"])
     kinds = sorted({k for n in names for k in run["topologies"][n]["wafsmith"].get(
