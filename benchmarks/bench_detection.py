@@ -357,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run wafsmith with per-client detectors only (no population detectors)",
     )
+    ap.add_argument(
+        "--topology",
+        action="store_true",
+        help="also report per site topology (ALB-facing, WAF-only, behind CloudFront from "
+        "ALB / WAF / CloudFront logs) with the second-wave populations (benchmarks/topology.py)",
+    )
     ap.add_argument("--json", type=Path, help="write every metric to this file")
     ap.add_argument(
         "--corpora",
@@ -385,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
             "\nwafsmith targets: "
             + ("all met" if not run["target_misses"] else "; ".join(run["target_misses"]))
         )
+        if args.topology:
+            from benchmarks.topology import print_topologies, run_topologies
+
+            run["topology"] = run_topologies(args.scale, seed, corpora)
+            print_topologies(run["topology"])
         runs.append(run)
     summary = summarize(runs)
     print_summary(summary)

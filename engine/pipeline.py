@@ -24,7 +24,13 @@ from pydantic import Field
 from engine.core.errors import ConfigError
 from engine.core.netaddr import CidrSet
 from engine.decisions.proposals import OffenceHistory, ProposalConfig, ProposalPolicy
-from engine.detectors import DETECTORS, DetectionConfig, DetectionContext, compute_gates
+from engine.detectors import (
+    DETECTORS,
+    DetectionConfig,
+    DetectionContext,
+    compute_gates,
+    gate_crawler_verdicts,
+)
 from engine.detectors.anomaly import AnomalyDetector, model_from_artifact, scorable
 from engine.features import FeatureConfig, FeatureStore, PanePartial
 from engine.schema.decision import Decision
@@ -99,6 +105,7 @@ class Analyzer:
         self._peak_state = (0, 0)  # (bytes, active clients) at the peak
         self._peak_window_cache = 0
         self._evaluations = 0
+        self._crawler_verdicts_gated = 0  # verdicts on verified / well-behaved crawlers
 
     def _enabled(self, name: str) -> bool:
         section = getattr(self.cfg, name, None)
@@ -181,6 +188,8 @@ class Analyzer:
             td = self.timer()
             verdicts.extend(det.detect(ctx))
             self._secs[f"detector.{det.name}"] += self.timer() - td
+        verdicts, gated = gate_crawler_verdicts(verdicts, snap, gates)
+        self._crawler_verdicts_gated += gated
         t2 = self.timer()
         nat = snap.clients[np.flatnonzero(gates["nat_gateway"])]
         decisions = self.policy.propose(verdicts, nat_clients=[str(x) for x in nat])
@@ -268,6 +277,7 @@ class Analyzer:
             "dropped_too_late_rows": s.dropped_too_late,
             "panes_closed": s.panes_closed,
             "evaluations": self._evaluations,
+            "crawler_verdicts_gated": self._crawler_verdicts_gated,
             "peak_state_bytes": peak_bytes,
             "peak_active_clients": peak_clients,
             "state_bytes_per_active_client": round(peak_bytes / peak_clients, 1)

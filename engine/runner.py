@@ -37,6 +37,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from engine.assembly import LedgerOffences, build_source, build_trainer, model_directory
+from engine.compiler.config import CLOUDFRONT_FORWARDED, CompilerConfig
 from engine.core.backoff import Backoff
 from engine.core.clock import Clock
 from engine.core.lease import LeaseLost, LeaseUnavailable
@@ -509,7 +510,7 @@ class EngineRunner:
         try:
             done = enforce_once(
                 self.ledger.enforceable(now),
-                config=self.compiler,
+                config=self._topology_compiler(),
                 reconciler=self.reconciler,
                 mode=self.mode,
                 now=now,
@@ -552,6 +553,16 @@ class EngineRunner:
             retry_in_s=round(self.enforce_backoff.state.delay_s, 3),
         )
         return result
+
+    def _topology_compiler(self) -> CompilerConfig:
+        """Behind CloudFront (viewers read from X-Forwarded-For), IP-set rules match the
+        forwarded address: WAF sees the edge as the source. Sticky once seen, so a quiet
+        minute never flips the rules back."""
+        if self.compiler.ip_sets_forwarded_ip is None and self.analyzer.store.stats.forwarded_rows:
+            self.compiler = self.compiler.model_copy(
+                update={"ip_sets_forwarded_ip": CLOUDFRONT_FORWARDED}
+            )
+        return self.compiler
 
     # -- status -----------------------------------------------------------------------------------
 

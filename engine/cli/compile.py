@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.cli.config import config_path, is_engine_settings, load_engine_settings, read_toml
 from engine.compiler import CompilerConfig, compile_state, load_config, validate
+from engine.compiler.config import CLOUDFRONT_FORWARDED
 from engine.core.clock import SystemClock
 from engine.core.errors import WafsmithError
 from engine.schema.decision import ENFORCEABLE, Decision, DecisionError, Status, parse_time
@@ -108,6 +109,14 @@ def load_compiler_config(given: str | Path | None) -> CompilerConfig:
     return load_config(path)
 
 
+def read_behind_cloudfront(path: str | Path) -> bool:
+    """True when ``wafsmith analyze`` read these decisions' viewers from X-Forwarded-For behind
+    CloudFront (its stats say so): WAF then sees the edge, and must match the forwarded IP."""
+    data: Any = json.loads(Path(path).read_text(encoding="utf-8"))  # read once already
+    stats = data.get("stats") if isinstance(data, dict) else None
+    return bool(isinstance(stats, dict) and stats.get("cloudfront_forwarded_rows"))
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compile",
@@ -148,6 +157,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.count_only:
         config = config.model_copy(update={"count_only": True})
+    if config.ip_sets_forwarded_ip is None and read_behind_cloudfront(args.decisions):
+        config = config.model_copy(update={"ip_sets_forwarded_ip": CLOUDFRONT_FORWARDED})
+        print("wafsmith compile: the decisions name viewers read from X-Forwarded-For behind "
+              "CloudFront: IP-set rules match the forwarded address (last entry)", file=sys.stderr)
     state = compile_state(decisions, config, now)
     violations = validate(state, model=not args.no_model_check)
     if violations:

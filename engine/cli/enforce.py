@@ -30,10 +30,11 @@ import os
 import sys
 from typing import Any
 
-from engine.cli.compile import load_decisions, select_enforceable
+from engine.cli.compile import load_decisions, read_behind_cloudfront, select_enforceable
 from engine.cli.config import config_path, is_engine_settings, load_engine_settings, read_toml
 from engine.cli.output import AWS_HINTS
 from engine.compiler import CompilerConfig, config_from_dict, load_config
+from engine.compiler.config import CLOUDFRONT_FORWARDED
 from engine.core.clock import SystemClock
 from engine.core.errors import ConfigError, WafsmithError
 from engine.core.lease import LeaseLost, LeaseUnavailable
@@ -174,6 +175,12 @@ def run(args: argparse.Namespace) -> int:
             decisions: list[Decision] = select_enforceable(
                 load_decisions(args.decisions), now, approve_all=args.approve_all
             )
+            if inputs.config.ip_sets_forwarded_ip is None and read_behind_cloudfront(
+                args.decisions
+            ):  # viewers read from X-Forwarded-For: WAF sees the CloudFront edge as source
+                inputs.config = inputs.config.model_copy(
+                    update={"ip_sets_forwarded_ip": CLOUDFRONT_FORWARDED}
+                )
         else:
             ledger = _open_ledger(inputs, clock)
             decisions = ledger.enforceable(now)

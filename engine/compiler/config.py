@@ -154,6 +154,29 @@ class RateLimitDecisionsConfig(_Model):
         return self
 
 
+class ForwardedIPSetMatch(_Model):
+    """How IP-set rules read the client when WAF sees a proxy (e.g. a CloudFront edge) as the
+    source: WAFv2's ``IPSetForwardedIPConfig``. CloudFront appends the viewer's address as the
+    last X-Forwarded-For entry, which is where the engine read it."""
+
+    header_name: str = Field(
+        "X-Forwarded-For", pattern=HEADER_NAME_PATTERN, max_length=MAX_HEADER_NAME_LENGTH
+    )
+    position: Literal["FIRST", "LAST", "ANY"] = "LAST"
+    fallback: Literal["MATCH", "NO_MATCH"] = "NO_MATCH"  # no header: never blocked on a guess
+
+    def to_waf(self) -> dict[str, str]:
+        return {
+            "FallbackBehavior": self.fallback,
+            "HeaderName": self.header_name,
+            "Position": self.position,
+        }
+
+
+# Behind CloudFront: the viewer is the last X-Forwarded-For entry (what the features read).
+CLOUDFRONT_FORWARDED = ForwardedIPSetMatch()
+
+
 class PlacementConfig(_Model):
     """Where the engine's rules go and which web ACL priorities it owns."""
 
@@ -233,6 +256,9 @@ class CompilerConfig(_Model):
     rate_limits: list[RateProtectionConfig] = Field(default_factory=list)
     placement: PlacementConfig = Field(default_factory=PlacementConfig)
     shield: ShieldConfig = Field(default_factory=ShieldConfig)
+    # None: IP-set rules match the source address. Set (or chosen by the engine when it read
+    # viewers from X-Forwarded-For behind CloudFront): they match the forwarded address.
+    ip_sets_forwarded_ip: ForwardedIPSetMatch | None = None
 
     @field_validator("max_shards", "min_shards")
     @classmethod

@@ -104,7 +104,7 @@ def rule_group_reference(placement: PlacementSpec, rule_group_arn: str) -> dict[
 def render_rule(rule: RuleSpec, arns: dict[str, str]) -> dict[str, Any]:
     """The WAFv2 ``Rule`` JSON for ``rule``; ``arns`` maps IP-set name → ARN."""
     if isinstance(rule, IPSetRuleSpec):
-        statement = ip_set_statement(rule.ip_set_names, arns)
+        statement = ip_set_statement(rule.ip_set_names, arns, rule.forwarded_ip_config)
     else:
         statement = rate_statement(rule, arns)
     return {
@@ -124,9 +124,13 @@ def visibility(metric_name: str) -> dict[str, Any]:
     }
 
 
-def ip_set_statement(names: tuple[str, ...], arns: dict[str, str]) -> dict[str, Any]:
-    """Match any of the named sets: one reference, or an OrStatement of references."""
-    refs = [{"IPSetReferenceStatement": {"ARN": arns[n]}} for n in names]
+def ip_set_statement(
+    names: tuple[str, ...], arns: dict[str, str], forwarded: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Match any of the named sets: one reference, or an OrStatement of references; with
+    ``forwarded`` (``IPSetForwardedIPConfig``) each matches the forwarded address."""
+    extra = {} if forwarded is None else {"IPSetForwardedIPConfig": dict(forwarded)}
+    refs = [{"IPSetReferenceStatement": {"ARN": arns[n], **extra}} for n in names]
     if len(refs) == 1:
         return refs[0]
     return {"OrStatement": {"Statements": refs}}
@@ -144,7 +148,7 @@ def rate_statement(rule: RateRuleSpec, arns: dict[str, str]) -> dict[str, Any]:
         body["ForwardedIPConfig"] = dict(rule.forwarded_ip_config)
     parts = []
     if rule.ip_set_names:
-        parts.append(ip_set_statement(rule.ip_set_names, arns))
+        parts.append(ip_set_statement(rule.ip_set_names, arns, rule.ip_set_forwarded_ip_config))
     if rule.scope_down is not None:
         parts.append(rule.scope_down)
     if len(parts) == 1:

@@ -48,7 +48,13 @@ def ip_set_rule(config: CompilerConfig, category: str, set_names: list[str]) -> 
         ip_set_names=tuple(set_names),
         action=rule_action(config, category.upper()),
         category=category,
+        forwarded_ip_config=ip_set_forwarded(config),
     )
+
+
+def ip_set_forwarded(config: CompilerConfig) -> dict[str, Any] | None:
+    fwd = config.ip_sets_forwarded_ip
+    return None if fwd is None else fwd.to_waf()
 
 
 def rate_limit_decisions_rule(config: CompilerConfig, set_names: list[str]) -> RateRuleSpec:
@@ -65,6 +71,7 @@ def rate_limit_decisions_rule(config: CompilerConfig, set_names: list[str]) -> R
         if rl.aggregate == "FORWARDED_IP"
         else None,
         ip_set_names=tuple(set_names),
+        ip_set_forwarded_ip_config=ip_set_forwarded(config),
         source="decisions",
     )
 

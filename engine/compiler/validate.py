@@ -281,9 +281,38 @@ def _check_rules(
                 out.append(Violation(f"{field}.ip_set_names", name, "IP set not in the document"))
         if isinstance(rule, IPSetRuleSpec) and not rule.ip_set_names:
             out.append(Violation(f"{field}.ip_set_names", [], "an IP-set rule needs a set"))
+        if isinstance(rule, IPSetRuleSpec) and rule.forwarded_ip_config is not None:
+            _check_ip_set_forwarded(f"{field}.forwarded_ip_config", rule.forwarded_ip_config, out)
         if isinstance(rule, RateRuleSpec):
             _check_rate(field, rule, out)
+            if rule.ip_set_forwarded_ip_config is not None:
+                _check_ip_set_forwarded(
+                    f"{field}.ip_set_forwarded_ip_config", rule.ip_set_forwarded_ip_config, out
+                )
     _check_counts(state, out)
+
+
+def _check_ip_set_forwarded(field: str, fwd: Any, out: list[Violation]) -> None:
+    """``IPSetForwardedIPConfig``: a header name, FIRST/LAST/ANY, MATCH/NO_MATCH, no more."""
+    if not isinstance(fwd, dict):
+        out.append(Violation(field, fwd, "an IPSetForwardedIPConfig object"))
+        return
+    header = fwd.get("HeaderName") or ""
+    if not 1 <= len(header) <= MAX_HEADER_NAME_LENGTH or not HEADER_RE.match(header):
+        out.append(
+            Violation(
+                f"{field}.HeaderName", header, f"1-{MAX_HEADER_NAME_LENGTH} chars of [a-zA-Z0-9-]"
+            )
+        )
+    if fwd.get("Position") not in ("FIRST", "LAST", "ANY"):
+        out.append(Violation(f"{field}.Position", fwd.get("Position"), "FIRST, LAST or ANY"))
+    if fwd.get("FallbackBehavior") not in ("MATCH", "NO_MATCH"):
+        out.append(
+            Violation(f"{field}.FallbackBehavior", fwd.get("FallbackBehavior"), "MATCH or NO_MATCH")
+        )
+    extra = set(fwd) - {"HeaderName", "Position", "FallbackBehavior"}
+    if extra:
+        out.append(Violation(field, sorted(extra), "only HeaderName, Position, FallbackBehavior"))
 
 
 def _check_rate(field: str, rule: RateRuleSpec, out: list[Violation]) -> None:

@@ -192,6 +192,15 @@ def _load(path: Path, kind: str, source: str, origin: str, _mtime: int) -> Feed:
     return feed_from_document(kind, _read_json(path), source=source, origin=origin)
 
 
+def cloudfront_services(feeds_dir: Path | None = None) -> dict[str, list[str]]:
+    """CloudFront's networks per service (CLOUDFRONT edges, CLOUDFRONT_ORIGIN_FACING)."""
+    folder = Path(feeds_dir) if feeds_dir is not None else default_feeds_dir()
+    path = folder / f"{CLOUDFRONT}.json"
+    if not path.is_file():
+        path = packaged_dir() / f"{CLOUDFRONT}.json"
+    return parse_aws(_read_json(path))
+
+
 def feed_networks(kinds: tuple[str, ...], feeds_dir: Path | None = None) -> list[str]:
     return [n for k in kinds for n in load_feed(k, feeds_dir).networks]
 

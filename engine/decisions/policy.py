@@ -41,6 +41,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Detectors whose proposals no policy approves, whatever its rules say: a verified crawler
+# (published networks) misbehaving by its own standards is an analyst's call, never a robot's.
+HUMAN_ONLY_DETECTORS = ("crawler_conduct",)
+
+
 class AutoApproveRule(_Model):
     """Proposals this rule covers are approved by ``policy:<name>`` without a human.
 
@@ -224,6 +229,8 @@ def apply_policy(
             reasons[decision.id] = "expired before approval"
         elif hit is not None:
             reasons[decision.id] = f"client is allowlisted ({hit})"
+        elif decision.detector in HUMAN_ONLY_DETECTORS:
+            reasons[decision.id] = f"{decision.detector}: a verified crawler, an analyst decides"
         elif rule is None:
             reasons[decision.id] = "no auto-approve rule covers it"
         else:

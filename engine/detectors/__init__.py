@@ -5,11 +5,11 @@ protect the false-positive populations; the anomaly detector loads a persisted
 isolation-forest artifact (it never imports ``models/``).
 """
 
-from engine.detectors import anomaly, population, rules  # noqa: F401  (register them)
+from engine.detectors import anomaly, crawlers, population, rules  # noqa: F401  (register them)
 from engine.detectors.anomaly import LoadedModel, ModelSpecError, load_artifact
 from engine.detectors.base import DETECTORS, DetectionContext, Detector
 from engine.detectors.config import DetectionConfig
-from engine.detectors.gates import GATES, compute_gates
+from engine.detectors.gates import GATES, compute_gates, gate_crawler_verdicts
 
 __all__ = [
     "DETECTORS",
@@ -20,5 +20,6 @@ __all__ = [
     "LoadedModel",
     "ModelSpecError",
     "compute_gates",
+    "gate_crawler_verdicts",
     "load_artifact",
 ]

@@ -94,6 +94,13 @@ class GateConfig(BaseModel):
     window_min: int = 15
     allowlist: list[str] = Field(default_factory=list)
     crawler_min_verified_frac: float = 0.5
+    # Declared crawlers (a bot UA with a contact URL, e.g. AhrefsBot) are gated only while
+    # they behave; verified ones (published networks) always, with misconduct proposed by the
+    # crawler_conduct detector for a human. A crawler's own standards:
+    declared_min_frac: float = 0.5
+    crawler_max_req_per_min: float = 60.0  # crawl-rate budget: peak requests in one minute
+    crawler_max_sensitive_paths: float = 3.0  # distinct sensitive paths (a crawler never probes)
+    crawler_max_disallowed: float = 0.0  # requests under robots.txt Disallow prefixes
     nat_min_user_agents: float = 5.0
     nat_min_browser_frac: float = 0.5
     nat_min_asset_frac: float = 0.05

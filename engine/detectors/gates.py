@@ -2,11 +2,15 @@
 
 Each gate is a boolean mask over global client codes, computed once per snapshot:
 allowlisted ranges, verified crawlers (declared crawler agent from its published networks),
-NAT/corporate gateways (many browser user agents with human pacing and assets), steady API
+declared crawlers that behave (a bot user agent with a contact URL, within its crawl-rate
+budget, no probing, no robots.txt Disallow, no login or injection traffic), NAT/corporate
+gateways (many browser user agents with human pacing and assets), steady API
 pollers, and health checkers. Detectors consult them; a gate is never a model input.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -15,8 +19,19 @@ from engine.core.netaddr import CidrSet
 from engine.detectors.config import DetectionConfig
 from engine.schema import features as F
 from engine.schema.features import Snapshot
+from engine.schema.verdict import ClientVerdict
 
-GATES = ("allowlisted", "verified_crawler", "nat_gateway", "api_poller", "health_checker")
+GATES = (
+    "allowlisted",
+    "verified_crawler",
+    "declared_crawler",
+    "nat_gateway",
+    "api_poller",
+    "health_checker",
+)
+CRAWLER_GATES = ("verified_crawler", "declared_crawler")
+# Detectors whose verdicts on crawlers stand (they judge crawlers by crawlers' standards).
+CRAWLER_JUDGES = ("crawler_conduct",)
 
 
 def compute_gates(snap: Snapshot, cfg: DetectionConfig, allow: CidrSet) -> dict[str, np.ndarray]:
@@ -66,4 +81,61 @@ def _identity_gates(snap: Snapshot, frame, cfg: DetectionConfig, allow: CidrSet)
             allowed[frame.codes] = allow.contains(pa.array(names.tolist(), pa.string()))
         verified = frame.columns[F.CRAWLER_VERIFIED_FRAC] >= cfg.gates.crawler_min_verified_frac
         crawler[frame.codes] = verified
-    return {"allowlisted": allowed, "verified_crawler": crawler}
+    declared = np.zeros(n_codes, dtype=bool)
+    if len(frame):
+        c, g = frame.columns, cfg.gates
+        declared[frame.codes] = (
+            (c[F.DECLARED_BOT_FRAC] >= g.declared_min_frac)
+            & (c[F.CRAWLER_UA_FRAC] == 0)  # a search engine's name: verified or impersonated
+            & (c[F.TOOL_UA_HITS] == 0)
+            & (c[F.INJECTION_HITS] == 0)
+            & (c[F.LOGIN_POST_COUNT] == 0)
+            & ~crawler_misconduct(c, cfg).any(axis=0)
+        )
+    return {"allowlisted": allowed, "verified_crawler": crawler, "declared_crawler": declared}
+
+
+def crawler_misconduct(c: dict[str, np.ndarray], cfg: DetectionConfig) -> np.ndarray:
+    """(3, clients) masks of a crawler breaking its own standards: over its crawl-rate budget,
+    probing sensitive paths, fetching robots.txt-disallowed ones. Missing pages are not
+    misconduct: crawlers follow stale links."""
+    g = cfg.gates
+    return np.vstack(
+        [
+            c[F.PEAK_REQ_PER_MIN] > g.crawler_max_req_per_min,
+            c[F.SENSITIVE_PATH_HITS] >= g.crawler_max_sensitive_paths,
+            c[F.ROBOTS_DISALLOWED_HITS] > g.crawler_max_disallowed,
+        ]
+    )
+
+
+def gate_crawler_verdicts(
+    verdicts: list[ClientVerdict], snap: Snapshot, gates: dict[str, np.ndarray]
+) -> tuple[list[ClientVerdict], int]:
+    """Every detector's verdicts minus the gated crawlers (campaigns lose them as members);
+    only ``CRAWLER_JUDGES`` speak about crawlers. Returns (kept verdicts, verdicts dropped)."""
+    mask = np.zeros(len(snap.clients), dtype=bool)
+    for name in CRAWLER_GATES:
+        if name in gates:
+            mask |= gates[name]
+    if not mask.any():
+        return verdicts, 0
+    crawlers = {str(x) for x in snap.clients[np.flatnonzero(mask)]}
+    kept, dropped = [], 0
+    for v in verdicts:
+        if v.detector in CRAWLER_JUDGES:
+            kept.append(v)
+        elif v.members:
+            members = tuple(m for m in v.members if m not in crawlers)
+            if not members:
+                dropped += 1
+            elif len(members) == len(v.members):
+                kept.append(v)
+            else:
+                client = v.client if v.client not in crawlers else members[0]
+                kept.append(replace(v, client=client, members=members))
+        elif v.client in crawlers:
+            dropped += 1
+        else:
+            kept.append(v)
+    return kept, dropped

@@ -91,6 +91,13 @@ class FeatureConfig(BaseModel):
     cloudfront_feed: bool = True
     crawler_feeds: bool = True
     feeds_dir: Path | None = None
+    # Path prefixes the site's robots.txt disallows: a crawler requesting them misbehaves by
+    # its own standards (counted per client as robots_disallowed_hits).
+    robots_disallow: list[str] = Field(default_factory=list)
+    # IPv6 clients keyed by their network (64: one client per /64) instead of their address:
+    # an attacker rotating addresses inside its /64 is one client, and decisions name the /64.
+    # None keeps one client per address.
+    ipv6_client_prefix: int | None = Field(default=None, ge=32, le=128)
     login_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_LOGIN_PATHS))
     login_fail_statuses: list[int] = Field(default_factory=lambda: [400, 401, 403, 422, 429])
     health_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_HEALTH_PATHS))

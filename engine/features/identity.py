@@ -28,7 +28,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.core.netaddr import CidrSet, address_or_none
+from engine.core.netaddr import (
+    AddressError,
+    CidrSet,
+    address_or_none,
+    network_text,
+    parse_address,
+)
 from engine.schema.request import (
     CLIENT_IP,
     SOURCE,
@@ -53,10 +59,37 @@ class Resolved(NamedTuple):
     forwarded: np.ndarray  # rows whose client was read from X-Forwarded-For behind CloudFront
 
 
+def v6_networks(clients: pa.Array, prefix: int) -> pa.Array:
+    """Client keys with each IPv6 address replaced by its /``prefix`` network (IPv4 kept)."""
+    enc = pc.dictionary_encode(clients)
+    uniq = enc.dictionary.to_pylist()
+    if not any(u and ":" in u for u in uniq):
+        return clients
+    keys = []
+    for u in uniq:
+        if u and ":" in u:
+            try:
+                version, value = parse_address(u)
+            except AddressError:  # not an address: its own key, as without the option
+                keys.append(u)
+                continue
+            if version == 6:
+                host = 128 - prefix
+                u = network_text(version, value >> host << host, prefix)
+        keys.append(u)
+    return pc.take(pa.array(keys, pa.string()), enc.indices)
+
+
 class ClientResolver:
     """Maps each request row to its client key and flags CloudFront-edge rows."""
 
-    def __init__(self, trusted_proxies: Iterable[str], cloudfront_cidrs: Iterable[str]) -> None:
+    def __init__(
+        self,
+        trusted_proxies: Iterable[str],
+        cloudfront_cidrs: Iterable[str],
+        ipv6_prefix: int | None = None,
+    ) -> None:
+        self.ipv6_prefix = ipv6_prefix
         cloudfront = list(cloudfront_cidrs)
         self.proxies = CidrSet(trusted_proxies)
         self.edges = CidrSet(cloudfront)
@@ -86,6 +119,8 @@ class ClientResolver:
             clients, unknown = self._through_proxies(table, np.flatnonzero(proxied), clients)
             for rows in unknown.values():
                 forwarded &= ~rows
+        if self.ipv6_prefix is not None and self.ipv6_prefix < 128:
+            clients = v6_networks(clients, self.ipv6_prefix)
         return Resolved(clients, edge, unknown, forwarded)
 
     def _through_proxies(

@@ -62,6 +62,12 @@ _ESCAPES = {
 }
 
 
+# A self-declared bot: a bot/crawler/spider token and a contact URL in its user agent
+# ("AhrefsBot/7.0; +http://ahrefs.com/robot/"). Declaring is cheap: the gate that reads this
+# also asks for polite conduct, and only published networks verify a search engine.
+DECLARED_BOT_RE = r"(?:bot|crawler|spider|slurp)\b.*(?:https?://|@)|(?:https?://|@).*(?:bot|crawler|spider|slurp)\b"
+
+
 def read_list(path: Path) -> list[str]:
     """Non-empty, non-comment lines of a pattern file."""
     try:
@@ -110,6 +116,7 @@ class Patterns:
                 by_token.setdefault(token, []).extend(load_feed(kind, cfg.feeds_dir).networks)
         self.crawlers = [Crawler(t, CidrSet(c)) for t, c in sorted(by_token.items())]
         self.crawler_re = _alternation([c.token for c in self.crawlers]) if self.crawlers else ""
+        self.robots_disallow = sorted({p.lower() for p in cfg.robots_disallow if p})
 
     # --- matchers over unique values -------------------------------------------------------
     def sensitive(self, lower_paths: pa.Array) -> np.ndarray:
@@ -134,6 +141,16 @@ class Patterns:
 
     def health_agent(self, lower_agents: pa.Array) -> np.ndarray:
         return _np(pc.match_substring_regex(lower_agents, self.health_ua_re))
+
+    def declared_bot(self, lower_agents: pa.Array) -> np.ndarray:
+        return _np(pc.match_substring_regex(lower_agents, DECLARED_BOT_RE))
+
+    def disallowed(self, lower_paths: pa.Array) -> np.ndarray:
+        """Paths under one of the site's robots.txt Disallow prefixes."""
+        out = np.zeros(len(lower_paths), dtype=bool)
+        for prefix in self.robots_disallow:
+            out |= _np(pc.starts_with(lower_paths, prefix))
+        return out
 
     def crawler_agent(self, lower_agents: pa.Array) -> np.ndarray:
         """Index of the declared crawler per agent (−1 when it declares none)."""

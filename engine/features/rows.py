@@ -42,6 +42,8 @@ COUNTERS = (
     "tool_ua",
     "crawler_ua",
     "crawler_verified",
+    "declared_bot",
+    "robots_disallowed",
     "health",
     "waf_acted",
     "depth_sum",
@@ -109,6 +111,8 @@ def row_signals(
     is_asset = pats.asset(plow)[pidx]
     cnt[:, C["asset"]] = is_asset
     cnt[:, C["robots"]] = _u(pc.equal(plow, "/robots.txt"))[pidx]
+    if pats.robots_disallow:
+        cnt[:, C["robots_disallowed"]] = pats.disallowed(plow)[pidx]
     norm = pc.replace_substring_regex(plow, r"(.)/+$", r"\1")
     is_login_path = _u(pc.is_in(norm, value_set=pats.login_paths))[pidx]
     login_post = is_login_path & is_post
@@ -145,6 +149,7 @@ def row_signals(
     cnt[:, C["browser_ua"]] = _u(pc.match_substring_regex(ulow, _BROWSER_RE))[uidx]
     health_ua = pats.health_agent(ulow)[uidx]
     cnt[:, C["health"]] |= health_ua
+    cnt[:, C["declared_bot"]] = pats.declared_bot(ulow)[uidx]
     crawler = pats.crawler_agent(ulow)[uidx]
     declared = crawler >= 0
     cnt[:, C["crawler_ua"]] = declared

@@ -57,7 +57,9 @@ class FeatureStore:
         edges = list(self.cfg.cloudfront_origin_cidrs)
         if self.cfg.cloudfront_feed:
             edges += load_feed(CLOUDFRONT, self.cfg.feeds_dir).networks
-        self.resolver = ClientResolver(self.cfg.trusted_proxies, edges)
+        self.resolver = ClientResolver(
+            self.cfg.trusted_proxies, edges, ipv6_prefix=self.cfg.ipv6_client_prefix
+        )
         self.panes: dict[int, P.PanePartial] = {}
         self._codes: dict[int, np.ndarray] = {}
         self._name_arr = pa.array([], pa.string())

@@ -208,6 +208,8 @@ def _frame(agg: dict, dkeys: dict, window_min: int, end_ms: int, k: int) -> Feat
     f[F.TOOL_UA] = (col["tool_ua"] > 0).astype(np.float64)
     f[F.CRAWLER_UA_FRAC] = _ratio(col["crawler_ua"], req)
     f[F.CRAWLER_VERIFIED_FRAC] = _ratio(col["crawler_verified"], req)
+    f[F.DECLARED_BOT_FRAC] = _ratio(col["declared_bot"], req)
+    f[F.ROBOTS_DISALLOWED_HITS] = col["robots_disallowed"]
     f[F.HEALTH_FRAC] = _ratio(col["health"], req)
     f[F.WAF_ACTED_FRAC] = _ratio(col["waf_acted"], req)
     f[F.BROWSER_UA_FRAC] = _ratio(col["browser_ua"], req)

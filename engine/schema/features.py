@@ -73,6 +73,8 @@ TOOL_UA_HITS = "tool_ua_hits"
 TOOL_UA = "tool_ua"
 CRAWLER_UA_FRAC = "crawler_ua_frac"
 CRAWLER_VERIFIED_FRAC = "crawler_verified_frac"
+DECLARED_BOT_FRAC = "declared_bot_frac"  # UA declares a bot with a contact URL (AhrefsBot…)
+ROBOTS_DISALLOWED_HITS = "robots_disallowed_hits"  # requests under the site's Disallow rules
 BROWSER_UA_FRAC = "browser_ua_frac"
 WAF_ACTED_FRAC = "waf_acted_frac"
 
@@ -126,6 +128,8 @@ ALL_FEATURES: tuple[str, ...] = (
     TOOL_UA,
     CRAWLER_UA_FRAC,
     CRAWLER_VERIFIED_FRAC,
+    DECLARED_BOT_FRAC,
+    ROBOTS_DISALLOWED_HITS,
     BROWSER_UA_FRAC,
     WAF_ACTED_FRAC,
 )

@@ -121,6 +121,8 @@ class IPSetRuleSpec:
     ip_set_names: tuple[str, ...]
     action: str  # one of RULE_ACTIONS
     category: str
+    # WAFv2 ``IPSetForwardedIPConfig``: match the address in this header, not the source.
+    forwarded_ip_config: dict[str, Any] | None = None
 
     kind = "ip_set"
 
@@ -128,7 +130,7 @@ class IPSetRuleSpec:
         object.__setattr__(self, "ip_set_names", tuple(self.ip_set_names))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "action": self.action,
             "category": self.category,
             "ip_set_names": list(self.ip_set_names),
@@ -136,6 +138,9 @@ class IPSetRuleSpec:
             "name": self.name,
             "priority": self.priority,
         }
+        if self.forwarded_ip_config is not None:  # absent, not null: documents stay as before
+            out["forwarded_ip_config"] = dict(self.forwarded_ip_config)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IPSetRuleSpec:
@@ -162,6 +167,7 @@ class RateRuleSpec:
     scope_down: dict[str, Any] | None = None
     ip_set_names: tuple[str, ...] = ()
     source: str = "protection"  # "protection" (configured) or "decisions" (rate_limit decisions)
+    ip_set_forwarded_ip_config: dict[str, Any] | None = None  # how the IP-set scope-down matches
 
     kind = "rate"
 
@@ -183,6 +189,11 @@ class RateRuleSpec:
             "scope_down": self.scope_down,
             "source": self.source,
             "window_s": self.window_s,
+            **(
+                {"ip_set_forwarded_ip_config": dict(self.ip_set_forwarded_ip_config)}
+                if self.ip_set_forwarded_ip_config is not None
+                else {}
+            ),
         }
 
     @classmethod

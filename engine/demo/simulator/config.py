@@ -9,7 +9,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-BenignKind = Literal["browser", "crawler", "nat_gateway", "api_poller", "health_checker"]
+BenignKind = Literal[
+    "browser",
+    "crawler",
+    "nat_gateway",
+    "api_poller",
+    "health_checker",
+    # second wave (``populations.SecondWave``)
+    "seo_crawler",
+    "flash_crowd",
+    "ipv6_household",
+    "ipv6_mobile",
+]
 AttackKind = Literal[
     "volumetric_flood",
     "distributed_flood",
@@ -20,6 +31,8 @@ AttackKind = Literal[
     "scraper",
     "attack_tool",
     "injection_probe",
+    "crawler_impersonator",  # second wave
+    "ipv6_rotating_stuffing",
 ]
 BENIGN_KINDS: tuple[str, ...] = BenignKind.__args__  # type: ignore[attr-defined]
 ATTACK_KINDS: tuple[str, ...] = AttackKind.__args__  # type: ignore[attr-defined]
@@ -56,6 +69,22 @@ class CampaignSpec(BaseModel):
     cache_busting: bool = Field(False, description="floods add a random query to each URL")
 
 
+class SecondWave(BaseModel):
+    """Second-wave populations (``populations.py``): clients of each to add (0: none)."""
+
+    model_config = ConfigDict(extra="forbid")
+    seo_crawlers: int = Field(0, ge=0)
+    impersonators: int = Field(0, ge=0)
+    flash_crowd: int = Field(0, ge=0, description="visitors of one e-mail campaign")
+    flash_crowd_start_min: float = Field(10.0, ge=0)
+    ipv6_households: int = Field(0, ge=0, description="/64s holding 2-5 browsing devices")
+    ipv6_mobiles: int = Field(0, ge=0, description="phones rotating addresses in one /64")
+    ipv6_rotators: int = Field(
+        0, ge=0, description="credential stuffers sending each attempt from a new address "
+        "inside their own /64"
+    )
+
+
 class SimConfig(BaseModel):
     """Everything that shapes one simulated stream; the seed is passed separately."""
 
@@ -72,6 +101,7 @@ class SimConfig(BaseModel):
     health_checkers: int = Field(2, ge=0)
     ipv6_fraction: float = Field(0.05, ge=0, le=1, description="benign browsers on IPv6")
     campaigns: list[CampaignSpec] = Field(default_factory=list)
+    second_wave: SecondWave = Field(default_factory=SecondWave)
     start_jitter_min: float = Field(2.0, ge=0, description="seeded shift of campaign starts")
     param_jitter: float = Field(
         0.25,

@@ -281,6 +281,7 @@ def waf_lines(t: pa.Table, cfg: SimConfig) -> list[str]:
             rq.REQUEST_ID,
             rq.USER_AGENT,
             rq.REFERER,
+            rq.X_FORWARDED_FOR,
         )
     }
     ms = t[rq.EVENT_TIME].cast(pa.int64()).to_pylist()
@@ -292,6 +293,8 @@ def waf_lines(t: pa.Table, cfg: SimConfig) -> list[str]:
         if cols[rq.REFERER][i] is not None:
             headers.append({"name": "Referer", "value": cols[rq.REFERER][i]})
         headers.append({"name": "Accept", "value": "*/*"})
+        if cols[rq.X_FORWARDED_FOR][i] is not None:  # behind CloudFront: the viewer
+            headers.append({"name": "X-Forwarded-For", "value": cols[rq.X_FORWARDED_FOR][i]})
         ctry = cols[rq.COUNTRY][i] or "-"
         rec = {
             "timestamp": ts,
@@ -324,12 +327,22 @@ def waf_lines(t: pa.Table, cfg: SimConfig) -> list[str]:
     return out
 
 
-def render(sim: Simulation, formats: tuple[str, ...] = FORMATS) -> list[LogObject]:
-    """All log objects of the stream, in key order."""
-    cfg, t = sim.config, sim.requests
-    ms = t[rq.EVENT_TIME].cast(pa.int64()).to_numpy()
+def render(
+    sim: Simulation,
+    formats: tuple[str, ...] = FORMATS,
+    tables: dict[str, pa.Table] | None = None,
+) -> list[LogObject]:
+    """All log objects of the stream, in key order. ``tables`` gives a format other rows than
+    the stream's (e.g. ``topology.front_with_cloudfront``: what each layer logged)."""
+    cfg = sim.config
     objects: list[LogObject] = []
+
+    def rows(fmt: str) -> tuple[pa.Table, np.ndarray]:
+        t = (tables or {}).get(fmt, sim.requests)
+        return t, t[rq.EVENT_TIME].cast(pa.int64()).to_numpy()
+
     if "alb" in formats:
+        t, ms = rows("alb")
         lines = np.asarray(alb_lines(t, cfg).to_pylist(), dtype=object)
         node = np.array([int(r[:8], 16) for r in t[rq.REQUEST_ID].to_pylist()]) % len(cfg.alb_nodes)
         end = (ms // FIVE_MIN_MS + 1) * FIVE_MIN_MS  # file holds (end-5min, end]
@@ -350,6 +363,7 @@ def render(sim: Simulation, formats: tuple[str, ...] = FORMATS) -> list[LogObjec
                     LogObject(key, _gz("\n".join(lines[sel]) + "\n"), "alb", int(sel.sum()))
                 )
     if "cloudfront" in formats:
+        t, ms = rows("cloudfront")
         lines = np.asarray(cloudfront_lines(t, cfg).to_pylist(), dtype=object)
         hour = ms // 3_600_000
         part = np.array([int(r[8:16], 16) for r in t[rq.REQUEST_ID].to_pylist()])
@@ -371,6 +385,7 @@ def render(sim: Simulation, formats: tuple[str, ...] = FORMATS) -> list[LogObjec
                     )
                 )
     if "waf" in formats:
+        t, ms = rows("waf")
         lines = np.asarray(waf_lines(t, cfg), dtype=object)
         start = ms // FIVE_MIN_MS * FIVE_MIN_MS
         base = f"AWSLogs/{cfg.account}/WAFLogs/{cfg.region}/{cfg.web_acl}"

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.core.feeds import CLOUDFRONT, feed_networks
-from engine.demo.simulator import attacks, benign
+from engine.demo.simulator import attacks, benign, populations
 from engine.demo.simulator.addresses import AddressAllocator
-from engine.demo.simulator.config import DATA_DIR, CampaignSpec, SimConfig
+from engine.demo.simulator.config import DATA_DIR, CampaignSpec, SecondWave, SimConfig
 from engine.demo.simulator.stream import Profile, StreamBuilder
 from engine.schema import request as rq
 
@@ -102,6 +102,17 @@ def simulate(config: SimConfig, seed: int) -> Simulation:
             who[ip] = ("attack", spec.kind, cid, 1)
         camp_rows.append((cid, spec.kind, c0, c1, len(ips)))
 
+    wave = config.second_wave
+    if wave != SecondWave():  # its own generator: streams without it stay byte-identical
+        b.rng, saved = np.random.default_rng([seed, 11]), b.rng
+        alloc._rng = b.rng
+        extra = populations.add(b, prof, alloc, wave, t0, t1)
+        who.update(extra)
+        for _label, kind, cid, _users in extra.values():
+            if cid and cid not in {r[0] for r in camp_rows}:
+                members = sum(1 for v in extra.values() if v[2] == cid)
+                camp_rows.append((cid, kind, t0, t1, members))
+        b.rng = saved
     requests = b.table(t0, t1)
     return Simulation(seed, config, requests, _labels(requests, who), _campaigns(camp_rows))
 

@@ -250,3 +250,15 @@ def test_apply_policy_properties(proposals, cap, share, floor, active, min_score
             assert ledger.get(d.id).status is Status.APPROVED
         for d in outcome.held:
             assert ledger.get(d.id).status is Status.PROPOSED
+
+
+def test_crawler_conduct_is_never_auto_approved(ledger, clock, make) -> None:
+    ledger.set_policy({"auto_approve": [{"name": "all", "detectors": ["*"], "min_score": 0.0}]},
+                      by="admin")  # fmt: skip
+    crawler = make("66.249.66.1", detector="crawler_conduct", score=0.7)
+    other = make("192.0.2.9", detector="injection", score=0.7)
+    outcome = apply_policy(ledger, [crawler, other], active_clients=1000, now=clock.now())
+    assert {d.client for d in outcome.approved} == {"192.0.2.9"}
+    (held,) = outcome.held
+    assert held.client == "66.249.66.1" and ledger.get(held.id).status is Status.PROPOSED
+    assert "analyst decides" in outcome.reasons[held.id]
