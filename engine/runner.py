@@ -375,6 +375,21 @@ class EngineRunner:
 
     # -- status -----------------------------------------------------------------------------------
 
+    def model_status(self) -> dict[str, Any] | None:
+        """The model the anomaly detector scores with: the online trainer's artifact, or the
+        one the analysis bootstrapped from the stream (no ``[model]`` trainer configured)."""
+        if self.model is not None:
+            return self.model
+        model = getattr(self.analyzer.anomaly, "model", None)
+        if model is None:
+            return None
+        card = model.card
+        return {
+            "version": f"{card[F.SPEC_HASH_KEY][:12]}@{card[F.CARD_FITTED_AT]}",
+            "trained_at": card[F.CARD_FITTED_AT],
+            "training_window": card.get("training_window"),
+        }
+
     def publish_status(self, *, force: bool = False) -> None:
         now = self.clock.time()
         interval = self.settings.loop.status_interval_s
@@ -384,7 +399,7 @@ class EngineRunner:
         engine = EngineStatus(
             ingest=self.telemetry.ingest_status(now_s=now),
             active_clients=self.analyzer.store.active_clients(),
-            model=ModelStatus.from_dict(self.model),
+            model=ModelStatus.from_dict(self.model_status()),
         )
         publish(self.ledger, engine)
         publish(self.ledger, self.telemetry.traffic_series())

@@ -118,7 +118,7 @@ class AnomalyConfig(_Section):
     model_path: Path | None = None
     window_min: int = 15
     min_score: float = 0.55  # 0.5 = the training baseline's 99.9th percentile
-    min_requests: float = 20.0
+    min_requests: float = 10.0
     explain_top: int = Field(3, ge=1)
     trainer: str = Field("models.bootstrap:StreamTrainer", pattern=r"^[\w.]+:\w+$")
     bootstrap_min: float = Field(15.0, gt=0)  # event time watched before the first fit
