@@ -174,10 +174,10 @@ class Analyzer:
     def _feed_baseline(self, ctx, verdicts: list[ClientVerdict], sinks: list) -> None:
         """Hand the model window's matrix to the training baselines, hostile clients marked
         (anyone with a verdict now or a decision in this run) so they never enter it. Only
-        the clients the model would score are handed over (enough requests, no gate)."""
+        the clients like those the model scores are handed over (enough requests, no gate)."""
         snap = ctx.snapshot
         frame = snap.frames[MODEL_WINDOW_MIN]
-        frame = _rows(frame, scorable(frame, ctx, self.cfg.anomaly.min_requests))
+        frame = _rows(frame, scorable(frame, ctx, self.cfg.anomaly.train_min_requests))
         if not len(frame):
             return
         hostile = set(self.policy.active)

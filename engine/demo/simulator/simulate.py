@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.demo.simulator import attacks, benign
+from engine.demo.simulator import attacks, benign, norule
 from engine.demo.simulator.addresses import AddressAllocator
 from engine.demo.simulator.config import DATA_DIR, CampaignSpec, SimConfig
 from engine.demo.simulator.stream import Profile, StreamBuilder
@@ -79,6 +79,11 @@ def simulate(config: SimConfig, seed: int) -> Simulation:
     for i, ip in enumerate(alloc.spread(config.health_checkers)):
         benign.health_checker(b, ip, benign.MONITOR_AGENTS[i % len(benign.MONITOR_AGENTS)], t0, t1)
         who[ip] = ("benign", "health_checker", None, 1)
+
+    for kind in norule.LOOKALIKES.values() if config.lookalikes else ():
+        for ip in alloc.residential(config.lookalikes):
+            norule.lookalike(b, prof, kind, ip, t0, t1)
+            who[ip] = ("benign", kind, None, 1)
 
     camp_rows = []
     for n, spec in enumerate(config.campaigns):
