@@ -208,6 +208,8 @@ class Analyzer:
             "fitted_at": card.get("fitted_at"),
             "training_window": card.get("training_window"),
             "verdicts": sum(1 for k in self._verdicts if k[1] == self.anomaly.name),
+            "refit_every_min": None if self.trainer is None else self.cfg.anomaly.refit_every_min,
+            "drift": self.anomaly.drift,
         }
 
     # --- results -----------------------------------------------------------------------

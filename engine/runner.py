@@ -378,9 +378,16 @@ class EngineRunner:
     def model_status(self) -> dict[str, Any] | None:
         """The model the anomaly detector scores with: the online trainer's artifact, or the
         one the analysis bootstrapped from the stream (no ``[model]`` trainer configured)."""
+        detector = self.analyzer.anomaly
+        drift = None if detector is None else detector.drift
         if self.model is not None:
-            return self.model
-        model = getattr(self.analyzer.anomaly, "model", None)
+            return {
+                **self.model,
+                "source": "online trainer",
+                "refit_every_s": self.settings.model.refit_every_s,
+                "drift": drift,
+            }
+        model = getattr(detector, "model", None)
         if model is None:
             return None
         card = model.card
@@ -388,6 +395,9 @@ class EngineRunner:
             "version": f"{card[F.SPEC_HASH_KEY][:12]}@{card[F.CARD_FITTED_AT]}",
             "trained_at": card[F.CARD_FITTED_AT],
             "training_window": card.get("training_window"),
+            "source": "stream bootstrap",
+            "refit_every_s": self.analyzer.cfg.anomaly.refit_every_min * 60.0,
+            "drift": drift,
         }
 
     def publish_status(self, *, force: bool = False) -> None:

@@ -185,6 +185,7 @@ class AnomalyDetector:
         self.c = cfg.anomaly
         self.model: LoadedModel | None = None
         self.models_used = 0
+        self.drift: dict | None = None  # the latest window against the training window
         self._mtime: float | None = None
         if self.c.window_min != MODEL_WINDOW_MIN:
             raise ConfigError(f"anomaly.window_min must be the spec's {MODEL_WINDOW_MIN}")
@@ -232,6 +233,7 @@ class AnomalyDetector:
             return []
         X = model_matrix(fr)[rows]
         scores, forest, steps = self.model.combined(X, self.c.novelty_steps)
+        self.drift = drift(self.model, X, steps, ctx.window_end.isoformat())
         hot = np.flatnonzero(scores >= self.c.min_score)
         if not len(hot):
             return []
@@ -266,6 +268,20 @@ class AnomalyDetector:
                 )
             )
         return out
+
+
+def drift(model: LoadedModel, X: np.ndarray, steps: np.ndarray, at: str) -> dict:
+    """How far the clients scored now sit from the training window: the share outside its
+    range on some feature, and the median feature's shift of the median, in the feature's
+    interquartile ranges (0 = the same population; 1 = shifted by a whole IQR)."""
+    shift = np.abs(np.median(X, axis=0) - model.center) / model.scale
+    return {
+        "window_end": at,
+        "clients": len(X),
+        "outside_range_share": round(float((steps.max(axis=1) > 0).mean()), 4),
+        "median_shift_iqr": round(float(np.median(shift)), 4),
+        "most_shifted": MODEL_FEATURE_NAMES[int(np.argmax(shift))],
+    }
 
 
 def _num(x: float) -> str:

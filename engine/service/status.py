@@ -54,6 +54,9 @@ class StatusMethods(DecisionMethods):
             "drift": None if last is None else last.drift,
             "model_version": body.model.version,
             "model_age_s": self._age_s(body.model.trained_at),
+            "model_source": body.model.source,
+            "model_refit_every_s": body.model.refit_every_s,
+            "model_drift": body.model.drift,
         }
 
     def metrics(self) -> dict[str, Any]:
