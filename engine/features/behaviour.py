@@ -7,7 +7,8 @@ and workers:
 - ``id_step``: the request's numeric last path segment is 1–3 above the client's previous
   request on the same path template (``/orders/41`` then ``/orders/42``): id walking.
 - ``gap`` set: the client's inter-arrival gaps quantized to ``GAP_QUANTUM_MS``; a metronome
-  has a handful of distinct gaps, a human many.
+  repeats a handful of distinct gaps (gaps per distinct gap in the hundreds), a human rarely
+  repeats one.
 - ``target`` set: distinct path + query; a cache-busting client makes every request unique.
 - ``login_ok``: successful (2xx/3xx) POSTs to a login path: many accounts from one client.
 - ``slow`` and ``dur_10ms``: requests the origin took ``SLOW_REQUEST_MS`` or more to answer,
@@ -96,7 +97,7 @@ def features(col: dict[str, np.ndarray], est: dict[str, np.ndarray], req: np.nda
     var_lb = np.maximum(col["lb_sq"] / safe - mean_lb**2, 0.0)
     return {
         F.ID_STEP_FRAC: col["id_step"] / safe,
-        F.GAP_DISTINCT_FRAC: np.where(req > 1, est["gap"] / np.maximum(req - 1, 1.0), 1.0),
+        F.GAP_REPEAT: np.maximum(req - 1.0, 0.0) / np.maximum(est["gap"], 1.0),
         F.TARGET_DISTINCT_FRAC: est["target"] / safe,
         F.LOGIN_SUCCESS_COUNT: col["login_ok"],
         F.SLOW_REQ_FRAC: col["slow"] / safe,

@@ -77,7 +77,7 @@ BROWSER_UA_FRAC = "browser_ua_frac"
 WAF_ACTED_FRAC = "waf_acted_frac"
 # behaviour (engine/features/behaviour.py): how a client acts, for the anomaly model
 ID_STEP_FRAC = "id_step_frac"  # share of requests walking a numeric id up by 1-3
-GAP_DISTINCT_FRAC = "gap_distinct_frac"  # distinct 100 ms inter-arrival gaps per gap
+GAP_REPEAT = "gap_repeat"  # inter-arrival gaps per distinct gap (100 ms): metronome > 10
 TARGET_DISTINCT_FRAC = "target_distinct_frac"  # distinct path+query per request
 LOGIN_SUCCESS_COUNT = "login_success_count"  # successful login POSTs
 SLOW_REQ_FRAC = "slow_req_frac"  # share of requests processed for 5 s or more
@@ -137,7 +137,7 @@ ALL_FEATURES: tuple[str, ...] = (
     BROWSER_UA_FRAC,
     WAF_ACTED_FRAC,
     ID_STEP_FRAC,
-    GAP_DISTINCT_FRAC,
+    GAP_REPEAT,
     TARGET_DISTINCT_FRAC,
     LOGIN_SUCCESS_COUNT,
     SLOW_REQ_FRAC,
@@ -245,7 +245,7 @@ MODEL_FEATURES: tuple[tuple[str, str], ...] = (
     (UA_DISTINCT, "log1p"),
     (FINGERPRINT_DISTINCT, "log1p"),
     (ID_STEP_FRAC, "raw"),
-    (GAP_DISTINCT_FRAC, "raw"),
+    (GAP_REPEAT, "log1p"),
     (TARGET_DISTINCT_FRAC, "raw"),
     (QUERY_FRAC, "raw"),
     (ASSET_FRAC, "raw"),
