@@ -198,6 +198,15 @@ class StatusOut(Out):
         description="failing polls and enforcement cycles: failures in a row, last delay, "
         "next attempt (epoch s), last error",
     )
+    model_source: str | None = Field(
+        default=None, description="online trainer (persisted artifact) or stream bootstrap"
+    )
+    model_refit_every_s: float | None = Field(default=None, description="the refit schedule")
+    model_drift: dict[str, Any] | None = Field(
+        default=None,
+        description="latest scored window against the training window: share of clients "
+        "outside its range, median feature shift in IQRs, the most shifted feature",
+    )
 
 
 class ClientSummaryOut(Out):

@@ -32,11 +32,13 @@ from benchmarks import SHARED_CORPORA
 from benchmarks.baselines import BASELINES, run_baselines
 from benchmarks.baselines.scoring import ClientIndex, from_baseline, from_decisions, score
 from engine.demo.simulator import HELDOUT_SEEDS, TRAIN_SEEDS, preset, render, simulate, view
+from engine.demo.simulator.norule import KINDS as NORULE_KINDS
 from engine.demo.simulator.render import FORMATS, LogObject
 from engine.demo.simulator.simulate import L_CLIENT
 from engine.schema import request as rq
 
 WAFSMITH = "wafsmith"
+MODEL = "anomaly"
 SHORT = {
     "waf-rbr-100": "rbr-100",
     "waf-rbr-2000": "rbr-2000",
@@ -113,7 +115,11 @@ def ablations() -> dict[str, list[str]]:
         return {}
     names = list(DETECTORS.names())
     per_client = [n for n in names if not n.startswith("distributed")]
-    return {f"{WAFSMITH}-per-client-only": per_client}
+    out = {f"{WAFSMITH}-per-client-only": per_client}
+    if MODEL in names:  # issue 15: what the anomaly model adds to the rules, and costs
+        out[f"{WAFSMITH}-rules-only"] = [n for n in names if n != MODEL]
+        out[f"{WAFSMITH}-model-only"] = [MODEL]
+    return out
 
 
 def run_seed(
@@ -280,8 +286,20 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "crawlers_blocked": sum(m["crawlers_blocked"] for m in ms),
             "nat_blocked": sum(m["nat_blocked"] for m in ms),
             "flood_ttd_worst_s": None if any(t is None for t in ttd) else max(ttd),
+            "norule_recall_mean": _norule_recall(ms),
         }
     return out
+
+
+def _norule_recall(ms: list[dict[str, Any]]) -> float | None:
+    """Recall over the attacks no rule targets (issue 15), pooled over seeds; None without."""
+    hit = total = 0
+    for m in ms:
+        for kind in NORULE_KINDS:
+            k = m["per_kind"].get(kind)
+            if k is not None:
+                hit, total = hit + k["flagged"], total + k["clients"]
+    return round(hit / total, 4) if total else None
 
 
 def print_summary(summary: dict[str, dict[str, Any]], out=print) -> None:
@@ -289,7 +307,7 @@ def print_summary(summary: dict[str, dict[str, Any]], out=print) -> None:
     out(f"\n== summary over {seeds} seed(s)")
     head = (
         f"{'system':32} {'F1 mean':>8} {'F1 min':>7} {'recall':>7} {'FPR mean':>9} "
-        f"{'FPR max':>8} {'crawl':>5} {'NAT':>4} {'floodTTD':>8}"
+        f"{'FPR max':>8} {'crawl':>5} {'NAT':>4} {'floodTTD':>8} {'noRule rec':>10}"
     )
     out(head)
     out("-" * len(head))
@@ -297,7 +315,8 @@ def print_summary(summary: dict[str, dict[str, Any]], out=print) -> None:
         out(
             f"{name:32} {m['f1_mean']:>8.3f} {m['f1_min']:>7.3f} {m['recall_mean']:>7.3f} "
             f"{100 * m['benign_fpr_mean']:>8.2f}% {100 * m['benign_fpr_max']:>7.2f}% "
-            f"{m['crawlers_blocked']:>5} {m['nat_blocked']:>4} {_fmt(m['flood_ttd_worst_s']):>8}"
+            f"{m['crawlers_blocked']:>5} {m['nat_blocked']:>4} {_fmt(m['flood_ttd_worst_s']):>8} "
+            f"{_fmt(m.get('norule_recall_mean')):>10}"
         )
     if WAFSMITH in summary:
         best = max(
@@ -334,7 +353,7 @@ def check_targets(run: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scale", choices=("tiny", "small", "full"), default="small")
+    ap.add_argument("--scale", choices=("tiny", "small", "full", "norule"), default="small")
     ap.add_argument(
         "--seed",
         type=int,
@@ -355,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--ablations",
         action="store_true",
-        help="also run wafsmith with per-client detectors only (no population detectors)",
+        help="also run wafsmith with per-client detectors only (no population detectors), "
+        "rules only (no anomaly model) and the model only",
     )
     ap.add_argument(
         "--topology",

@@ -223,10 +223,10 @@ class Analyzer:
     def _feed_baseline(self, ctx, verdicts: list[ClientVerdict], sinks: list) -> None:
         """Hand the model window's matrix to the training baselines, hostile clients marked
         (anyone with a verdict now or a decision in this run) so they never enter it. Only
-        the clients the model would score are handed over (enough requests, no gate)."""
+        the clients like those the model scores are handed over (enough requests, no gate)."""
         snap = ctx.snapshot
         frame = snap.frames[MODEL_WINDOW_MIN]
-        frame = _rows(frame, scorable(frame, ctx, self.cfg.anomaly.min_requests))
+        frame = _rows(frame, scorable(frame, ctx, self.cfg.anomaly.train_min_requests))
         if not len(frame):
             return
         hostile = set(self.policy.active)
@@ -258,6 +258,8 @@ class Analyzer:
             "fitted_at": card.get("fitted_at"),
             "training_window": card.get("training_window"),
             "verdicts": sum(1 for k in self._verdicts if k[1] == self.anomaly.name),
+            "refit_every_min": None if self.trainer is None else self.cfg.anomaly.refit_every_min,
+            "drift": self.anomaly.drift,
         }
 
     # --- results -----------------------------------------------------------------------

@@ -566,6 +566,31 @@ class EngineRunner:
 
     # -- status -----------------------------------------------------------------------------------
 
+    def model_status(self) -> dict[str, Any] | None:
+        """The model the anomaly detector scores with: the online trainer's artifact, or the
+        one the analysis bootstrapped from the stream (no ``[model]`` trainer configured)."""
+        detector = self.analyzer.anomaly
+        drift = None if detector is None else detector.drift
+        if self.model is not None:
+            return {
+                **self.model,
+                "source": "online trainer",
+                "refit_every_s": self.settings.model.refit_every_s,
+                "drift": drift,
+            }
+        model = getattr(detector, "model", None)
+        if model is None:
+            return None
+        card = model.card
+        return {
+            "version": f"{card[F.SPEC_HASH_KEY][:12]}@{card[F.CARD_FITTED_AT]}",
+            "trained_at": card[F.CARD_FITTED_AT],
+            "training_window": card.get("training_window"),
+            "source": "stream bootstrap",
+            "refit_every_s": self.analyzer.cfg.anomaly.refit_every_min * 60.0,
+            "drift": drift,
+        }
+
     def publish_status(self, *, force: bool = False) -> None:
         now = self.clock.time()
         interval = self.settings.loop.status_interval_s
@@ -575,7 +600,7 @@ class EngineRunner:
         engine = EngineStatus(
             ingest=self.telemetry.ingest_status(now_s=now),
             active_clients=self.analyzer.store.active_clients(),
-            model=ModelStatus.from_dict(self.model),
+            model=ModelStatus.from_dict(self.model_status()),
             notices=tuple(self.analyzer.notices()),
             backoff={
                 "poll": self.poll_backoff.state.to_dict(),

@@ -110,6 +110,9 @@ class ModelStatus:
     version: str | None = None  # spec hash prefix @ fitted time
     trained_at: str | None = None  # ISO-8601 UTC
     training_window: dict[str, Any] | None = None  # start, end, clients (the model card's)
+    source: str | None = None  # "online trainer" (persisted artifact) or "stream bootstrap"
+    refit_every_s: float | None = None  # the refit schedule
+    drift: dict[str, Any] | None = None  # latest scored window against the training window
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -22,12 +22,17 @@ from engine.schema.features import (
     CARD_FITTED_AT,
     MODEL_ARTIFACT_FORMAT,
     MODEL_FEATURE_NAMES,
+    MODEL_FEATURES,
     MODEL_WINDOW_MIN,
     SPEC_HASH,
     SPEC_HASH_KEY,
 )
 
 _EPS = 1e-9
+# The smallest step that counts as "outside the baseline's range", per transform: a tenth of a
+# ratio, or a factor of e^0.5 ≈ 1.6 for a log1p count (a feature constant in training has
+# no spread of its own to measure the step in).
+NOVELTY_FLOOR = {"raw": 0.1, "log1p": 0.5}
 
 
 class NotFittedError(RuntimeError):
@@ -75,6 +80,13 @@ class ClientIsolationForest(OutlierMixin, BaseEstimator):
         self.baseline_median_ = np.median(Xs, axis=0)
         mad = np.median(np.abs(Xs - self.baseline_median_), axis=0) * 1.4826
         self.baseline_mad_ = np.where(mad > _EPS, mad, 1.0)
+        # The novelty side: the baseline's range per feature and the step to measure leaving
+        # it in. The forest cannot split on a feature that never varied in training, so a
+        # client walking ids when no baseline client did is invisible to it; this is not.
+        self.train_min_ = X.min(axis=0)
+        self.train_max_ = X.max(axis=0)
+        floor = np.array([NOVELTY_FLOOR[t] for _, t in MODEL_FEATURES])
+        self.novelty_unit_ = np.maximum(q75 - q25, floor)
         self.feature_names_in_ = np.asarray(MODEL_FEATURE_NAMES, dtype=object)
         self.feature_spec_hash_ = SPEC_HASH
         self.n_samples_fit_ = X.shape[0]
@@ -97,6 +109,22 @@ class ClientIsolationForest(OutlierMixin, BaseEstimator):
         raw = -self.score_samples(X)
         return _calibrate(raw, self.raw_median_, self.raw_q999_)
 
+    def novelty(self, X) -> np.ndarray:
+        """Per row and feature, steps (``novelty_unit_``) outside the training range (0 inside)."""
+        self._fitted()
+        X = self._check(X)
+        above = (X - self.train_max_) / self.novelty_unit_
+        below = (self.train_min_ - X) / self.novelty_unit_
+        return np.maximum(np.maximum(above, below), 0.0)
+
+    def anomaly_score01(self, X, novelty_steps: float = 2.5) -> np.ndarray:
+        """What the engine's detector scores: the higher of ``score01`` and the novelty score
+        (0.5 at ``novelty_steps`` steps outside the training range on some feature)."""
+        worst = self.novelty(X).max(axis=1)
+        ratio = np.maximum(worst / novelty_steps, _EPS)
+        novel = np.where(worst > 0, np.clip(1.0 - 0.5 / ratio, 0.0, 1.0), 0.0)
+        return np.maximum(self.score01(X), novel)
+
     def explain(self, X, top: int = 3) -> list[list[tuple[str, float]]]:
         """Per row, the ``top`` features furthest above the baseline, as robust z-scores."""
         z = (self._scaled(X) - self.baseline_median_) / self.baseline_mad_
@@ -118,6 +146,9 @@ class ClientIsolationForest(OutlierMixin, BaseEstimator):
             "raw_q999": self.raw_q999_,
             "baseline_median": self.baseline_median_,
             "baseline_mad": self.baseline_mad_,
+            "train_min": self.train_min_,
+            "train_max": self.train_max_,
+            "novelty_unit": self.novelty_unit_,
         }
 
     def card(

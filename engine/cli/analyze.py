@@ -194,6 +194,7 @@ def print_table(doc: dict, out: TextIO | None = None) -> None:
     for notice in doc["stats"].get("notices", []):
         print(f"note: {notice}", file=out)
     print(f"{len(rows)} decision(s) from {doc['stats'].get('rows', 0):,} requests", file=out)
+    print(model_line(doc["stats"].get("anomaly")), file=out)
     if not rows:
         return
     print(f"{'decided_at':<21} {'client':<20} {'action':<10} {'score':>5} {'members':>7}  "
@@ -203,6 +204,22 @@ def print_table(doc: dict, out: TextIO | None = None) -> None:
         print(f"{r['decided_at'][:19]:<21} {r['client']:<20} {r['action']:<10} "
               f"{r['score']:>5.2f} {len(r['members']):>7}  {r['detector']:<22} {reason[:110]}",
               file=out)
+        if r["detector"] == "anomaly":  # the model's why: top features against its baseline
+            for why in r["reasons"][1:]:
+                if why.startswith("[anomaly/"):
+                    print(f"{'':<21}   {why.split('] ', 1)[-1]}", file=out)
+
+
+def model_line(status: dict | None) -> str:
+    """One line on the anomaly model: off, still bootstrapping, or what it was trained on."""
+    if status is None:
+        return "anomaly model: off"
+    line = f"anomaly model: {status['state']} ({status['source']}"
+    window = status.get("training_window") or {}
+    if window.get("clients"):
+        line += (f", trained on {window['clients']:,} client-windows "
+                 f"{window['start']} – {window['end']}")
+    return line + f"), {status['verdicts']} verdict(s)"
 
 
 def analyze_spark(args: argparse.Namespace, cfg: AnalysisConfig, policy: ProposalConfig):

@@ -17,7 +17,7 @@ import joblib
 import numpy as np
 
 from engine.core.errors import ConfigError
-from engine.detectors.base import DETECTORS, DetectionContext, fmt
+from engine.detectors.base import DETECTORS, DetectionContext, fmt, saturating
 from engine.detectors.config import DetectionConfig
 from engine.schema import features as F
 from engine.schema.features import (
@@ -46,6 +46,9 @@ class LoadedModel:
     baseline_median: np.ndarray
     baseline_mad: np.ndarray
     card: dict
+    train_min: np.ndarray | None = None  # the baseline's range (model-matrix units) and the
+    train_max: np.ndarray | None = None  # step that counts as leaving it; None: an artifact
+    novelty_unit: np.ndarray | None = None  # from before the novelty side existed
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_trees", _compile_forest(self.forest))
@@ -67,6 +70,24 @@ class LoadedModel:
         return np.clip(
             0.5 * (raw - self.raw_median) / max(self.raw_q999 - self.raw_median, 1e-9), 0.0, 1.0
         )
+
+    def novelty(self, X: np.ndarray) -> np.ndarray:
+        """Per client and feature, how many steps outside the baseline's range it lies
+        (0 inside): what the forest cannot see on features constant in training."""
+        if self.train_min is None:
+            return np.zeros_like(X)
+        above = (X - self.train_max) / self.novelty_unit
+        below = (self.train_min - X) / self.novelty_unit
+        return np.maximum(np.maximum(above, below), 0.0)
+
+    def combined(self, X: np.ndarray, novelty_steps: float):
+        """(score, forest score, novelty steps per feature): the higher of the forest's score
+        and the novelty score (0.5 at ``novelty_steps`` steps outside the range)."""
+        forest = self.score01(X)
+        steps = self.novelty(X)
+        worst = steps.max(axis=1) if steps.size else np.zeros(len(X))
+        novel = np.where(worst > 0, saturating(worst, novelty_steps), 0.0)
+        return np.maximum(forest, novel), forest, steps
 
     def zscores(self, X: np.ndarray) -> np.ndarray:
         return (self._scaled(X) - self.baseline_median) / self.baseline_mad
@@ -137,6 +158,9 @@ def model_from_artifact(art: dict, card: dict, *, source: str = "artifact") -> L
         art["baseline_median"],
         art["baseline_mad"],
         card,
+        art.get("train_min"),
+        art.get("train_max"),
+        art.get("novelty_unit"),
     )
 
 
@@ -161,6 +185,7 @@ class AnomalyDetector:
         self.c = cfg.anomaly
         self.model: LoadedModel | None = None
         self.models_used = 0
+        self.drift: dict | None = None  # the latest window against the training window
         self._mtime: float | None = None
         if self.c.window_min != MODEL_WINDOW_MIN:
             raise ConfigError(f"anomaly.window_min must be the spec's {MODEL_WINDOW_MIN}")
@@ -207,22 +232,30 @@ class AnomalyDetector:
         if not len(rows):
             return []
         X = model_matrix(fr)[rows]
-        scores = self.model.score01(X)
+        scores, forest, steps = self.model.combined(X, self.c.novelty_steps)
+        self.drift = drift(self.model, X, steps, ctx.window_end.isoformat())
         hot = np.flatnonzero(scores >= self.c.min_score)
         if not len(hot):
             return []
         z = self.model.zscores(X[hot])
-        center = self.model.center
+        center, m = self.model.center, self.model
         out = []
         for k, i in enumerate(hot):
-            top = np.argsort(-np.abs(z[k]))[: self.c.explain_top]
-            reasons = [f"isolation-forest score {scores[i]:.2f} (threshold {self.c.min_score:.2f})"]
-            reasons += [
-                f"{MODEL_FEATURE_NAMES[j]} = {_num(f[MODEL_FEATURE_NAMES[j]][rows[i]])} against "
-                f"a baseline median of {_num(plain_value(j, center[j]))} "
-                f"({z[k, j]:+.1f} robust z against the baseline)"
-                for j in top
+            # the features furthest outside the baseline's range first, then by robust z
+            order = np.lexsort((-np.abs(z[k]), -steps[i]))
+            top = order[: self.c.explain_top]
+            reasons = [
+                f"anomaly score {scores[i]:.2f} (threshold {self.c.min_score:.2f}; isolation "
+                f"forest {forest[i]:.2f}, {steps[i].max():.1f} steps outside the baseline range)"
             ]
+            for j in top:
+                name = MODEL_FEATURE_NAMES[j]
+                where = f"a baseline median of {_num(plain_value(j, center[j]))}"
+                if steps[i, j] > 0:
+                    where += (f", range {_num(plain_value(j, m.train_min[j]))}–"
+                              f"{_num(plain_value(j, m.train_max[j]))}")
+                reasons.append(f"{name} = {_num(f[name][rows[i]])} against {where} "
+                               f"({z[k, j]:+.1f} robust z against the baseline)")
             out.append(
                 ctx.verdict(
                     fr,
@@ -235,6 +268,20 @@ class AnomalyDetector:
                 )
             )
         return out
+
+
+def drift(model: LoadedModel, X: np.ndarray, steps: np.ndarray, at: str) -> dict:
+    """How far the clients scored now sit from the training window: the share outside its
+    range on some feature, and the median feature's shift of the median, in the feature's
+    interquartile ranges (0 = the same population; 1 = shifted by a whole IQR)."""
+    shift = np.abs(np.median(X, axis=0) - model.center) / model.scale
+    return {
+        "window_end": at,
+        "clients": len(X),
+        "outside_range_share": round(float((steps.max(axis=1) > 0).mean()), 4),
+        "median_shift_iqr": round(float(np.median(shift)), 4),
+        "most_shifted": MODEL_FEATURE_NAMES[int(np.argmax(shift))],
+    }
 
 
 def _num(x: float) -> str:

@@ -125,7 +125,14 @@ class AnomalyConfig(_Section):
     model_path: Path | None = None
     window_min: int = 15
     min_score: float = 0.55  # 0.5 = the training baseline's 99.9th percentile
-    min_requests: float = 20.0
+    # The model judges clients with at least ``min_requests`` requests in its window (ratios
+    # over fewer are noise to it) and learns from those with ``train_min_requests``.
+    min_requests: float = 30.0
+    train_min_requests: float = 10.0
+    # A client this many steps outside the training range on some feature scores 0.5 (a step:
+    # the feature's interquartile range, at least a tenth of a ratio or a factor 1.6 of a
+    # count); the forest's own score is used where it is higher.
+    novelty_steps: float = Field(2.5, gt=0)
     explain_top: int = Field(3, ge=1)
     trainer: str = Field("models.bootstrap:StreamTrainer", pattern=r"^[\w.]+:\w+$")
     bootstrap_min: float = Field(15.0, gt=0)  # event time watched before the first fit

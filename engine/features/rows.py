@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.features import behaviour
 from engine.features.config import FeatureConfig
 from engine.features.hashing import hash32, hash64
 from engine.features.patterns import Patterns
@@ -51,10 +52,11 @@ COUNTERS = (
     "browser_ua",
     "login_path",
     "has_query",
+    *behaviour.COUNTERS,
 )
 C = {name: i for i, name in enumerate(COUNTERS)}
 # Distinct-value families (bottom-k sets per client and pane).
-DISTINCT = ("path", "ua", "probe", "sensitive_path", "fingerprint")
+DISTINCT = ("path", "ua", "probe", "sensitive_path", "fingerprint", *behaviour.DISTINCT)
 _WAF_ACTED = pa.array(["BLOCK", "CAPTCHA", "CHALLENGE"])
 _BROWSER_RE = r"^mozilla/5\.0 \((windows|macintosh|x11|linux|iphone|ipad)"
 
@@ -180,6 +182,12 @@ def row_signals(
         "sensitive_path": (is_sens, path_h),
         "fingerprint": (np.ones(n, dtype=bool), fingerprint),
     }
+    b_counts, b_hashes = behaviour.signals(
+        table, ts, cidx, plow, pidx, login_post, status.astype(np.int64)
+    )
+    for name, values in b_counts.items():
+        cnt[:, C[name]] = values
+    hashes.update(b_hashes)
     priority = (
         8 * cnt[:, C["tool_ua"]]
         + 8 * inj

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.features import kmv
+from engine.features import behaviour, kmv
 from engine.features.rows import COUNTERS, DISTINCT
 from engine.schema import features as F
 from engine.schema.features import FeatureFrame
@@ -216,6 +216,7 @@ def _frame(agg: dict, dkeys: dict, window_min: int, end_ms: int, k: int) -> Feat
     f[F.S404_COUNT] = col["s404"]
     f[F.S4XX_COUNT] = col["s4xx"]
     f[F.ASSET_COUNT] = col["asset"]
+    f.update(behaviour.features(col, est, req))
     return FeatureFrame(window_min, end_ms, uniq, f, dkeys["fingerprint"], dkeys["path"])
 
 

@@ -77,6 +77,14 @@ DECLARED_BOT_FRAC = "declared_bot_frac"  # UA declares a bot with a contact URL 
 ROBOTS_DISALLOWED_HITS = "robots_disallowed_hits"  # requests under the site's Disallow rules
 BROWSER_UA_FRAC = "browser_ua_frac"
 WAF_ACTED_FRAC = "waf_acted_frac"
+# behaviour (engine/features/behaviour.py): how a client acts, for the anomaly model
+ID_STEP_FRAC = "id_step_frac"  # share of requests walking a numeric id up by 1-3
+GAP_REPEAT = "gap_repeat"  # inter-arrival gaps per distinct gap (100 ms): metronome > 10
+TARGET_DISTINCT_FRAC = "target_distinct_frac"  # distinct path+query per request
+LOGIN_SUCCESS_COUNT = "login_success_count"  # successful login POSTs
+SLOW_REQ_FRAC = "slow_req_frac"  # share of requests processed for 5 s or more
+DURATION_MEAN_MS = "duration_mean_ms"  # mean processing time
+BYTES_OUT_LOG2_STD = "bytes_out_log2_std"  # spread of response sizes (log2 bytes)
 
 # Every column of a finalized FeatureFrame, no more, no less (a test holds the features
 # stage to it).
@@ -132,6 +140,13 @@ ALL_FEATURES: tuple[str, ...] = (
     ROBOTS_DISALLOWED_HITS,
     BROWSER_UA_FRAC,
     WAF_ACTED_FRAC,
+    ID_STEP_FRAC,
+    GAP_REPEAT,
+    TARGET_DISTINCT_FRAC,
+    LOGIN_SUCCESS_COUNT,
+    SLOW_REQ_FRAC,
+    DURATION_MEAN_MS,
+    BYTES_OUT_LOG2_STD,
 )
 
 # Keys a verdict's ``features`` carries beside frame columns (campaign-level figures).
@@ -204,7 +219,7 @@ def key_pairs(keys: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 # --- the model feature spec and its artifact -----------------------------------------------
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 MODEL_WINDOW_MIN = 15
 MODEL_ARTIFACT_NAME = "iforest"  # <directory>/iforest.joblib + iforest.json (the model card)
 MODEL_ARTIFACT_FORMAT = "wafsmith-iforest/1"
@@ -233,6 +248,15 @@ MODEL_FEATURES: tuple[tuple[str, str], ...] = (
     (NO_REFERER_FRAC, "raw"),
     (UA_DISTINCT, "log1p"),
     (FINGERPRINT_DISTINCT, "log1p"),
+    (ID_STEP_FRAC, "raw"),
+    (GAP_REPEAT, "log1p"),
+    (TARGET_DISTINCT_FRAC, "raw"),
+    (QUERY_FRAC, "raw"),
+    (ASSET_FRAC, "raw"),
+    (LOGIN_SUCCESS_COUNT, "log1p"),
+    (SLOW_REQ_FRAC, "raw"),
+    (DURATION_MEAN_MS, "log1p"),
+    (BYTES_OUT_LOG2_STD, "raw"),
 )
 MODEL_FEATURE_NAMES: tuple[str, ...] = tuple(name for name, _ in MODEL_FEATURES)
 

@@ -61,6 +61,9 @@ class StatusMethods(DecisionMethods):
             "lease": self.lease(),
             "notices": list(body.notices),
             "backoff": body.backoff,
+            "model_source": body.model.source,
+            "model_refit_every_s": body.model.refit_every_s,
+            "model_drift": body.model.drift,
         }
 
     def lease(self) -> dict[str, Any]:

@@ -35,6 +35,10 @@ def test_analysis_bootstraps_the_model_and_flags_the_odd_client():
     status = res.stats["anomaly"]
     assert status["state"] == "scoring" and status["source"] == "stream bootstrap"
     assert status["fits"] >= 1 and status["training_window"]["clients"] >= 200
+    assert status["refit_every_min"] == 60.0
+    drift = status["drift"]  # the last scored window against the training window
+    assert drift["clients"] > 0 and 0.0 <= drift["outside_range_share"] <= 1.0
+    assert drift["median_shift_iqr"] >= 0.0 and drift["most_shifted"]
 
     flagged = {v.client for v in res.verdicts if v.detector == "anomaly"}
     assert ODD in flagged

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.demo.simulator import norule
 from engine.demo.simulator.benign import country
 from engine.demo.simulator.combined import read_combined, split_target
 from engine.demo.simulator.config import DATA_DIR, CampaignSpec
@@ -133,6 +134,10 @@ def emit(
     rng = b.rng
     shared_ua = str(prof.user_agents.draw(rng, 1)[0])
     flood_targets = prof.pages.values[:3]
+    if spec.kind in norule.KINDS:
+        for ip in ips:
+            norule.emit(b, prof, spec, ip, t0, t1)
+        return
     for i, ip in enumerate(ips):
         times = arrivals(rng, spec.rate_per_client, t0, t1)
         n = times.size

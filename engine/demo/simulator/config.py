@@ -33,6 +33,12 @@ AttackKind = Literal[
     "injection_probe",
     "crawler_impersonator",  # second wave
     "ipv6_rotating_stuffing",
+    # no rule targets these (engine/demo/simulator/norule.py)
+    "bola_enumeration",
+    "cache_busting",
+    "inventory_bot",
+    "account_takeover",
+    "slow_request",
 ]
 BENIGN_KINDS: tuple[str, ...] = BenignKind.__args__  # type: ignore[attr-defined]
 ATTACK_KINDS: tuple[str, ...] = AttackKind.__args__  # type: ignore[attr-defined]
@@ -102,6 +108,9 @@ class SimConfig(BaseModel):
     ipv6_fraction: float = Field(0.05, ge=0, le=1, description="benign browsers on IPv6")
     campaigns: list[CampaignSpec] = Field(default_factory=list)
     second_wave: SecondWave = Field(default_factory=SecondWave)
+    lookalikes: int = Field(
+        0, ge=0, description="benign look-alikes of each no-rule attack kind (norule.py)"
+    )
     start_jitter_min: float = Field(2.0, ge=0, description="seeded shift of campaign starts")
     param_jitter: float = Field(
         0.25,
@@ -227,6 +236,18 @@ def _full_campaigns() -> list[CampaignSpec]:
     ]
 
 
+def _norule_campaigns() -> list[CampaignSpec]:
+    """Attacks no rule targets (``norule.py``), at rates under every flood threshold."""
+    C = CampaignSpec
+    return [
+        C(kind="bola_enumeration", clients=4, start_min=20, duration_min=30, rate_per_client=0.08),
+        C(kind="cache_busting", clients=4, start_min=22, duration_min=25, rate_per_client=0.6),
+        C(kind="inventory_bot", clients=4, start_min=18, duration_min=35, rate_per_client=0.2),
+        C(kind="account_takeover", clients=4, start_min=25, duration_min=25, rate_per_client=0.05),
+        C(kind="slow_request", clients=4, start_min=20, duration_min=30, rate_per_client=0.05),
+    ]
+
+
 def preset(scale: str, **overrides) -> SimConfig:
     """``small`` runs in seconds (tests, ``--scale small``); ``full`` is the benchmark."""
     if scale == "small":
@@ -271,7 +292,19 @@ def preset(scale: str, **overrides) -> SimConfig:
                 for c in _small_campaigns()
             ],
         )
+    elif scale == "norule":  # attacks no rule targets, beside their benign look-alikes
+        base = dict(
+            minutes=60,
+            browsers=1500,
+            nat_gateways=3,
+            nat_users=(40, 100),
+            crawlers=4,
+            api_pollers=3,
+            health_checkers=2,
+            lookalikes=40,
+            campaigns=_norule_campaigns(),
+        )
     else:
-        raise ValueError(f"unknown scale {scale!r}: use tiny, small or full")
+        raise ValueError(f"unknown scale {scale!r}: use tiny, small, full or norule")
     base.update(overrides)
     return SimConfig(**base)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.core.feeds import CLOUDFRONT, feed_networks
-from engine.demo.simulator import attacks, benign, populations
+from engine.demo.simulator import attacks, benign, norule, populations
 from engine.demo.simulator.addresses import AddressAllocator
 from engine.demo.simulator.config import DATA_DIR, CampaignSpec, SecondWave, SimConfig
 from engine.demo.simulator.stream import Profile, StreamBuilder
@@ -82,6 +82,11 @@ def simulate(config: SimConfig, seed: int) -> Simulation:
     for i, ip in enumerate(alloc.spread(config.health_checkers)):
         benign.health_checker(b, ip, benign.MONITOR_AGENTS[i % len(benign.MONITOR_AGENTS)], t0, t1)
         who[ip] = ("benign", "health_checker", None, 1)
+
+    for kind in norule.LOOKALIKES.values() if config.lookalikes else ():
+        for ip in alloc.residential(config.lookalikes):
+            norule.lookalike(b, prof, kind, ip, t0, t1)
+            who[ip] = ("benign", kind, None, 1)
 
     camp_rows = []
     for n, spec in enumerate(config.campaigns):

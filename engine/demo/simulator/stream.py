@@ -93,6 +93,7 @@ _FIELDS = (
     "protocol",
     "tls",
     "country",
+    "duration",
 )
 
 
@@ -119,8 +120,10 @@ class StreamBuilder:
         referer=None,
         bytes_in=None,
         bytes_out=None,
+        duration_ms=None,
     ) -> None:
-        """Append ``len(times_ms)`` requests of one client; scalars broadcast."""
+        """Append ``len(times_ms)`` requests of one client; scalars broadcast (a ``duration_ms``
+        of None: drawn like the site's usual processing times)."""
         n = len(times_ms)
         if n == 0:
             return
@@ -146,6 +149,9 @@ class StreamBuilder:
             "protocol": _col(PROTOCOLS[proto_i], n),
             "tls": np.full(n, tls_i, dtype=np.int64),
             "country": _col(country, n),
+            "duration": np.asarray(
+                _col(np.nan if duration_ms is None else duration_ms, n), dtype=np.float64
+            ),
         }
         for k, v in cols.items():
             self._chunks[k].append(v)
@@ -163,6 +169,7 @@ class StreamBuilder:
         n = len(c["time"])
         rng = self.rng
         duration = np.minimum(rng.lognormal(np.log(40.0), 0.8, size=n), 900.0).round()
+        duration = np.where(np.isnan(c["duration"]), duration, c["duration"])
         rid_hi = rng.integers(0, 2**62, size=n)
         rid_lo = rng.integers(0, 2**62, size=n)
         request_ids = [f"{a:016x}{b:016x}"[:32] for a, b in zip(rid_hi, rid_lo, strict=True)]

@@ -250,6 +250,8 @@ def test_the_isolation_forest_is_trained_online_and_reported(demo_aws, s3, tmp_p
         source={"kind": "sqs", "queue_url": demo_aws.queue_url, "wait_time_s": 0},
         enforcement={"mode": "dry_run", "web_acl_name": demo_aws.web_acl_name},
         model={"enabled": True, "min_rows": 10, "refit_every_s": 60},
+        # the model learns only from clients it would score: here, five requests suffice
+        detection={"anomaly": {"min_requests": 3, "train_min_requests": 3}},
     )
     runner = EngineRunner.from_settings(settings, clock=clock, shield=RecordingShieldFake())
     benign = tuple(f"198.51.100.{i}" for i in range(20, 40))
@@ -271,6 +273,9 @@ def test_the_isolation_forest_is_trained_online_and_reported(demo_aws, s3, tmp_p
     anomaly = next(d for d in runner.analyzer.detectors if d.name == "anomaly")
     assert anomaly.model is not None
     assert anomaly.model.card["fitted_at"] == model.trained_at
+    runner.publish_status(force=True)
+    model = read(runner.ledger, EngineStatus).record.model
+    assert model.source == "online trainer" and model.refit_every_s == 60
     runner.close()
 
 
