@@ -23,6 +23,11 @@ BENCHMARKS = (
     ("enforce", "benchmarks.bench_enforce", ["--quick"], []),
     ("latency", "benchmarks.bench_latency", ["--repeats", "3"], ["--repeats", "5"]),
     ("api", "benchmarks.bench_api", ["--quick"], []),
+    ("scale", "benchmarks.bench_scale", ["--quick"], []),
+    # The Spark standalone cluster test (master + two workers on 127.0.0.1): `make test`
+    # skips the `cluster` marker, the benchmark run includes it.
+    ("spark-cluster", "pytest", ["tests/engine/spark", "-m", "cluster", "-q"],
+     ["tests/engine/spark", "-m", "cluster", "-q"]),
 )
 
 
