@@ -25,6 +25,11 @@ BENCHMARKS = (
     ("latency", "benchmarks.bench_latency", ["--repeats", "3"], ["--repeats", "5"]),
     ("api", "benchmarks.bench_api", ["--quick"], []),
     ("fuzz", "benchmarks.bench_fuzz", ["--cases", "20000", "--gib", "0.25", "--no-save"], []),
+    ("scale", "benchmarks.bench_scale", ["--quick"], []),
+    # The Spark standalone cluster test (master + two workers on 127.0.0.1): `make test`
+    # skips the `cluster` marker, the benchmark run includes it.
+    ("spark-cluster", "pytest", ["tests/engine/spark", "-m", "cluster", "-q"],
+     ["tests/engine/spark", "-m", "cluster", "-q"]),
 )
 
 

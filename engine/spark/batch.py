@@ -212,7 +212,13 @@ def merged_partials(
 ) -> tuple[dict[str, Any], list[tuple[int, list[bytes]]]]:
     """Steps 1–3: the tasks' summed counts, and per pane (in order) its merged partials,
     one per client shard (disjoint clients), as bytes."""
-    objects = list_objects(inputs, opts.endpoint_url)
+    return merge_objects(spark, list_objects(inputs, opts.endpoint_url), features, opts)
+
+
+def merge_objects(
+    spark: Any, objects: list[SourceObject], features: FeatureConfig, opts: SparkJobOptions
+) -> tuple[dict[str, Any], list[tuple[int, list[bytes]]]]:
+    """``merged_partials`` over an object list (a streaming micro-batch's objects)."""
     if not objects:
         return {}, []
     objs = object_table(objects, opts.slices or spark.sparkContext.defaultParallelism)

@@ -27,7 +27,8 @@ def spark_session(
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
-    if master or not os.environ.get("SPARK_SUBMIT_OPTS"):
+    # Under spark-submit the JVM is already up (PYSPARK_GATEWAY_PORT) with its --master.
+    if master or not os.environ.get("PYSPARK_GATEWAY_PORT"):
         builder = builder.master(master or DEFAULT_MASTER)
     settings = {
         "spark.ui.enabled": "false",
@@ -38,6 +39,8 @@ def spark_session(
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
+        # Python workers that start slowly on a loaded host must not fail the job (15 s).
+        "spark.python.authenticate.socketTimeout": "120s",
     }
     settings.update(conf or {})
     for key, value in settings.items():
