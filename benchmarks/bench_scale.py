@@ -5,8 +5,8 @@
 One simulated stream (``engine.demo.simulator``, ALB + CloudFront + WAF objects) is written
 to a temporary folder and replayed by
 
-1. ``single`` — ``wafsmith analyze``'s own path (``read_inputs`` → ``Analyzer``), in this
-   process;
+1. ``single`` — ``wafsmith analyze``'s own path (``engine.replay.replay`` → ``Analyzer``), in
+   this process;
 2. ``spark local[1]`` and ``spark local[2]`` — ``engine.spark.batch.analyze_on_spark``, each
    in a child process (one SparkContext per process), the job run twice on one session and
    the faster run kept (the first pays for Python worker start-up);
@@ -32,9 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.cli.analyze import analyze, read_inputs, to_document
+from engine.cli.analyze import to_document
 from engine.demo.simulator import preset, render, simulate, write_local
-from engine.pipeline import AnalysisConfig
+from engine.pipeline import AnalysisConfig, Analyzer
+from engine.replay import replay
 
 TIMINGS = ("seconds", "engine", "executor_seconds")
 
@@ -45,17 +46,17 @@ def decisions_key(doc: dict) -> list:
 
 def run_single(inputs: list[str]) -> dict:
     cfg = AnalysisConfig()
+    analyzer = Analyzer(cfg)
     t0 = time.perf_counter()
-    table, input_stats = read_inputs(inputs, "auto", None)
-    t1 = time.perf_counter()
-    result = analyze(table, cfg, None)
+    input_stats = replay(inputs, "auto", None, analyzer)
     t2 = time.perf_counter()
-    doc = to_document(result, input_stats)
+    doc = to_document(analyzer.result(), input_stats)
+    parse_s = input_stats["parse_s"]
     return {
         "engine": "single",
         "rows": doc["stats"]["rows"],
         "wall_s": t2 - t0,
-        "stages": {"parse": t1 - t0, "features+windows+detect+policy": t2 - t1},
+        "stages": {"parse": parse_s, "features+windows+detect+policy": t2 - t0 - parse_s},
         "decisions": decisions_key(doc),
     }
 

@@ -35,6 +35,7 @@ FLOORS: dict[str, int] = {
     "engine.schema": 1,  # the records the stages hand each other
     **dict.fromkeys(STAGES, 2),
     "models": 2,  # estimators: read feature frames from the schema, nothing else
+    "engine.notify": 2,  # notices out: webhooks and SNS (the runner tells it what happened)
     "engine.settings": 3,  # validated configuration
     "engine.status": 3,  # the status records writer and reader share
     "engine.telemetry": 4,  # ingestion counters → status records
@@ -42,6 +43,8 @@ FLOORS: dict[str, int] = {
     "engine.assembly": 4,  # stages built from settings
     "engine.enforcement": 4,  # the one enforcement path
     "engine.runner": 5,  # the engine loop
+    "engine.spark": 5,  # the same pipeline as a Spark job (executors parse and aggregate)
+    "engine.replay": 5,  # stored logs → the pipeline, in event-time order (analyze, benchmarks)
     "engine.service": 5,  # the facade the API calls
     "engine": 5,  # the package itself (its version)
     "api": 6,  # HTTP: talks to the facade and the schema only (see API_ENGINE)
@@ -51,14 +54,20 @@ FLOORS: dict[str, int] = {
 }
 API_ENGINE = ("engine.service", "engine.schema")
 
-WEB = ("fastapi", "starlette", "uvicorn", "jinja2", "markupsafe", "prometheus_client")
+WEB = ("fastapi", "starlette", "uvicorn", "jinja2", "markupsafe")
+METRICS = ("prometheus_client",)
 AWS = ("boto3", "botocore", "moto")
 DATABASE = ("sqlalchemy", "alembic", "psycopg")
 ML = ("sklearn",)
 # Who may import each library family (a unit, or a unit's prefix).
 LIBRARY_USERS: dict[tuple[str, ...], tuple[str, ...]] = {
     WEB: ("api", "engine.cli"),
-    AWS: ("engine.sources", "engine.enforcer", "engine.demo", "benchmarks"),
+    # The engine's counters live with its telemetry; the API and the CLI serve them.
+    METRICS: ("api", "engine.cli", "engine.telemetry"),
+    # ``wafsmith check`` makes one harmless dry call per IAM action, and the CLI turns
+    # botocore's errors into one line; SNS notices go out through boto3.
+    AWS: ("engine.sources", "engine.enforcer", "engine.notify", "engine.demo", "engine.cli",
+          "benchmarks"),
     DATABASE: ("engine.decisions", "engine.sources", "benchmarks"),
     ML: ("models",),
 }

@@ -12,7 +12,7 @@ from api.auth import SESSION_COOKIE
 from api.reasons import read_reason
 from engine.schema.decision import Status
 from engine.status import EngineStatus, IngestStatus, TrafficSeries, publish
-from tests.api.signin import sign_in
+from tests.support.signin import sign_in
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from api.reasons import split_reasons
-from tests.api.signin import sign_in
+from tests.support.signin import sign_in
 
 
 @pytest.fixture()

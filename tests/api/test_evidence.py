@@ -10,7 +10,7 @@ import pytest
 from markupsafe import escape
 
 from engine.schema.decision import Decision
-from tests.api.signin import sign_in
+from tests.support.signin import sign_in
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from engine.schema.decision import Status
-from tests.api.signin import sign_in
+from tests.support.signin import sign_in
 
 BAN = {"client": "198.51.100.23", "action": "block", "ttl_s": 6 * 3600, "reason": "abuse desk"}
 

@@ -9,7 +9,7 @@ import pytest
 from engine.enforcement import RulePreviewer
 from engine.service import Service
 from engine.settings import Settings
-from tests.api.signin import sign_in
+from tests.support.signin import sign_in
 
 WEB_ACL = "prod-acl"
 

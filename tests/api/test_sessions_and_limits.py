@@ -20,7 +20,7 @@ from api.main import create_app
 from api.server import ApiThread
 from engine.service import app_options
 from engine.settings import load_settings
-from tests.api.signin import login_csrf_of, sign_in
+from tests.support.signin import login_csrf_of, sign_in
 
 
 @pytest.fixture()

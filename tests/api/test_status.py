@@ -21,7 +21,7 @@ from engine.status import (
     publish,
     top_verdicts,
 )
-from tests.api.test_dashboard import sign_in
+from tests.support.signin import sign_in
 
 ENGINE = EngineStatus(
     ingest=IngestStatus(lag_s=12.5, lines_per_s=48000.0, objects=31, malformed=4),

@@ -14,10 +14,10 @@ import random
 from datetime import datetime, timedelta
 
 from benchmarks.alb_generator import DEFAULT_START, generate_lines
-from engine.cli.analyze import replay
 from engine.cli.main import main
 from engine.parsers import parse_object
 from engine.pipeline import Analyzer, analyze_tables
+from engine.replay import replay
 
 OBJECTS = 6
 

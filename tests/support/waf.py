@@ -147,3 +147,22 @@ class Recording:
             return fn(**kw)
 
         return call
+
+
+def create_production_acl(wafv2) -> dict[str, Any]:
+    """Create ``WEB_ACL`` holding an operator allow rule, an operator rate rule and Shield's
+    group (rules wafsmith must never touch); returns its body."""
+    wafv2.create_web_acl(
+        Name=WEB_ACL,
+        Scope="REGIONAL",
+        DefaultAction={"Allow": {}},
+        VisibilityConfig=vis("prod-acl"),
+        Rules=FOREIGN_RULES,
+        CustomResponseBodies={"blocked": {"ContentType": "TEXT_PLAIN", "Content": "denied"}},
+        TokenDomains=["example.com"],
+        Description="production web ACL",
+        CaptchaConfig={"ImmunityTimeProperty": {"ImmunityTime": 300}},
+        ChallengeConfig={"ImmunityTimeProperty": {"ImmunityTime": 600}},
+        AssociationConfig={"RequestBody": {"CLOUDFRONT": {"DefaultSizeInspectionLimit": "KB_32"}}},
+    )
+    return acl_body(wafv2)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.demo.standin import bootstrap
-from tests.engine.cli.helpers import wafsmith
+from tests.support.cli import wafsmith
 
 NO_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": None,

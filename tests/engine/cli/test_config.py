@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.cli.helpers import REPO, wafsmith
+from tests.support.cli import REPO, wafsmith
 
 EXAMPLE = REPO / "data" / "config" / "wafsmith.example.toml"
 

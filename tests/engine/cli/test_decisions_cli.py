@@ -13,7 +13,7 @@ from engine.cli.main import main
 from engine.core.clock import SystemClock
 from engine.decisions.ledger import Ledger
 from engine.schema.decision import Action, Decision
-from tests.engine.cli.helpers import wafsmith
+from tests.support.cli import wafsmith
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

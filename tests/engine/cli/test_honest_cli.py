@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import COMMAND_MODULES, main
-from tests.engine.cli.helpers import wafsmith
+from tests.support.cli import wafsmith
 
 APACHE = '127.0.0.1 - - [07/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 123 "-" "curl/8"\n'
 NO_CREDENTIALS = {

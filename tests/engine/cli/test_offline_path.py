@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.cli.helpers import wafsmith
-from tests.engine.enforcer.conftest import WEB_ACL, all_addresses, ip_set_contents
+from tests.support.cli import wafsmith
+from tests.support.waf import WEB_ACL, all_addresses, ip_set_contents
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,11 @@ judged by crawlers' own standards (and left to an analyst), impersonators are ho
 
 from __future__ import annotations
 
-from features.traffic import Traffic
-
 from engine.detectors.crawlers import KIND
 from engine.features.config import FeatureConfig
 from engine.pipeline import AnalysisConfig
-
-from .test_detectors import GOOGLEBOT, background, flagged, run
+from tests.support.detectors import GOOGLEBOT, background, flagged, run
+from tests.support.traffic import Traffic
 
 AHREFS = "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)"
 PAYLOAD = "id=1%27%20UNION%20SELECT%20password%20FROM%20users--"

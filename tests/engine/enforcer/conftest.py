@@ -11,7 +11,7 @@ import pytest
 
 from engine.core.clock import FakeClock
 from engine.enforcer import Boto3WafV2Api, CallPolicy, Reconciler
-from tests.support.waf import FOREIGN_RULES, WEB_ACL, acl_body, vis
+from tests.support.waf import create_production_acl
 
 
 @pytest.fixture()
@@ -23,20 +23,7 @@ def api(aws_endpoint: str, boto_session) -> Boto3WafV2Api:
 @pytest.fixture()
 def web_acl(wafv2) -> dict[str, Any]:
     """A web ACL holding an operator allow rule, an operator rate rule and Shield's group."""
-    wafv2.create_web_acl(
-        Name=WEB_ACL,
-        Scope="REGIONAL",
-        DefaultAction={"Allow": {}},
-        VisibilityConfig=vis("prod-acl"),
-        Rules=FOREIGN_RULES,
-        CustomResponseBodies={"blocked": {"ContentType": "TEXT_PLAIN", "Content": "denied"}},
-        TokenDomains=["example.com"],
-        Description="production web ACL",
-        CaptchaConfig={"ImmunityTimeProperty": {"ImmunityTime": 300}},
-        ChallengeConfig={"ImmunityTimeProperty": {"ImmunityTime": 600}},
-        AssociationConfig={"RequestBody": {"CLOUDFRONT": {"DefaultSizeInspectionLimit": "KB_32"}}},
-    )
-    return acl_body(wafv2)
+    return create_production_acl(wafv2)
 
 
 @pytest.fixture()

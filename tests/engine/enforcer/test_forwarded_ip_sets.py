@@ -9,15 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from engine.cli.main import main
 from engine.compiler import compile_state, validate
 from engine.compiler.config import config_from_dict
-from tests.engine.enforcer.conftest import NOW, WEB_ACL, all_addresses, ip_set_contents
-from tests.engine.features.test_cloudfront_topology import EDGE, VIEWER, waf_line, write
-
-FORWARDED = {"FallbackBehavior": "NO_MATCH", "HeaderName": "X-Forwarded-For", "Position": "LAST"}
+from tests.support.cloudfront import EDGE, FORWARDED, VIEWER, references, waf_line, write
+from tests.support.waf import NOW, WEB_ACL, all_addresses, ip_set_contents
 
 
 def analyzed(tmp_path: Path, capsys) -> Path:
@@ -35,17 +32,6 @@ def analyzed(tmp_path: Path, capsys) -> Path:
         d["decided_at"] = NOW.isoformat()
     out.write_text(json.dumps(doc))
     return out
-
-
-def references(statement: Any) -> list[dict]:
-    """Every IPSetReferenceStatement inside a WAFv2 statement."""
-    if isinstance(statement, dict):
-        found = [statement["IPSetReferenceStatement"]] if "IPSetReferenceStatement" in statement \
-            else []  # fmt: skip
-        return found + [r for v in statement.values() for r in references(v)]
-    if isinstance(statement, list):
-        return [r for v in statement for r in references(v)]
-    return []
 
 
 def test_compile_matches_the_forwarded_address_behind_cloudfront(tmp_path, capsys):

@@ -9,19 +9,15 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.cli.main import main
 from engine.pipeline import BEHIND_CLOUDFRONT_ALB, BEHIND_CLOUDFRONT_XFF
+from tests.support.cloudfront import EDGE, EDGE_2, T0, VIEWER, waf_line, write
 
-EDGE = "130.176.88.10"  # CLOUDFRONT_ORIGIN_FACING in the packaged feed
-EDGE_2 = "205.251.249.20"  # CLOUDFRONT (edge) in the packaged feed
-VIEWER = "198.51.100.77"
 DIRECT = "203.0.113.9"  # an attacker reaching the ALB directly, not through CloudFront
-T0 = 1764489600000  # 2025-11-30T08:00:00Z
 CONFIG = "[features]\nallowed_lateness_s = 0\n"
 
 
@@ -33,24 +29,6 @@ def alb_line(i: int, client: str) -> str:
         f'- - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/t/73e2d6bc24d8a067 '
         f'"Root=1-58337262-{i:024x}" "-" "-" 0 {ts} "forward" "-" "-" "10.0.0.1:80" "200" "-" "-"'
     )
-
-
-def waf_line(i: int, client: str, forwarded: list[str]) -> str:
-    headers = [{"name": "Host", "value": "shop.example.com"}]
-    headers += [{"name": "X-Forwarded-For", "value": v} for v in forwarded]
-    return json.dumps({
-        "timestamp": T0 + i * 150, "action": "ALLOW", "terminatingRuleId": "Default_Action",
-        "terminatingRuleType": "REGULAR",
-        "httpRequest": {"clientIp": client, "country": "US", "headers": headers,
-                        "uri": "/search", "args": f"q={i}", "httpVersion": "HTTP/1.1",
-                        "httpMethod": "GET", "requestId": f"r{i}"},
-        "labels": [],
-    })  # fmt: skip
-
-
-def write(path: Path, lines: list[str]) -> Path:
-    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
-    return path
 
 
 def analyze(tmp_path: Path, log: Path, capsys) -> tuple[dict, str]:

@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.features import FeatureConfig, FeatureStore
-
-from .traffic import BROWSER_UAS, Traffic
+from tests.support.traffic import BROWSER_UAS, Traffic
 
 PATHS = ["/", "/login", "/search", "/static/app.css", "/admin/.env", "/p/1", "/p/2", "/p/3"]
 CLIENTS = [f"198.51.{i // 256}.{i % 256}" for i in range(512)]

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 
-from tests.engine.features.traffic import BROWSER_UAS, Traffic
-
 from engine.compiler import compile_state
 from engine.compiler.config import CompilerConfig
 from engine.features.config import FeatureConfig
 from engine.pipeline import AnalysisConfig, analyze_tables
 from engine.schema.decision import Status
+from tests.support.traffic import BROWSER_UAS, Traffic
 
 ROTATOR = "2001:db8:1:1::/64"
 HOUSEHOLD = "2001:db8:2:2::/64"

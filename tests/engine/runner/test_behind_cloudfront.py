@@ -11,10 +11,9 @@ from datetime import timedelta
 from engine.core.clock import FakeClock
 from engine.pipeline import BEHIND_CLOUDFRONT_XFF
 from engine.status import EngineStatus, read
-from tests.engine.enforcer.conftest import all_addresses, ip_set_contents
-from tests.engine.enforcer.test_forwarded_ip_sets import FORWARDED, references
-from tests.engine.features.test_cloudfront_topology import EDGE, EDGE_2, VIEWER, waf_line
-from tests.engine.runner.test_runner import START, drain, make_runner
+from tests.support.cloudfront import EDGE, EDGE_2, FORWARDED, VIEWER, references, waf_line
+from tests.support.runner import START, drain, make_runner
+from tests.support.waf import all_addresses, ip_set_contents
 
 KEY = (
     "AWSLogs/123456789012/WAFLogs/us-east-1/wafsmith-demo-acl/2026/03/02/10/00/"

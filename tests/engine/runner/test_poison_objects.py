@@ -25,8 +25,8 @@ from engine.decisions import Ledger
 from engine.demo.standin import bootstrap
 from engine.settings import load_settings
 from engine.status import EngineStatus, read
-from tests.engine.runner.test_runner import START, make_runner
 from tests.support.alb import alb_line, alb_object, flood_object
+from tests.support.runner import START, make_runner
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "data" / "fixtures" / "poison"

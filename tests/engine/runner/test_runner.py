@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pyarrow.compute as pc
 
@@ -23,37 +22,10 @@ from engine.status import (
     read,
 )
 from tests.support.alb import flood_object, last_minute_flood_object
-from tests.support.runner import START, engine_block_set
+from tests.support.runner import START, drain, engine_block_set, make_runner
 
 ATTACKER = "203.0.113.9"
 KEY = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/03/02/flood.log.gz"
-
-
-def make_runner(demo_aws, tmp_path: Path, clock: FakeClock, mode: str = "enforce") -> EngineRunner:
-    settings = Settings(
-        data_dir=tmp_path,
-        aws={"endpoint_url": demo_aws.endpoint_url, "region": demo_aws.region},
-        source={
-            "kind": "sqs",
-            "queue_url": demo_aws.queue_url,
-            "wait_time_s": 0,
-            "visibility_timeout_s": 30,
-        },
-        enforcement={"mode": mode, "web_acl_name": demo_aws.web_acl_name, "interval_s": 60},
-        policy={
-            "auto_approve": [
-                {"name": "floods", "detectors": ["volumetric_flood"], "min_score": 0.5}
-            ]
-        },
-    )
-    return EngineRunner.from_settings(settings, clock=clock, shield=RecordingShieldFake())
-
-
-def drain(runner: EngineRunner, rounds: int = 5) -> list:
-    outcomes = []
-    for _ in range(rounds):
-        outcomes.extend(runner.step().objects)
-    return outcomes
 
 
 def test_flood_in_an_alb_object_ends_in_the_waf_block_set(demo_aws, s3, sqs, wafv2, tmp_path):

@@ -2,26 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-WAFSMITH = [sys.executable, "-m", "engine.cli"]
-TIMINGS = ("seconds", "engine", "executor_seconds")
-
-
-def analyze(inputs: list[str], out: Path, *extra: str) -> dict:
-    proc = subprocess.run(
-        [*WAFSMITH, "analyze", *inputs, "--json", str(out), *extra],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = json.loads(out.read_text())
-    doc["stats"] = {k: v for k, v in doc["stats"].items() if k not in TIMINGS}
-    return doc
+from tests.support.spark import analyze
 
 
 def test_analyze_engine_spark_writes_the_same_decisions_json(simulated_logs, tmp_path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from engine.spark.standalone import LocalCluster
-from tests.engine.spark.test_cli import analyze
+from tests.support.spark import analyze
 
 pytestmark = pytest.mark.cluster
 
