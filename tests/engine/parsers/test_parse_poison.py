@@ -56,6 +56,20 @@ def test_a_poison_object_gives_a_summary_with_named_reasons(name: str, malformed
     assert doc["poison"] == [] and doc["errors"] == []
 
 
+FOUND_BY_FUZZING = sorted(POISON.glob("fuzz-crash-*.poison"))
+POISON_OBJECTS = sorted(p for p in POISON.iterdir() if p.suffix != ".txt")  # not the notes
+
+
+@pytest.mark.parametrize("path", FOUND_BY_FUZZING, ids=lambda p: p.stem)
+def test_an_input_that_crashed_a_fuzzed_parser_now_parses(path: Path) -> None:
+    """Inputs ``benchmarks.bench_fuzz`` found killing the process (before the fix), each read
+    with the parser it was fed to (its ``.txt`` note)."""
+    target = json.loads(path.with_suffix(".txt").read_text())["target"]
+    doc, _ = parse(str(path), "--format", target)
+    assert doc["objects"] == 1 and "poison_object" not in doc["malformed"]
+    assert doc["malformed"]  # its damage is counted by reason
+
+
 def parse_here(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
     """``wafsmith parse ARGS`` in this process (inputs that cannot crash it)."""
     assert main(["parse", *args]) == 0
@@ -63,12 +77,12 @@ def parse_here(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 
 
 def test_poison_objects_do_not_stop_the_others(tmp_path: Path) -> None:
-    for path in POISON.iterdir():
+    for path in POISON_OBJECTS:
         (tmp_path / f"0-{path.name}").write_bytes(path.read_bytes())
     (tmp_path / "1-waf.jsonl").write_bytes(without_expectations(FIXTURES / "waf/waf-samples.jsonl"))
     alone, _ = parse(str(FIXTURES / "waf/waf-samples.jsonl"))
     doc, _ = parse(str(tmp_path))
-    assert doc["objects"] == len(list(POISON.iterdir())) + 1
+    assert doc["objects"] == len(POISON_OBJECTS) + 1
     assert doc["rows"] == alone["rows"] > 0
 
 
