@@ -18,7 +18,8 @@ import pytest
 from isal import igzip
 
 from engine.cli.main import main
-from engine.parsers import parse_object
+from engine.parsers import PARSERS, parse_object, stream
+from engine.parsers.alb import AlbParser
 from tests.engine.parsers.expectations import FIXTURES, without_expectations
 
 REPO = Path(__file__).resolve().parents[3]
@@ -150,3 +151,28 @@ def test_a_failing_source_is_not_poison_its_error_reaches_the_caller() -> None:
     line = without_expectations(FIXTURES / "alb/alb-samples.log").split(b"\n")[0] + b"\n"
     with pytest.raises(ConnectionResetError, match="reset by peer"):
         parse_object(_BrokenStream(line * 10))  # the engine releases it, to be read again
+
+
+class _FailsAfterOneBlock:
+    """An injected parser bug: the ALB parser for the first block, then an exception."""
+
+    name = "fails_after_one_block"
+
+    def __init__(self, tally) -> None:
+        self.inner = AlbParser(tally)
+
+    def parse(self, blocks):
+        yield from self.inner.parse(iter([next(blocks)]))
+        raise RuntimeError("parser bug")
+
+
+def test_a_parser_failure_is_poison_for_its_object_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(PARSERS._items, _FailsAfterOneBlock.name, _FailsAfterOneBlock)
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(stream, "READ_CHUNK", 4096)
+    line = without_expectations(FIXTURES / "alb/alb-samples.log").split(b"\n")[0] + b"\n"
+    result = parse_object(line * 100, fmt=_FailsAfterOneBlock.name)
+    assert 0 < result.rows < 100  # the rows of the first block are kept
+    assert result.malformed == {"poison_object": 1}
+    assert result.poison == "poison_object" and result.error == "RuntimeError: parser bug"
+    assert parse_object(line * 100, fmt="alb").rows == 100  # the next object is read as usual
