@@ -368,7 +368,7 @@ class EngineRunner:
 
     def _set_aside(self, obj: Any, result: ParseResult) -> None:
         """Copy a poison object to the quarantine with its reason, before it is acknowledged
-        (a copy that fails raises ``SourceError``: the object is released and tried again)."""
+        (a copy that fails is logged and counted; the object is acknowledged all the same)."""
         note = {
             "reason": result.poison,
             "error": result.error,
@@ -377,7 +377,22 @@ class EngineRunner:
             "malformed": result.malformed,
             "at": self.clock.now().isoformat(),
         }
-        where = self.quarantine.put(obj, note)
+        try:
+            where = self.quarantine.put(obj, note)
+        except SourceError as exc:
+            # The original is untouched where it was read from, and its reason is in the
+            # processed record and this log: acknowledge it anyway rather than parse it again
+            # on every poll. Counted as a source error for the status page.
+            self.telemetry.source_errors += 1
+            log_event(
+                log,
+                "object_quarantine_failed",
+                level=logging.ERROR,
+                uri=obj.uri,
+                reason=result.poison,
+                error=str(exc),
+            )
+            return
         self.telemetry.quarantined += 1
         log_event(
             log,

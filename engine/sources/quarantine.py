@@ -46,8 +46,8 @@ class Quarantine:
     def put(self, obj: SourceObject, note: dict[str, Any]) -> str:
         """Copy ``obj`` aside with ``note`` (its reason, error, counts); where it went.
 
-        Raises :class:`SourceError` when the copy cannot be made (the caller then releases
-        the object, to be tried again, rather than acknowledging what was not kept).
+        Raises :class:`SourceError` when the copy cannot be made (e.g. no ``s3:PutObject`` on
+        the quarantine prefix); the original stays where it is.
         """
         reason = json.dumps({"uri": obj.uri, **note}, indent=2, sort_keys=True, default=str)
         where = self._put_s3(obj, reason) if obj.is_s3 else self._put_local(obj, reason)

@@ -23,7 +23,11 @@ CODE = {
     "sqs": ["engine/sources"],
 }
 # Operations whose IAM action has another name.
-IAM_NAME = {("s3", "ListObjectsV2"): "s3:ListBucket", ("s3", "HeadObject"): "s3:GetObject"}
+IAM_NAME = {
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "CopyObject"): "s3:PutObject",  # the quarantine copy (its source needs GetObject)
+}
 # Permission-only dependencies: CreateIPSet/CreateRuleGroup send Tags (ownership marker).
 DEPENDENT = {"wafv2:TagResource"}
 

@@ -18,7 +18,8 @@ import pytest
 from isal import igzip
 
 from engine.cli.main import main
-from engine.parsers import parse_object
+from engine.parsers import PARSERS, parse_object, stream
+from engine.parsers.alb import AlbParser
 from tests.support.expectations import FIXTURES, without_expectations
 
 REPO = Path(__file__).resolve().parents[3]
@@ -56,6 +57,20 @@ def test_a_poison_object_gives_a_summary_with_named_reasons(name: str, malformed
     assert doc["poison"] == [] and doc["errors"] == []
 
 
+FOUND_BY_FUZZING = sorted(POISON.glob("fuzz-crash-*.poison"))
+POISON_OBJECTS = sorted(p for p in POISON.iterdir() if p.suffix != ".txt")  # not the notes
+
+
+@pytest.mark.parametrize("path", FOUND_BY_FUZZING, ids=lambda p: p.stem)
+def test_an_input_that_crashed_a_fuzzed_parser_now_parses(path: Path) -> None:
+    """Inputs ``benchmarks.bench_fuzz`` found killing the process (before the fix), each read
+    with the parser it was fed to (its ``.txt`` note)."""
+    target = json.loads(path.with_suffix(".txt").read_text())["target"]
+    doc, _ = parse(str(path), "--format", target)
+    assert doc["objects"] == 1 and "poison_object" not in doc["malformed"]
+    assert doc["malformed"]  # its damage is counted by reason
+
+
 def parse_here(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
     """``wafsmith parse ARGS`` in this process (inputs that cannot crash it)."""
     assert main(["parse", *args]) == 0
@@ -63,12 +78,12 @@ def parse_here(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 
 
 def test_poison_objects_do_not_stop_the_others(tmp_path: Path) -> None:
-    for path in POISON.iterdir():
+    for path in POISON_OBJECTS:
         (tmp_path / f"0-{path.name}").write_bytes(path.read_bytes())
     (tmp_path / "1-waf.jsonl").write_bytes(without_expectations(FIXTURES / "waf/waf-samples.jsonl"))
     alone, _ = parse(str(FIXTURES / "waf/waf-samples.jsonl"))
     doc, _ = parse(str(tmp_path))
-    assert doc["objects"] == len(list(POISON.iterdir())) + 1
+    assert doc["objects"] == len(POISON_OBJECTS) + 1
     assert doc["rows"] == alone["rows"] > 0
 
 
@@ -136,3 +151,28 @@ def test_a_failing_source_is_not_poison_its_error_reaches_the_caller() -> None:
     line = without_expectations(FIXTURES / "alb/alb-samples.log").split(b"\n")[0] + b"\n"
     with pytest.raises(ConnectionResetError, match="reset by peer"):
         parse_object(_BrokenStream(line * 10))  # the engine releases it, to be read again
+
+
+class _FailsAfterOneBlock:
+    """An injected parser bug: the ALB parser for the first block, then an exception."""
+
+    name = "fails_after_one_block"
+
+    def __init__(self, tally) -> None:
+        self.inner = AlbParser(tally)
+
+    def parse(self, blocks):
+        yield from self.inner.parse(iter([next(blocks)]))
+        raise RuntimeError("parser bug")
+
+
+def test_a_parser_failure_is_poison_for_its_object_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(PARSERS._items, _FailsAfterOneBlock.name, _FailsAfterOneBlock)
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(stream, "READ_CHUNK", 4096)
+    line = without_expectations(FIXTURES / "alb/alb-samples.log").split(b"\n")[0] + b"\n"
+    result = parse_object(line * 100, fmt=_FailsAfterOneBlock.name)
+    assert 0 < result.rows < 100  # the rows of the first block are kept
+    assert result.malformed == {"poison_object": 1}
+    assert result.poison == "poison_object" and result.error == "RuntimeError: parser bug"
+    assert parse_object(line * 100, fmt="alb").rows == 100  # the next object is read as usual

@@ -23,7 +23,8 @@ from pathlib import Path
 from engine.core.clock import FakeClock, SystemClock
 from engine.decisions import Ledger
 from engine.demo.standin import bootstrap
-from engine.settings import load_settings
+from engine.runner import EngineRunner
+from engine.settings import Settings, load_settings
 from engine.status import EngineStatus, read
 from tests.support.alb import alb_line, alb_object, flood_object
 from tests.support.runner import START, make_runner
@@ -160,4 +161,27 @@ def test_an_s3_poison_object_is_copied_under_the_quarantine_prefix_once(
     assert runner.telemetry.quarantined == 1
     attrs = sqs.get_queue_attributes(QueueUrl=demo_aws.queue_url, AttributeNames=["All"])
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    runner.close()
+
+
+def test_a_quarantine_that_cannot_be_written_is_counted_and_the_engine_goes_on(tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    data, counts = flood_object(START, ATTACKER)
+    (folder / "0-cut.log.gz").write_bytes(data[: len(data) // 2])
+    (folder / "1-flood.log.gz").write_bytes(data)
+    (tmp_path / "not-a-dir").write_text("a file where the quarantine folder should be")
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        source={"kind": "local", "paths": [folder], "quarantine_dir": tmp_path / "not-a-dir"},
+    )
+    runner = EngineRunner.from_settings(settings, clock=FakeClock(START + timedelta(minutes=15)))
+
+    outcomes = runner.step().objects
+
+    assert [Path(o.uri).name for o in outcomes] == ["0-cut.log.gz", "1-flood.log.gz"]
+    assert outcomes[0].malformed["truncated_gzip"] == 1
+    assert outcomes[1].rows == sum(counts.values())
+    assert runner.telemetry.source_errors == 1 and runner.telemetry.quarantined == 0
+    assert runner.source.stats()["acked"] == 2  # acknowledged all the same: never re-read
     runner.close()
