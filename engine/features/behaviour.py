@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.features.hashing import hash32, hash64
+from engine.features.hashing import hash64
 from engine.schema import features as F
 from engine.schema import request as R
 
@@ -69,10 +69,11 @@ def signals(
     id_step = has_prev & (ids >= 0) & (ids[p] >= 0) & (tmpl == tmpl[p]) & (step >= 1) & (step <= 3)
 
     gaps = np.where(has_prev, ts - ts[p], 0) // GAP_QUANTUM_MS
-    gap_h = hash32(pa.array(gaps.astype(str)))
+    gap_h = _mix32(gaps.astype(np.uint64), np.uint64(0x9E3779B97F4A7C15))
 
-    query = pc.fill_null(table.column(R.QUERY), "")
-    target_h = hash32(pc.binary_join_element_wise(table.column(R.PATH), query, "?"))
+    # path + query: hashed per unique path and per unique query, combined per row
+    quniq, qidx = _encode(table.column(R.QUERY))
+    target_h = _mix32(hash64(plow)[pidx], hash64(quniq)[qidx])
 
     dur = pc.fill_null(table.column(R.DURATION_MS), 0.0).to_numpy(zero_copy_only=False)
     dur = np.clip(np.nan_to_num(dur.astype(np.float64)), 0.0, DURATION_CAP_MS)
@@ -88,6 +89,24 @@ def signals(
     }
     hashes = {"gap": (has_prev, gap_h), "target": (np.ones(n, dtype=bool), target_h)}
     return counters, hashes
+
+
+def _encode(col) -> tuple[pa.Array, np.ndarray]:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    enc = pc.dictionary_encode(col, null_encoding="encode")
+    return pc.fill_null(enc.dictionary, ""), enc.indices.to_numpy(zero_copy_only=False)
+
+
+def _mix32(a: np.ndarray, b: np.ndarray | np.uint64) -> np.ndarray:
+    """A 32-bit hash of two uint64 values (splitmix64's finaliser over a ^ rotated b):
+    numpy arithmetic on every row, no strings."""
+    with np.errstate(over="ignore"):
+        x = a ^ ((b << np.uint64(31)) | (b >> np.uint64(33)))
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(32)).astype(np.uint32)
 
 
 def features(col: dict[str, np.ndarray], est: dict[str, np.ndarray], req: np.ndarray):
