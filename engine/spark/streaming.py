@@ -189,13 +189,16 @@ def run_stream(settings: Any, stop: Any, *, master: str | None = None,
     if not settings.source.queue_url:
         raise ValueError("--engine spark reads S3 notifications: set [source] queue_url")
     checkpoint = Path(checkpoint or settings.data_dir / "spark-checkpoint")
-    ledger = Ledger.open(settings.resolved_database_url(), clock=clock or SYSTEM_CLOCK)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger.open(settings.resolved_database_url, clock=clock or SYSTEM_CLOCK)
     spark = spark_session(master, app_name="wafsmith-run")
     endpoint = settings.aws.endpoint_url
-    sink = BatchSink(spark, ledger, checkpoint / STATE_DIR,
-                     opts=SparkJobOptions(endpoint_url=endpoint))
+    cfg = AnalysisConfig.model_validate(dict(settings.detection))
+    sink = BatchSink(spark, ledger, checkpoint / STATE_DIR, cfg=cfg,
+                     opts=SparkJobOptions(fmt=settings.source.format, endpoint_url=endpoint))
     query = start_stream(spark, sink, queue_url=settings.source.queue_url,
-                         checkpoint=checkpoint, endpoint_url=endpoint)
+                         checkpoint=checkpoint, endpoint_url=endpoint,
+                         visibility_timeout_s=settings.source.visibility_timeout_s)
     try:
         while query.isActive and not stop.wait(1.0):
             pass

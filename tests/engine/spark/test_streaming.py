@@ -4,6 +4,9 @@ decision is stored once, and the queue ends empty."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -90,3 +93,37 @@ def test_restart_from_checkpoint_loses_and_doubles_nothing(
     assert sink.client_requests() == clean_pass(objects)  # re-deliveries counted once
     assert ledger.list(limit=1000).total == stored
     assert queue_depth(sqs, wired) == 0
+
+
+def test_wafsmith_run_engine_spark_streams_into_the_ledger(s3, wired, aws_endpoint, tmp_path):
+    """``wafsmith run --engine spark`` as a process: objects land, proposals reach the
+    ledger, SIGTERM stops it cleanly."""
+    for obj in render(simulate(preset("tiny"), 11)):
+        s3.put_object(Bucket=BUCKET, Key=obj.key, Body=obj.data)
+    config = tmp_path / "wafsmith.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "var"}"\n'
+        f'[aws]\nendpoint_url = "{aws_endpoint}"\n'
+        f'[source]\nkind = "sqs"\nqueue_url = "{wired}"\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "run", "--config", str(config), "--no-api",
+         "--engine", "spark", "--master", "local[1]"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    ledger = None
+    try:
+        deadline = time.monotonic() + 480
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(5)
+            db = tmp_path / "var" / "wafsmith.db"
+            if db.exists():
+                ledger = ledger or Ledger.open(f"sqlite:///{db}", clock=SYSTEM_CLOCK)
+                if ledger.list(limit=1).total:
+                    break
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert ledger is not None and ledger.list(limit=1).total > 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    assert code == 0
