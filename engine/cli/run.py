@@ -46,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="start without the preflight checks of `wafsmith check`",
     )
+    parser.add_argument("--engine", choices=["single", "spark"], default="single",
+                        help="spark: Structured Streaming from the SQS queue to the ledger")
+    parser.add_argument("--master", help="Spark master URL (default local[*])")
+    parser.add_argument("--checkpoint", type=Path, help="Spark checkpoint directory")
     parser.set_defaults(func=run)
 
 
@@ -118,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     stop = threading.Event()
     install_stop_handlers(stop)
+    if getattr(args, "engine", "single") == "spark":
+        from engine.spark.streaming import run_stream
+
+        return run_stream(settings, stop, master=args.master, checkpoint=args.checkpoint)
     try:
         runner = EngineRunner.from_settings(settings, clock=SYSTEM_CLOCK)
     except (WafsmithError, ValueError) as exc:
