@@ -38,7 +38,14 @@ def write_objects(tmp_path, lines_per_object: int = 1500):
 
 
 def decision_keys(decisions) -> list[tuple]:
-    return sorted((d["client"], d["action"], d["decided_at"], d["detector"]) for d in decisions)
+    """The rule detectors' decisions. The anomaly model's inter-arrival and id-walk features
+    lose the pair that straddles two batches (models/MODEL_CARD.md), so its scores depend on
+    where the rows were cut: one sorted table and object-by-object feeding may differ there."""
+    return sorted(
+        (d["client"], d["action"], d["decided_at"], d["detector"])
+        for d in decisions
+        if d["detector"] != "anomaly"
+    )
 
 
 def test_streaming_replay_decides_as_one_sorted_replay_and_buffers_about_one_object(tmp_path):

@@ -20,7 +20,8 @@ def test_verified_googlebot_following_planted_injection_links_is_not_proposed():
         tr.add("192.0.2.66", 60 + 20 * i, f"/item/{i}", ua=GOOGLEBOT, query=PAYLOAD)
     res, by = run(tr)
     assert "66.249.66.1" not in flagged(res)
-    assert res.stats["crawler_verdicts_gated"] >= 1  # the injection verdict, gated
+    # judged by no detector at all: injection and attack_tools spare verified crawlers
+    assert not any(v.client == "66.249.66.1" for v in res.verdicts)
     assert "192.0.2.66" in flagged(res)  # the same agent from elsewhere: an impersonator
     assert by["192.0.2.66"].action.value == "block"
 

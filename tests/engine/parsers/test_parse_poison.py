@@ -29,12 +29,15 @@ TIME = Path("/usr/bin/time")
 
 def parse(*args: str, measure: bool = False) -> tuple[dict, int | None]:
     """``wafsmith parse ARGS`` in a subprocess: its JSON summary and (``measure``) peak RSS
-    in KiB. The command must exit 0."""
+    in KiB. The command must finish: exit 0, or 1 with the warning that nothing in the input
+    could be parsed (a poison object alone holds no request) — never a crash."""
     command = [sys.executable, "-m", "engine.cli", "parse", *args]
     if measure:
         command = [str(TIME), "-v", *command]
     done = subprocess.run(command, cwd=REPO, capture_output=True, timeout=300)
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    assert done.returncode in (0, 1), done.stderr.decode()[-3000:]
+    if done.returncode == 1:
+        assert b"could be parsed" in done.stderr, done.stderr.decode()[-3000:]
     rss = None
     if measure:
         rss = int(re.search(rb"Maximum resident set size \(kbytes\): (\d+)", done.stderr)[1])
@@ -72,9 +75,12 @@ def test_an_input_that_crashed_a_fuzzed_parser_now_parses(path: Path) -> None:
 
 
 def parse_here(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
-    """``wafsmith parse ARGS`` in this process (inputs that cannot crash it)."""
-    assert main(["parse", *args]) == 0
-    return json.loads(capsys.readouterr().out)
+    """``wafsmith parse ARGS`` in this process (inputs that cannot crash it): exit 0, or 1
+    with the warning that nothing could be parsed."""
+    code = main(["parse", *args])
+    captured = capsys.readouterr()
+    assert code == 0 or (code == 1 and "could be parsed" in captured.err), captured.err
+    return json.loads(captured.out)
 
 
 def test_poison_objects_do_not_stop_the_others(tmp_path: Path) -> None:

@@ -79,6 +79,8 @@ web_acl_name = "{demo.web_acl_name}"
 interval_s = 2.0
 [api]
 enabled = false
+[metrics]
+port = 0  # an ephemeral port: engines and test runs beside each other never collide
 [policy]
 auto_approve = [{{name = "floods", detectors = ["volumetric_flood"], min_score = 0.5}}]
 """,

@@ -94,6 +94,8 @@ web_acl_name = "{demo.web_acl_name}"
 interval_s = 2.0
 [api]
 enabled = false
+[metrics]
+port = 0  # an ephemeral port: engines and test runs beside each other never collide
 [lease]
 instance_id = "{instance}"
 period_s = {PERIOD_S}

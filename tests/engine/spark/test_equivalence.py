@@ -23,6 +23,8 @@ GAP_FAMILIES = ("gap",)  # bottom-k of inter-arrival gaps: the same boundary cav
 TIMINGS = ("seconds", "engine", "executor_seconds")
 # What only the single process's streaming replay reports (its buffer and parse time).
 REPLAY_ONLY = ("rows_parsed", "peak_buffered_rows", "parse_s")
+# Memory accounting differs by design (the Spark driver keeps merged partials, not rows).
+MEMORY = ("state_bytes_per_active_client", "peak_state_bytes", "peak_window_cache_bytes")
 
 
 def single_process_partials(inputs: list[str], cfg: AnalysisConfig) -> dict:
@@ -64,7 +66,7 @@ def spark_document(spark, inputs: list[str], cfg: AnalysisConfig, opts) -> dict:
 
 
 def without_timings(doc: dict) -> dict:
-    dropped = TIMINGS + REPLAY_ONLY
+    dropped = TIMINGS + REPLAY_ONLY + MEMORY
     return {**doc, "stats": {k: v for k, v in doc["stats"].items() if k not in dropped}}
 
 
