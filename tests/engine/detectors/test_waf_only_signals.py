@@ -1,0 +1,91 @@
+"""Credential stuffing seen from a web ACL's log alone (no status codes): clients that only
+post to the login endpoint, and site-wide login surges; people who log in and apps that poll
+are left alone."""
+
+from __future__ import annotations
+
+from features.traffic import BROWSER_UAS, Traffic
+
+from engine.schema import request as R
+
+from .test_detectors import flagged, run
+
+WAF = dict(status=None, source=R.SOURCE_WAF)
+
+
+def waf_background(tr: Traffic, n: int = 30, minutes: float = 20) -> Traffic:
+    """Browsing people as a web ACL logs them: pages and assets, no status."""
+    for i in range(n):
+        ip, ua = f"198.51.100.{i + 1}", BROWSER_UAS[i % 40]
+        for t in sorted(tr.rng.uniform(0, minutes * 60, 8)):
+            tr.add(ip, t, f"/article/{int(tr.rng.integers(1, 500))}", ua=ua, **WAF)
+            for j in range(int(tr.rng.integers(2, 5))):
+                tr.add(ip, t + 0.2 + 0.1 * j, f"/static/app{j}.css", ua=ua, **WAF)
+    return tr
+
+
+def person_logs_in(tr: Traffic, ip: str, t0: float, attempts: int = 1) -> None:
+    """The login page and its assets, then one (or a few mistyped) POSTs, then pages."""
+    tr.add(ip, t0, "/login", **WAF)
+    for j in range(3):
+        tr.add(ip, t0 + 0.3 + 0.1 * j, f"/static/app{j}.css", **WAF)
+    for k in range(attempts):
+        tr.add(ip, t0 + 8 + 6 * k, "/login", method="POST", **WAF)
+    tr.add(ip, t0 + 10 + 6 * attempts, "/account", **WAF)
+
+
+def test_a_client_that_only_posts_to_login_is_proposed_without_status_codes():
+    tr = waf_background(Traffic(21))
+    for i in range(60):  # one attempt every 5 s, a form-token GET now and then
+        tr.add("203.0.113.40", 120 + 5 * i, "/login", method="POST", ua="python-requests/2.31",
+               **WAF)  # fmt: skip
+        if i % 12 == 0:
+            tr.add("203.0.113.40", 121 + 5 * i, "/login", ua="python-requests/2.31", **WAF)
+    person_logs_in(tr, "198.51.100.201", 300)
+    person_logs_in(tr, "198.51.100.202", 400, attempts=3)  # mistyped twice
+    res, by = run(tr)
+    d = by["203.0.113.40"]
+    assert d.detector == "auth_post_bot" and d.action.value == "block"
+    assert any("login POSTs in 15 min without response codes" in r for r in d.reasons)
+    assert flagged(res) == {"203.0.113.40"}
+
+
+def test_a_mobile_app_polling_its_api_and_refreshing_its_token_is_not_flagged():
+    tr = waf_background(Traffic(22))
+    for k, ip in enumerate(["198.51.100.210", "198.51.100.211"]):
+        t0 = 30 + k
+        for t in range(0, 1200, 30):  # a poll every 30 s …
+            tr.add(ip, t0 + t, "/api/v1/messages", ua="acme-mobile/5.1", **WAF)
+        for t in range(0, 1200, 60):  # … and a token refresh on the auth endpoint each minute
+            tr.add(ip, t0 + t + 0.5, "/api/auth/login", method="POST", ua="acme-mobile/5.1",
+                   **WAF)  # fmt: skip
+    res, _ = run(tr)
+    assert not flagged(res)
+
+
+def test_a_login_surge_becomes_one_campaign_over_its_members():
+    tr = waf_background(Traffic(23), minutes=25)
+    for k in range(8):  # the usual logins: a few people an hour, each with page views
+        person_logs_in(tr, f"198.51.100.{220 + k}", 60 + 170 * k)
+    bots = [f"100.72.{i // 250}.{i % 250 + 1}" for i in range(150)]
+    for j, ip in enumerate(bots):  # residential proxies: two attempts each, minutes apart
+        for k in range(2):
+            tr.add(ip, 600 + (j * 4 + k * 240) % 480, "/login", method="POST", **WAF)
+    person_logs_in(tr, "198.51.100.240", 700)  # a person logging in during the surge
+    res, _ = run(tr)
+    campaigns = [d for d in res.decisions if d.detector == "login_surge"]
+    covered = {m for d in campaigns for m in d.members}
+    assert campaigns and len(covered & set(bots)) >= 0.95 * len(bots)
+    assert not {f"198.51.100.{i}" for i in range(1, 255)} & flagged(res)
+    assert any("login POSTs in 5 min against a trailing" in r for r in campaigns[0].reasons)
+
+
+def test_status_codes_leave_stuffing_to_the_failure_detectors():
+    tr = Traffic(24)
+    for i in range(30):
+        tr.browser(f"198.51.100.{i + 1}", 0, 1200, pages=8, ua=BROWSER_UAS[i % 40])
+    for i in range(40):
+        tr.add("203.0.113.30", 200 + 5 * i, "/login", method="POST", status=401)
+    res, by = run(tr)
+    assert by["203.0.113.30"].detector == "credential_stuffing"
+    assert not [d for d in res.decisions if d.detector in {"auth_post_bot", "login_surge"}]
