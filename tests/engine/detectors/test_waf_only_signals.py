@@ -4,12 +4,18 @@ are left alone."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 from features.traffic import BROWSER_UAS, Traffic
 
 from engine.schema import request as R
 
 from .test_detectors import flagged, run
 
+FIXTURES = Path(__file__).resolve().parents[3] / "data" / "fixtures"
 WAF = dict(status=None, source=R.SOURCE_WAF)
 
 
@@ -89,3 +95,24 @@ def test_status_codes_leave_stuffing_to_the_failure_detectors():
     res, by = run(tr)
     assert by["203.0.113.30"].detector == "credential_stuffing"
     assert not [d for d in res.decisions if d.detector in {"auth_post_bot", "login_surge"}]
+
+
+def test_wafsmith_analyze_on_a_web_acl_log_proposes_the_stuffer(tmp_path):
+    """The public entry point on a WAF log fixture: only the stuffer is proposed; the people
+    who logged in and the app refreshing its token are not."""
+    config = tmp_path / "wafsmith.toml"
+    config.write_text("[features]\nallowed_lateness_s = 0\n", encoding="utf-8")
+    out = tmp_path / "result.json"
+    log = FIXTURES / "waf-only" / "login-stuffing.jsonl.gz"
+    cmd = [sys.executable, "-m", "engine.cli", "analyze", str(log), "--config", str(config),
+           "--json", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["stats"]["formats"] == {"waf": 1}
+    proposed = {d["client"] for d in doc["decisions"]} | {
+        m for d in doc["decisions"] for m in d["members"]
+    }
+    assert proposed == {"203.0.113.40"}
+    assert {d["detector"] for d in doc["decisions"]} == {"auth_post_bot"}
+    assert doc["decisions"][-1]["action"] == "block"
