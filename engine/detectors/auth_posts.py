@@ -63,6 +63,11 @@ class AuthPostBot:
                 f"{fmt(round(other[i]))} other requests, {fmt(f[F.ASSET_COUNT][i])} assets: "
                 "no pages browsed",
             ]
+            if f[F.WAF_ACTED_FRAC][i] > 0:  # the web ACL's own rules (rate, ATP) already acted
+                reasons.append(
+                    f"the web ACL already blocked or challenged {f[F.WAF_ACTED_FRAC][i]:.0%} "
+                    "of its requests (its terminating rules; an address block stops the rest)"
+                )
             out.append(
                 ctx.verdict(
                     fr,
@@ -71,7 +76,13 @@ class AuthPostBot:
                     kind="credential_stuffing",
                     score=score,
                     reasons=reasons,
-                    keys=(F.LOGIN_POST_COUNT, F.LOGIN_POST_FRAC, F.ASSET_COUNT, F.REQ_COUNT),
+                    keys=(
+                        F.LOGIN_POST_COUNT,
+                        F.LOGIN_POST_FRAC,
+                        F.ASSET_COUNT,
+                        F.REQ_COUNT,
+                        F.WAF_ACTED_FRAC,
+                    ),
                 )
             )
         return out

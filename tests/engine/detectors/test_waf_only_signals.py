@@ -116,3 +116,5 @@ def test_wafsmith_analyze_on_a_web_acl_log_proposes_the_stuffer(tmp_path):
     assert proposed == {"203.0.113.40"}
     assert {d["detector"] for d in doc["decisions"]} == {"auth_post_bot"}
     assert doc["decisions"][-1]["action"] == "block"
+    acted = [r for d in doc["decisions"] for r in d["reasons"] if "web ACL already blocked" in r]
+    assert acted  # its rate-based rule's BLOCKs are cited as evidence
