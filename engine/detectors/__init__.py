@@ -11,6 +11,7 @@ from engine.detectors import (  # noqa: F401  (register them)
     crawlers,
     population,
     rules,
+    unseen_paths,
 )
 from engine.detectors.anomaly import LoadedModel, ModelSpecError, load_artifact
 from engine.detectors.base import DETECTORS, DetectionContext, Detector

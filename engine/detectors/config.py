@@ -94,6 +94,16 @@ class LoginSurgeConfig(_Section):
     min_members: int = 5
 
 
+class UnseenPathsConfig(_Section):
+    """Slow scanning without status codes: many paths no other client requests."""
+
+    window_min: int = 60
+    min_distinct_paths: float = 20.0
+    min_distinct_per_request: float = 0.8  # a wordlist: almost every request a new path
+    min_unseen_share: float = 0.8  # of its paths, requested by no other client in the window
+    max_assets: float = 0.0
+
+
 class ScraperConfig(_Section):
     window_min: int = 15
     min_req: float = 150.0
@@ -161,6 +171,7 @@ class DetectionConfig(BaseModel):
     scraper: ScraperConfig = Field(default_factory=ScraperConfig)
     auth_post_bot: AuthPostBotConfig = Field(default_factory=AuthPostBotConfig)
     login_surge: LoginSurgeConfig = Field(default_factory=LoginSurgeConfig)
+    unseen_paths: UnseenPathsConfig = Field(default_factory=UnseenPathsConfig)
     attack_tools: ToolConfig = Field(default_factory=ToolConfig)
     injection: InjectionConfig = Field(default_factory=InjectionConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)

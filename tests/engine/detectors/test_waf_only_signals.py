@@ -118,3 +118,20 @@ def test_wafsmith_analyze_on_a_web_acl_log_proposes_the_stuffer(tmp_path):
     assert doc["decisions"][-1]["action"] == "block"
     acted = [r for d in doc["decisions"] for r in d["reasons"] if "web ACL already blocked" in r]
     assert acted  # its rate-based rule's BLOCKs are cited as evidence
+
+
+def test_a_low_and_slow_scanner_is_proposed_without_status_codes():
+    tr = waf_background(Traffic(25), minutes=70)
+    words = ["/.env.bak", "/.git/HEAD", "/cgi-bin/test.cgi", "/old/backup.zip", "/wp-admin/x.php"]
+    for i in range(30):  # one probe every two minutes: far below any rate rule
+        tr.add("203.0.113.50", 60 + 120 * i, f"{words[i % 5]}.{i}", ua=BROWSER_UAS[3], **WAF)
+    for i in range(30):  # a reader of long-tail pages nobody else reads: loads the assets
+        t = 90 + 130 * i
+        tr.add("198.51.100.230", t, f"/archive/{1000 + i}", **WAF)
+        tr.add("198.51.100.230", t + 0.3, "/static/app0.css", **WAF)
+    res, by = run(tr)
+    d = by["203.0.113.50"]
+    assert d.detector == "unseen_paths"
+    assert any("/vulnerability_scanner " in r for r in d.reasons)
+    assert any("requested by no other client" in r for r in d.reasons)
+    assert flagged(res) == {"203.0.113.50"}
