@@ -86,15 +86,19 @@ def test_a_login_surge_becomes_one_campaign_over_its_members():
     assert any("login POSTs in 5 min against a trailing" in r for r in campaigns[0].reasons)
 
 
-def test_status_codes_leave_stuffing_to_the_failure_detectors():
+def test_status_codes_leave_stuffing_and_scans_to_the_status_detectors():
     tr = Traffic(24)
     for i in range(30):
         tr.browser(f"198.51.100.{i + 1}", 0, 1200, pages=8, ua=BROWSER_UAS[i % 40])
     for i in range(40):
         tr.add("203.0.113.30", 200 + 5 * i, "/login", method="POST", status=401)
+    for i in range(25):  # a slow scanner whose probes are answered 404
+        tr.add("203.0.113.31", 30 + 45 * i, f"/cgi-bin/probe{i}.cgi", status=404)
     res, by = run(tr)
     assert by["203.0.113.30"].detector == "credential_stuffing"
-    assert not [d for d in res.decisions if d.detector in {"auth_post_bot", "login_surge"}]
+    assert by["203.0.113.31"].detector == "scanner"
+    waf_only = {"auth_post_bot", "login_surge", "unseen_paths"}
+    assert not [d for d in res.decisions if d.detector in waf_only]
 
 
 def test_wafsmith_analyze_on_a_web_acl_log_proposes_the_stuffer(tmp_path):
