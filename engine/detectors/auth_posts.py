@@ -14,7 +14,7 @@ A web ACL's log has no response status, so the failure-based detectors (``creden
 Both stay quiet where failures are visible (status codes present): a client (or a site
 window) with any counted login failure belongs to the failure-based detectors, so ALB and
 CloudFront logs are judged exactly as before. Gates (allowlist, crawlers, health checks,
-NAT gateways, token-refreshing API pollers) apply.
+NAT gateways, API pollers) apply, and a device re-authenticating on a steady timer is spared.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ class AuthPostBot:
             & (other <= np.maximum(c.max_other_requests, c.max_other_frac * f[F.REQ_COUNT]))
             & (f[F.LOGIN_FAIL_COUNT] == 0)  # failures visible: credential_stuffing's case
         )
-        # A steady app refreshing its token is a poller; a fast one is not spared.
-        poller = ctx.gate("api_poller", fr) & (posts < c.poller_max_auth_posts)
+        # A device re-authenticating on a timer (steady cadence, few attempts) is spared; the
+        # api_poller gate never covers it (it excludes login POSTs), so the test is here.
+        poller = (f[F.INTERARRIVAL_CV] <= c.timer_max_cv) & (posts < c.poller_max_auth_posts)
+        poller |= ctx.gate("api_poller", fr)
         hit &= ctx.fresh(fr) & ~ctx.safe(fr, "allowlisted", "verified_crawler", "health_checker")
         hit &= ~poller & ~ctx.gate("nat_gateway", fr)
         out = []

@@ -76,7 +76,9 @@ class AuthPostBotConfig(_Section):
     min_auth_post_frac: float = 0.7  # share of the client's requests that are login POSTs
     max_other_requests: float = 3.0  # pages, assets, API calls besides the login path …
     max_other_frac: float = 0.1  # … or this share of its requests, whichever is more
-    poller_max_auth_posts: float = 30.0  # a steady app refreshing its token stays below
+    # A device re-authenticating on a timer: steady cadence and fewer attempts than this.
+    timer_max_cv: float = 0.35  # interarrival coefficient of variation
+    poller_max_auth_posts: float = 30.0
 
 
 class LoginSurgeConfig(_Section):

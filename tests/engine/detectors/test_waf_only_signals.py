@@ -47,13 +47,16 @@ def test_a_client_that_only_posts_to_login_is_proposed_without_status_codes():
                **WAF)  # fmt: skip
         if i % 12 == 0:
             tr.add("203.0.113.40", 121 + 5 * i, "/login", ua="python-requests/2.31", **WAF)
+    for i in range(200):  # a metronome: one attempt every 3 s, nothing else
+        tr.add("203.0.113.41", 100 + 3 * i, "/login", method="POST", **WAF)
     person_logs_in(tr, "198.51.100.201", 300)
     person_logs_in(tr, "198.51.100.202", 400, attempts=3)  # mistyped twice
     res, by = run(tr)
     d = by["203.0.113.40"]
     assert d.detector == "auth_post_bot" and d.action.value == "block"
     assert any("login POSTs in 15 min without response codes" in r for r in d.reasons)
-    assert flagged(res) == {"203.0.113.40"}
+    assert by["203.0.113.41"].detector == "auth_post_bot"  # steady, but far too many
+    assert flagged(res) == {"203.0.113.40", "203.0.113.41"}
 
 
 def test_a_mobile_app_polling_its_api_and_refreshing_its_token_is_not_flagged():
@@ -65,6 +68,9 @@ def test_a_mobile_app_polling_its_api_and_refreshing_its_token_is_not_flagged():
         for t in range(0, 1200, 60):  # … and a token refresh on the auth endpoint each minute
             tr.add(ip, t0 + t + 0.5, "/api/auth/login", method="POST", ua="acme-mobile/5.1",
                    **WAF)  # fmt: skip
+    for t in range(0, 1200, 60):  # a device that only re-authenticates, on a steady timer
+        tr.add("198.51.100.212", 45 + t, "/api/auth/login", method="POST", ua="acme-tv/2.0",
+               **WAF)  # fmt: skip
     res, _ = run(tr)
     assert not flagged(res)
 
