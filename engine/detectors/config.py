@@ -68,6 +68,44 @@ class DistributedStuffingConfig(_Section):
     baseline_alpha: float = 0.1
 
 
+class AuthPostBotConfig(_Section):
+    """A client that only posts to login paths, without status codes (WAF-only logs)."""
+
+    window_min: int = 15
+    min_auth_posts: float = 10.0
+    min_auth_post_frac: float = 0.7  # share of the client's requests that are login POSTs
+    max_other_requests: float = 3.0  # pages, assets, API calls besides the login path …
+    max_other_frac: float = 0.1  # … or this share of its requests, whichever is more
+    # A device re-authenticating on a timer: steady cadence and fewer attempts than this.
+    timer_max_cv: float = 0.35  # interarrival coefficient of variation
+    poller_max_auth_posts: float = 30.0
+
+
+class LoginSurgeConfig(_Section):
+    """Site-wide login-POST rate against its trailing baseline (no status codes needed)."""
+
+    window_min: int = 5
+    member_window_min: int = 60
+    min_site_posts: float = 20.0
+    baseline_multiplier: float = 3.0
+    min_z: float = 4.0
+    prior_posts: float = 5.0  # starting baseline (login POSTs per window) before any is seen
+    baseline_alpha: float = 0.1  # EWMA weight of each new quiet window
+    member_min_login_path_frac: float = 0.9  # members touch little but the login endpoint
+    member_max_assets: float = 0.0  # a person's browser loads the page's assets
+    min_members: int = 5
+
+
+class UnseenPathsConfig(_Section):
+    """Slow scanning without status codes: many paths no other client requests."""
+
+    window_min: int = 60
+    min_distinct_paths: float = 20.0
+    min_distinct_per_request: float = 0.8  # a wordlist: almost every request a new path
+    min_unseen_share: float = 0.8  # of its paths, requested by no other client in the window
+    max_assets: float = 0.0
+
+
 class ScraperConfig(_Section):
     window_min: int = 15
     min_req: float = 150.0
@@ -154,6 +192,9 @@ class DetectionConfig(BaseModel):
         default_factory=DistributedStuffingConfig
     )
     scraper: ScraperConfig = Field(default_factory=ScraperConfig)
+    auth_post_bot: AuthPostBotConfig = Field(default_factory=AuthPostBotConfig)
+    login_surge: LoginSurgeConfig = Field(default_factory=LoginSurgeConfig)
+    unseen_paths: UnseenPathsConfig = Field(default_factory=UnseenPathsConfig)
     attack_tools: ToolConfig = Field(default_factory=ToolConfig)
     injection: InjectionConfig = Field(default_factory=InjectionConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
