@@ -24,5 +24,6 @@ def analyze(inputs: list[str], out: Path, *extra: str) -> dict:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(out.read_text())
-    doc["stats"] = {k: v for k, v in doc["stats"].items() if k not in TIMINGS + REPLAY_ONLY + MEMORY}
+    dropped = TIMINGS + REPLAY_ONLY + MEMORY
+    doc["stats"] = {k: v for k, v in doc["stats"].items() if k not in dropped}
     return doc
