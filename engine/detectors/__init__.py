@@ -5,7 +5,7 @@ protect the false-positive populations; the anomaly detector loads a persisted
 isolation-forest artifact (it never imports ``models/``).
 """
 
-from engine.detectors import anomaly, crawlers, population, rules  # noqa: F401  (register them)
+from engine.detectors import anomaly, crawlers, per_client, population  # noqa: F401  (register them)
 from engine.detectors.anomaly import LoadedModel, ModelSpecError, load_artifact
 from engine.detectors.base import DETECTORS, DetectionContext, Detector
 from engine.detectors.config import DetectionConfig
