@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from engine.compiler import addresses as addr
 from engine.compiler.config import CompilerConfig
 from engine.compiler.render import rendered
-from engine.compiler.rules import (
+from engine.compiler.rule_specs import (
     CATEGORY_TOKEN,
     ip_set_rule,
     protection_rules,

@@ -14,9 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.core import netaddr
 from engine.decisions import db, tokens
 from engine.decisions.errors import AllowlistTooWide, ConcurrentUpdate, UnknownEntry
-from engine.decisions.policy import Policy
-from engine.decisions.records import AllowlistEntry, StatusDoc
-from engine.decisions.rows import (
+from engine.decisions.ledger_rows import (
     AllowedRange,
     actor_name,
     allowed_ranges,
@@ -24,8 +22,10 @@ from engine.decisions.rows import (
     to_allow_entry,
     to_decision,
 )
-from engine.decisions.store import LedgerStore
+from engine.decisions.policy import Policy
+from engine.decisions.records import AllowlistEntry, StatusDoc
 from engine.decisions.tokens import TokenRecord
+from engine.decisions.transactions import LedgerStore
 from engine.schema.decision import Decision, DecisionError, Status, normalize_client
 
 

@@ -30,8 +30,7 @@ from engine.decisions import db
 from engine.decisions.admin import LedgerAdmin
 from engine.decisions.errors import AllowlistedClient, ConcurrentUpdate, UnknownDecision
 from engine.decisions.lease import check_epoch, read_holder
-from engine.decisions.records import AuditEvent, LedgerEntry, Page
-from engine.decisions.rows import (
+from engine.decisions.ledger_rows import (
     SELECT_OPEN,
     actor_name,
     audit_row,
@@ -42,6 +41,7 @@ from engine.decisions.rows import (
     to_entry,
     to_event,
 )
+from engine.decisions.records import AuditEvent, LedgerEntry, Page
 from engine.schema.decision import ENFORCEABLE, Decision, DecisionError, Status, normalize_client
 
 DATABASE_URL_ENV = "WAFSMITH_DATABASE_URL"

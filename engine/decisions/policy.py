@@ -17,7 +17,7 @@ from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.decisions.rows import AllowedRange
+from engine.decisions.ledger_rows import AllowedRange
 from engine.schema.decision import Action, Decision, DecisionError, Status
 
 # 1/64 of a family's space: room for every internal range operators allowlist at once (IPv4:

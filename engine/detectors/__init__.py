@@ -9,8 +9,8 @@ from engine.detectors import (  # noqa: F401  (register them)
     anomaly,
     auth_posts,
     crawlers,
+    per_client,
     population,
-    rules,
     unseen_paths,
 )
 from engine.detectors.anomaly import LoadedModel, ModelSpecError, load_artifact

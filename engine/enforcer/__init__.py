@@ -5,7 +5,7 @@ the narrow ``WafV2Api``/``ShieldApi`` protocols with boto3 implementations, the 
 ``RecordingShieldFake``, ``FaultInjectingWafV2Api`` and ``CallPolicy`` (pacing and retries).
 """
 
-from engine.enforcer.api import Boto3ShieldApi, Boto3WafV2Api, ShieldApi, WafV2Api
+from engine.enforcer.aws_clients import Boto3ShieldApi, Boto3WafV2Api, ShieldApi, WafV2Api
 from engine.enforcer.calls import CallPolicy, EnforcerCallError, InvalidParameterError
 from engine.enforcer.cycle import Mode
 from engine.enforcer.faults import FaultInjectingWafV2Api, SimulatedCrash

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from engine.core.clock import Clock
 from engine.core.errors import WafsmithError
 from engine.core.lease import Fence
-from engine.enforcer.api import error_code
+from engine.enforcer.aws_clients import error_code
 
 RETRYABLE = frozenset(
     {

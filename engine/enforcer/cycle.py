@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError
 
 from engine.core.clock import Clock
 from engine.core.errors import WafsmithError
-from engine.enforcer.api import ShieldApi, WafV2Api
+from engine.enforcer.aws_clients import ShieldApi, WafV2Api
 from engine.enforcer.calls import Caller, EnforcerCallError, InvalidParameterError, LockConflict
 from engine.enforcer.drift import DriftReport
 from engine.enforcer.state import ActualIPSet, ActualRuleGroup, ActualWebAcl

@@ -18,7 +18,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from engine.enforcer.api import WafV2Api, make_client_error
+from engine.enforcer.aws_clients import WafV2Api, make_client_error
 
 FAULT_STATUS = {
     "ThrottlingException": 400,

@@ -27,8 +27,8 @@ from botocore.exceptions import BotoCoreError
 from engine.core.clock import Clock
 from engine.core.errors import WafsmithError
 from engine.core.lease import Fence
-from engine.enforcer import ipsets, rules, shield
-from engine.enforcer.api import ShieldApi, WafV2Api
+from engine.enforcer import ipsets, rule_group, shield
+from engine.enforcer.aws_clients import ShieldApi, WafV2Api
 from engine.enforcer.calls import Caller, CallPolicy, CallStats
 from engine.enforcer.cycle import Cycle, CycleError, Mode, Step
 from engine.enforcer.drift import DriftReport
@@ -206,12 +206,18 @@ class Reconciler:
 
     @staticmethod
     def _run_waf(cycle: Cycle) -> None:
-        read_ok = cycle.guard("wafv2", "read", lambda: (ipsets.read(cycle), rules.read(cycle)))
+        read_ok = cycle.guard("wafv2", "read", lambda: (ipsets.read(cycle), rule_group.read(cycle)))
         if not read_ok or cycle.errors:
             return
-        for phase in (ipsets.apply, rules.apply, rules.delete_stale_groups, ipsets.delete_stale):
+        phases = (
+            ("ipsets", ipsets.apply),
+            ("rules", rule_group.apply),
+            ("rules", rule_group.delete_stale_groups),
+            ("ipsets", ipsets.delete_stale),
+        )
+        for name, phase in phases:  # the phase's name in error records
             before = len(cycle.errors)
-            cycle.guard("wafv2", phase.__module__.rsplit(".", 1)[-1], lambda p=phase: p(cycle))
+            cycle.guard("wafv2", name, lambda p=phase: p(cycle))
             if len(cycle.errors) > before:
                 return  # later phases depend on this one; the next cycle retries
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from engine.enforcer.api import ShieldApi, make_client_error
+from engine.enforcer.aws_clients import ShieldApi, make_client_error
 
 _PROTECTABLE = re.compile(
     r"^arn:aws[\w-]*:(elasticloadbalancing:[^:]+:\d{12}:loadbalancer/"

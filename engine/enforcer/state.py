@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.enforcer.api import WafV2Api
+from engine.enforcer.aws_clients import WafV2Api
 from engine.enforcer.calls import Caller
 from engine.schema.requests import DIGEST_LENGTH, marked_digest
 

@@ -23,8 +23,8 @@ State is dropped once no window can reach it; ``FeatureStore.state_bytes`` measu
 """
 
 from engine.features.config import FeatureConfig
+from engine.features.feature_state import FeatureStore
 from engine.features.pane import PanePartial, from_batch, merge
-from engine.features.store import FeatureStore
 from engine.features.window import finalize
 
 __all__ = [

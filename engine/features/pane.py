@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.features import kmv
-from engine.features.rows import DISTINCT, RowSignals
+from engine.features.row_signals import DISTINCT, RowSignals
 from engine.schema import request as R
 from engine.schema.evidence import PRIORITY, SAMPLE_COLUMNS
 

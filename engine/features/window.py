@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.features import behaviour, kmv
-from engine.features.rows import COUNTERS, DISTINCT
+from engine.features.row_signals import COUNTERS, DISTINCT
 from engine.schema import features as F
 from engine.schema.features import FeatureFrame
 

@@ -26,10 +26,10 @@ from engine.sources.objects import (
     make_client,
     parse_s3_uri,
 )
+from engine.sources.processed import ProcessedRecord, ProcessedStore
 from engine.sources.quarantine import Quarantine, is_quarantined
 from engine.sources.s3_list import S3ListSource
 from engine.sources.s3_sqs import S3SqsSource
-from engine.sources.store import ProcessedRecord, ProcessedStore
 
 __all__ = [
     "SOURCE_CONFIGS",

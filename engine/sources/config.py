@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.core.clock import SYSTEM_CLOCK, Clock
 from engine.sources.delivery import LocalSource
 from engine.sources.objects import make_client
+from engine.sources.processed import ProcessedStore
 from engine.sources.quarantine import DEFAULT_PREFIX
 from engine.sources.s3_list import S3ListSource
 from engine.sources.s3_sqs import S3SqsSource
-from engine.sources.store import ProcessedStore
 
 DEFAULT_STORE_URL = "sqlite:///wafsmith-ingest.db"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from engine.sources.objects import SourceError, SourceObject, iter_local
-from engine.sources.store import ProcessedRecord, ProcessedStore, identity
+from engine.sources.processed import ProcessedRecord, ProcessedStore, identity
 
 
 @runtime_checkable

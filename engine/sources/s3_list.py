@@ -45,8 +45,8 @@ from botocore.exceptions import ClientError
 from engine.core.clock import Clock
 from engine.sources.delivery import Delivery, check_record_matches
 from engine.sources.objects import SourceError, SourceObject, s3_object_from_listing
+from engine.sources.processed import ProcessedRecord, ProcessedStore, identity
 from engine.sources.quarantine import DEFAULT_PREFIX, is_quarantined
-from engine.sources.store import ProcessedRecord, ProcessedStore, identity
 
 
 class S3ListDelivery:

@@ -29,8 +29,8 @@ from engine.core.logging import log_event
 from engine.sources.delivery import Delivery, check_record_matches
 from engine.sources.notifications import BodyKind, ObjectEvent, decode_body
 from engine.sources.objects import S3_SCHEME, SourceError, SourceObject, normalize_etag
+from engine.sources.processed import ProcessedRecord, ProcessedStore, identity
 from engine.sources.quarantine import DEFAULT_PREFIX, is_quarantined
-from engine.sources.store import ProcessedRecord, ProcessedStore, identity
 
 _GONE_RECEIPT_CODES = {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"}
 _BODY_SAMPLE_CHARS = 512

@@ -25,7 +25,7 @@ from engine.sources import (
     ProcessedStore,
     Source,
 )
-from engine.sources.store import identity
+from engine.sources.processed import identity
 from tests.support.alb import alb_line, alb_object
 from tests.support.runner import START
 from tests.support.source_events import s3_event, s3_record

@@ -12,8 +12,7 @@ from pathlib import Path
 from features.traffic import BROWSER_UAS, Traffic
 
 from engine.schema import request as R
-
-from .test_detectors import flagged, run
+from tests.support.detectors import flagged, run
 
 FIXTURES = Path(__file__).resolve().parents[3] / "data" / "fixtures"
 WAF = dict(status=None, source=R.SOURCE_WAF)

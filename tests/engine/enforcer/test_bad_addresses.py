@@ -20,7 +20,7 @@ from engine.compiler import CompilerConfig, compile_state, with_allowlist
 from engine.core.clock import FakeClock
 from engine.decisions import db
 from engine.decisions.ledger import Ledger
-from engine.decisions.rows import columns
+from engine.decisions.ledger_rows import columns
 from engine.schema.decision import Action, Decision, Status
 from tests.support.waf import NOW, WEB_ACL, all_addresses, ip_set_contents
 

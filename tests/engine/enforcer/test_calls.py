@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from engine.core.clock import FakeClock
-from engine.enforcer.api import make_client_error
+from engine.enforcer.aws_clients import make_client_error
 from engine.enforcer.calls import (
     Caller,
     CallPolicy,

@@ -14,7 +14,7 @@ from engine.enforcer import (
     Reconciler,
     SimulatedCrash,
 )
-from engine.enforcer.api import make_client_error
+from engine.enforcer.aws_clients import make_client_error
 from engine.enforcer.faults import WRITE_METHODS
 from engine.schema.rule import (
     DesiredState,

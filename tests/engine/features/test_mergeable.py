@@ -11,7 +11,7 @@ from engine.features import FeatureConfig, merge
 from engine.features.identity import ClientResolver
 from engine.features.pane import from_batch
 from engine.features.patterns import Patterns
-from engine.features.rows import COUNTERS, row_signals
+from engine.features.row_signals import COUNTERS, row_signals
 from tests.support.traffic import Traffic
 
 CFG = FeatureConfig(distinct_k=4)  # small k so the bottom-k truncation is exercised

@@ -18,7 +18,7 @@ from engine.decisions.errors import (
     LedgerUnavailable,
     UnknownDecision,
 )
-from engine.decisions.rows import UPDATE_DECISION, audit_row, columns, to_decision
+from engine.decisions.ledger_rows import UPDATE_DECISION, audit_row, columns, to_decision
 from engine.schema.decision import TRANSITIONS, Decision, Status
 
 

@@ -26,7 +26,7 @@ from engine.features.config import FeatureConfig
 from engine.features.identity import ClientResolver
 from engine.features.incremental import IncrementalWindows
 from engine.features.patterns import Patterns
-from engine.features.rows import row_signals
+from engine.features.row_signals import row_signals
 from engine.features.window import finalize_windows, pane_keys
 from engine.schema.evidence import PRIORITY, EvidenceSample
 from engine.schema.features import Snapshot
