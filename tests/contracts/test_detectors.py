@@ -23,6 +23,7 @@ from engine.schema import features as F
 from engine.schema.verdict import ClientVerdict
 from models.baseline import RollingBaseline
 from tests.support.traffic import BROWSER_UAS, Traffic
+from tests.support.waf_only import WAF, person_logs_in, waf_background
 
 FEATURE_NAMES = {v for k, v in vars(F).items() if k.isupper() and isinstance(v, str)}
 PROTECTING_GATES = ("allowlisted", "verified_crawler")
@@ -90,11 +91,33 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> AnalysisConfig:
     )
 
 
+def waf_only_attacks(tr: Traffic) -> Traffic:
+    """A web ACL's log (no status codes): a login-only bot and a surge of login POSTs from
+    residential proxies, for the detectors that judge what WAF logs alone show."""
+    for i in range(60):  # auth_post_bot
+        tr.add("203.0.113.40", 120 + 5 * i, "/login", method="POST", ua="python-requests/2.31",
+               **WAF)  # fmt: skip
+    for j in range(150):  # login_surge: two attempts each, minutes apart
+        for k in range(2):
+            tr.add(f"100.72.{j // 250}.{j % 250 + 1}", 600 + (j * 4 + k * 240) % 480, "/login",
+                   method="POST", **WAF)  # fmt: skip
+    for k in range(8):
+        person_logs_in(tr, f"198.51.100.{220 + k}", 60 + 170 * k)
+    return tr
+
+
 @pytest.fixture(scope="module")
 def contexts(config: AnalysisConfig) -> list[DetectionContext]:
-    """Every evaluation the pipeline would run over the contract traffic, gates computed."""
+    """Every evaluation the pipeline would run over the contract traffic (an ALB-like log with
+    status codes, then a web ACL's log without them), gates computed."""
+    alb_like = attacks(background(Traffic(2)))
+    web_acl = waf_only_attacks(waf_background(Traffic(3), minutes=25))
+    return evaluations(config, alb_like) + evaluations(config, web_acl)
+
+
+def evaluations(config: AnalysisConfig, traffic: Traffic) -> list[DetectionContext]:
     store = FeatureStore(config.features)
-    store.add(attacks(background(Traffic(2))).table())
+    store.add(traffic.table())
     out = []
     for pane in store.closable(final=True):
         snapshot = store.snapshot(pane)

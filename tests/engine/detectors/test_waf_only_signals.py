@@ -9,36 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from features.traffic import BROWSER_UAS, Traffic
-
-from engine.schema import request as R
 from tests.support.detectors import flagged, run
+from tests.support.traffic import BROWSER_UAS, Traffic
+from tests.support.waf_only import WAF, person_logs_in, waf_background
 
 FIXTURES = Path(__file__).resolve().parents[3] / "data" / "fixtures"
-WAF = dict(status=None, source=R.SOURCE_WAF)
-
-
-def waf_background(tr: Traffic, n: int = 30, minutes: float = 20) -> Traffic:
-    """Browsing people as a web ACL logs them: pages and assets, no status."""
-    for i in range(n):
-        ip, ua = f"198.51.100.{i + 1}", BROWSER_UAS[i % 40]
-        for t in sorted(tr.rng.uniform(0, minutes * 60, 8)):
-            tr.add(ip, t, f"/article/{int(tr.rng.integers(1, 500))}", ua=ua, **WAF)
-            for j in range(int(tr.rng.integers(2, 5))):
-                tr.add(ip, t + 0.2 + 0.1 * j, f"/static/app{j}.css", ua=ua, **WAF)
-    return tr
-
-
-def person_logs_in(tr: Traffic, ip: str, t0: float, attempts: int = 1) -> None:
-    """The login page and its assets, then one (or a few mistyped) POSTs, then pages."""
-    tr.add(ip, t0, "/login", **WAF)
-    for j in range(3):
-        tr.add(ip, t0 + 0.3 + 0.1 * j, f"/static/app{j}.css", **WAF)
-    for k in range(attempts):
-        tr.add(ip, t0 + 8 + 6 * k, "/login", method="POST", **WAF)
-    tr.add(ip, t0 + 10 + 6 * attempts, "/account", **WAF)
-
-
 def test_a_client_that_only_posts_to_login_is_proposed_without_status_codes():
     tr = waf_background(Traffic(21))
     for i in range(60):  # one attempt every 5 s, a form-token GET now and then
