@@ -37,8 +37,13 @@ class InputError(WafsmithError):
     """An input file that cannot be used; the message says which and why."""
 
 
-def load_decisions(path: str | Path) -> list[Decision]:
-    """Read ``{"decisions": [...]}`` (what ``wafsmith analyze --json`` writes) or a bare list."""
+def load_decisions(path: str | Path, refused: list[str] | None = None) -> list[Decision]:
+    """Read ``{"decisions": [...]}`` (what ``wafsmith analyze --json`` writes) or a bare list.
+
+    With ``refused`` given, a decision that cannot be read (a scoped address, a bad action)
+    is left out and named there with its reason, so one bad entry never fails the file; a
+    file none of whose decisions can be read is still refused as a whole.
+    """
     try:
         data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -51,15 +56,27 @@ def load_decisions(path: str | Path) -> list[Decision]:
         data = data["decisions"]
     if not isinstance(data, list):
         raise InputError(f"decisions file {path}: expected a list of decisions")
-    out = []
+    out, bad = [], []
     for i, item in enumerate(data):
         if not isinstance(item, dict):
-            raise InputError(f"decisions file {path}: decision #{i} is not an object")
+            bad.append(f"decision #{i} is not an object")
+            continue
         try:
             out.append(Decision.from_dict(item))
         except (DecisionError, TypeError, ValueError) as exc:
-            raise InputError(f"decisions file {path}: decision #{i}: {exc}") from None
+            bad.append(f"decision #{i}: {exc}")
+    if bad and (refused is None or not out):
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise InputError(f"decisions file {path}: {bad[0]}{more}")
+    if refused is not None:
+        refused.extend(bad)
     return out
+
+
+def warn_refused(command: str, path: str | Path, refused: list[str]) -> None:
+    """One stderr line per decision left out of ``path``."""
+    for reason in refused:
+        print(f"wafsmith {command}: {path}: left out {reason}", file=sys.stderr)
 
 
 def select_enforceable(
@@ -149,7 +166,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_compiler_config(args.config)
-        decisions = load_decisions(args.decisions)
+        refused: list[str] = []
+        decisions = load_decisions(args.decisions, refused)
+        warn_refused("compile", args.decisions, refused)
         now = parse_time(args.now) if args.now else SystemClock().now()
         decisions = select_enforceable(decisions, now, approve_all=args.approve_all)
     except (WafsmithError, DecisionError) as exc:

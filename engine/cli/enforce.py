@@ -30,7 +30,12 @@ import os
 import sys
 from typing import Any
 
-from engine.cli.compile import load_decisions, read_behind_cloudfront, select_enforceable
+from engine.cli.compile import (
+    load_decisions,
+    read_behind_cloudfront,
+    select_enforceable,
+    warn_refused,
+)
 from engine.cli.config import config_path, is_engine_settings, load_engine_settings, read_toml
 from engine.cli.output import AWS_HINTS
 from engine.compiler import CompilerConfig, config_from_dict, load_config
@@ -172,9 +177,11 @@ def run(args: argparse.Namespace) -> int:
         inputs = _load_inputs(args)
         now = parse_time(args.now) if args.now else clock.now()
         if args.decisions:
+            refused: list[str] = []
             decisions: list[Decision] = select_enforceable(
-                load_decisions(args.decisions), now, approve_all=args.approve_all
+                load_decisions(args.decisions, refused), now, approve_all=args.approve_all
             )
+            warn_refused("enforce", args.decisions, refused)
             if inputs.config.ip_sets_forwarded_ip is None and read_behind_cloudfront(
                 args.decisions
             ):  # viewers read from X-Forwarded-For: WAF sees the CloudFront edge as source

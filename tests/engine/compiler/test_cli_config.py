@@ -187,3 +187,17 @@ def test_config_survives_a_model_dump_round_trip():
     config = load_config(EXAMPLE)
     assert config_from_dict(config.model_dump()) == config
     assert config_from_dict(json.loads(json.dumps(config.model_dump(mode="json")))) == config
+
+
+def test_one_unreadable_decision_is_left_out_and_named_not_the_whole_file(tmp_path, capsys):
+    """A scoped address (``fe80::1%eth0``, reachable through X-Forwarded-For) or any other
+    unreadable entry costs only itself: the rest compiles, stderr names what was left out."""
+    scoped = {**make_decision("192.0.2.7").to_dict(), "client": "fe80::1%eth0"}
+    good = make_decision("192.0.2.1").to_dict()
+    path = write_decisions(tmp_path, {"decisions": [scoped, good, 7]})
+    assert run_cli("--decisions", str(path), "--now", "2026-11-30T12:00:00Z") == 0
+    out = capsys.readouterr()
+    block = next(s for s in json.loads(out.out)["ip_sets"] if s["name"] == "wafsmith-block-v4-0")
+    assert block["addresses"] == ["192.0.2.1/32"]
+    assert "left out decision #0: client: 'fe80::1%eth0' is a scoped" in out.err
+    assert "left out decision #2 is not an object" in out.err
