@@ -684,8 +684,12 @@ class EngineRunner:
         return None if not base else base.rstrip("/") + path
 
     def _update_metrics(self, active_clients: int) -> None:
-        """Gauges from the ledger and the SQS source's totals, at each status publication."""
+        """Gauges from the ledger, the back-offs and the SQS source's totals, at each status
+        publication."""
         self.metrics.ledger_counts(self.ledger.counts_by_state(), active_clients=active_clients)
+        for loop, backoff in (("poll", self.poll_backoff), ("enforcement", self.enforce_backoff)):
+            state = backoff.state
+            self.metrics.backoff(loop, failures=state.failures, delay_s=state.delay_s)
         sqs = getattr(self.source, "counters", None)
         if sqs is not None and hasattr(sqs, "received"):
             self.metrics.sqs_totals(received=sqs.received, deleted=sqs.deleted)

@@ -216,6 +216,18 @@ class EngineMetrics:
         self.active_clients = prom.Gauge(
             "wafsmith_active_clients", "Clients with traffic in the current window", registry=r
         )
+        self.backoff_failures = prom.Gauge(
+            "wafsmith_backoff_failures",
+            "Failures in a row of the engine's poll or enforcement loop (0: healthy)",
+            ["loop"],
+            registry=r,
+        )
+        self.backoff_delay = prom.Gauge(
+            "wafsmith_backoff_delay_seconds",
+            "The wait the loop's back-off imposed after its last failure (0: healthy)",
+            ["loop"],
+            registry=r,
+        )
         self._sqs_seen: dict[str, int] = {"receive": 0, "delete": 0}
 
     def object_done(self, outcome: ObjectOutcome) -> None:
@@ -253,3 +265,8 @@ class EngineMetrics:
         for state, count in by_state.items():
             self.decisions.labels(state).set(count)
         self.active_clients.set(active_clients)
+
+    def backoff(self, loop: str, *, failures: int, delay_s: float) -> None:
+        """The back-off of one loop (``poll`` or ``enforcement``), as the status shows it."""
+        self.backoff_failures.labels(loop).set(failures)
+        self.backoff_delay.labels(loop).set(delay_s if failures else 0.0)

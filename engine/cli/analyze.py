@@ -98,7 +98,7 @@ def print_table(doc: dict, out: TextIO | None = None) -> None:
     print(f"{'decided_at':<21} {'client':<20} {'action':<10} {'score':>5} {'members':>7}  "
           f"{'detector':<22} reason", file=out)
     for r in rows:
-        reason = r["reasons"][0] if r["reasons"] else ""
+        reason = headline(r["reasons"])
         print(f"{r['decided_at'][:19]:<21} {r['client']:<20} {r['action']:<10} "
               f"{r['score']:>5.2f} {len(r['members']):>7}  {r['detector']:<22} {reason[:110]}",
               file=out)
@@ -106,6 +106,16 @@ def print_table(doc: dict, out: TextIO | None = None) -> None:
             for why in r["reasons"][1:]:
                 if why.startswith("[anomaly/"):
                     print(f"{'':<21}   {why.split('] ', 1)[-1]}", file=out)
+
+
+def headline(reasons: list[str]) -> str:
+    """The first reason that fired, in plain numbers (sketch estimates as "≈ 26"), and how
+    many checks stayed quiet — never a check that did not fire as the decision's headline."""
+    from api.reasons import split_reasons
+
+    fired, checked = split_reasons(reasons)
+    first = (fired or checked)[0].text[:90] if reasons else ""
+    return f"{first} [+{len(checked)} quiet]" if checked and fired else first
 
 
 def model_line(status: dict | None) -> str:

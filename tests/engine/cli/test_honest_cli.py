@@ -97,3 +97,27 @@ def test_enforce_without_credentials_names_the_cause_in_one_line(tmp_path, aws_e
     assert json.loads(done.stdout)["ok"] is False  # the full summary stays on stdout
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "no AWS credentials found" in lines[0], done.stderr
+
+
+def test_the_table_leads_each_decision_with_a_reason_that_fired(tmp_path, capsys):
+    """The headline is a check that fired, in plain numbers; the quiet checks are counted,
+    not shown as the decision's reason ("1 distinct paths (threshold 15)" was)."""
+    from engine.cli.analyze import headline
+    from tests.support.alb import flood_object
+    from tests.support.runner import START
+
+    data, _ = flood_object(START, "203.0.113.9")
+    log = tmp_path / "flood.log.gz"
+    log.write_bytes(data)
+    out = tmp_path / "out.json"
+    assert main(["analyze", str(log), "--json", str(out)]) == 0
+    decision = next(d for d in json.loads(out.read_text())["decisions"]
+                    if d["client"] == "203.0.113.9")  # fmt: skip
+    capsys.readouterr()
+    assert main(["analyze", str(log)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "203.0.113.9" in x)
+    assert headline(decision["reasons"]) in line
+
+    reasons = ["12 requests in 5 min (threshold 600)", "480 requests in one minute (threshold 120)"]
+    assert headline(reasons) == "480 requests in one minute (threshold 120) [+1 quiet]"
+    assert headline(["25.95 distinct paths answered 4xx (threshold 15)"]).startswith("≈ 26 ")

@@ -87,6 +87,9 @@ def test_without_credentials_polls_and_cycles_back_off_then_reset(
     assert status["enforcement"]["delay_s"] == 6.0  # capped at 8 s, jittered
     assert "credentials" in status["enforcement"]["last_error"].lower()
     assert status["poll"]["failures"] == runner.telemetry.source_errors
+    gauge = runner.metrics.registry.get_sample_value  # what Prometheus scrapes, too
+    assert gauge("wafsmith_backoff_failures", {"loop": "enforcement"}) == cycles
+    assert gauge("wafsmith_backoff_delay_seconds", {"loop": "enforcement"}) == 6.0
 
     # Credentials come back: the next attempts succeed and the back-off resets.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -101,6 +104,8 @@ def test_without_credentials_polls_and_cycles_back_off_then_reset(
     runner.publish_status(force=True)
     status = read(runner.ledger, EngineStatus).record.backoff
     assert status["enforcement"]["failures"] == 0 and status["poll"]["failures"] == 0
+    assert gauge("wafsmith_backoff_failures", {"loop": "enforcement"}) == 0
+    assert gauge("wafsmith_backoff_delay_seconds", {"loop": "poll"}) == 0
     runner.close()
 
 
