@@ -5,15 +5,11 @@ and, without the engine in the process, the published counts as counters on the 
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,8 +18,7 @@ from engine.demo.standin import bootstrap
 from engine.status import EngineStatus, IngestStatus, publish
 from engine.telemetry import EngineMetrics
 from tests.support.alb import alb_object, flood_object
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.engine_process import start_engine, write_engine_config
 
 
 def free_port() -> int:
@@ -48,28 +43,12 @@ def sample(text: str, name: str, **labels: str) -> float | None:
 def test_run_without_api_serves_the_engine_counters(aws_endpoint, s3, tmp_path) -> None:
     demo = bootstrap(aws_endpoint)
     port = free_port()
-    config = tmp_path / "engine.toml"
-    config.write_text(
-        f"""
-data_dir = "{tmp_path / "var"}"
-log_level = "WARNING"
-[aws]
-endpoint_url = "{demo.endpoint_url}"
-region = "{demo.region}"
-[source]
-kind = "sqs"
-queue_url = "{demo.queue_url}"
-wait_time_s = 1
-[enforcement]
-mode = "enforce"
-web_acl_name = "{demo.web_acl_name}"
-interval_s = 2.0
-[metrics]
-port = {port}
-[policy]
-auto_approve = [{{name = "floods", detectors = ["volumetric_flood"], min_score = 0.5}}]
-""",
-        encoding="utf-8",
+    config = write_engine_config(
+        tmp_path / "engine.toml",
+        demo,
+        tmp_path / "var",
+        source={"kind": "sqs", "queue_url": demo.queue_url, "wait_time_s": 1},
+        metrics={"port": port},
     )
     minute = (datetime.now(UTC) - timedelta(minutes=20)).replace(second=0, microsecond=0)
     flood, _ = flood_object(minute, "203.0.113.9", requests=600)
@@ -78,11 +57,7 @@ auto_approve = [{{name = "floods", detectors = ["volumetric_flood"], min_score =
     junk = alb_object(["this is not an ALB line", "neither is this"])
     s3.put_object(Bucket=demo.bucket, Key=f"{prefix}/junk.log.gz", Body=junk)
 
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    cmd = [sys.executable, "-m", "engine.cli", "run", "--config", str(config), "--no-api"]
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    proc = start_engine(config)
     text = ""
     try:
         deadline = time.monotonic() + 120

@@ -5,23 +5,18 @@ SNS publishing through moto, and ``wafsmith run`` telling a webhook that a propo
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from engine.core.clock import FakeClock
 from engine.notify import Notice, NoticeKind, RateLimitedNotifier, SnsSender, WebhookSender
 
-REPO = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -138,41 +133,30 @@ def test_wafsmith_run_tells_the_webhook_that_a_proposal_waits(
 ) -> None:
     from engine.demo.standin import bootstrap
     from tests.support.alb import flood_object
+    from tests.support.engine_process import start_engine, write_engine_config
 
     demo = bootstrap(aws_endpoint)
-    config = tmp_path / "engine.toml"
-    config.write_text(
-        f"""
-data_dir = "{tmp_path / "var"}"
-log_level = "WARNING"
-[aws]
-endpoint_url = "{demo.endpoint_url}"
-region = "{demo.region}"
-[source]
-kind = "sqs"
-queue_url = "{demo.queue_url}"
-wait_time_s = 1
-[enforcement]
-mode = "dry_run"
-web_acl_name = "{demo.web_acl_name}"
-[metrics]
-enabled = false
-[notify]
-webhook_url = "{hook.url}"
-webhook_style = "generic"
-dashboard_url = "https://wafsmith.example.com"
-""",
-        encoding="utf-8",
+    notify = {
+        "webhook_url": hook.url,
+        "webhook_style": "generic",
+        "dashboard_url": "https://wafsmith.example.com",
+    }
+    config = write_engine_config(
+        tmp_path / "engine.toml",
+        demo,
+        tmp_path / "var",
+        source={"kind": "sqs", "queue_url": demo.queue_url, "wait_time_s": 1},
+        interval_s=None,
+        mode="dry_run",
+        metrics={"enabled": False},
+        extra={"notify": notify},
+        flood_policy=False,
     )
     minute = (datetime.now(UTC) - timedelta(minutes=20)).replace(second=0, microsecond=0)
     flood, _ = flood_object(minute, "203.0.113.9", requests=600)
     key = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/flood.log.gz"
     s3.put_object(Bucket=demo.bucket, Key=key, Body=flood)
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    cmd = [sys.executable, "-m", "engine.cli", "run", "--config", str(config), "--no-api"]
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    proc = start_engine(config)
     try:
         deadline = time.monotonic() + 120
         while not hook.bodies and time.monotonic() < deadline and proc.poll() is None:

@@ -7,16 +7,12 @@ converges on the ledger. The last run is stopped with SIGTERM and must exit clea
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
@@ -31,8 +27,8 @@ from engine.schema.request import CLIENT_IP
 from engine.settings import load_settings
 from engine.sources import ProcessedStore
 from tests.support.alb import alb_line, alb_object, flood_object
+from tests.support.engine_process import start_engine, write_engine_config
 
-REPO = Path(__file__).resolve().parents[3]
 OBJECTS = 36
 KILLS = 20
 
@@ -60,51 +56,17 @@ def traffic(now: datetime) -> list[tuple[str, bytes, Counter]]:
     return out
 
 
-def write_config(path: Path, demo, data_dir: Path) -> Path:
-    path.write_text(
-        f"""
-data_dir = "{data_dir}"
-log_level = "WARNING"
-[aws]
-endpoint_url = "{demo.endpoint_url}"
-region = "{demo.region}"
-[source]
-kind = "sqs"
-queue_url = "{demo.queue_url}"
-visibility_timeout_s = 2
-wait_time_s = 1
-[enforcement]
-mode = "enforce"
-web_acl_name = "{demo.web_acl_name}"
-interval_s = 2.0
-[api]
-enabled = false
-[metrics]
-port = 0  # an ephemeral port: engines and test runs beside each other never collide
-[policy]
-auto_approve = [{{name = "floods", detectors = ["volumetric_flood"], min_score = 0.5}}]
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-def start_engine(config: Path) -> subprocess.Popen:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "--config", str(config), "--no-api"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
 @pytest.mark.slow
 def test_twenty_sigkills_lose_nothing_and_count_nothing_twice(aws_endpoint, s3, wafv2, tmp_path):
     demo = bootstrap(aws_endpoint)
     data_dir = tmp_path / "var"
-    config = write_config(tmp_path / "engine.toml", demo, data_dir)
+    source = {
+        "kind": "sqs",
+        "queue_url": demo.queue_url,
+        "visibility_timeout_s": 2,
+        "wait_time_s": 1,
+    }
+    config = write_engine_config(tmp_path / "engine.toml", demo, data_dir, source=source)
     objects = traffic(datetime.now(UTC))
     expected = sum((c for _, _, c in objects), Counter())
 

@@ -10,10 +10,7 @@ engine finds it lost the lease and makes no WAF write.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,8 +28,8 @@ from engine.enforcement import compiler_config
 from engine.service import Service
 from engine.settings import load_settings
 from tests.support.alb import flood_object
+from tests.support.engine_process import start_engine, write_engine_config
 
-REPO = Path(__file__).resolve().parents[3]
 PERIOD_S = 1.5
 STALE_AFTER_S = 8.0
 # A standby tries once per period, between two steps of its loop (an SQS long poll of up to
@@ -47,15 +44,8 @@ class Engine:
     def __init__(self, name: str, config: Path, log: Path) -> None:
         self.name = name
         self.log = log
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
         with log.open("wb") as sink:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "engine.cli", "run", "--config", str(config), "--no-api"],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=sink,
-            )
+            self.proc = start_engine(config, stderr=sink)
 
     def events(self) -> list[dict[str, Any]]:
         out = []
@@ -75,37 +65,16 @@ class Engine:
 
 
 def write_config(path: Path, demo: DemoAws, data_dir: Path, pg_url: str, instance: str) -> Path:
-    path.write_text(
-        f"""
-data_dir = "{data_dir}"
-database_url = "{pg_url}"
-log_level = "INFO"
-[aws]
-endpoint_url = "{demo.endpoint_url}"
-region = "{demo.region}"
-[source]
-kind = "sqs"
-queue_url = "{demo.queue_url}"
-visibility_timeout_s = 2
-wait_time_s = 1
-[enforcement]
-mode = "enforce"
-web_acl_name = "{demo.web_acl_name}"
-interval_s = 2.0
-[api]
-enabled = false
-[metrics]
-port = 0  # an ephemeral port: engines and test runs beside each other never collide
-[lease]
-instance_id = "{instance}"
-period_s = {PERIOD_S}
-stale_after_s = {STALE_AFTER_S}
-[policy]
-auto_approve = [{{name = "floods", detectors = ["volumetric_flood"], min_score = 0.5}}]
-""",
-        encoding="utf-8",
+    source = {
+        "kind": "sqs",
+        "queue_url": demo.queue_url,
+        "visibility_timeout_s": 2,
+        "wait_time_s": 1,
+    }
+    lease = {"instance_id": instance, "period_s": PERIOD_S, "stale_after_s": STALE_AFTER_S}
+    return write_engine_config(
+        path, demo, data_dir, source=source, log_level="INFO", database_url=pg_url, lease=lease
     )
-    return path
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, *engines: Engine) -> Any:

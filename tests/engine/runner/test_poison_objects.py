@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +24,7 @@ from engine.runner import EngineRunner
 from engine.settings import Settings, load_settings
 from engine.status import EngineStatus, read
 from tests.support.alb import alb_line, alb_object, flood_object
+from tests.support.engine_process import block_set_so_far, start_engine, write_engine_config
 from tests.support.runner import START, make_runner
 
 REPO = Path(__file__).resolve().parents[3]
@@ -55,61 +53,19 @@ def poison_folder(folder: Path, now: datetime) -> dict[str, str | None]:
     return {"3-truncated.log.gz": "truncated_gzip", "4-too-large.log.gz": "object_too_large"}
 
 
-def write_config(path: Path, demo, data_dir: Path, folder: Path) -> Path:
-    path.write_text(
-        f"""
-data_dir = "{data_dir}"
-log_level = "WARNING"
-[aws]
-endpoint_url = "{demo.endpoint_url}"
-region = "{demo.region}"
-[source]
-kind = "local"
-paths = ["{folder}"]
-max_object_bytes = {MAX_OBJECT_BYTES}
-[enforcement]
-mode = "enforce"
-web_acl_name = "{demo.web_acl_name}"
-interval_s = 2.0
-[api]
-enabled = false
-[metrics]
-port = 0  # an ephemeral port: engines and test runs beside each other never collide
-[policy]
-auto_approve = [{{name = "floods", detectors = ["volumetric_flood"], min_score = 0.5}}]
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-def block_set(wafv2) -> list[str]:
-    for summary in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"]:
-        if summary["Name"] == "wafsmith-block-v4-0":
-            found = wafv2.get_ip_set(Name=summary["Name"], Scope="REGIONAL", Id=summary["Id"])
-            return found["IPSet"]["Addresses"]
-    return []
-
-
 def test_poison_objects_first_then_a_flood_the_engine_blocks_it(aws_endpoint, wafv2, tmp_path):
     demo = bootstrap(aws_endpoint)
     data_dir, folder = tmp_path / "var", tmp_path / "logs"
     expected = poison_folder(folder, datetime.now(UTC))
-    config = write_config(tmp_path / "engine.toml", demo, data_dir, folder)
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "--config", str(config), "--no-api"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    source = {"kind": "local", "paths": [folder], "max_object_bytes": MAX_OBJECT_BYTES}
+    config = write_engine_config(tmp_path / "engine.toml", demo, data_dir, source=source)
+    proc = start_engine(config)
     try:
         deadline = time.monotonic() + 240
-        while f"{ATTACKER}/32" not in block_set(wafv2) and time.monotonic() < deadline:
+        while f"{ATTACKER}/32" not in block_set_so_far(wafv2) and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
             time.sleep(1.0)
-        assert f"{ATTACKER}/32" in block_set(wafv2)
+        assert f"{ATTACKER}/32" in block_set_so_far(wafv2)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
