@@ -86,7 +86,11 @@ def demo_settings(aws: DemoAws, options: DemoOptions) -> Settings:
         source={"kind": "sqs", "queue_url": aws.queue_url},
         enforcement={"mode": "enforce", "web_acl_name": aws.web_acl_name, "interval_s": 60.0},
         api={"enabled": options.serve_api, "port": options.port},
-        loop={"idle_sleep_s": 0.1, "status_interval_s": 30.0},
+        # The demo's clock runs ``speed`` times faster than the wall, and so does the idle
+        # close's: its default 30 s would be one wall second at 30x, shorter than a busy
+        # machine's pause between two simulated objects, and panes would close before their
+        # minute's objects had all landed. Two simulated minutes is two delivery rounds.
+        loop={"idle_sleep_s": 0.1, "status_interval_s": 30.0, "idle_close_s": 120.0},
         policy=DEMO_POLICY,
         model={"enabled": True, "refit_every_s": 900.0},  # an isolation forest learnt online
     )
