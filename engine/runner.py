@@ -45,6 +45,7 @@ from engine.core.logging import log_event
 from engine.decisions import DatabaseLease, Ledger
 from engine.decisions.history import RequestHistory
 from engine.decisions.policy import apply_policy
+from engine.decisions.rule_answers import RuleAnswerConfig, RuleAnswerer
 from engine.enforcement import (
     compiler_config,
     enforce_once,
@@ -117,6 +118,8 @@ class EngineRunner:
         self.store = store
         self.source = source
         self.history = history
+        # Campaigns addresses cannot stop get one rule on their path (engine.decisions.rule_answers)
+        self.rule_answerer = RuleAnswerer(history)
         self.analyzer = analyzer
         self.reconciler = reconciler
         self.trainer = trainer
@@ -179,6 +182,7 @@ class EngineRunner:
                 "enabled": True,
                 "model_path": str(artifact),
             }
+        rule_answers = RuleAnswerConfig.model_validate(detection_doc.pop("rule_answers", {}))
         detection = AnalysisConfig.model_validate(detection_doc)
         trainer = build_trainer(settings, clock=clock)
         if settings.policy and ledger.policy().version == 0:
@@ -213,6 +217,7 @@ class EngineRunner:
             lease=None if reconciler is None else lease,
             random=random,
         )
+        runner.rule_answerer = RuleAnswerer(runner.history, rule_answers)
         runner.warm_up()
         return runner
 
@@ -431,6 +436,7 @@ class EngineRunner:
         """Store proposals (duplicates merge) and let the policy approve what it may."""
         if not proposals:
             return 0
+        proposals = self.rule_answerer(proposals, self.clock.now())
         outcome = apply_policy(
             self.ledger,
             proposals,

@@ -10,8 +10,8 @@ path the members attacked:
 1. the scope: the members' most-hit (method, path) in the retained history, and their host
    when nearly all of it went to one;
 2. the limit: the busiest ``window_s`` of benign traffic on that scope (before the campaign
-   began, its members left out), times ``headroom``, at least WAF's minimum of 10 — so
-   ordinary peaks pass;
+   began and ``baseline_gap_min`` before the decision, its members left out), times
+   ``headroom``, at least WAF's minimum of 10 — so ordinary peaks pass;
 3. the backtest (``engine.decisions.backtest``): what the rule would have acted on over the
    history, and how many benign-looking clients among them. A rule that would never have
    acted on the campaign is not proposed.
@@ -55,6 +55,7 @@ class RuleAnswerConfig(BaseModel):
     short_lived_max_requests: int = Field(2, ge=1)  # a member this quiet is short-lived...
     short_lived_share: float = Field(0.5, gt=0.0, le=1.0)  # ... and this share of them suffices
     lookback_min: int = Field(60, ge=1)  # the members' traffic read for the scope
+    baseline_gap_min: float = Field(30.0, ge=0)  # benign peak: traffic this long before it
     history_hours: float = Field(24.0, gt=0, le=24 * 31)  # benign peak and backtest span
     kind: Literal["rate_based", "challenge", "captcha"] = "rate_based"
     window_s: RateWindow = 300
@@ -63,6 +64,7 @@ class RuleAnswerConfig(BaseModel):
     action: Literal["block", "challenge", "captcha", "count"] = "block"
     host_share: float = Field(0.9, gt=0.5, le=1.0)  # scope on the host above this share
     keep_address_decision: bool = True  # propose the rule beside the address decision
+    cooldown_min: float = Field(10.0, ge=0)  # one proposal per detector this often (engine loop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +123,16 @@ def propose_rule_answer(
         columns=[EVENT_TIME, CLIENT_IP, METHOD, HOST, PATH],
     )
     in_scope = _in_scope(past, rule)
-    # Benign traffic: the scope before the campaign's first request, its members left out
-    # (later requests may come from members the detectors have not named yet).
-    began = pc.min(mine.column(EVENT_TIME))
-    before = pc.less(in_scope.column(EVENT_TIME), began)
+    # Benign traffic: the scope before the campaign, its members left out. "Before" ends at
+    # the members' first request and at least ``baseline_gap_min`` before the decision: the
+    # campaign's addresses the detectors named in earlier batches were already at work.
+    began = min(
+        pc.min(mine.column(EVENT_TIME)).as_py(),
+        campaign.decided_at - timedelta(minutes=cfg.baseline_gap_min),
+    )
+    before = pc.less(
+        in_scope.column(EVENT_TIME), pa.scalar(began, in_scope.schema.field(EVENT_TIME).type)
+    )
     outsider = pc.invert(pc.fill_null(pc.is_in(in_scope.column(CLIENT_IP), members), False))
     benign = in_scope.filter(pc.fill_null(pc.and_(before, outsider), False))
     peak = _peak(benign, cfg)
@@ -195,6 +203,30 @@ def rule_answers(
         if cfg.keep_address_decision or not (p.members and p.detector in answered)
     ]
     return kept + rules
+
+
+class RuleAnswerer:
+    """The engine loop's hook: ``rule_answers`` over each batch of proposals, at most once per
+    campaign detector every ``cooldown_min`` (a campaign's later batches carry only its new
+    members; the ledger merges a repeated proposal for the same scope anyway)."""
+
+    def __init__(self, history: RequestHistory, cfg: RuleAnswerConfig | None = None) -> None:
+        self.history = history
+        self.cfg = cfg or RuleAnswerConfig()
+        self.answered_at: dict[str, datetime] = {}
+
+    def __call__(self, proposals: list[Decision], now: datetime) -> list[Decision]:
+        cooldown = timedelta(minutes=self.cfg.cooldown_min)
+        quiet = {
+            d for d, at in self.answered_at.items() if now - at < cooldown
+        }  # detectors answered recently
+        fresh = [p for p in proposals if p.detector not in quiet]
+        rest = [p for p in proposals if p.detector in quiet]
+        out = rule_answers(fresh, self.history, self.cfg, now=now)
+        for d in out:
+            if d.is_rule:
+                self.answered_at[d.detector] = now
+        return out + rest
 
 
 # -- helpers --------------------------------------------------------------------------------

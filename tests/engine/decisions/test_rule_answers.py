@@ -12,7 +12,12 @@ from engine.core.clock import FakeClock
 from engine.decisions import Ledger, apply_policy
 from engine.decisions.backtest import backtest
 from engine.decisions.history import RequestHistory
-from engine.decisions.rule_answers import RuleAnswerConfig, propose_rule_answer, rule_answers
+from engine.decisions.rule_answers import (
+    RuleAnswerConfig,
+    RuleAnswerer,
+    propose_rule_answer,
+    rule_answers,
+)
 from engine.pipeline import analyze_tables
 from engine.schema.decision import Action, Decision, DecisionError, RuleAnswer, Status
 from tests.support.rule_answers import PROXIES, SHOPPERS, residential_stuffing
@@ -171,3 +176,31 @@ def test_campaigns_blocked_by_address_get_no_rule(scene) -> None:
     assert propose_rule_answer(campaign, history, RuleAnswerConfig(enabled=False)) is None
     small = RuleAnswerConfig(min_members=len(campaign.members) + 1)
     assert propose_rule_answer(campaign, history, small) is None
+
+
+def test_the_engine_loop_hook_answers_a_campaign_once_per_cooldown(scene) -> None:
+    table, clock, history = scene
+    campaigns = [
+        d for d in analyze_tables([table]).decisions if d.detector == "distributed_stuffing"
+    ]
+    answerer = RuleAnswerer(history, RuleAnswerConfig(cooldown_min=10))
+    first = answerer(campaigns[:3], clock.now())
+    assert sum(d.is_rule for d in first) == 1 and len(first) == 4
+    again = answerer(campaigns[3:], clock.now() + timedelta(minutes=5))
+    assert again == campaigns[3:]  # within the cooldown: the address decisions only
+    later = answerer(campaigns[3:], clock.now() + timedelta(minutes=11))
+    assert sum(d.is_rule for d in later) == 1
+
+
+def test_the_limit_clears_the_benign_peak_before_the_campaign_by_the_headroom(scene) -> None:
+    table, _clock, history = scene
+    campaign = next(
+        d for d in analyze_tables([table]).decisions if d.detector == "distributed_stuffing"
+    )
+    for headroom in (2.0, 6.0):
+        answer = propose_rule_answer(campaign, history, RuleAnswerConfig(headroom=headroom))
+        assert answer is not None and answer.benign_peak > 0  # shoppers' logins
+        assert answer.decision.rule.limit >= max(10, answer.benign_peak * headroom)
+    # Per-address counting: the busiest shopper's logins in one window.
+    per_ip = propose_rule_answer(campaign, history, RuleAnswerConfig(aggregate="IP"))
+    assert per_ip is None  # two attempts per proxy never pass a per-address limit of 10
