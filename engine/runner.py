@@ -35,11 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from engine.assembly import LedgerOffences, build_source, build_trainer, model_directory
 from engine.compiler.config import CLOUDFRONT_FORWARDED, CompilerConfig
 from engine.core.backoff import Backoff
 from engine.core.clock import Clock
+from engine.core.errors import ConfigError
 from engine.core.lease import LeaseLost, LeaseUnavailable
 from engine.core.logging import log_event
 from engine.decisions import DatabaseLease, Ledger
@@ -182,8 +184,11 @@ class EngineRunner:
                 "enabled": True,
                 "model_path": str(artifact),
             }
-        rule_answers = RuleAnswerConfig.model_validate(detection_doc.pop("rule_answers", {}))
         detection = AnalysisConfig.model_validate(detection_doc)
+        try:
+            rule_answers = RuleAnswerConfig.model_validate(settings.rule_answers)
+        except ValidationError as exc:
+            raise ConfigError(f"rule_answers: {exc}") from None
         trainer = build_trainer(settings, clock=clock)
         if settings.policy and ledger.policy().version == 0:
             # The config seeds the policy once; later changes are an admin's, through the API.

@@ -71,3 +71,8 @@ def test_dashboard_queue_shows_the_rule_and_what_it_would_have_acted_on(scene) -
     assert f"at most <b>{stored.rule.limit}</b> requests per 300 s" in queue.text
     assert "a campaign of 300 address(es)" in queue.text
     assert "Past its limit it would have acted on" in queue.text
+
+    page = client.get(f"/dashboard/decisions/{stored.id}")
+    assert page.status_code == 200
+    assert f"rate_based on POST /login: at most {stored.rule.limit} requests per 300 s" in page.text
+    assert "Past its limit:" in page.text

@@ -4,12 +4,15 @@ residential-proxy stuffing campaign too spread to block by address."""
 from __future__ import annotations
 
 import json
+import tomllib
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from engine.core.clock import FakeClock
-from engine.decisions import Ledger, apply_policy
+from engine.decisions import Ledger, apply_policy, db
 from engine.decisions.backtest import backtest
 from engine.decisions.history import RequestHistory
 from engine.decisions.rule_answers import (
@@ -204,3 +207,35 @@ def test_the_limit_clears_the_benign_peak_before_the_campaign_by_the_headroom(sc
     # Per-address counting: the busiest shopper's logins in one window.
     per_ip = propose_rule_answer(campaign, history, RuleAnswerConfig(aggregate="IP"))
     assert per_ip is None  # two attempts per proxy never pass a per-address limit of 10
+
+
+def test_a_ledger_from_before_rule_decisions_upgrades_and_its_rows_still_load(
+    db_url: str, clock: FakeClock
+) -> None:
+    engine = db.create_engine(db_url)
+    db.upgrade(engine, "0003")
+    row = {
+        "id": "old-1", "client": "203.0.113.7", "action": "block", "status": "approved",
+        "score": 0.9, "confidence": 0.8, "detector": "scanner", "reasons": ["probes"],
+        "evidence": [], "members": [], "ttl_s": 3600, "decided_at": clock.now(),
+        "expires_at": clock.now() + timedelta(hours=1), "created_at": clock.now(),
+        "updated_at": clock.now(), "version": 1,
+    }  # fmt: skip
+    old_columns = sa.Table("ledger_decisions", sa.MetaData(), autoload_with=engine)
+    assert "rule" not in old_columns.c
+    with engine.begin() as conn:
+        conn.execute(old_columns.insert().values(**row))
+    engine.dispose()
+    with Ledger.open(db_url, clock=clock) as ledger:
+        old = ledger.get("old-1")
+        assert old.client == "203.0.113.7" and old.rule is None
+        assert [d.id for d in ledger.enforceable(clock.now())] == ["old-1"]
+
+
+def test_the_example_settings_rule_answers_table_is_valid() -> None:
+    example = Path(__file__).parents[3] / "data" / "config" / "wafsmith.example.toml"
+    table = tomllib.loads(example.read_text(encoding="utf-8"))["rule_answers"]
+    cfg = RuleAnswerConfig.model_validate(table)
+    assert cfg == RuleAnswerConfig()  # the example documents the defaults
+    with pytest.raises(ValueError, match="window_s"):
+        RuleAnswerConfig.model_validate({**table, "window_s": 90})
