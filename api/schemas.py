@@ -72,9 +72,26 @@ class AuditEventOut(Out):
     comment: str | None = None
 
 
+class RuleOut(Out):
+    """The WAF rule a rule-level decision asks for (one rule on one path, not an IP set)."""
+
+    kind: Literal["rate_based", "challenge", "captcha"]
+    scope: str = Field(description="the scope in words, e.g. 'POST /login' ('*': starts with)")
+    path: str
+    path_match: Literal["EXACTLY", "STARTS_WITH"]
+    method: str | None = None
+    host: str | None = None
+    limit: int | None = Field(default=None, description="requests per window (rate_based)")
+    window_s: int | None = Field(default=None, description="60, 120, 300 or 600 (rate_based)")
+    aggregate: str | None = Field(default=None, description="IP, FORWARDED_IP or CONSTANT")
+    forwarded_header: str | None = None
+
+
 class DecisionOut(Out):
     id: str
-    client: str = Field(description="IP address or CIDR")
+    client: str = Field(
+        description="IP address or CIDR; for a rule-level decision, its scope ('rule POST /login')"
+    )
     action: Action
     status: Status
     score: float
@@ -87,6 +104,9 @@ class DecisionOut(Out):
     seconds_left: int = Field(description="time left before the decision expires (0 if past)")
     members: list[str]
     evidence: list[EvidenceSample] = Field(description="sample requests, most telling first")
+    rule: RuleOut | None = Field(
+        default=None, description="set for a rule-level decision: the WAF rule it asks for"
+    )
 
     @classmethod
     def from_decision(cls, d: Decision, now: datetime) -> DecisionOut:
@@ -127,6 +147,7 @@ def _decision_fields(d: Decision, now: datetime) -> dict[str, Any]:
         "seconds_left": max(0, int((d.expires_at - now).total_seconds())),
         "members": list(d.members),
         "evidence": list(d.evidence),
+        "rule": None if d.rule is None else RuleOut(scope=d.rule.scope, **d.rule.to_dict()),
     }
 
 
@@ -245,12 +266,24 @@ class BacktestIn(In):
     hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
 
+class OverLimitOut(Out):
+    """What a rate-based rule would have acted on: only the requests past its limit."""
+
+    requests: int
+    clients: int
+    benign_looking_clients: int
+    windows_over: int
+
+
 class BacktestOut(Out):
     client: str
     hours: float
     requests: int
     clients: int
     benign_clients: int
+    over_limit: OverLimitOut | None = Field(
+        default=None, description="a rate-based rule-level decision: what passed its limit"
+    )
     history_from: datetime | None = None
     history_to: datetime | None = None
     notes: list[str] = Field(default_factory=list)

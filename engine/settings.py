@@ -207,6 +207,8 @@ class Settings(BaseSettings):
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    # Rule-level answers to campaigns addresses cannot stop (engine.decisions.RuleAnswerConfig)
+    rule_answers: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("database_url")
     @classmethod

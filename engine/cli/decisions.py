@@ -155,6 +155,8 @@ def _show(service: Any, args: argparse.Namespace) -> int:
             ("action", d.action.value), ("score", f"{d.score:.2f}"), ("detector", d.detector),
             ("decided at", _iso(d.decided_at)), ("expires at", _iso(d.expires_at)),
             ("members", ", ".join(d.members) or "-")]
+    if d.rule is not None:  # a rule-level decision: its scope and limit, then its members
+        rows[-1:] = [*_rule_rows(d), ("members", f"{len(d.members):,} address(es)")]
     for key, value in rows:
         print(f"{key:<11} {value}")
     print("reasons")
@@ -218,3 +220,22 @@ def _iso(when: Any) -> str:
 
 VERBS = {"list": _list, "show": _show, "approve": _move, "reject": _move, "revoke": _move,
          "add": _add}
+
+
+def rule_summary(d: Any) -> str:
+    """A rule-level decision's rule in one line, e.g. ``rate_based POST /login: ≤ 20/300 s``."""
+    r = d.rule
+    if r.kind != "rate_based":
+        return f"{r.kind} on {r.scope}"
+    per = "in all" if r.aggregate == "CONSTANT" else f"per {r.aggregate}"
+    return f"rate_based {r.scope}: at most {r.limit} requests per {r.window_s} s {per}"
+
+
+def _rule_rows(d: Any) -> list[tuple[str, str]]:
+    r = d.rule
+    match = "starts with" if r.path_match == "STARTS_WITH" else "exactly"
+    rows = [("rule", rule_summary(d)), ("scope", f"{r.method or 'any method'}, path {match} "
+                                                 f"{r.path}, host {r.host or 'any'}")]
+    if r.kind == "rate_based":
+        rows.append(("limit", f"{r.limit} per {r.window_s} s, key {r.aggregate}"))
+    return rows

@@ -133,7 +133,7 @@ def collect(
     out: list[Candidate] = []
     overflow: list[OverflowEntry] = []
     for d in decisions:
-        if not d.is_active(now):
+        if not d.is_active(now) or d.is_rule:  # rule-level decisions: ``rule_decisions``
             continue
         key, category, ts = decision_key(d), d.action.value, d.decided_at.timestamp()
         if category not in enabled:

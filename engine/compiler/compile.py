@@ -12,6 +12,8 @@ Steps (each in ``addresses``/``rules``):
 5. keep the best ``max_entries`` entries overall (score, then recency);
 6. shard each (category, family) into ≤ 10,000-entry IP sets by a stable hash;
 7. build the IP-set rules, the rate rules, the placement and the Shield section;
+   rule-level decisions become one rule each in the free slots after them
+   (``rule_decisions``);
 8. render the exact WAFv2 requests the enforcer will send (``render``).
 """
 
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 from engine.compiler import addresses as addr
 from engine.compiler.config import CompilerConfig
 from engine.compiler.render import rendered
+from engine.compiler.rule_decisions import compile_rule_decisions
 from engine.compiler.rule_specs import (
     CATEGORY_TOKEN,
     ip_set_rule,
@@ -49,6 +52,7 @@ def compile_state(
     """Compile the desired WAF/Shield state; see the module docstring for the steps."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
+    decisions = list(decisions)
     candidates, overflow = addr.collect(decisions, now, config.categories)
     candidates, dropped = addr.remove_allowlisted(candidates, config.allowlist)
     overflow += dropped
@@ -60,9 +64,13 @@ def compile_state(
 
     ip_sets, set_names, dropped = _ip_sets(entries, config)
     overflow += dropped
+    rules = _rules(config, set_names)
+    rule_rules, dropped = compile_rule_decisions(decisions, config, now, rules)
+    overflow += dropped
+    rules = sorted([*rules, *rule_rules], key=lambda r: (r.priority, r.name))
     state = DesiredState(
         ip_sets=tuple(ip_sets),
-        rules=tuple(_rules(config, set_names)),
+        rules=tuple(rules),
         placement=placement_spec(config),
         shield=shield_spec(config),
         overflow=tuple(sorted(overflow, key=_overflow_key)),

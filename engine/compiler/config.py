@@ -40,6 +40,8 @@ WafAction = Literal["BLOCK", "CHALLENGE", "CAPTCHA", "COUNT"]
 CATEGORY_SLOTS: dict[str, int] = {"count": 0, "block": 1, "captcha": 2, "challenge": 3}
 RATE_LIMIT_DECISIONS_SLOT = 4
 FIRST_PROTECTION_SLOT = 10
+# Rule-level decisions take the slots between the IP-set rules and the protections.
+RULE_DECISION_SLOTS = tuple(range(RATE_LIMIT_DECISIONS_SLOT + 1, FIRST_PROTECTION_SLOT))
 
 
 class _Model(BaseModel):
@@ -154,6 +156,14 @@ class RateLimitDecisionsConfig(_Model):
         return self
 
 
+class RuleDecisionsConfig(_Model):
+    """Rule-level decisions (a rate rule or challenge on one path): how many may be enforced
+    at once. They take free slots 5..9, oldest decision first; the rest is overflow."""
+
+    enabled: bool = True
+    max_rules: int = Field(3, ge=0, le=len(RULE_DECISION_SLOTS))
+
+
 class ForwardedIPSetMatch(_Model):
     """How IP-set rules read the client when WAF sees a proxy (e.g. a CloudFront edge) as the
     source: WAFv2's ``IPSetForwardedIPConfig``. CloudFront appends the viewer's address as the
@@ -256,6 +266,7 @@ class CompilerConfig(_Model):
     rate_limits: list[RateProtectionConfig] = Field(default_factory=list)
     placement: PlacementConfig = Field(default_factory=PlacementConfig)
     shield: ShieldConfig = Field(default_factory=ShieldConfig)
+    rule_decisions: RuleDecisionsConfig = Field(default_factory=RuleDecisionsConfig)
     # None: IP-set rules match the source address. Set (or chosen by the engine when it read
     # viewers from X-Forwarded-For behind CloudFront): they match the forwarded address.
     ip_sets_forwarded_ip: ForwardedIPSetMatch | None = None

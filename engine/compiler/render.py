@@ -25,6 +25,7 @@ from engine.schema.rule import (
     DesiredState,
     IPSetRuleSpec,
     IPSetSpec,
+    MatchRuleSpec,
     PlacementSpec,
     RateRuleSpec,
     RuleSpec,
@@ -105,6 +106,8 @@ def render_rule(rule: RuleSpec, arns: dict[str, str]) -> dict[str, Any]:
     """The WAFv2 ``Rule`` JSON for ``rule``; ``arns`` maps IP-set name → ARN."""
     if isinstance(rule, IPSetRuleSpec):
         statement = ip_set_statement(rule.ip_set_names, arns, rule.forwarded_ip_config)
+    elif isinstance(rule, MatchRuleSpec):
+        statement = dict(rule.statement)
     else:
         statement = rate_statement(rule, arns)
     return {

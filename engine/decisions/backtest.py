@@ -89,8 +89,18 @@ class RuleDraft(BaseModel):
 
     @classmethod
     def for_decision(cls, decision: Decision) -> RuleDraft:
-        """The addresses a decision blocks: its campaign members, else its client."""
-        return cls(clients=list(decision.members or (decision.client,)))
+        """The addresses a decision blocks: its campaign members, else its client; for a
+        rule-level decision, the requests in its rule's scope (method, path, host)."""
+        rule = decision.rule
+        if rule is None:
+            return cls(clients=list(decision.members or (decision.client,)))
+        exact = rule.path_match == "EXACTLY"
+        return cls(
+            path_prefix=None if exact else rule.path,
+            path_regex=f"^{re.escape(rule.path)}$" if exact else None,
+            methods=[rule.method] if rule.method else [],
+            hosts=[rule.host] if rule.host else [],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +115,13 @@ class BacktestResult:
     benign_looking_clients: int
     top_clients: list[tuple[str, int]] = field(default_factory=list)
     sample: list[dict[str, Any]] = field(default_factory=list)
+    # A rate-based rule acts only above its limit: what it would have acted on (else None).
+    over_limit: RateHits | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {} if self.over_limit is None else {"over_limit": self.over_limit.to_dict()}
         return {
+            **extra,
             "since": _iso(self.since),
             "until": _iso(self.until),
             "requests_scanned": self.requests_scanned,
@@ -117,6 +131,84 @@ class BacktestResult:
             "top_clients": [{"client": c, "requests": n} for c, n in self.top_clients],
             "sample": self.sample,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RateHits:
+    """What a rate-based rule would have acted on: the requests past its limit in their
+    evaluation window, their distinct clients and how many of those looked benign."""
+
+    requests: int
+    clients: int
+    benign_looking_clients: int
+    windows_over: int  # evaluation windows (per key) in which the limit was passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "clients": self.clients,
+            "benign_looking_clients": self.benign_looking_clients,
+            "windows_over": self.windows_over,
+        }
+
+
+def over_limit_mask(
+    matched: pa.Table, *, limit: int, window_s: int, per_client: bool
+) -> np.ndarray:
+    """Rows of ``matched`` a rate rule would act on: within each ``window_s`` window (aligned
+    to the epoch; WAF's windows slide, so this is an estimate) and key (the client, or the
+    whole scope), every request after the first ``limit``."""
+    n = matched.num_rows
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    ms = pc.cast(matched.column(EVENT_TIME), pa.timestamp("ms")).cast(pa.int64())
+    bucket = ms.to_numpy(zero_copy_only=False) // (window_s * 1000)
+    if per_client:
+        codes = pc.dictionary_encode(matched.column(CLIENT_IP)).combine_chunks().indices
+        key = codes.to_numpy(zero_copy_only=False).astype(np.int64)
+    else:
+        key = np.zeros(n, dtype=np.int64)
+    t = ms.to_numpy(zero_copy_only=False)
+    order = np.lexsort((t, bucket, key))
+    k, b = key[order], bucket[order]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = (k[1:] != k[:-1]) | (b[1:] != b[:-1])
+    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    rank = np.arange(n) - first
+    over = np.zeros(n, dtype=bool)
+    over[order] = rank >= limit
+    return over
+
+
+def rate_hits(
+    window: pa.Table, matched: pa.Table, decision: Decision, benign: BenignClients
+) -> RateHits | None:
+    """``RateHits`` of a rate-based rule-level decision over the matched requests."""
+    rule = decision.rule
+    if rule is None or rule.kind != "rate_based":
+        return None
+    over = over_limit_mask(
+        matched,
+        limit=int(rule.limit or 0),
+        window_s=int(rule.window_s or 60),
+        per_client=rule.aggregate != "CONSTANT",
+    )
+    hit = matched.filter(pa.array(over))
+    clients = pc.unique(hit.column(CLIENT_IP))
+    clients = pc.take(clients, pc.array_sort_indices(clients))
+    ms = pc.cast(hit.column(EVENT_TIME), pa.timestamp("ms")).cast(pa.int64())
+    buckets = ms.to_numpy(zero_copy_only=False) // (int(rule.window_s or 60) * 1000)
+    if rule.aggregate != "CONSTANT":
+        names = hit.column(CLIENT_IP).to_pylist()
+        windows = len(set(zip(names, buckets.tolist(), strict=True)))
+    else:
+        windows = len(np.unique(buckets))
+    return RateHits(
+        requests=hit.num_rows,
+        clients=len(clients),
+        benign_looking_clients=_benign_count(window, clients, benign),
+        windows_over=windows,
+    )
 
 
 def match_mask(table: pa.Table, draft: RuleDraft) -> pa.Array:
@@ -232,6 +324,9 @@ def backtest(
             )
         ),
         sample=sample,
+        over_limit=rate_hits(window, matched, target, benign_clients)
+        if isinstance(target, Decision)
+        else None,
     )
 
 
@@ -264,7 +359,11 @@ class Backtester:
             notes.append("no request history is retained yet")
         elif result.since < horizon:
             notes.append(f"only the last {self.history.retention_hours} h of requests are kept")
+        extra = {}
+        if result.over_limit is not None:  # a rate rule acts only past its limit
+            extra["over_limit"] = result.over_limit.to_dict()
         return {
+            **extra,
             "client": label,
             "hours": hours,
             "requests": result.requests_matched,

@@ -67,6 +67,7 @@ decisions = sa.Table(
     sa.Column("reasons", sa.JSON(), nullable=False),
     sa.Column("evidence", sa.JSON(), nullable=False),
     sa.Column("members", sa.JSON(), nullable=False),
+    sa.Column("rule", sa.JSON(), nullable=True),  # a rule-level decision's RuleAnswer (0004)
     sa.Column("ttl_s", sa.Integer(), nullable=False),
     sa.Column("decided_at", UtcDateTime(), nullable=False),
     sa.Column("expires_at", UtcDateTime(), nullable=False),

@@ -108,6 +108,7 @@ def columns(decision: Decision) -> dict[str, Any]:
         "reasons": [str(r) for r in decision.reasons],
         "evidence": [e.to_dict() for e in decision.evidence],
         "members": list(decision.members),
+        "rule": None if decision.rule is None else decision.rule.to_dict(),
         "ttl_s": decision.ttl_s,
         "decided_at": decision.decided_at,
         "expires_at": decision.expires_at,
@@ -128,6 +129,7 @@ def to_decision(row: Row) -> Decision:
         status=Status(row.status),
         id=row.id,
         members=tuple(row.members),
+        rule=row.rule,
     )
 
 
@@ -173,7 +175,7 @@ def merge(old: Decision, new: Decision) -> Decision:
 def overlaps(decision: Decision, allowed: Iterable[AllowedRange]) -> str | None:
     """The first allowlisted range ``decision`` would block (its members, else its client)."""
     allowed = list(allowed)
-    if not allowed:
+    if not allowed or decision.is_rule:  # a rule-level decision lists no address in WAF
         return None
     for client in decision.members or (decision.client,):  # what the compiler blocks
         try:

@@ -229,6 +229,8 @@ def apply_policy(
             reasons[decision.id] = "expired before approval"
         elif hit is not None:
             reasons[decision.id] = f"client is allowlisted ({hit})"
+        elif decision.is_rule:  # one rule on a path meets every client: an analyst decides
+            reasons[decision.id] = "rule-level decision: an analyst decides"
         elif decision.detector in HUMAN_ONLY_DETECTORS:
             reasons[decision.id] = f"{decision.detector}: a verified crawler, an analyst decides"
         elif rule is None:

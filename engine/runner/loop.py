@@ -22,14 +22,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from engine.assembly import LedgerOffences, build_source, build_trainer, model_directory
 from engine.core.backoff import Backoff
 from engine.core.clock import Clock
+from engine.core.errors import ConfigError
 from engine.core.logging import log_event
 from engine.decisions import DatabaseLease, Ledger
 from engine.decisions.history import RequestHistory
 from engine.decisions.policy import apply_policy
+from engine.decisions.rule_answers import RuleAnswerConfig, RuleAnswerer
 from engine.enforcement import reconciler_from_settings
 from engine.enforcer import CycleResult, Reconciler
 from engine.notify.setup import build_notifier
@@ -83,6 +86,7 @@ class EngineRunner:
         trainer: Any = None,
         lease: DatabaseLease | None = None,
         random: Callable[[], float] | None = None,
+        rule_answers: RuleAnswerConfig | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -90,6 +94,8 @@ class EngineRunner:
         self.store = store
         self.source = source
         self.history = history
+        # Campaigns that addresses cannot stop get one rule on their path.
+        self.rule_answerer = RuleAnswerer(history, rule_answers)
         self.analyzer = analyzer
         self.reconciler = reconciler
         self.telemetry = IngestTelemetry()
@@ -165,6 +171,10 @@ class EngineRunner:
                 "model_path": str(artifact),
             }
         detection = AnalysisConfig.model_validate(detection_doc)
+        try:
+            rule_answers = RuleAnswerConfig.model_validate(settings.rule_answers)
+        except ValidationError as exc:
+            raise ConfigError(f"rule_answers: {exc}") from None
         trainer = build_trainer(settings, clock=clock)
         if settings.policy and ledger.policy().version == 0:
             # The config seeds the policy once; later changes are an admin's, through the API.
@@ -197,6 +207,7 @@ class EngineRunner:
             trainer=trainer,
             lease=None if reconciler is None else lease,
             random=random,
+            rule_answers=rule_answers,
         )
         runner.warm_up()
         return runner
@@ -401,6 +412,7 @@ class EngineRunner:
         """Store proposals (duplicates merge) and let the policy approve what it may."""
         if not proposals:
             return 0
+        proposals = self.rule_answerer(proposals, self.clock.now())
         outcome = apply_policy(
             self.ledger,
             proposals,

@@ -1,20 +1,30 @@
-"""The decision record: what the engine proposes to do about one client (IP or CIDR).
+"""The decision record: what the engine proposes to do about one client (IP or CIDR), or,
+for a rule-level decision (``rule`` set), about one scope of requests (a path, a method, a host).
 
 Detectors and policy produce ``Decision`` proposals; the ledger stores them and moves them
 through their life (proposed → approved | rejected; approved → applied → expired | revoked);
 the compiler reads only approved, unexpired ones. The JSON form (``to_dict`` / ``from_dict``)
 is the one ``wafsmith analyze --json`` writes and ``wafsmith compile --decisions`` reads.
+
+A rule-level decision answers a campaign too spread to block by address (residential proxies,
+one or two attempts per address): its ``rule`` (``RuleAnswer``) is compiled into one WAF rule
+on the attacked path (a rate-based rule, or a challenge/CAPTCHA), its ``members`` keep the
+campaign's addresses for the analyst, and its ``client`` names the scope (``RuleAnswer.subject``,
+e.g. ``"rule POST /login"``) so duplicate proposals for the same scope merge like any other.
+The JSON form carries ``rule`` only when set: every older decision document still loads.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.core import netaddr
 from engine.schema.evidence import EvidenceError, EvidenceSample
+from engine.schema.waf_limits import RATE_LIMIT_MAX, RATE_LIMIT_MIN, RATE_WINDOWS_S
 
 
 class Action(enum.StrEnum):
@@ -69,6 +79,118 @@ def normalize_client(client: str) -> str:
         raise DecisionError(f"client: {exc}") from None
 
 
+RULE_KINDS = ("rate_based", "challenge", "captcha")
+PATH_MATCHES = ("EXACTLY", "STARTS_WITH")
+RULE_AGGREGATES = ("IP", "FORWARDED_IP", "CONSTANT")  # per address, per viewer, the whole scope
+RULE_SUBJECT_PREFIX = "rule "
+MAX_CLIENT_LENGTH = 64  # the ledger's client column
+MAX_RULE_PATH_LENGTH = 200  # a byte-match search string WAF accepts (engine bound, kept short)
+# The action each kind may take: a rate rule acts above its limit; the others on every match.
+RULE_ACTIONS = {
+    "rate_based": frozenset({"block", "challenge", "captcha", "count"}),
+    "challenge": frozenset({"challenge", "count"}),
+    "captcha": frozenset({"captcha", "count"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleAnswer:
+    """The WAF rule a rule-level decision asks for: its scope and, when rate-based, its limit.
+
+    Scope: ``path`` matched ``EXACTLY`` or ``STARTS_WITH`` (case-sensitive, as WAF matches it),
+    optionally one ``method`` and one ``host``. Rate-based: at most ``limit`` requests per
+    ``window_s`` (60, 120, 300 or 600 s) per ``aggregate`` key (``IP``, ``FORWARDED_IP`` with
+    ``forwarded_header``, or ``CONSTANT``: the whole scope counted together).
+    """
+
+    kind: str
+    path: str
+    path_match: str = "EXACTLY"
+    method: str | None = None
+    host: str | None = None
+    limit: int | None = None
+    window_s: int | None = None
+    aggregate: str | None = None
+    forwarded_header: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in RULE_KINDS:
+            raise DecisionError(f"rule.kind must be one of {RULE_KINDS}, got {self.kind!r}")
+        if not isinstance(self.path, str) or not self.path.startswith("/"):
+            raise DecisionError(f"rule.path must be a URI path ('/...'), got {self.path!r}")
+        if len(self.path) > MAX_RULE_PATH_LENGTH or any(c.isspace() for c in self.path):
+            raise DecisionError(
+                f"rule.path must be 1..{MAX_RULE_PATH_LENGTH} characters without spaces"
+            )
+        if self.path_match not in PATH_MATCHES:
+            raise DecisionError(f"rule.path_match must be one of {PATH_MATCHES}")
+        if self.method is not None:
+            if not isinstance(self.method, str) or not self.method.isalpha():
+                raise DecisionError(f"rule.method must be an HTTP method, got {self.method!r}")
+            object.__setattr__(self, "method", self.method.upper())
+        if self.host is not None:
+            if not isinstance(self.host, str) or not self.host or any(
+                c.isspace() for c in self.host
+            ):
+                raise DecisionError(f"rule.host must be a host name, got {self.host!r}")
+            object.__setattr__(self, "host", self.host.lower())
+        if self.kind == "rate_based":
+            self._check_rate()
+        elif any(v is not None for v in (self.limit, self.window_s, self.aggregate)):
+            raise DecisionError(f"a {self.kind} rule has no limit, window_s or aggregate")
+
+    def _check_rate(self) -> None:
+        if (
+            not isinstance(self.limit, int)
+            or isinstance(self.limit, bool)
+            or not RATE_LIMIT_MIN <= self.limit <= RATE_LIMIT_MAX
+        ):
+            raise DecisionError(
+                f"rule.limit must be an integer within {RATE_LIMIT_MIN}..{RATE_LIMIT_MAX}, "
+                f"got {self.limit!r}"
+            )
+        if self.window_s not in RATE_WINDOWS_S:
+            raise DecisionError(
+                f"rule.window_s must be one of {RATE_WINDOWS_S} (WAF's evaluation windows), "
+                f"got {self.window_s!r}"
+            )
+        if self.aggregate not in RULE_AGGREGATES:
+            raise DecisionError(f"rule.aggregate must be one of {RULE_AGGREGATES}")
+        if (self.aggregate == "FORWARDED_IP") != bool(self.forwarded_header):
+            raise DecisionError("rule.forwarded_header is needed by (and only by) FORWARDED_IP")
+
+    @property
+    def scope(self) -> str:
+        """The scope in words, e.g. ``"POST example.com/login*"`` (``*``: starts with)."""
+        star = "*" if self.path_match == "STARTS_WITH" else ""
+        return f"{self.method or 'ANY'} {self.host or ''}{self.path}{star}"
+
+    @property
+    def subject(self) -> str:
+        """The decision's client text: the scope, short enough for the ledger (hashed if not)."""
+        text = f"{RULE_SUBJECT_PREFIX}{self.scope}"
+        if len(text) <= MAX_CLIENT_LENGTH:
+            return text
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return f"{text[: MAX_CLIENT_LENGTH - 18]}~{digest}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def coerce(cls, value: RuleAnswer | dict[str, Any]) -> RuleAnswer:
+        if isinstance(value, RuleAnswer):
+            return value
+        if not isinstance(value, dict):
+            raise DecisionError(f"rule must be an object, got {type(value).__name__}")
+        unknown = set(value) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise DecisionError(f"unknown rule field(s): {sorted(unknown)}")
+        if "kind" not in value or "path" not in value:
+            raise DecisionError("rule needs 'kind' and 'path'")
+        return cls(**value)
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """One proposed or approved action against one client.
@@ -89,14 +211,25 @@ class Decision:
     status: Status = Status.PROPOSED
     id: str | None = None
     members: tuple[str, ...] = ()  # for a distributed campaign: the addresses it covers
+    rule: RuleAnswer | None = None  # a rule-level decision: the WAF rule it asks for
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "client", normalize_client(self.client))
         try:
             object.__setattr__(self, "action", Action(self.action))
             object.__setattr__(self, "status", Status(self.status))
         except ValueError as exc:
             raise DecisionError(str(exc)) from None
+        if self.rule is None:
+            object.__setattr__(self, "client", normalize_client(self.client))
+        else:
+            rule = RuleAnswer.coerce(self.rule)
+            if self.action.value not in RULE_ACTIONS[rule.kind]:
+                raise DecisionError(
+                    f"a {rule.kind} rule takes action {sorted(RULE_ACTIONS[rule.kind])}, "
+                    f"got {self.action.value!r}"
+                )
+            object.__setattr__(self, "rule", rule)
+            object.__setattr__(self, "client", rule.subject)  # the client names the scope
         if not isinstance(self.ttl_s, int) or self.ttl_s <= 0:
             raise DecisionError(f"ttl_s must be a positive integer, got {self.ttl_s!r}")
         if not 0.0 <= float(self.score) <= 1.0:
@@ -132,7 +265,16 @@ class Decision:
         out["reasons"] = list(self.reasons)
         out["evidence"] = [e.to_dict() for e in self.evidence]
         out["members"] = list(self.members)
+        if self.rule is None:
+            del out["rule"]  # absent, not null: documents stay as they were
+        else:
+            out["rule"] = self.rule.to_dict()
         return out
+
+    @property
+    def is_rule(self) -> bool:
+        """True for a rule-level decision (compiled into a WAF rule, not into IP sets)."""
+        return self.rule is not None
 
     @classmethod
     def restore(cls, **fields: Any) -> Decision:

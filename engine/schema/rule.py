@@ -69,6 +69,7 @@ OVERFLOW_REASONS = (
     "action_disabled",
     "ip_set_limit",
     "invalid_address",
+    "rule_limit",  # a rule-level decision beyond the slots, rate-rule count or capacity left
 )
 
 
@@ -165,7 +166,7 @@ class RateRuleSpec:
     custom_keys: tuple[dict[str, Any], ...] = ()
     forwarded_ip_config: dict[str, Any] | None = None
     scope_down: dict[str, Any] | None = None
-    ip_set_names: tuple[str, ...] = ()
+    ip_set_names: tuple[str, ...] = ()  # IP_SET_NAMES_PLACEHOLDER
     source: str = "protection"  # "protection" (configured) or "decisions" (rate_limit decisions)
     ip_set_forwarded_ip_config: dict[str, Any] | None = None  # how the IP-set scope-down matches
 
@@ -201,7 +202,36 @@ class RateRuleSpec:
         return cls(**_exact(cls, {k: v for k, v in data.items() if k != "kind"}))
 
 
-RuleSpec = IPSetRuleSpec | RateRuleSpec
+@dataclass(frozen=True, slots=True)
+class MatchRuleSpec:
+    """A rule applying ``action`` to every request its WAFv2 ``statement`` matches: a
+    rule-level decision's challenge or CAPTCHA on one path (``decision_id`` says which)."""
+
+    name: str
+    priority: int
+    statement: dict[str, Any]
+    action: str  # one of RULE_ACTIONS
+    decision_id: str = ""
+
+    kind = "match"
+    ip_set_names = ()  # references no IP set (read like the other rule kinds' field)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "decision_id": self.decision_id,
+            "kind": self.kind,
+            "name": self.name,
+            "priority": self.priority,
+            "statement": dict(self.statement),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatchRuleSpec:
+        return cls(**_exact(cls, {k: v for k, v in data.items() if k != "kind"}))
+
+
+RuleSpec = IPSetRuleSpec | RateRuleSpec | MatchRuleSpec
 
 
 def rule_from_dict(data: dict[str, Any]) -> RuleSpec:
@@ -210,7 +240,9 @@ def rule_from_dict(data: dict[str, Any]) -> RuleSpec:
         return IPSetRuleSpec.from_dict(data)
     if kind == RateRuleSpec.kind:
         return RateRuleSpec.from_dict(data)
-    raise ValueError(f"unknown rule kind {kind!r} (expected 'ip_set' or 'rate')")
+    if kind == MatchRuleSpec.kind:
+        return MatchRuleSpec.from_dict(data)
+    raise ValueError(f"unknown rule kind {kind!r} (expected 'ip_set', 'rate' or 'match')")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import DatabaseError
 from engine.core.clock import FakeClock
 from engine.decisions import Ledger, db
 
-HEAD = "0003"
+HEAD = "0004"
 TABLES = {
     "ledger_decisions",
     "ledger_audit_events",
