@@ -98,10 +98,12 @@ class ReplayBuffer:
         ready = []
         horizon = self._horizon()
         if horizon is not None:
-            buffered = self._combined()
-            older = pc.less(buffered.column(EVENT_TIME), horizon)
-            ready.append(_sorted(buffered.filter(older)))  # only the released rows are sorted
-            rest = buffered.filter(pc.invert(older))
+            # One stable sort of the buffer; the rows older than the horizon are its prefix
+            # (the same rows in the same order as sorting only them), the rest stay sorted.
+            buffered = _sorted(self._combined())
+            older = pc.sum(pc.less(buffered.column(EVENT_TIME), horizon)).as_py() or 0
+            ready.append(buffered.slice(0, older))
+            rest = buffered.slice(older)
             self.tables, self.rows = ([rest] if rest.num_rows else []), rest.num_rows
         while self.rows > self.limit:
             ready.extend(self._release_count(self.rows // 2))
