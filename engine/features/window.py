@@ -104,8 +104,8 @@ def finalize_windows(
         if len(wcs) == 0:
             out[w] = FeatureFrame(w, end_ms, np.zeros(0, np.int64))
             continue
-        starts = np.flatnonzero(np.r_[True, wcs[1:] != wcs[:-1]])
-        ends = np.r_[starts[1:], len(wcs)]
+        starts = kmv.run_starts(wcs)
+        ends = np.append(starts[1:], len(wcs))
         wmat = matrix[:, m]
         sums = np.add.reduceat(wmat, starts, axis=1)
         sc = np.add.reduceat(scalars[:, m], starts, axis=1)
@@ -140,7 +140,7 @@ def _distinct_estimate(keys: np.ndarray, uniq_codes: np.ndarray, k: int) -> np.n
     n = len(uniq_codes)
     if len(keys) == 0:
         return np.zeros(n)
-    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+    keys = keys[kmv.run_starts(keys)]
     codes = (keys >> np.uint64(32)).astype(np.int64)
     hashes = (keys & _LOW32).astype(np.uint32)
     keep = kmv._rank_in_group(codes) < k
