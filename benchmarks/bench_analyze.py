@@ -199,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{w['peak_rss_mb']:7.0f} MB peak", file=sys.stderr)
     print(f"  analyze vs naive parse: {summary['ratio_wall']:.2f}x wall, "
           f"{summary['ratio_cpu']:.2f}x CPU (target >= 2x)", file=sys.stderr)
+    stages = sorted(summary["wafsmith_stages_s"].items(), key=lambda kv: -kv[1])
+    print("  wafsmith stages (s, in-process): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in stages if v >= 0.05), file=sys.stderr)
     print(f"  feature state of {state['active_clients']:,} clients: "
           f"{state['state_bytes'] / 1e6:.0f} MB ({summary['feature_state']['bytes_per_client']}"
           f" B/client), process peak RSS {state['peak_rss_mb']:.0f} MB", file=sys.stderr)

@@ -64,15 +64,15 @@ class IncrementalWindows:
         self.kept: dict[int, _Kept] = {}
         self.end_pane: int | None = None
         self.seen: dict[int, int] = {}  # pane -> version the frames include
-        # pane -> (version, {family: (first key row, key count) per pane row}), built once
-        # per pane version so that picking a client's keys needs no search
-        self._key_spans: dict[int, tuple[int, dict[str, tuple[np.ndarray, np.ndarray]]]] = {}
+        # pane -> (version, {family: client code of each key}), built once per pane version
+        # so that picking the touched clients' keys needs no shift
+        self._owners: dict[int, tuple[int, dict[str, np.ndarray]]] = {}
         self.full_evaluations = 0
         self.incremental_evaluations = 0
 
     def invalidate(self) -> None:
         """Client codes were renumbered: the next evaluation re-reduces everything."""
-        self.kept, self.end_pane, self.seen, self._key_spans = {}, None, {}, {}
+        self.kept, self.end_pane, self.seen, self._owners = {}, None, {}, {}
 
     def finalize(
         self,
@@ -104,8 +104,8 @@ class IncrementalWindows:
             sub_panes.append(_Rows.select(panes[p], rows))
             sub_codes.append(codes[p][rows])
             sub_ids.append(p)
-            spans = self._spans(p, versions[p], codes[p], keys[p])
-            sub_keys.append({fam: k[_span_rows(*spans[fam], rows)] for fam, k in keys[p].items()})
+            owners = self._key_owners(p, versions[p], keys[p])
+            sub_keys.append({fam: k[touched[owners[fam]]] for fam, k in keys[p].items()})
         fresh = finalize_windows(
             sub_panes, sub_codes, sub_ids, self.windows, end_pane, end_ms, self.k, sub_keys
         )
@@ -147,33 +147,27 @@ class IncrementalWindows:
     def _remember(self, ids, versions, end_pane) -> None:
         self.end_pane = end_pane
         self.seen = {p: versions[p] for p in ids}
-        for p in [p for p in self._key_spans if p not in self.seen]:
-            del self._key_spans[p]
+        for p in [p for p in self._owners if p not in self.seen]:
+            del self._owners[p]
 
-    def _spans(self, pane: int, version: int, codes: np.ndarray, keys: dict[str, np.ndarray]):
-        """Where each pane row's bottom-k keys sit in the pane's sorted key arrays."""
-        cached = self._key_spans.get(pane)
+    def _key_owners(self, pane: int, version: int, keys: dict[str, np.ndarray]):
+        """The client code of each of a pane's bottom-k keys (``code << 32 | hash``), kept
+        per pane version: picking the touched clients' keys is then one mask per family."""
+        cached = self._owners.get(pane)
         if cached is not None and cached[0] == version:
             return cached[1]
-        lo_keys = codes.astype(np.uint64) << np.uint64(32)
-        hi_keys = (codes + 1).astype(np.uint64) << np.uint64(32)
-        spans = {}
-        for fam, k in keys.items():
-            lo = np.searchsorted(k, lo_keys)
-            spans[fam] = (lo.astype(np.int32), (np.searchsorted(k, hi_keys) - lo).astype(np.int32))
-        self._key_spans[pane] = (version, spans)
-        return spans
+        owners = {fam: (k >> np.uint64(32)).astype(np.int32) for fam, k in keys.items()}
+        self._owners[pane] = (version, owners)
+        return owners
 
     def nbytes(self) -> int:
-        """Bytes of the kept frames and key spans (a cache beside the pane state)."""
+        """Bytes of the kept frames and key owners (a cache beside the pane state)."""
         frames = sum(
             k.codes.nbytes + k.matrix.nbytes + k.fingerprint_keys.nbytes + k.path_keys.nbytes
             for k in self.kept.values()
         )
-        spans = sum(
-            a.nbytes + b.nbytes for _, fams in self._key_spans.values() for a, b in fams.values()
-        )
-        return frames + spans
+        owners = sum(a.nbytes for _, fams in self._owners.values() for a in fams.values())
+        return frames + owners
 
 
 def _key_rows(keys: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -188,15 +182,6 @@ def _key_rows(keys: np.ndarray, codes: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     offsets = np.repeat(lo - (np.cumsum(lens) - lens), lens)
     return np.arange(total, dtype=np.int64) + offsets
-
-
-def _span_rows(first: np.ndarray, count: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Key indices of the pane rows ``rows``, from their spans."""
-    lo, n = first[rows].astype(np.int64), count[rows].astype(np.int64)
-    total = int(n.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.arange(total, dtype=np.int64) + np.repeat(lo - (np.cumsum(n) - n), n)
 
 
 @dataclass

@@ -26,11 +26,23 @@ def bottom_k(groups: np.ndarray, hashes: np.ndarray, k: int) -> tuple[np.ndarray
     return g[keep], h[keep]
 
 
+def run_starts(sorted_values: np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts (``[0]`` for an empty array, as
+    ``flatnonzero(r_[True, a[1:] != a[:-1]])``, without ``np.r_``'s per-call overhead on the
+    hot path of every evaluation)."""
+    flag = np.empty(max(len(sorted_values), 1), dtype=bool)
+    flag[0] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=flag[1 : len(sorted_values)])
+    return np.flatnonzero(flag)
+
+
 def _rank_in_group(sorted_groups: np.ndarray) -> np.ndarray:
     n = len(sorted_groups)
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    first = np.repeat(starts, np.diff(np.r_[starts, n]))
-    return np.arange(n) - first
+    starts = run_starts(sorted_groups)
+    sizes = np.empty(len(starts), dtype=np.intp)
+    np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
+    sizes[-1] = n - starts[-1]
+    return np.arange(n) - np.repeat(starts, sizes)
 
 
 def estimate(groups: np.ndarray, hashes: np.ndarray, k: int, n_groups: int) -> np.ndarray:
@@ -42,7 +54,7 @@ def estimate(groups: np.ndarray, hashes: np.ndarray, k: int, n_groups: int) -> n
     out[:] = counts
     full = counts >= k
     if full.any():
-        starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+        starts = run_starts(groups)
         group_ids = groups[starts]
         kth = hashes[np.minimum(starts + k - 1, len(hashes) - 1)].astype(np.float64)
         sel = full[group_ids]

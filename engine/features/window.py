@@ -76,8 +76,13 @@ def finalize_windows(
         return np.concatenate([getattr(p, attr) for p in panes])[order]
 
     first, last = cat("first_ms"), cat("last_ms")
-    matrix = np.concatenate([cat("counts"), cat("entropy")], axis=1)  # summed per client
-    scalars = np.column_stack([cat("bytes_out"), cat("gap_n"), cat("gap_sum"), cat("gap_sq")])
+    # Summed per client, held column-major (one row per counter): ``reduceat`` along the
+    # contiguous axis is several times faster than down the columns of a row-major matrix,
+    # and integer sums are exact in any order.
+    matrix = np.concatenate([cat("counts"), cat("entropy")], axis=1)
+    matrix = np.ascontiguousarray(matrix.T, dtype=np.int64)
+    scalars = np.stack([cat("bytes_out"), cat("gap_n"), cat("gap_sum"), cat("gap_sq")])
+    scalars = scalars.astype(np.int64, order="C")
     if keys_by_pane is None:
         keys_by_pane = [pane_keys(p, c) for p, c in zip(panes, codes_by_pane, strict=True)]
     keys = {}
@@ -99,28 +104,28 @@ def finalize_windows(
         if len(wcs) == 0:
             out[w] = FeatureFrame(w, end_ms, np.zeros(0, np.int64))
             continue
-        starts = np.flatnonzero(np.r_[True, wcs[1:] != wcs[:-1]])
-        ends = np.r_[starts[1:], len(wcs)]
-        wmat = matrix[m]
-        sums = np.add.reduceat(wmat, starts, axis=0, dtype=np.int64)
-        sc = np.add.reduceat(scalars[m], starts, axis=0, dtype=np.int64)
+        starts = kmv.run_starts(wcs)
+        ends = np.append(starts[1:], len(wcs))
+        wmat = matrix[:, m]
+        sums = np.add.reduceat(wmat, starts, axis=1)
+        sc = np.add.reduceat(scalars[:, m], starts, axis=1)
         same = wcs[1:] == wcs[:-1]  # consecutive panes of one client: the boundary gaps
         link = (wfirst[1:] - wlast[:-1])[same]
         owner = np.cumsum(np.r_[True, ~same])[1:][same] - 1
         n = len(starts)
         agg = {
             "uniq": wcs[starts],
-            "counts": sums[:, :nc],
-            "entropy": sums[:, nc : nc + nb],
-            "bytes_out": sc[:, 0],
-            "gap_n": sc[:, 1] + np.bincount(owner, minlength=n),
-            "gap_sum": sc[:, 2] + np.bincount(owner, weights=link, minlength=n),
-            "gap_sq": sc[:, 3]
+            "counts": np.ascontiguousarray(sums[:nc].T),
+            "entropy": np.ascontiguousarray(sums[nc : nc + nb].T),
+            "bytes_out": sc[0],
+            "gap_n": sc[1] + np.bincount(owner, minlength=n),
+            "gap_sum": sc[2] + np.bincount(owner, weights=link, minlength=n),
+            "gap_sq": sc[3]
             + np.bincount(owner, weights=link.astype(np.float64) ** 2, minlength=n),
             "first": wfirst[starts],
             "last": wlast[ends - 1],
             "active": ends - starts,
-            "peak": np.maximum.reduceat(wmat[:, C["req"]], starts),
+            "peak": np.maximum.reduceat(wmat[C["req"]], starts),
         }
         dsub = {}
         for fam, (kk, kpn) in keys.items():
@@ -135,7 +140,7 @@ def _distinct_estimate(keys: np.ndarray, uniq_codes: np.ndarray, k: int) -> np.n
     n = len(uniq_codes)
     if len(keys) == 0:
         return np.zeros(n)
-    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+    keys = keys[kmv.run_starts(keys)]
     codes = (keys >> np.uint64(32)).astype(np.int64)
     hashes = (keys & _LOW32).astype(np.uint32)
     keep = kmv._rank_in_group(codes) < k

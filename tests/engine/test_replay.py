@@ -13,11 +13,13 @@ import json
 import random
 from datetime import datetime, timedelta
 
+import pytest
+
 from benchmarks.alb_generator import DEFAULT_START, generate_lines
 from engine.cli.main import main
 from engine.parsers import parse_object
 from engine.pipeline import Analyzer, analyze_tables
-from engine.replay import replay
+from engine.replay import _parsed, replay
 
 OBJECTS = 6
 
@@ -81,3 +83,30 @@ def test_a_small_buffer_over_shuffled_objects_loses_no_row(tmp_path):
     result = analyzer.result().stats
     assert result["rows"] == stats["rows_parsed"] == len(lines)
     assert result["dropped_too_late_rows"] == 0  # 30 minutes: inside the longest window
+
+
+def test_parsing_ahead_on_a_second_thread_decides_exactly_as_parsing_in_turn(tmp_path):
+    folder, lines = write_objects(tmp_path, lines_per_object=800)
+    runs = []
+    for ahead in (False, True):
+        analyzer = Analyzer()
+        stats = replay([str(folder)], "auto", None, analyzer, parse_ahead=ahead)
+        result = analyzer.result()
+        runs.append((stats["rows_parsed"], [d.to_dict() for d in result.decisions]))
+
+    assert runs[0][0] == runs[1][0] == len(lines)
+    assert runs[0][1] and runs[0][1] == runs[1][1]  # every decision, anomaly included
+
+
+def test_an_object_that_fails_to_parse_ahead_raises_at_its_turn_after_the_earlier_ones():
+    def parse(name: str) -> str:
+        if name == "c":
+            raise OSError(f"cannot read {name}")
+        return name.upper()
+
+    seen = []
+    with pytest.raises(OSError, match="cannot read c"):
+        for obj, parsed in _parsed(["a", "b", "c", "d"], parse, ahead=True):
+            seen.append((obj, parsed))
+
+    assert seen == [("a", "A"), ("b", "B")]  # handed over in order, none lost before the error
