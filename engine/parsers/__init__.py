@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from engine.parsers import alb, arrays, cloudfront, waf  # noqa: F401  (register the parsers)
 from engine.parsers.detect import UNKNOWN, detect_format
+from engine.parsers.parallel import parse_blocks
 from engine.parsers.registry import PARSERS, LogParser
 from engine.parsers.result import (
     EMPTY_OBJECT,
@@ -106,8 +107,7 @@ def parse_object(
             if found == UNKNOWN:
                 _count_unknown(every, tally)
             else:
-                parser = PARSERS.get(found)(tally)
-                for table in parser.parse(every):
+                for table in parse_blocks(PARSERS.get(found), every, tally):
                     if table.num_rows:
                         tables.append(table)
     except ReadFailed as failed:  # the source failed, not the data: the caller may retry
