@@ -75,7 +75,7 @@ def stages(data: bytes) -> dict[str, float]:
     tally = Tally()
     chunks = timed("decompress", lambda: list(stream.iter_decompressed(data, tally)))
     blocks = timed(
-        "split_blocks", lambda: list(stream.iter_numbered(stream.iter_blocks(iter(chunks))))
+        "split_blocks", lambda: list(stream.iter_numbered_blocks(iter(chunks)))
     )
     parser = alb.AlbParser(tally)
     for block in blocks:

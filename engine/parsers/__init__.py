@@ -38,9 +38,8 @@ from engine.parsers.stream import (
     Block,
     ParseLimits,
     ReadFailed,
-    iter_blocks,
     iter_decompressed,
-    iter_numbered,
+    iter_numbered_blocks,
     prefetch,
 )
 from engine.schema.request import REQUEST_SCHEMA
@@ -95,8 +94,8 @@ def parse_object(
         PARSERS.get(fmt)  # refuse unknown names before reading anything
     limits = limits or ParseLimits()
     damage = Tally(max_samples=max_bad_samples)  # gzip damage and caps, on the reader thread
-    stream = iter_blocks(iter_decompressed(data, damage, limits), limits=limits, tally=damage)
-    blocks = prefetch(iter_numbered(stream))
+    chunks = iter_decompressed(data, damage, limits)
+    blocks = prefetch(iter_numbered_blocks(chunks, limits=limits, tally=damage))
     found, seen, error = UNKNOWN, [0], None
     tables: list[pa.Table] = []
     try:
