@@ -1,6 +1,6 @@
 """ALB parse benchmark: decompression floor vs a naive per-line parser vs wafsmith.
 
-``python -m benchmarks.bench_parse [--lines N] [--repeat R] [--quick]``
+``python -m benchmarks.bench_parse [--lines N] [--repeat R] [--quick] [--no-processes]``
 
 All three run in one process on the same gzip'd input (from ``benchmarks.alb_generator``):
 
@@ -12,25 +12,39 @@ All three run in one process on the same gzip'd input (from ``benchmarks.alb_gen
 Each is timed in CPU seconds (``time.process_time``, what a busy shared machine distorts
 least) and wall seconds; the best of ``--repeat`` runs is reported, with ratios computed
 within this run. Targets (issue 2): wafsmith ≥ 4× naive, and within 2.5× of the floor.
+
+Whole process (issue 16): the same gzip'd file is also handed to two child processes,
+alternated ``--repeat`` times so that a busy machine slows both alike — the naive parser
+(``python -m benchmarks.naive_parser F``, standard library only) and
+``python -m engine.cli parse F`` — and the medians of their wall and CPU seconds (start-up
+included) are compared. Per-stage CPU seconds of wafsmith's parse (one thread, each stage
+run alone) say where the time goes.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 import json
+import os
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from urllib.parse import urlparse
+from pathlib import Path
 
 from isal import igzip
 
 from benchmarks.alb_generator import generate_gzip
-from engine.parsers import parse_object
+from benchmarks.naive_parser import naive
+from engine.core.netaddr import normalize_column
+from engine.parsers import alb, parse_object, slicing, stream
+from engine.parsers.result import Tally
 
 READ = 1 << 20
+REPO = Path(__file__).resolve().parents[1]
 
 
 def floor(data: bytes) -> int:
@@ -42,27 +56,76 @@ def floor(data: bytes) -> int:
     return lines
 
 
-def naive(data: bytes) -> int:
-    """AWS log-parser style: one Python pass per line, a dict of counts per (IP, minute)."""
-    counts: dict[tuple[str, str], int] = {}
-    lines = 0
-    with gzip.open(io.BytesIO(data), "rt") as fh:
-        for line in fh:
-            lines += 1
-            fields = line.split(" ")
-            if len(fields) < 14:
-                continue
-            client = fields[3].rsplit(":", 1)[0]
-            minute = fields[1][:16]
-            urlparse(fields[13])  # the Lambda parses the request URL for its URI checks
-            key = (client, minute)
-            counts[key] = counts.get(key, 0) + 1
-    return lines
-
-
 def wafsmith(data: bytes) -> int:
     result = parse_object(data)
     return result.rows + sum(result.malformed.values())
+
+
+def stages(data: bytes) -> dict[str, float]:
+    """CPU seconds of each stage of wafsmith's ALB parse, run one after the other on one
+    thread (in ``parse_object`` decompression overlaps parsing on a second thread)."""
+    spent: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[[], object]) -> object:
+        t0 = time.process_time()
+        out = fn()
+        spent[name] = spent.get(name, 0.0) + time.process_time() - t0
+        return out
+
+    tally = Tally()
+    chunks = timed("decompress", lambda: list(stream.iter_decompressed(data, tally)))
+    blocks = timed(
+        "split_blocks", lambda: list(stream.iter_numbered_blocks(iter(chunks)))
+    )
+    parser = alb.AlbParser(tally)
+    for block in blocks:
+        width = parser._width(block.data)
+        pieces = timed(
+            "tokenize_csv",
+            lambda b=block, w=width: parser.reader.read_block(b.data, b.first_line, w, b.lines),
+        )
+        for piece in pieces:
+            table = piece.table
+            ip, _ = timed(
+                "client_port_split", lambda t=table: slicing.split_host_port(t["client_port"])
+            )
+            timed("ip_normalise", lambda ip=ip: normalize_column(ip))
+            timed("request_split", lambda t=table: alb.split_request(t["request"]))
+            timed("to_canonical_total", lambda p=piece: alb.to_canonical(p, tally))
+    return {name: round(seconds, 4) for name, seconds in spent.items()}
+
+
+def run_child(argv: list[str]) -> dict[str, float]:
+    """A child process's wall seconds and CPU seconds (user + system, all its threads)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read() if proc.stderr else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{argv} failed with status {status}: {err.decode()[-500:]}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime}
+
+
+def processes(data: bytes, repeat: int) -> dict[str, object]:
+    """Whole-process runs of naive and ``wafsmith parse`` on one file, alternated; medians."""
+    py = sys.executable
+    runs: dict[str, list[dict[str, float]]] = {"naive": [], "wafsmith": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "app.log.gz"
+        path.write_bytes(data)
+        for _ in range(repeat):
+            runs["naive"].append(run_child([py, "-m", "benchmarks.naive_parser", str(path)]))
+            runs["wafsmith"].append(run_child([py, "-m", "engine.cli", "parse", str(path)]))
+    med = {
+        name: {k: round(statistics.median(r[k] for r in rs), 3) for k in ("wall_s", "cpu_s")}
+        for name, rs in runs.items()
+    }
+    return {
+        **med,
+        "ratio_wall": round(med["naive"]["wall_s"] / med["wafsmith"]["wall_s"], 2),
+        "ratio_cpu": round(med["naive"]["cpu_s"] / med["wafsmith"]["cpu_s"], 2),
+    }
 
 
 def measure(fn: Callable[[bytes], int], data: bytes, repeat: int) -> dict[str, float]:
@@ -88,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="50k lines, 2 repeats")
+    parser.add_argument(
+        "--no-processes",
+        action="store_true",
+        help="skip the whole-process runs (in-process figures only)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.lines, args.repeat = 50_000, 2
@@ -113,10 +181,18 @@ def main(argv: list[str] | None = None) -> int:
             "floor_over_wafsmith": round(f["lines_per_wall_s"] / w["lines_per_wall_s"], 2),
         },
         "targets": {"wafsmith_over_naive": ">= 4", "floor_over_wafsmith": "<= 2.5"},
+        "wafsmith_stages_cpu_s": stages(data),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }  # fmt: skip
+    if not args.no_processes:
+        summary["whole_process"] = processes(data, args.repeat)
     for name, r in results.items():
         print(f"{name:9s} {r['lines_per_cpu_s']:>10,} lines/cpu-s  "
               f"{r['lines_per_wall_s']:>10,} lines/wall-s", file=sys.stderr)  # fmt: skip
+    if "whole_process" in summary:
+        wp = summary["whole_process"]
+        print(f"whole process: wafsmith parse {wp['ratio_wall']}x naive wall, "
+              f"{wp['ratio_cpu']}x CPU", file=sys.stderr)  # fmt: skip
     print(json.dumps(summary, indent=2))
     return 0
 

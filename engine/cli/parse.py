@@ -24,16 +24,17 @@ examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from engine.cli.output import nothing_parsed
@@ -148,10 +149,48 @@ def _positive(text: str) -> int:
     return value
 
 
+class _NoPandas:
+    """A finder that reports pandas as absent (see :func:`without_pandas`)."""
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("pandas is not needed to parse logs", name="pandas")
+
+
+@contextlib.contextmanager
+def without_pandas() -> Iterator[None]:
+    """Keep pyarrow from importing pandas while logs are parsed.
+
+    pyarrow probes for pandas the first time it converts a Python value whose type it must
+    infer (a ``pc.greater(column, 16384)``): half a second or more of imports, longer than
+    parsing a five-minute ALB object. Parsing never hands pandas objects to pyarrow, so the
+    probe is told there is none. Only while parsing, only if pandas is not loaded already;
+    pyarrow imports it again when asked for pandas explicitly (``to_pandas``).
+    """
+    if "pandas" in sys.modules:
+        yield
+        return
+    sys.meta_path.insert(0, _NoPandas)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(_NoPandas)  # type: ignore[arg-type]
+
+
 def run(args: argparse.Namespace, clock: Clock = SYSTEM_CLOCK) -> int:
+    with without_pandas():
+        return _run(args, clock)
+
+
+def _run(args: argparse.Namespace, clock: Clock) -> int:
     summary = Summary(max_samples=args.max_bad_samples)
     limits = ParseLimits(max_object_bytes=args.max_object_bytes, max_line_bytes=args.max_line_bytes)
-    writer = pq.ParquetWriter(args.out, REQUEST_SCHEMA) if args.out else None
+    writer = None
+    if args.out:
+        import pyarrow.parquet as pq  # only when rows are written: it costs start-up time
+
+        writer = pq.ParquetWriter(args.out, REQUEST_SCHEMA)
     started, cpu_started = clock.monotonic(), time.process_time()
     progress = tqdm(unit="obj", disable=not sys.stderr.isatty(), file=sys.stderr)
     try:

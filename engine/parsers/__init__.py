@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from engine.parsers import alb, arrays, cloudfront, waf  # noqa: F401  (register the parsers)
 from engine.parsers.detect import UNKNOWN, detect_format
+from engine.parsers.parallel import parse_blocks
 from engine.parsers.registry import PARSERS, LogParser
 from engine.parsers.result import (
     EMPTY_OBJECT,
@@ -37,9 +38,8 @@ from engine.parsers.stream import (
     Block,
     ParseLimits,
     ReadFailed,
-    iter_blocks,
     iter_decompressed,
-    iter_numbered,
+    iter_numbered_blocks,
     prefetch,
 )
 from engine.schema.request import REQUEST_SCHEMA
@@ -94,8 +94,8 @@ def parse_object(
         PARSERS.get(fmt)  # refuse unknown names before reading anything
     limits = limits or ParseLimits()
     damage = Tally(max_samples=max_bad_samples)  # gzip damage and caps, on the reader thread
-    stream = iter_blocks(iter_decompressed(data, damage, limits), limits=limits, tally=damage)
-    blocks = prefetch(iter_numbered(stream))
+    chunks = iter_decompressed(data, damage, limits)
+    blocks = prefetch(iter_numbered_blocks(chunks, limits=limits, tally=damage))
     found, seen, error = UNKNOWN, [0], None
     tables: list[pa.Table] = []
     try:
@@ -106,8 +106,7 @@ def parse_object(
             if found == UNKNOWN:
                 _count_unknown(every, tally)
             else:
-                parser = PARSERS.get(found)(tally)
-                for table in parser.parse(every):
+                for table in parse_blocks(PARSERS.get(found), every, tally):
                     if table.num_rows:
                         tables.append(table)
     except ReadFailed as failed:  # the source failed, not the data: the caller may retry

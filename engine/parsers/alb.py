@@ -153,6 +153,7 @@ class AlbParser:
     """ALB access log → canonical requests."""
 
     name = ALB
+    independent_blocks = True  # no state across blocks: they may be parsed in parallel
 
     def __init__(self, tally: Tally) -> None:
         self.tally = tally

@@ -168,10 +168,25 @@ def iter_blocks(
     ``tally`` as ``line_too_long``; an empty line takes its place, so line numbers still hold.
     At most one block plus one line is held, whatever the input.
     """
+    for block in iter_numbered_blocks(chunks, block_bytes, limits=limits, tally=tally):
+        yield block.data
+
+
+def iter_numbered_blocks(
+    chunks: Iterator[bytes],
+    block_bytes: int | None = None,
+    *,
+    limits: ParseLimits | None = None,
+    tally: Tally | None = None,
+) -> Iterator[Block]:
+    """:func:`iter_blocks` as :class:`Block` objects: each with the number of its first line
+    and its line count, counted from the newline positions already found for the line-length
+    check (the text is not scanned again)."""
     block_bytes = block_bytes or BLOCK_BYTES
     max_line = (limits or ParseLimits()).max_line_bytes
     pending: list[bytes] = []
     size = 0  # bytes in pending
+    newlines = 0  # newlines in pending
     first_line = 1  # number of pending's first line
     open_line = 0  # bytes of the unterminated last line in pending
     skipping = False  # inside a line already over the cap: drop up to its newline
@@ -193,35 +208,41 @@ def iter_blocks(
                 b"".join(pending) + chunk[: ends[-1] + 1], max_line, first_line, dropped
             )
             pending, size, open_line = [whole], len(whole), 0
+            newlines = count_lines(whole)
             chunk, ends = chunk[ends[-1] + 1 :], ends[:0]
         nl = int(ends[-1]) if len(ends) else -1
         open_line = open_line + len(chunk) if nl < 0 else len(chunk) - nl - 1
         if open_line > max_line:  # the line still open is too long: keep what precedes it
             head = b"".join(pending) + (chunk[: nl + 1] if nl >= 0 else b"")
             cut = head.rfind(b"\n")
-            dropped(first_line + count_lines(head), head[cut + 1 :] if nl < 0 else chunk[nl + 1 :])
+            newlines = count_lines(head)
+            dropped(first_line + newlines, head[cut + 1 :] if nl < 0 else chunk[nl + 1 :])
             pending, size, open_line, skipping = [head[: cut + 1]], cut + 1, 0, True
             if size >= block_bytes:
-                yield pending[0]
-                first_line += count_lines(pending[0])
-                pending, size = [], 0
+                yield Block(first_line, pending[0], newlines)
+                first_line += newlines
+                pending, size, newlines = [], 0, 0
             continue
         pending.append(chunk)
         size += len(chunk)
+        newlines += len(ends)
         if size < block_bytes or nl < 0:
             continue  # no line ends in this chunk: keep reading until one does
         pending[-1] = chunk[: nl + 1]
         block = b"".join(pending)
-        yield block
-        first_line += count_lines(block)
+        yield Block(first_line, block, newlines)  # every newline of pending is in block
+        first_line += newlines
         tail = chunk[nl + 1 :]
-        pending, size = ([tail], len(tail)) if tail else ([], 0)
+        pending, size, newlines = ([tail], len(tail), 0) if tail else ([], 0, 0)
     if skipping:
         pending.append(b"\n")  # the dropped last line still counts as a line
+        newlines += 1
     if pending:
         block = b"".join(pending)
         if block:
-            yield block if block.endswith(b"\n") else block + b"\n"
+            if not block.endswith(b"\n"):
+                block, newlines = block + b"\n", newlines + 1
+            yield Block(first_line, block, newlines)
 
 
 def _cut_long_lines(text: bytes, max_line: int, first_line: int, dropped) -> bytes:

@@ -100,6 +100,11 @@ def objects_only(text: bytes) -> bool:
     return not np.any(content & ends_line & (raw != ord("}")))
 
 
+def _has_blank_line(text: bytes) -> bool:
+    """Whether ``text`` holds an empty line (or one of just ``\r``), which the reader skips."""
+    return text.startswith((b"\n", b"\r\n")) or b"\n\n" in text or b"\n\r\n" in text
+
+
 def _read(text: bytes) -> pa.Table:
     """pyarrow's JSON reader on ``text``; refuses (``ArrowInvalid``) what could crash it."""
     if not objects_only(text):
@@ -193,6 +198,7 @@ class WafParser:
     """AWS WAF JSON log → canonical requests."""
 
     name = WAF
+    independent_blocks = True  # no state across blocks: they may be parsed in parallel
 
     def __init__(self, tally: Tally) -> None:
         self.tally = tally
@@ -225,9 +231,11 @@ class WafParser:
             table = _read(text)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
-        if table.num_rows == lines or table.num_rows + blank_lines(text) == lines:
-            return table
-        return None
+        if table.num_rows == lines and not _has_blank_line(text):
+            return table  # one record per line: row r is the r-th line
+        if table.num_rows + blank_lines(text) == lines:
+            return table  # one record per non-blank line
+        return None  # a line held several records (or none): read line by line
 
     @staticmethod
     def _block_locator(block: bytes, first_line: int):

@@ -16,10 +16,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
 from engine.core.errors import WafsmithError
 
 S3_SCHEME = "s3://"
@@ -42,9 +38,19 @@ _GONE_CODES = {"NoSuchKey", "PreconditionFailed", "412", "404"}
 
 def make_client(service: str, *, endpoint_url: str | None = None, region: str | None = None) -> Any:
     """A boto3 client; ``endpoint_url`` points it at moto (or any S3/SQS-compatible server)."""
+    import boto3  # imported here: reading local files never needs boto3
+    from botocore.config import Config
+
     config = Config(retries={"max_attempts": 3, "mode": "standard"})
     session = boto3.session.Session()
     return session.client(service, endpoint_url=endpoint_url, region_name=region, config=config)
+
+
+def _client_error() -> type[Exception]:
+    """botocore's ``ClientError``, imported only once an S3 call has failed."""
+    from botocore.exceptions import ClientError
+
+    return ClientError
 
 
 def normalize_etag(etag: str | None) -> str | None:
@@ -93,7 +99,7 @@ class SourceObject:
             kwargs["IfMatch"] = f'"{self.etag}"'
         try:
             return self.s3_client.get_object(**kwargs)["Body"]
-        except ClientError as exc:
+        except _client_error() as exc:
             if str(exc.response.get("Error", {}).get("Code")) in _GONE_CODES:
                 raise ObjectGoneError(f"{self.uri} is gone or changed: {exc}") from exc
             raise SourceError(f"cannot read {self.uri}: {exc}") from exc
@@ -143,7 +149,7 @@ def list_s3(
         for page in s3_client.get_paginator("list_objects_v2").paginate(**kwargs):
             for entry in page.get("Contents", []):
                 yield s3_object_from_listing(bucket, entry, s3_client)
-    except ClientError as exc:
+    except _client_error() as exc:
         raise SourceError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from benchmarks import alb_generator, bench_parse
+from benchmarks.naive_parser import naive
 from engine.parsers import parse_object
 from engine.schema.request import CLIENT_IP
 
@@ -27,3 +28,13 @@ def test_benchmark_reports_all_three_contenders(capsys: pytest.CaptureFixture[st
     assert set(doc["results"]) == {"floor", "naive", "wafsmith"}
     assert all(r["lines"] == 2000 for r in doc["results"].values())
     assert set(doc["ratios_cpu"]) == {"wafsmith_over_naive", "floor_over_wafsmith"}
+    whole = doc["whole_process"]  # child processes: naive parser vs `wafsmith parse`
+    assert whole["naive"]["cpu_s"] > 0 and whole["wafsmith"]["cpu_s"] > 0
+    assert whole["ratio_wall"] > 0 and whole["ratio_cpu"] > 0
+    stages = doc["wafsmith_stages_cpu_s"]
+    assert {"decompress", "tokenize_csv", "request_split", "ip_normalise"} <= set(stages)
+
+
+def test_naive_peer_counts_every_line() -> None:
+    data = alb_generator.generate_gzip(500, n_clients=50, seed=2)
+    assert naive(data) == 500
