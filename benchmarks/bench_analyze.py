@@ -7,7 +7,7 @@ The input is K consecutive five-minute gzip'd ALB objects (``benchmarks.alb_gene
 written to a temporary folder as ALB names them. Two child processes are run on it,
 alternated ``--repeat`` times so that a busy machine slows both alike:
 
-1. naive — the per-line logic of AWS's log-parser Lambda (``bench_parse.naive``) over every
+1. naive — the per-line logic of AWS's log-parser Lambda (``benchmarks.naive_parser``) over every
    object: parsing only, no features, no detection;
 2. wafsmith — ``python -m engine.cli analyze FOLDER --json OUT``: parse + features + detectors
    + proposals, the streaming replay.
@@ -67,7 +67,7 @@ def run_child(argv: list[str]) -> dict:
 
 # --- child entry points ----------------------------------------------------------------------
 def naive_parse(folder: Path) -> int:
-    from benchmarks.bench_parse import naive
+    from benchmarks.naive_parser import naive
 
     return sum(naive(path.read_bytes()) for path in sorted(folder.iterdir()))
 
