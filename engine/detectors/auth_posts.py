@@ -24,7 +24,7 @@ import numpy as np
 from engine.detectors.base import DETECTORS, DetectionContext, fmt, saturating
 from engine.detectors.config import DetectionConfig
 from engine.schema import features as F
-from engine.schema.verdict import ClientVerdict, severity_for
+from engine.schema.verdict import ClientVerdict
 
 
 @DETECTORS.register("auth_post_bot")
@@ -128,9 +128,8 @@ class LoginSurge:
         rows = np.flatnonzero(member)
         if len(rows) < c.min_members:
             return []
-        names = sorted(str(x) for x in ctx.snapshot.clients[mf.codes[rows]])
-        if self.label is None:
-            self.label = names[0]
+        names = ctx.member_names(mf, rows)
+        self.label = self.label or names[0]
         per_ip = g[F.LOGIN_POST_COUNT][rows]
         score = float(min(1.0, 0.6 + 0.02 * (z - c.min_z)))
         reasons = (
@@ -142,20 +141,16 @@ class LoginSurge:
             f"{c.member_window_min} min",
         )
         return [
-            ClientVerdict(
-                client=self.label,
-                score=score,
-                kind="distributed_credential_stuffing",
-                severity=severity_for(score),
+            ctx.campaign_verdict(
+                label=self.label,
+                names=names,
                 detector=self.name,
+                kind="distributed_credential_stuffing",
+                score=score,
                 reasons=reasons,
-                evidence=tuple(ctx.samples(names[0])),
-                window_end=ctx.window_end,
                 features={
-                    F.CAMPAIGN_MEMBERS: float(len(names)),
                     F.SITE_LOGIN_POSTS: posts,
                     F.SITE_FAILURE_Z: float(z),
                 },
-                members=tuple(names),
             )
         ]

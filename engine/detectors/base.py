@@ -99,6 +99,37 @@ class DetectionContext:
             features=feats,
         )
 
+    def member_names(self, frame: FeatureFrame, rows: np.ndarray) -> list[str]:
+        """A campaign's member keys, sorted: the order its label and evidence are taken in."""
+        return sorted(str(x) for x in self.snapshot.clients[frame.codes[rows]])
+
+    def campaign_verdict(
+        self,
+        *,
+        label: str,
+        names: list[str],
+        detector: str,
+        kind: str,
+        score: float,
+        reasons: tuple[str, ...],
+        features: dict[str, float],
+    ) -> ClientVerdict:
+        """One verdict over a whole campaign: ``label`` names it (kept by the detector while
+        the campaign lasts, so its decision merges), ``names`` are its members, the first
+        member's requests its evidence."""
+        return ClientVerdict(
+            client=label,
+            score=score,
+            kind=kind,
+            severity=severity_for(score),
+            detector=detector,
+            reasons=reasons,
+            evidence=tuple(self.samples(names[0])),
+            window_end=self.window_end,
+            features={F.CAMPAIGN_MEMBERS: float(len(names)), **features},
+            members=tuple(names),
+        )
+
 
 def saturating(value: float | np.ndarray, threshold: float) -> float | np.ndarray:
     """0.5 at the threshold, approaching 1 as ``value`` grows past it (a readable score)."""

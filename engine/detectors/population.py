@@ -25,7 +25,7 @@ from engine.core.netaddr import subnet_keys
 from engine.detectors.base import DETECTORS, DetectionContext, fmt
 from engine.detectors.config import DetectionConfig
 from engine.schema import features as F
-from engine.schema.verdict import ClientVerdict, severity_for
+from engine.schema.verdict import ClientVerdict
 
 
 def _groups(keys: np.ndarray, min_size: int = 1) -> list[tuple[object, np.ndarray]]:
@@ -142,10 +142,10 @@ class DistributedFlood:
 
     def _verdict(self, ctx, fr, kind, key, members, rate, base) -> ClientVerdict:
         c, f = self.c, fr.columns
-        names = [str(x) for x in ctx.snapshot.clients[fr.codes[members]]]
+        names = ctx.member_names(fr, members)
         per_ip = f[F.REQ_COUNT][members]
         label = key if kind == "subnet" else f"{kind}#{key}"
-        client = self.labels.setdefault((kind, key), key if kind == "subnet" else min(names))
+        client = self.labels.setdefault((kind, key), key if kind == "subnet" else names[0])
         score = float(min(1.0, 0.6 + 0.4 * min(1.0, rate / (4 * c.min_population_req_per_min))))
         reasons = (
             f"{len(names):,} addresses sharing {kind} {label} sent {fmt(per_ip.sum())} requests "
@@ -156,23 +156,18 @@ class DistributedFlood:
             f"{fmt(float(per_ip.max()))} requests in {c.window_min} min, at most "
             f"{fmt(c.member_max_distinct_paths)} distinct URLs and no static assets",
         )
-        evidence = tuple(ctx.samples(names[0]))
-        return ClientVerdict(
-            client=client,
-            score=score,
-            kind="distributed_flood",
-            severity=severity_for(score),
+        return ctx.campaign_verdict(
+            label=client,
+            names=names,
             detector=self.name,
+            kind="distributed_flood",
+            score=score,
             reasons=reasons,
-            evidence=evidence,
-            window_end=ctx.window_end,
             features={
-                F.CAMPAIGN_MEMBERS: float(len(names)),
                 F.POPULATION_REQ_PER_MIN: float(rate),
                 F.BASELINE_REQ_PER_MIN: float(base),
                 F.VERDICT_WINDOW_MIN: float(c.window_min),
             },
-            members=tuple(sorted(names)),
         )
 
 
@@ -242,9 +237,8 @@ class DistributedStuffing:
         rows = np.flatnonzero(member)
         if len(rows) < c.min_members:
             return []
-        names = sorted(str(x) for x in ctx.snapshot.clients[mf.codes[rows]])
-        if self.label is None:
-            self.label = names[0]
+        names = ctx.member_names(mf, rows)
+        self.label = self.label or names[0]
         per_ip = g[F.LOGIN_POST_COUNT][rows]
         score = float(min(1.0, 0.6 + 0.05 * (z - c.min_z)))
         reasons = (
@@ -256,21 +250,17 @@ class DistributedStuffing:
             f"in {c.member_window_min} min",
         )
         return [
-            ClientVerdict(
-                client=self.label,
-                score=score,
-                kind="distributed_credential_stuffing",
-                severity=severity_for(score),
+            ctx.campaign_verdict(
+                label=self.label,
+                names=names,
                 detector=self.name,
+                kind="distributed_credential_stuffing",
+                score=score,
                 reasons=reasons,
-                evidence=tuple(ctx.samples(names[0])),
-                window_end=ctx.window_end,
                 features={
-                    F.CAMPAIGN_MEMBERS: float(len(names)),
                     F.SITE_LOGIN_FAILS: fails,
                     F.SITE_LOGIN_POSTS: posts,
                     F.SITE_FAILURE_Z: float(z),
                 },
-                members=tuple(names),
             )
         ]
