@@ -35,14 +35,13 @@ at once (the batch's snapshot table), and the policy is a sequence over panes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
-from engine.features import FeatureConfig
+from engine.features import FeatureConfig, PanePartial
 from engine.features.pane import PANE_MS
 from engine.spark import partials as wire
 from engine.spark.batch import SparkJobOptions, aggregate_objects
@@ -169,23 +168,31 @@ def stateful_partials(objects_df: Any, features: FeatureConfig, opts: SparkJobOp
     )
 
 
-def client_requests_in_state(spark: Any, spark_checkpoint: str) -> dict[str, int]:
-    """Requests per client over the pane partials in the state store at the last committed
-    batch (read with Spark's state data source)."""
+def state_partials(spark: Any, spark_checkpoint: str,
+                   features: FeatureConfig | None = None) -> dict[int, PanePartial]:
+    """The pane partials in the state store at the last committed batch, one per minute
+    (the shards' partials folded: disjoint clients), read with Spark's state data source."""
+    features = features or FeatureConfig()
     df = (
         spark.read.format("statestore")
         .option("path", spark_checkpoint)
         .option("stateVarName", PANES_STATE)
         .load()
     )
-    out: dict[str, int] = {}
+    panes: dict[int, list[PanePartial]] = {}
     for row in df.collect():
-        part = wire.loads(bytes(_value_blob(row)))
+        fields = row.asDict()
+        value = fields["user_map_value"] if "user_map_value" in fields else fields["value"]
+        part = wire.loads(bytes(value["blob"]))
+        panes.setdefault(part.pane, []).append(part)
+    k, per_client = features.distinct_k, features.evidence_per_client
+    return {p: wire.fold(parts, k, per_client) for p, parts in sorted(panes.items())}
+
+
+def client_requests_in_state(spark: Any, spark_checkpoint: str) -> dict[str, int]:
+    """Requests per client over the pane partials in the state store."""
+    out: dict[str, int] = {}
+    for part in state_partials(spark, spark_checkpoint).values():
         for client, n in zip(part.clients.to_pylist(), part.counts[:, 0].tolist(), strict=True):
             out[client] = out.get(client, 0) + n
     return out
-
-
-def _value_blob(row: Any) -> bytes:
-    value = row["user_map_value"] if "user_map_value" in row else row["value"]
-    return value["blob"] if hasattr(value, "__getitem__") else json.loads(value)["blob"]

@@ -132,6 +132,7 @@ def start_stream(
     available_now: bool = False,
     trigger_seconds: float = 10.0,
     visibility_timeout_s: int = 300,
+    max_objects_per_batch: int = 0,
 ) -> Any:
     """Start the query: the SQS source, the state store, ``sink``; returns the
     ``StreamingQuery``. Each start is a new ``run``: the state store replays its state to
@@ -146,6 +147,7 @@ def start_stream(
         .option("queue_url", queue_url)
         .option("journal", str(Path(checkpoint) / JOURNAL_DIR))
         .option("visibility_timeout", str(visibility_timeout_s))
+        .option("max_objects_per_batch", str(max_objects_per_batch))
     )
     if endpoint_url:
         reader = reader.option("endpoint_url", endpoint_url)
@@ -166,7 +168,8 @@ def run_stream(settings: Any, stop: Any, *, master: str | None = None,
                checkpoint: Path | None = None, clock: Any = None) -> int:
     """``wafsmith run --engine spark``: the query until ``stop`` is set (SIGTERM/SIGINT).
 
-    Reads ``[source] queue_url`` and ``[aws] endpoint_url``, proposes to the settings' ledger;
+    Reads ``[source] queue_url``, ``max_objects_per_poll`` (objects per micro-batch) and
+    ``[aws] endpoint_url``, proposes to the settings' ledger;
     the checkpoint defaults to ``<data_dir>/spark-checkpoint`` (an ``s3://`` path in
     production for Spark's logs; the state and journal directories need a local or mounted
     path). Reconciling the WAF stays with the engine that holds the enforcement role.
@@ -189,7 +192,8 @@ def run_stream(settings: Any, stop: Any, *, master: str | None = None,
     opts = SparkJobOptions(fmt=settings.source.format, endpoint_url=endpoint)
     query = start_stream(spark, sink, opts=opts, queue_url=settings.source.queue_url,
                          checkpoint=checkpoint, endpoint_url=endpoint,
-                         visibility_timeout_s=settings.source.visibility_timeout_s)
+                         visibility_timeout_s=settings.source.visibility_timeout_s,
+                         max_objects_per_batch=settings.source.max_objects_per_poll)
     try:
         while query.isActive and not stop.wait(1.0):
             pass
