@@ -1,6 +1,7 @@
 """Scale-out: lines per second of the single-process engine and of the Spark job on one input.
 
-``python -m benchmarks.bench_scale [--scale small|full] [--quick] [--no-cluster] [--json FILE]``
+``python -m benchmarks.bench_scale [--scale small|full] [--quick] [--no-cluster] [--json FILE]
+[--streaming | --streaming-only]``
 
 One simulated stream (``engine.demo.simulator``, ALB + CloudFront + WAF objects) is written
 to a temporary folder and replayed by
@@ -11,7 +12,12 @@ to a temporary folder and replayed by
    in a child process (one SparkContext per process), the job run twice on one session and
    the faster run kept (the first pays for Python worker start-up);
 3. ``spark standalone`` — the same against a master and two one-core workers started from
-   the installed PySpark on 127.0.0.1 (``--no-cluster`` skips it).
+   the installed PySpark on 127.0.0.1 (``--no-cluster`` skips it);
+4. ``spark streaming local[N]`` (``--streaming``; ``--streaming-only`` skips 2 and 3) —
+   ``wafsmith run --engine spark``'s path in a child process: the objects uploaded to a moto
+   server's S3 bucket whose notifications go to SQS, one ``availableNow`` query (SQS source
+   → executors → ``transformWithStateInPandas`` state store → ``foreachBatch`` driver →
+   SQLite ledger), timed from query start to its end (session start and upload apart).
 
 Reported per engine: lines/s over the job's wall time (session start-up shown apart),
 the per-stage breakdown (parse and aggregate: executor CPU-seconds summed over tasks;
@@ -95,11 +101,74 @@ def run_spark(inputs: list[str], master: str, repeat: int) -> dict:
     }
 
 
-def spark_child(inputs: list[str], master: str, repeat: int) -> dict:
+def run_stream(inputs: list[str], master: str) -> dict:
+    """In this process: moto S3 + SQS, the objects uploaded, one ``availableNow`` query."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from engine.core.clock import SYSTEM_CLOCK
+    from engine.decisions.ledger import Ledger
+    from engine.sources import iter_objects
+    from engine.spark.batch import SparkJobOptions
+    from engine.spark.session import spark_session
+    from engine.spark.streaming import BatchSink, start_stream
+
+    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                       ("AWS_DEFAULT_REGION", "us-east-1")):
+        os.environ.setdefault(key, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    url = sqs.create_queue(QueueName="bench")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    s3.create_bucket(Bucket="bench-logs")
+    s3.put_bucket_notification_configuration(
+        Bucket="bench-logs",
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+    for uri in inputs:
+        for obj in iter_objects(uri):
+            with obj.open() as f:
+                s3.put_object(Bucket="bench-logs", Key=obj.key, Body=f.read())
+    t0 = time.perf_counter()
+    spark = spark_session(master, app_name="wafsmith-bench-stream", shuffle_partitions=4)
+    startup = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+        ledger = Ledger.open(f"sqlite:///{Path(tmp) / 'ledger.db'}", clock=SYSTEM_CLOCK)
+        sink = BatchSink(ledger)
+        t1 = time.perf_counter()
+        query = start_stream(spark, sink, opts=SparkJobOptions(endpoint_url=endpoint, shards=4),
+                             queue_url=url, checkpoint=Path(tmp) / "checkpoint",
+                             endpoint_url=endpoint, available_now=True)
+        query.awaitTermination()
+        wall = time.perf_counter() - t1
+        proposed = ledger.list(limit=1).total
+        ledger.close()
+    spark.stop()
+    server.stop()
+    return {
+        "engine": f"spark streaming {master}",
+        "rows": None,  # the same input as ``single``: its row count
+        "wall_s": wall,
+        "session_start_s": startup,
+        "stages": {"query (SQS → state store → driver → ledger)": wall,
+                   "proposals in ledger": proposed},
+        "decisions": None,
+    }
+
+
+def spark_child(inputs: list[str], master: str, repeat: int, stream: bool = False) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = Path(f.name)
     cmd = [sys.executable, "-m", "benchmarks.bench_scale", "--child-master", master,
            "--repeat", str(repeat), "--json", str(out), "--inputs", *inputs]
+    if stream:
+        cmd.append("--child-stream")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise RuntimeError(f"{master}: {proc.stderr[-2000:]}")
@@ -115,7 +184,7 @@ def print_table(rows: list[dict]) -> None:
           f"{'start s':>8}  same decisions")
     for r in rows:
         rate = r["rows"] / r["wall_s"]
-        same = r["decisions"] == base["decisions"]
+        same = "n/a" if r["decisions"] is None else r["decisions"] == base["decisions"]
         print(f"{r['engine']:<34} {r['rows']:>8,} {r['wall_s']:>8.2f} {rate:>9,.0f} "
               f"{rate / base_rate:>6.2f} {r.get('session_start_s', 0.0):>8.1f}  {same}")
     print("\nper-stage seconds:")
@@ -132,11 +201,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--no-cluster", action="store_true", help="skip the standalone cluster")
     ap.add_argument("--json", type=Path, help="write the measurements here")
+    ap.add_argument("--streaming", action="store_true",
+                    help="also the streaming path (S3 → SQS → state store) at local[1], local[2]")
+    ap.add_argument("--streaming-only", action="store_true",
+                    help="only the single process and the streaming path")
+    ap.add_argument("--child-stream", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child-master", help=argparse.SUPPRESS)
     ap.add_argument("--inputs", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child_master:
-        doc = run_spark(args.inputs, args.child_master, args.repeat)
+        if args.child_stream:
+            doc = run_stream(args.inputs, args.child_master)
+        else:
+            doc = run_spark(args.inputs, args.child_master, args.repeat)
         args.json.write_text(json.dumps(doc))
         return 0
     scale = "tiny" if args.quick else args.scale
@@ -148,9 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"input: simulator scale={scale} seed={args.seed}; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
         rows = [run_single(inputs)]
-        for master in ("local[1]", "local[2]"):
+        for master in () if args.streaming_only else ("local[1]", "local[2]"):
             rows.append(spark_child(inputs, master, repeat))
-        if not args.no_cluster:
+        if args.streaming or args.streaming_only:
+            for master in ("local[1]", "local[2]"):
+                row = spark_child(inputs, master, 1, stream=True)
+                row["rows"] = rows[0]["rows"]
+                rows.append(row)
+        if not args.no_cluster and not args.streaming_only:
             from engine.spark.standalone import LocalCluster
 
             with LocalCluster(root / "cluster", workers=2) as cluster:
@@ -161,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
-    same = all(r["decisions"] == rows[0]["decisions"] for r in rows)
+    same = all(r["decisions"] in (None, rows[0]["decisions"]) for r in rows)
     return 0 if same else 1
 
 

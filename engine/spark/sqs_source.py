@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxFiles
 
 from engine.sources import BodyKind, decode_body, make_client
 
@@ -90,6 +91,7 @@ class SqsObjectStreamReader(DataSourceStreamReader):
         self.endpoint_url = options.get("endpoint_url")
         self.wait_s = int(options.get("wait_seconds", "0"))
         self.visibility_s = int(options.get("visibility_timeout", "300"))
+        self.max_objects = int(options.get("max_objects_per_batch", "0"))  # 0: no limit
         self.journal = Journal(Path(options["journal"]))
         self._sqs: Any = None
         self.handles: dict[int, list[str]] = {}  # seq -> receipts to delete once committed
@@ -106,6 +108,10 @@ class SqsObjectStreamReader(DataSourceStreamReader):
 
     def initialOffset(self) -> dict:
         return {"seq": 0}
+
+    def getDefaultReadLimit(self) -> ReadLimit:
+        """``max_objects_per_batch`` (Spark's ``maxFilesPerTrigger``): objects per batch."""
+        return ReadMaxFiles(self.max_objects) if self.max_objects else ReadAllAvailable()
 
     def latestOffset(self, start: dict | None = None, limit: Any = None) -> dict:
         """Drain what the queue holds now into the journal; the newest number.
@@ -127,7 +133,10 @@ class SqsObjectStreamReader(DataSourceStreamReader):
                 break
             for msg in messages:
                 self._take(msg)
-        return {"seq": self.journal.last}
+        end = self.journal.last
+        if isinstance(limit, ReadMaxFiles):
+            end = min(end, (start or {"seq": 0})["seq"] + limit.max_files)
+        return {"seq": end}
 
     def _take(self, msg: dict) -> None:
         body = decode_body(msg["Body"])
@@ -173,7 +182,8 @@ class SqsObjectStreamReader(DataSourceStreamReader):
 
 class S3SqsObjectSource(DataSource):
     """Options: ``queue_url``, ``journal`` (a directory, beside the checkpoint), optional
-    ``endpoint_url`` (moto), ``wait_seconds``, ``visibility_timeout``."""
+    ``endpoint_url`` (moto), ``wait_seconds``, ``visibility_timeout``,
+    ``max_objects_per_batch``."""
 
     @classmethod
     def name(cls) -> str:

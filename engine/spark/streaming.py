@@ -1,25 +1,33 @@
 """``wafsmith run --engine spark``: Structured Streaming from S3 notifications to the ledger.
 
     SQS ──(wafsmith_s3_sqs source: object references, offsets = journal numbers)──►
-    micro-batch ──foreachBatch──► executors: parse + aggregate the batch's objects, merge by
-    (minute, client shard) [engine.spark.batch] ──► driver: pane partials of the batch
-    written under the checkpoint as ``state/batch=<id>.pkl`` (re-running a batch overwrites
-    the same file: idempotent by batch id) ──► ``Analyzer.feed_partials`` (windows,
-    detectors, policy) ──► ``Ledger.propose_many`` with ids derived from the decision, so a
-    re-run proposes nothing twice ──► Spark commits the batch ──► the source deletes its SQS
-    messages.
+    executors: parse + aggregate each object once, cut partials by client shard ──►
+    state store (``engine.spark.state``: ``transformWithStateInPandas`` keyed by client
+    shard, the last hour's pane partials in RocksDB, event-time timers evicting them) ──►
+    foreachBatch on the driver: the batch's pane partials (and, after a restart, the state
+    it had) ──► ``Analyzer.feed_partials`` (windows, population and per-client detectors over
+    the pane's snapshot table, policy) ──► ``Ledger.propose_many`` with ids derived from the
+    decision, so a re-run batch proposes nothing twice ──► Spark commits the batch ──► the
+    source deletes its SQS messages.
 
-Per-client state is the pane partials of the last hour, kept by batch id under the
-checkpoint and evicted by event time (a batch file goes once all its minutes are more than
-``state_minutes`` behind the newest); a restarted driver rebuilds its windows from them.
-This is not (yet) Spark's own state store (``transformWithStateInPandas``): windows,
-detectors and the policy run on the driver, as in the batch job (see ``batch``).
+Exactly once: a batch the driver died in is planned again from Spark's offset log (same
+objects), its state is recomputed from the state store's previous version, and its
+proposals carry the same ids. Windows, detectors and the policy run on the driver, as in
+the batch job (``engine.spark.batch``): the population detectors need every client of a
+window at once, the policy is a sequence over panes. The driver's input is one merged row
+per active client and minute.
+
+Test hooks (the driver killed mid-batch): ``WAFSMITH_SPARK_HOLD_BATCH=<id>`` and
+``WAFSMITH_SPARK_HOLD_FILE=<path>`` make ``run_stream``'s driver write the file once batch
+``<id>``'s state is updated and wait there, before proposing and before the batch commits.
 """
 
 from __future__ import annotations
 
 import hashlib
-import pickle
+import os
+import time
+import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,14 +35,12 @@ from typing import Any
 from engine.decisions.errors import UnknownDecision
 from engine.decisions.ledger import Ledger
 from engine.decisions.proposals import ProposalConfig
-from engine.features.pane import PANE_MS
 from engine.pipeline import AnalysisConfig, Analyzer
 from engine.schema.decision import Decision
-from engine.sources import SourceObject
 from engine.spark import partials as wire
-from engine.spark.batch import SparkJobOptions, merge_objects
+from engine.spark.batch import SparkJobOptions
+from engine.spark.state import DELTA, REPLAY, STATE_CONF, STATE_MINUTES, stateful_partials
 
-STATE_DIR = "wafsmith-state"
 JOURNAL_DIR = "wafsmith-sqs-journal"
 SPARK_DIR = "spark"
 
@@ -51,42 +57,53 @@ def decision_id(d: Decision) -> str:
 
 @dataclass
 class BatchSink:
-    """The ``foreachBatch`` function and the driver's state between batches."""
+    """The ``foreachBatch`` function: the driver's windows, detectors and policy between
+    batches, fed with the pane partials the state store's processor emits."""
 
-    spark: Any
     ledger: Ledger
-    state_dir: Path
     cfg: AnalysisConfig = field(default_factory=AnalysisConfig)
     policy: ProposalConfig | None = None
-    opts: SparkJobOptions = field(default_factory=SparkJobOptions)
-    state_minutes: int = 60
-    crash_after_state: int | None = None  # batch id after whose state write to crash (tests)
+    crash_after_state: int | None = None  # batch id after whose state update to crash (tests)
+    hold_batch: int | None = None  # batch id at which to signal ``hold_file`` and wait (tests)
+    hold_file: Path | None = None
     analyzer: Analyzer | None = None
     proposed: int = 0
+    replayed_panes: int = 0
 
     def __call__(self, batch_df: Any, batch_id: int) -> None:
-        rows = batch_df.collect()
-        objects = [
-            SourceObject(r["uri"], r["bucket"], r["key"], etag=r["etag"])
-            for r in sorted(rows, key=lambda r: r["seq"])
-        ]
-        features = self.cfg.features
-        _stats, panes = merge_objects(self.spark, objects, features, self.opts)
-        self._write_state(batch_id, panes)
+        # One action: the stateful operator's tasks run (and commit the state store's next
+        # version) here; the batch itself is committed by Spark after this returns.
+        table = batch_df.toArrow()
         if self.crash_after_state == batch_id:
             raise InjectedCrash(f"injected crash after batch {batch_id}'s state")
+        if self.hold_batch == batch_id:
+            self._hold(batch_id)
         if self.analyzer is None:
             self.analyzer = Analyzer(self.cfg, policy=self.policy)
-            for earlier in self._batch_files(below=batch_id):
-                self._feed(pickle.loads(earlier.read_bytes()))
-        self._feed(panes)
-        self._evict()
+        rows = list(zip(*(table.column(c).to_pylist() for c in ("kind", "pane", "blob")),
+                        strict=True))
+        replay = [(p, b) for kind, p, b in rows if kind == REPLAY]
+        self.replayed_panes += len({p for p, _ in replay})
+        self._feed(replay)  # the state before this batch, after a driver (re)start
+        self._feed([(p, b) for kind, p, b in rows if kind == DELTA])
 
-    def _feed(self, panes: list[tuple[int, list[bytes]]]) -> None:
+    def _hold(self, batch_id: int) -> None:
+        """Mid-batch, state updated, nothing proposed, batch not committed: tell the test
+        (``hold_file``) and wait for its SIGKILL."""
+        if self.hold_file is not None:
+            self.hold_file.write_text(str(batch_id))
+        while True:
+            time.sleep(1.0)
+
+    def _feed(self, rows: list[tuple[int, bytes]]) -> None:
+        """Fold the shards of each pane (disjoint clients) and feed the panes in order."""
         k, per_client = self.cfg.features.distinct_k, self.cfg.features.evidence_per_client
+        panes: dict[int, list[bytes]] = {}
+        for pane, blob in rows:
+            panes.setdefault(pane, []).append(blob)
         decisions = []
-        for _pane, blobs in panes:
-            merged = wire.fold(map(wire.loads, blobs), k, per_client)
+        for pane in sorted(panes):
+            merged = wire.fold(map(wire.loads, panes[pane]), k, per_client)
             decisions.extend(self.analyzer.feed_partials([merged]))
         self._propose(decisions)
 
@@ -102,69 +119,42 @@ class BatchSink:
             self.ledger.propose_many(fresh, by="engine")
             self.proposed += len(fresh)
 
-    def _write_state(self, batch_id: int, panes: list) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        path = self.state_dir / f"batch={batch_id:09d}.pkl"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(pickle.dumps(panes, protocol=5))
-        tmp.replace(path)
-
-    def _batch_files(self, below: int | None = None) -> list[Path]:
-        files = sorted(self.state_dir.glob("batch=*.pkl"))
-        if below is None:
-            return files
-        return [f for f in files if int(f.stem.split("=")[1]) < below]
-
-    def _evict(self) -> None:
-        """Drop batch files whose every minute is older than the state horizon."""
-        newest = self.analyzer.store.max_event_ms
-        if newest is None:
-            return
-        horizon = newest // PANE_MS - self.state_minutes
-        for path in self._batch_files():
-            panes = pickle.loads(path.read_bytes())
-            if panes and max(p for p, _ in panes) < horizon:
-                path.unlink()
-
-    def client_requests(self) -> dict[str, int]:
-        """Requests per client over the kept state (what a clean pass would count)."""
-        out: dict[str, int] = {}
-        for path in self._batch_files():
-            for _pane, blobs in pickle.loads(path.read_bytes()):
-                for blob in blobs:
-                    part = wire.loads(blob)
-                    for client, n in zip(part.clients.to_pylist(), part.counts[:, 0].tolist(),
-                                         strict=True):
-                        out[client] = out.get(client, 0) + n
-        return out
-
 
 def start_stream(
     spark: Any,
     sink: BatchSink,
     *,
+    opts: SparkJobOptions | None = None,
+    state_minutes: int = STATE_MINUTES,
     queue_url: str,
     checkpoint: Path,
     endpoint_url: str | None = None,
     available_now: bool = False,
     trigger_seconds: float = 10.0,
     visibility_timeout_s: int = 300,
+    max_objects_per_batch: int = 0,
 ) -> Any:
-    """Start the query: the SQS source into ``sink``; returns the ``StreamingQuery``."""
+    """Start the query: the SQS source, the state store, ``sink``; returns the
+    ``StreamingQuery``. Each start is a new ``run``: the state store replays its state to
+    the (new) driver in the first batch."""
     from engine.spark.sqs_source import SOURCE_NAME, S3SqsObjectSource
 
+    for key, value in STATE_CONF.items():
+        spark.conf.set(key, value)
     spark.dataSource.register(S3SqsObjectSource)
     reader = (
         spark.readStream.format(SOURCE_NAME)
         .option("queue_url", queue_url)
         .option("journal", str(Path(checkpoint) / JOURNAL_DIR))
         .option("visibility_timeout", str(visibility_timeout_s))
+        .option("max_objects_per_batch", str(max_objects_per_batch))
     )
     if endpoint_url:
         reader = reader.option("endpoint_url", endpoint_url)
+    partials = stateful_partials(reader.load(), sink.cfg.features, opts or SparkJobOptions(),
+                                 run=uuid.uuid4().hex, state_minutes=state_minutes)
     writer = (
-        reader.load()
-        .writeStream.foreachBatch(sink)
+        partials.writeStream.foreachBatch(sink)
         .option("checkpointLocation", str(Path(checkpoint) / SPARK_DIR))
     )
     if available_now:
@@ -178,7 +168,8 @@ def run_stream(settings: Any, stop: Any, *, master: str | None = None,
                checkpoint: Path | None = None, clock: Any = None) -> int:
     """``wafsmith run --engine spark``: the query until ``stop`` is set (SIGTERM/SIGINT).
 
-    Reads ``[source] queue_url`` and ``[aws] endpoint_url``, proposes to the settings' ledger;
+    Reads ``[source] queue_url``, ``max_objects_per_poll`` (objects per micro-batch) and
+    ``[aws] endpoint_url``, proposes to the settings' ledger;
     the checkpoint defaults to ``<data_dir>/spark-checkpoint`` (an ``s3://`` path in
     production for Spark's logs; the state and journal directories need a local or mounted
     path). Reconciling the WAF stays with the engine that holds the enforcement role.
@@ -191,14 +182,18 @@ def run_stream(settings: Any, stop: Any, *, master: str | None = None,
     checkpoint = Path(checkpoint or settings.data_dir / "spark-checkpoint")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.open(settings.resolved_database_url, clock=clock or SYSTEM_CLOCK)
-    spark = spark_session(master, app_name="wafsmith-run")
+    spark = spark_session(master, app_name="wafsmith-run", conf=STATE_CONF)
     endpoint = settings.aws.endpoint_url
     cfg = AnalysisConfig.model_validate(dict(settings.detection))
-    sink = BatchSink(spark, ledger, checkpoint / STATE_DIR, cfg=cfg,
-                     opts=SparkJobOptions(fmt=settings.source.format, endpoint_url=endpoint))
-    query = start_stream(spark, sink, queue_url=settings.source.queue_url,
+    hold = os.environ.get("WAFSMITH_SPARK_HOLD_BATCH")
+    hold_file = os.environ.get("WAFSMITH_SPARK_HOLD_FILE")
+    sink = BatchSink(ledger, cfg=cfg, hold_batch=int(hold) if hold else None,
+                     hold_file=Path(hold_file) if hold_file else None)
+    opts = SparkJobOptions(fmt=settings.source.format, endpoint_url=endpoint)
+    query = start_stream(spark, sink, opts=opts, queue_url=settings.source.queue_url,
                          checkpoint=checkpoint, endpoint_url=endpoint,
-                         visibility_timeout_s=settings.source.visibility_timeout_s)
+                         visibility_timeout_s=settings.source.visibility_timeout_s,
+                         max_objects_per_batch=settings.source.max_objects_per_poll)
     try:
         while query.isActive and not stop.wait(1.0):
             pass

@@ -27,3 +27,46 @@ def analyze(inputs: list[str], out: Path, *extra: str) -> dict:
     dropped = TIMINGS + REPLAY_ONLY + MEMORY
     doc["stats"] = {k: v for k, v in doc["stats"].items() if k not in dropped}
     return doc
+
+
+# --- streaming: S3 → SQS wiring on the moto server, queue depth, a single-process count ---
+
+
+def wire_bucket(s3, sqs, bucket: str, queue: str) -> str:
+    """A bucket whose object-created events go to a new queue; returns the queue URL."""
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    return url
+
+
+def queue_depth(sqs, url: str) -> int:
+    """Messages still in the queue, visible or in flight."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attrs.values())
+
+
+def single_process_requests(objects, features) -> dict[str, int]:
+    """Requests per client from one single-process pass (``FeatureStore``) over the objects."""
+    from engine.features import FeatureStore
+    from engine.parsers import parse_object
+
+    store = FeatureStore(features)
+    for obj in objects:
+        store.add(parse_object(obj.data, key=obj.key).table)
+    out: dict[str, int] = {}
+    for part in store.partials():
+        for client, n in zip(part.clients.to_pylist(), part.counts[:, 0].tolist(), strict=True):
+            out[client] = out.get(client, 0) + n
+    return out

@@ -18,7 +18,8 @@ from engine.features import FeatureStore
 from engine.parsers import parse_object
 from engine.pipeline import AnalysisConfig
 from engine.spark.batch import SparkJobOptions
-from engine.spark.streaming import STATE_DIR, BatchSink, start_stream
+from engine.spark.state import client_requests_in_state
+from engine.spark.streaming import SPARK_DIR, BatchSink, start_stream
 
 BUCKET = "site-logs"
 
@@ -70,9 +71,8 @@ def test_restart_from_checkpoint_loses_and_doubles_nothing(
     opts = SparkJobOptions(endpoint_url=aws_endpoint, shards=2, slices=2)
 
     def run(crash_after: int | None) -> BatchSink:
-        sink = BatchSink(spark, ledger, checkpoint / STATE_DIR, opts=opts,
-                         crash_after_state=crash_after)
-        query = start_stream(spark, sink, queue_url=wired, checkpoint=checkpoint,
+        sink = BatchSink(ledger, crash_after_state=crash_after)
+        query = start_stream(spark, sink, opts=opts, queue_url=wired, checkpoint=checkpoint,
                              endpoint_url=aws_endpoint, available_now=True,
                              visibility_timeout_s=3)
         query.awaitTermination()
@@ -80,8 +80,8 @@ def test_restart_from_checkpoint_loses_and_doubles_nothing(
 
     with pytest.raises(Exception, match="injected crash"):
         run(crash_after=0)  # the driver dies after batch 0's state, before its commit
-    sink = run(crash_after=None)  # restarted from the checkpoint: batch 0 again
-    assert sink.client_requests() == clean_pass(objects)
+    run(crash_after=None)  # restarted from the checkpoint: batch 0 again
+    assert client_requests_in_state(spark, str(checkpoint / SPARK_DIR)) == clean_pass(objects)
     decisions = ledger.list(limit=1000).items
     assert decisions, "the simulated minutes hold attacks"
     keys = [(d.client, d.action.value) for d in decisions]
@@ -89,8 +89,9 @@ def test_restart_from_checkpoint_loses_and_doubles_nothing(
     stored = len(decisions)
 
     time.sleep(3)  # the dead driver's receipts expire: SQS delivers those messages again
-    sink = run(crash_after=None)
-    assert sink.client_requests() == clean_pass(objects)  # re-deliveries counted once
+    run(crash_after=None)
+    in_state = client_requests_in_state(spark, str(checkpoint / SPARK_DIR))
+    assert in_state == clean_pass(objects)  # re-deliveries counted once
     assert ledger.list(limit=1000).total == stored
     assert queue_depth(sqs, wired) == 0
 
