@@ -44,7 +44,15 @@ SECOND_WAVE = {
     "tiny": dict(seo_crawlers=3, impersonators=1, flash_crowd=30, ipv6_households=5,
                  ipv6_mobiles=3, ipv6_rotators=1),
 }  # fmt: skip
-HITS = ("crawler", "seo_crawler", "nat_gateway", "flash_crowd", "ipv6_household", "ipv6_mobile")
+NETAGG = {  # CGNAT app fleets and IPv6 /56 sites (engine/demo/simulator/netagg.py)
+    "small": dict(cgnat_addresses=8, ipv6_site56s=20, ipv6_56_rotators=3),
+    "full": dict(cgnat_addresses=16, ipv6_site56s=100, ipv6_56_rotators=8),
+    "tiny": dict(cgnat_addresses=2, cgnat_phones=(40, 80), ipv6_site56s=3, ipv6_56_rotators=1),
+}
+for _scale, _extra in NETAGG.items():
+    SECOND_WAVE[_scale] = {**SECOND_WAVE[_scale], **_extra}
+HITS = ("crawler", "seo_crawler", "nat_gateway", "flash_crowd", "ipv6_household", "ipv6_mobile",
+        "cgnat_pool", "ipv6_site56")
 TARGETS = {"recall": 0.95, "kind_recall": 0.9, "benign_fpr": 0.001}
 TARGETS_CF_WAF = {"recall": 0.9, "kind_recall": 0.8, "benign_fpr": 0.001}
 
@@ -176,8 +184,8 @@ def misses(name: str, m: dict[str, Any]) -> list[str]:
             f"{k} {r}" for k, r in low.items()))  # fmt: skip
     if (m["benign_fpr"] or 0) > t["benign_fpr"]:
         out.append(f"benign FPR {m['benign_fpr']} > {t['benign_fpr']}")
-    hit = {k: v for k, v in m["benign_hit"].items() if v and k in ("crawler", "seo_crawler",
-                                                                      "nat_gateway")}  # fmt: skip
+    never = ("crawler", "seo_crawler", "nat_gateway", "cgnat_pool")  # none may be hit
+    hit = {k: v for k, v in m["benign_hit"].items() if v and k in never}
     if hit or m["edges_hit"]:
         out.append(f"hit {hit} and {m['edges_hit']} CloudFront edges")
     return out
@@ -190,11 +198,11 @@ def print_topologies(run: dict[str, Any], out=print) -> None:
         return f"{100 * v:.2f}%" if pct else f"{v:.3f}"
 
     out(f"\n== topologies, seed {run['seed']} ({run['scale']}); benign hits: crawler/SEO/NAT/"
-        "flash-crowd/IPv6 household/IPv6 mobile clients flagged; edges: CloudFront edge "
-        "addresses flagged (each scored for every viewer behind it); baselines run once per "
-        "site, on the log in parentheses")  # fmt: skip
+        "flash-crowd/IPv6 household/IPv6 mobile/CGNAT pool/IPv6 /56 site clients flagged; "
+        "edges: CloudFront edge addresses flagged (each scored for every viewer behind it); "
+        "baselines run once per site, on the log in parentheses")  # fmt: skip
     head = (f"{'topology':22} {'system':38} {'prec':>6} {'recall':>6} {'FPR':>7} "
-            f"{'crawl/seo/nat/flash/v6h/v6m':>28} {'edges':>5} {'entries':>7}")  # fmt: skip
+            f"{'crawl/seo/nat/flash/v6h/v6m/cgn/v56':>35} {'edges':>5} {'entries':>7}")  # fmt: skip
     out(head)
     out("-" * len(head))
     for name, systems in run["topologies"].items():
@@ -204,7 +212,7 @@ def print_topologies(run: dict[str, Any], out=print) -> None:
                 continue
             hits = "/".join(str(m["benign_hit"][k]) for k in HITS)
             out(f"{name:22} {sys_name[:38]:38} {f(m['precision']):>6} {f(m['recall']):>6} "
-                f"{f(m['benign_fpr'], True):>7} {hits:>28} {m['edges_hit']:>5} "
+                f"{f(m['benign_fpr'], True):>7} {hits:>35} {m['edges_hit']:>5} "
                 f"{m['rule_entries']:>7}")  # fmt: skip
     out("\nper-kind recall (wafsmith)")
     names = list(run["topologies"])

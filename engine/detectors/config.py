@@ -142,6 +142,13 @@ class GateConfig(BaseModel):
     nat_min_user_agents: float = 5.0
     nat_min_browser_frac: float = 0.5
     nat_min_asset_frac: float = 0.05
+    # CGNAT app fleets (``gates.cgnat_pool``): many app sub-streams behind one carrier address.
+    cgnat_min_user_agents: float = 20.0  # distinct device/app-version agents in the window
+    cgnat_max_browser_frac: float = 0.2  # apps, not browsers (those are nat_gateway's)
+    cgnat_max_req_per_min_per_ua: float = 10.0  # each sub-stream at an app's cadence
+    cgnat_min_top_share: float = 0.6  # one endpoint (path template) carries most requests
+    cgnat_max_err4xx: float = 0.1
+    cgnat_max_login_fail_ratio: float = 0.2
     poller_max_cv: float = 0.35
     poller_max_distinct_paths: float = 5.0
     poller_max_req_per_min: float = 120.0
