@@ -124,6 +124,7 @@ def run_topologies(scale: str, seed: int, corpora: Path | None, log=print) -> di
         f"{len(fronted.edge_viewers)} edge addresses; {time.perf_counter() - t0:.1f}s")  # fmt: skip
     out: dict[str, Any] = {"seed": seed, "scale": scale, "topologies": {}}
     runs = (("alb-facing", "direct", "alb"), ("alb-facing, v6 /64", "direct", "alb"),
+            ("alb-facing, v6 /56", "direct", "alb"),
             ("waf-only", "direct", "waf"),
             ("cloudfront/alb", "cloudfront", "alb"), ("cloudfront/waf", "cloudfront", "waf"),
             ("cloudfront/cloudfront", "cloudfront", "cloudfront"))  # fmt: skip
@@ -136,8 +137,10 @@ def run_topologies(scale: str, seed: int, corpora: Path | None, log=print) -> di
         parsed = parsed_by_site[site]
         systems: dict[str, Any] = {}
         batches = log_batches(fmt, parsed[fmt], objects)
-        if name.endswith("/64"):  # IPv6 clients keyed by their /64 ([features] option)
-            analysis, how = _analyze(batches, ipv6_client_prefix=64), "ipv6_client_prefix=64"
+        if name.endswith(("/64", "/56")):  # IPv6 clients keyed by network ([features])
+            prefix = int(name.rsplit("/", 1)[1])
+            analysis = _analyze(batches, ipv6_client_prefix=prefix)
+            how = f"ipv6_client_prefix={prefix}"
         else:
             analysis, how = run_wafsmith(batches)
         if analysis is not None:
