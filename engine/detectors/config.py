@@ -186,6 +186,16 @@ class AnomalyConfig(_Section):
     capacity: int = Field(20_000, ge=100)
 
 
+class NetworkAggConfig(BaseModel):
+    """IPv6 /56 aggregation of verdicts (``networks.py``): several /64s as one campaign."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    prefix: int = Field(56, ge=32, le=63)  # an end site's delegation (RFC 6177)
+    min_subnets: int = Field(3, ge=2)  # flagged /64s before the network is one campaign
+    min_fill: float = Field(0.8, gt=0, le=1)  # of the /64s active in the network, flagged
+
+
 class DetectionConfig(BaseModel):
     """Everything detectors read: each detector's section and the gates."""
 
@@ -205,3 +215,4 @@ class DetectionConfig(BaseModel):
     attack_tools: ToolConfig = Field(default_factory=ToolConfig)
     injection: InjectionConfig = Field(default_factory=InjectionConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    v6_networks: NetworkAggConfig = Field(default_factory=NetworkAggConfig)
