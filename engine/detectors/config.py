@@ -142,6 +142,7 @@ class GateConfig(BaseModel):
     nat_min_user_agents: float = 5.0
     nat_min_browser_frac: float = 0.5
     nat_min_asset_frac: float = 0.05
+    nat_max_no_referer_frac: float = 0.5  # ... or navigate with referers (assets cached)
     # CGNAT app fleets (``gates.cgnat_pool``): many app sub-streams behind one carrier address.
     cgnat_min_user_agents: float = 20.0  # distinct device/app-version agents in the window
     cgnat_max_browser_frac: float = 0.2  # apps, not browsers (those are nat_gateway's)

@@ -53,7 +53,11 @@ def compute_gates(snap: Snapshot, cfg: DetectionConfig, allow: CidrSet) -> dict[
         local["nat_gateway"] = (
             (c[F.UA_DISTINCT] >= g.nat_min_user_agents)
             & (c[F.BROWSER_UA_FRAC] >= g.nat_min_browser_frac)
-            & (c[F.ASSET_FRAC] >= g.nat_min_asset_frac)
+            # people load assets; behind a CDN that caches them, they still navigate (referers)
+            & (
+                (c[F.ASSET_FRAC] >= g.nat_min_asset_frac)
+                | (c[F.NO_REFERER_FRAC] <= g.nat_max_no_referer_frac)
+            )
             & ~hostile
         )
         local["cgnat_pool"] = cgnat_pool(c, cfg) & ~hostile
