@@ -120,10 +120,3 @@ def test_any_delivery_order_joins_every_record(cut, order):
     out = joined(join, *(parts[k] for k in order))
     assert out.num_rows == waf.num_rows and out[rq.STATUS].null_count == 0
     assert join.counts.matched == waf.num_rows
-
-
-def test_the_fixtures_are_what_their_recipe_writes():
-    from benchmarks.join_fixtures import fixtures
-
-    for name, data in fixtures().items():
-        assert (FIXTURES / name).read_bytes() == data, name
