@@ -201,6 +201,17 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def cgnat_hits(m: dict[str, Any]) -> tuple[int, int]:
+    """(blocked, flagged) CGNAT pool addresses (``netagg.py``): each fronts hundreds of phones."""
+    k = m["per_kind"].get("cgnat_pool", {})
+    return k.get("blocked", 0), k.get("flagged", 0)
+
+
+def _cgnat(m: dict[str, Any]) -> str:
+    blocked, flagged = cgnat_hits(m)
+    return f"{blocked}/{flagged}"
+
+
 def print_report(run: dict[str, Any], out=print) -> None:
     systems = run["systems"]
     split = (
@@ -222,7 +233,8 @@ def print_report(run: dict[str, Any], out=print) -> None:
     )
     head = (
         f"{'system':32} {'recall':>7} {'prec':>7} {'F1':>7} {'benignFPR':>9} "
-        f"{'crawl b/f':>9} {'NAT b/f':>8} {'entries':>7} {'floodTTD':>8} {'+deliv':>7} "
+        f"{'crawl b/f':>9} {'NAT b/f':>8} {'CGNAT b/f':>9} {'entries':>7} {'floodTTD':>8} "
+        f"{'+deliv':>7} "
         f"{'req rec/coll':>13}"
     )
     out(head)
@@ -232,7 +244,7 @@ def print_report(run: dict[str, Any], out=print) -> None:
             f"{name:32} {_fmt(m['recall']):>7} {_fmt(m['precision']):>7} {_fmt(m['f1']):>7} "
             f"{_fmt(m['benign_fpr'], pct=True):>9} "
             f"{m['crawlers_blocked']}/{m['crawlers_flagged']:<7} "
-            f"{m['nat_blocked']}/{m['nat_flagged']:<6} {m['rule_entries']:>7} "
+            f"{m['nat_blocked']}/{m['nat_flagged']:<6} {_cgnat(m):>9} {m['rule_entries']:>7} "
             f"{_fmt(m['flood_ttd_s']):>8} {_fmt(m.get('flood_ttd_effective_s')):>7} "
             f"{_fmt(m.get('request_recall')):>6}/{_fmt(m.get('request_collateral')):<6}"
         )
@@ -285,6 +297,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "benign_fpr_max": max(fpr),
             "crawlers_blocked": sum(m["crawlers_blocked"] for m in ms),
             "nat_blocked": sum(m["nat_blocked"] for m in ms),
+            "cgnat_blocked": sum(cgnat_hits(m)[0] for m in ms),
+            "cgnat_flagged": sum(cgnat_hits(m)[1] for m in ms),
             "flood_ttd_worst_s": None if any(t is None for t in ttd) else max(ttd),
             "norule_recall_mean": _norule_recall(ms),
         }
@@ -307,7 +321,7 @@ def print_summary(summary: dict[str, dict[str, Any]], out=print) -> None:
     out(f"\n== summary over {seeds} seed(s)")
     head = (
         f"{'system':32} {'F1 mean':>8} {'F1 min':>7} {'recall':>7} {'FPR mean':>9} "
-        f"{'FPR max':>8} {'crawl':>5} {'NAT':>4} {'floodTTD':>8} {'noRule rec':>10}"
+        f"{'FPR max':>8} {'crawl':>5} {'NAT':>4} {'CGNAT':>5} {'floodTTD':>8} {'noRule rec':>10}"
     )
     out(head)
     out("-" * len(head))
@@ -315,7 +329,8 @@ def print_summary(summary: dict[str, dict[str, Any]], out=print) -> None:
         out(
             f"{name:32} {m['f1_mean']:>8.3f} {m['f1_min']:>7.3f} {m['recall_mean']:>7.3f} "
             f"{100 * m['benign_fpr_mean']:>8.2f}% {100 * m['benign_fpr_max']:>7.2f}% "
-            f"{m['crawlers_blocked']:>5} {m['nat_blocked']:>4} {_fmt(m['flood_ttd_worst_s']):>8} "
+            f"{m['crawlers_blocked']:>5} {m['nat_blocked']:>4} {m['cgnat_blocked']:>5} "
+            f"{_fmt(m['flood_ttd_worst_s']):>8} "
             f"{_fmt(m.get('norule_recall_mean')):>10}"
         )
     if WAFSMITH in summary:
@@ -341,6 +356,8 @@ def check_targets(run: dict[str, Any]) -> list[str]:
         misses.append(f"benign FPR {m['benign_fpr']} > {TARGETS['benign_fpr']}")
     if m["crawlers_blocked"] or m["nat_blocked"]:
         misses.append(f"blocked {m['crawlers_blocked']} crawlers, {m['nat_blocked']} NATs")
+    if any(cgnat_hits(m)):
+        misses.append("CGNAT pools blocked/flagged: {}/{}".format(*cgnat_hits(m)))
     if m["flood_ttd_s"] is None or m["flood_ttd_s"] > TARGETS["flood_ttd_s"]:
         misses.append(f"flood TTD {m['flood_ttd_s']} s > {TARGETS['flood_ttd_s']}")
     best = max(

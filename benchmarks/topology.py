@@ -44,7 +44,15 @@ SECOND_WAVE = {
     "tiny": dict(seo_crawlers=3, impersonators=1, flash_crowd=30, ipv6_households=5,
                  ipv6_mobiles=3, ipv6_rotators=1),
 }  # fmt: skip
-HITS = ("crawler", "seo_crawler", "nat_gateway", "flash_crowd", "ipv6_household", "ipv6_mobile")
+NETAGG = {  # CGNAT app fleets and IPv6 /56 sites (engine/demo/simulator/netagg.py)
+    "small": dict(cgnat_addresses=8, ipv6_site56s=20, ipv6_56_rotators=3),
+    "full": dict(cgnat_addresses=16, ipv6_site56s=100, ipv6_56_rotators=8),
+    "tiny": dict(cgnat_addresses=2, cgnat_phones=(40, 80), ipv6_site56s=3, ipv6_56_rotators=1),
+}
+for _scale, _extra in NETAGG.items():
+    SECOND_WAVE[_scale] = {**SECOND_WAVE[_scale], **_extra}
+HITS = ("crawler", "seo_crawler", "nat_gateway", "flash_crowd", "ipv6_household", "ipv6_mobile",
+        "cgnat_pool", "ipv6_site56")
 TARGETS = {"recall": 0.95, "kind_recall": 0.9, "benign_fpr": 0.001}
 TARGETS_CF_WAF = {"recall": 0.9, "kind_recall": 0.8, "benign_fpr": 0.001}
 
@@ -99,6 +107,26 @@ def _analyze(batches: list[pa.Table], **features: Any) -> Any:
     return analyzer.result()
 
 
+def _joined_batches(parsed: dict[str, list[pa.Table]], objects: list) -> list[pa.Table]:
+    """WAF and ALB batches as they land, through ``engine.parsers.join.RequestJoin``: the
+    WAF records with the ALB's status (the ALB's own rows are consumed by the join)."""
+    from benchmarks.bench_detection import log_batches
+    from engine.parsers.join import RequestJoin
+
+    waf = log_batches("waf", parsed["waf"], objects)
+    alb = log_batches("alb", parsed["alb"], objects)
+    join, out = RequestJoin(), []
+    for i in range(max(len(waf), len(alb))):
+        for b in (alb[i : i + 1] + waf[i : i + 1]):
+            ready = join.feed(b)
+            if ready.num_rows:
+                out.append(ready)
+    rest = join.flush()
+    if rest.num_rows:
+        out.append(rest)
+    return out
+
+
 def run_topologies(scale: str, seed: int, corpora: Path | None, log=print) -> dict[str, Any]:
     from benchmarks.bench_detection import log_batches, parse_objects, run_wafsmith
 
@@ -116,8 +144,11 @@ def run_topologies(scale: str, seed: int, corpora: Path | None, log=print) -> di
         f"{len(fronted.edge_viewers)} edge addresses; {time.perf_counter() - t0:.1f}s")  # fmt: skip
     out: dict[str, Any] = {"seed": seed, "scale": scale, "topologies": {}}
     runs = (("alb-facing", "direct", "alb"), ("alb-facing, v6 /64", "direct", "alb"),
+            ("alb-facing, v6 /56", "direct", "alb"),
             ("waf-only", "direct", "waf"),
+            ("waf-only ⋈ alb", "direct", "waf+alb"),
             ("cloudfront/alb", "cloudfront", "alb"), ("cloudfront/waf", "cloudfront", "waf"),
+            ("cloudfront/waf ⋈ alb", "cloudfront", "waf+alb"),
             ("cloudfront/cloudfront", "cloudfront", "cloudfront"))  # fmt: skip
     parsed_by_site = {}
     for site, (objects, _) in sites.items():
@@ -127,9 +158,15 @@ def run_topologies(scale: str, seed: int, corpora: Path | None, log=print) -> di
         objects, edge_viewers = sites[site]
         parsed = parsed_by_site[site]
         systems: dict[str, Any] = {}
-        batches = log_batches(fmt, parsed[fmt], objects)
-        if name.endswith("/64"):  # IPv6 clients keyed by their /64 ([features] option)
-            analysis, how = _analyze(batches, ipv6_client_prefix=64), "ipv6_client_prefix=64"
+        if "+" in fmt:  # the web ACL's log joined with the ALB's by request id
+            batches = _joined_batches(parsed, objects)
+            fmt = "waf"
+        else:
+            batches = log_batches(fmt, parsed[fmt], objects)
+        if name.endswith(("/64", "/56")):  # IPv6 clients keyed by network ([features])
+            prefix = int(name.rsplit("/", 1)[1])
+            analysis = _analyze(batches, ipv6_client_prefix=prefix)
+            how = f"ipv6_client_prefix={prefix}"
         else:
             analysis, how = run_wafsmith(batches)
         if analysis is not None:
@@ -163,7 +200,7 @@ def misses(name: str, m: dict[str, Any]) -> list[str]:
     """Issue-11 targets wafsmith misses in one topology."""
     if "error" in m:
         return [m["error"]]
-    t = TARGETS_CF_WAF if name == "cloudfront/waf" else TARGETS
+    t = TARGETS_CF_WAF if name.startswith("cloudfront/waf") else TARGETS
     out = []
     if name == "cloudfront/alb":  # no viewer identity in these logs: only harm is measured
         t = {**t, "recall": 0.0, "kind_recall": 0.0}
@@ -176,8 +213,8 @@ def misses(name: str, m: dict[str, Any]) -> list[str]:
             f"{k} {r}" for k, r in low.items()))  # fmt: skip
     if (m["benign_fpr"] or 0) > t["benign_fpr"]:
         out.append(f"benign FPR {m['benign_fpr']} > {t['benign_fpr']}")
-    hit = {k: v for k, v in m["benign_hit"].items() if v and k in ("crawler", "seo_crawler",
-                                                                      "nat_gateway")}  # fmt: skip
+    never = ("crawler", "seo_crawler", "nat_gateway", "cgnat_pool")  # none may be hit
+    hit = {k: v for k, v in m["benign_hit"].items() if v and k in never}
     if hit or m["edges_hit"]:
         out.append(f"hit {hit} and {m['edges_hit']} CloudFront edges")
     return out
@@ -190,11 +227,11 @@ def print_topologies(run: dict[str, Any], out=print) -> None:
         return f"{100 * v:.2f}%" if pct else f"{v:.3f}"
 
     out(f"\n== topologies, seed {run['seed']} ({run['scale']}); benign hits: crawler/SEO/NAT/"
-        "flash-crowd/IPv6 household/IPv6 mobile clients flagged; edges: CloudFront edge "
-        "addresses flagged (each scored for every viewer behind it); baselines run once per "
-        "site, on the log in parentheses")  # fmt: skip
+        "flash-crowd/IPv6 household/IPv6 mobile/CGNAT pool/IPv6 /56 site clients flagged; "
+        "edges: CloudFront edge addresses flagged (each scored for every viewer behind it); "
+        "baselines run once per site, on the log in parentheses")  # fmt: skip
     head = (f"{'topology':22} {'system':38} {'prec':>6} {'recall':>6} {'FPR':>7} "
-            f"{'crawl/seo/nat/flash/v6h/v6m':>28} {'edges':>5} {'entries':>7}")  # fmt: skip
+            f"{'crawl/seo/nat/flash/v6h/v6m/cgn/v56':>35} {'edges':>5} {'entries':>7}")  # fmt: skip
     out(head)
     out("-" * len(head))
     for name, systems in run["topologies"].items():
@@ -204,7 +241,7 @@ def print_topologies(run: dict[str, Any], out=print) -> None:
                 continue
             hits = "/".join(str(m["benign_hit"][k]) for k in HITS)
             out(f"{name:22} {sys_name[:38]:38} {f(m['precision']):>6} {f(m['recall']):>6} "
-                f"{f(m['benign_fpr'], True):>7} {hits:>28} {m['edges_hit']:>5} "
+                f"{f(m['benign_fpr'], True):>7} {hits:>35} {m['edges_hit']:>5} "
                 f"{m['rule_entries']:>7}")  # fmt: skip
     out("\nper-kind recall (wafsmith)")
     names = list(run["topologies"])

@@ -32,6 +32,7 @@ from engine.detectors import (
     gate_crawler_verdicts,
 )
 from engine.detectors.anomaly import AnomalyDetector, model_from_artifact, scorable
+from engine.detectors.networks import aggregate_v6
 from engine.features import FeatureConfig, FeatureStore, PanePartial
 from engine.schema.decision import Decision
 from engine.schema.features import MODEL_WINDOW_MIN, FeatureFrame, model_matrix
@@ -189,6 +190,7 @@ class Analyzer:
             verdicts.extend(det.detect(ctx))
             self._secs[f"detector.{det.name}"] += self.timer() - td
         verdicts, gated = gate_crawler_verdicts(verdicts, snap, gates)
+        verdicts = aggregate_v6(verdicts, snap, self.cfg.v6_networks)  # /64s → their /56
         self._crawler_verdicts_gated += gated
         t2 = self.timer()
         nat = snap.clients[np.flatnonzero(gates["nat_gateway"])]

@@ -142,6 +142,14 @@ class GateConfig(BaseModel):
     nat_min_user_agents: float = 5.0
     nat_min_browser_frac: float = 0.5
     nat_min_asset_frac: float = 0.05
+    nat_max_no_referer_frac: float = 0.5  # ... or navigate with referers (assets cached)
+    # CGNAT app fleets (``gates.cgnat_pool``): many app sub-streams behind one carrier address.
+    cgnat_min_user_agents: float = 20.0  # distinct device/app-version agents in the window
+    cgnat_max_browser_frac: float = 0.2  # apps, not browsers (those are nat_gateway's)
+    cgnat_max_req_per_min_per_ua: float = 10.0  # each sub-stream at an app's cadence
+    cgnat_min_top_share: float = 0.6  # one endpoint (path template) carries most requests
+    cgnat_max_err4xx: float = 0.1
+    cgnat_max_login_fail_ratio: float = 0.2
     poller_max_cv: float = 0.35
     poller_max_distinct_paths: float = 5.0
     poller_max_req_per_min: float = 120.0
@@ -179,6 +187,16 @@ class AnomalyConfig(_Section):
     capacity: int = Field(20_000, ge=100)
 
 
+class NetworkAggConfig(BaseModel):
+    """IPv6 /56 aggregation of verdicts (``networks.py``): several /64s as one campaign."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    prefix: int = Field(56, ge=32, le=63)  # an end site's delegation (RFC 6177)
+    min_subnets: int = Field(3, ge=2)  # flagged /64s before the network is one campaign
+    min_fill: float = Field(0.8, gt=0, le=1)  # of the /64s active in the network, flagged
+
+
 class DetectionConfig(BaseModel):
     """Everything detectors read: each detector's section and the gates."""
 
@@ -198,3 +216,4 @@ class DetectionConfig(BaseModel):
     attack_tools: ToolConfig = Field(default_factory=ToolConfig)
     injection: InjectionConfig = Field(default_factory=InjectionConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    v6_networks: NetworkAggConfig = Field(default_factory=NetworkAggConfig)

@@ -4,8 +4,11 @@ Each gate is a boolean mask over global client codes, computed once per snapshot
 allowlisted ranges, verified crawlers (declared crawler agent from its published networks),
 declared crawlers that behave (a bot user agent with a contact URL, within its crawl-rate
 budget, no probing, no robots.txt Disallow, no login or injection traffic), NAT/corporate
-gateways (many browser user agents with human pacing and assets), steady API
-pollers, and health checkers. Detectors consult them; a gate is never a model input.
+gateways (many browser user agents with human pacing and assets), CGNAT app fleets
+(``cgnat_pool``: many app user agents, each at an app's cadence, on one endpoint, answered
+2xx — a carrier address in front of hundreds of phones; it is a NAT gateway of apps, so it
+also sets ``nat_gateway``), steady API pollers, and health checkers. Detectors consult
+them; a gate is never a model input.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ GATES = (
     "verified_crawler",
     "declared_crawler",
     "nat_gateway",
+    "cgnat_pool",
     "api_poller",
     "health_checker",
 )
@@ -49,9 +53,15 @@ def compute_gates(snap: Snapshot, cfg: DetectionConfig, allow: CidrSet) -> dict[
         local["nat_gateway"] = (
             (c[F.UA_DISTINCT] >= g.nat_min_user_agents)
             & (c[F.BROWSER_UA_FRAC] >= g.nat_min_browser_frac)
-            & (c[F.ASSET_FRAC] >= g.nat_min_asset_frac)
+            # people load assets; behind a CDN that caches them, they still navigate (referers)
+            & (
+                (c[F.ASSET_FRAC] >= g.nat_min_asset_frac)
+                | (c[F.NO_REFERER_FRAC] <= g.nat_max_no_referer_frac)
+            )
             & ~hostile
         )
+        local["cgnat_pool"] = cgnat_pool(c, cfg) & ~hostile
+        local["nat_gateway"] |= local["cgnat_pool"]
         local["api_poller"] = (
             (c[F.INTERARRIVAL_CV] <= g.poller_max_cv)
             & (c[F.DISTINCT_PATHS] <= g.poller_max_distinct_paths)
@@ -68,6 +78,26 @@ def compute_gates(snap: Snapshot, cfg: DetectionConfig, allow: CidrSet) -> dict[
     for name in GATES:
         masks.setdefault(name, np.zeros(n_codes, dtype=bool))
     return masks
+
+
+def cgnat_pool(c: dict[str, np.ndarray], cfg: DetectionConfig) -> np.ndarray:
+    """Carrier-grade NAT addresses fronting an app fleet, from what the logs carry.
+
+    A single-address flood sends one agent (or a handful) at a rate no app timer reaches;
+    a CGNAT pool carries many phones, each its own agent (app version, OS, device model)
+    polling at the app's cadence, so the rate *per agent* stays low however high the
+    address's total is. Few 4xx answers and no failing logins: a stuffer rotating agents
+    behind one address fails its logins, a scraper walks many templates."""
+    g = cfg.gates
+    ua = np.maximum(c[F.UA_DISTINCT], 1.0)
+    return (
+        (c[F.UA_DISTINCT] >= g.cgnat_min_user_agents)
+        & (c[F.BROWSER_UA_FRAC] <= g.cgnat_max_browser_frac)
+        & (c[F.REQ_PER_MIN] / ua <= g.cgnat_max_req_per_min_per_ua)
+        & (c[F.TOP_BUCKET_SHARE] >= g.cgnat_min_top_share)
+        & (c[F.ERR4XX_RATIO] <= g.cgnat_max_err4xx)
+        & (c[F.LOGIN_FAIL_RATIO] <= g.cgnat_max_login_fail_ratio)
+    )
 
 
 def _identity_gates(snap: Snapshot, frame, cfg: DetectionConfig, allow: CidrSet):

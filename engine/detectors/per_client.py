@@ -33,7 +33,10 @@ class VolumetricFlood:
         if f5 is not None:
             req5 = _align(ctx, ctx.frame(5), fr, f5[F.REQ_COUNT])
         hit = (peak >= c.min_req_per_min * room) | (req5 >= c.min_req_5m * room)
-        hit &= ctx.fresh(fr) & ~ctx.safe(fr, "allowlisted", "verified_crawler", "health_checker")
+        # A CGNAT pool's rate is hundreds of phones' (blocking it blocks them all).
+        hit &= ctx.fresh(fr) & ~ctx.safe(
+            fr, "allowlisted", "verified_crawler", "health_checker", "cgnat_pool"
+        )
         out = []
         for i in np.flatnonzero(hit):
             score = max(

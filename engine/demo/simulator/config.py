@@ -20,6 +20,8 @@ BenignKind = Literal[
     "flash_crowd",
     "ipv6_household",
     "ipv6_mobile",
+    "cgnat_pool",  # netagg.py
+    "ipv6_site56",
 ]
 AttackKind = Literal[
     "volumetric_flood",
@@ -33,6 +35,7 @@ AttackKind = Literal[
     "injection_probe",
     "crawler_impersonator",  # second wave
     "ipv6_rotating_stuffing",
+    "ipv6_56_rotating_stuffing",  # netagg.py
     # no rule targets these (engine/demo/simulator/norule.py)
     "bola_enumeration",
     "cache_busting",
@@ -88,6 +91,17 @@ class SecondWave(BaseModel):
     ipv6_rotators: int = Field(
         0, ge=0, description="credential stuffers sending each attempt from a new address "
         "inside their own /64"
+    )
+    # network aggregates (``netagg.py``)
+    cgnat_addresses: int = Field(
+        0, ge=0, description="carrier CGNAT addresses, each fronting a fleet of app phones"
+    )
+    cgnat_per_24: int = Field(4, ge=1, description="CGNAT addresses per carrier /24")
+    cgnat_phones: tuple[int, int] = (150, 600)
+    cgnat_poll_s: float = Field(15.0, gt=0, description="the app's feed polling period")
+    ipv6_site56s: int = Field(0, ge=0, description="/56 sites using 2-4 /64s of browsers")
+    ipv6_56_rotators: int = Field(
+        0, ge=0, description="credential stuffers rotating over 4-8 /64s of their own /56"
     )
 
 
@@ -260,6 +274,7 @@ def preset(scale: str, **overrides) -> SimConfig:
             api_pollers=3,
             health_checkers=2,
             campaigns=_small_campaigns(),
+            second_wave=SecondWave(cgnat_addresses=8),  # two carriers' pools
         )
     elif scale == "full":
         base = dict(
@@ -271,6 +286,7 @@ def preset(scale: str, **overrides) -> SimConfig:
             api_pollers=8,
             health_checkers=4,
             campaigns=_full_campaigns(),
+            second_wave=SecondWave(cgnat_addresses=16),
         )
     elif scale == "tiny":
         base = dict(
@@ -303,6 +319,7 @@ def preset(scale: str, **overrides) -> SimConfig:
             health_checkers=2,
             lookalikes=40,
             campaigns=_norule_campaigns(),
+            second_wave=SecondWave(cgnat_addresses=8),  # issue 15: no CGNAT fleet flagged
         )
     else:
         raise ValueError(f"unknown scale {scale!r}: use tiny, small, full or norule")

@@ -25,7 +25,7 @@ import ipaddress
 
 import numpy as np
 
-from engine.demo.simulator import benign
+from engine.demo.simulator import benign, netagg
 from engine.demo.simulator.config import SecondWave
 from engine.demo.simulator.stream import Profile, StreamBuilder
 
@@ -93,6 +93,7 @@ def add(
                   method="POST", ua="Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0",
                   country="US")  # fmt: skip
             who[ip] = ("attack", "ipv6_rotating_stuffing", cid, 1)
+    who.update(netagg.add(b, prof, alloc, wave, t0, t1))  # CGNAT fleets, /56 sites
     return who
 
 
