@@ -9,6 +9,7 @@ the training baseline (robust z-scores), with their values.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 from engine.core.errors import ConfigError
 from engine.detectors.base import DETECTORS, DetectionContext, fmt, saturating
 from engine.detectors.config import DetectionConfig
+from engine.detectors.portable import MODEL_ARRAYS, FlatForest, load_portable
 from engine.schema import features as F
 from engine.schema.features import (
     MODEL_ARTIFACT_FORMAT,
@@ -38,7 +40,7 @@ class ModelSpecError(ConfigError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    forest: object
+    trees: FlatForest
     center: np.ndarray
     scale: np.ndarray
     raw_median: float
@@ -50,20 +52,10 @@ class LoadedModel:
     train_max: np.ndarray | None = None  # step that counts as leaving it; None: an artifact
     novelty_unit: np.ndarray | None = None  # from before the novelty side existed
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_trees", _compile_forest(self.forest))
-
     def raw_scores(self, X: np.ndarray) -> np.ndarray:
         """The isolation forest's anomaly score 2^(−E[h(x)]/c(ψ)) (sklearn's
-        ``-score_samples``), walking the fitted trees directly: one cheap ``Tree.apply`` per
-        tree instead of sklearn's per-tree dispatch, which dominates at a few rows a call."""
-        Xs = self._scaled(X)
-        depth = np.zeros(len(Xs))
-        for tree, features, leaf_depth in self._trees:
-            part = np.ascontiguousarray(Xs[:, features], dtype=np.float32)
-            depth += leaf_depth[tree.apply(part)]
-        n_trees = len(self._trees)
-        return 2.0 ** (-depth / (n_trees * _average_path_length(self.forest.max_samples_)))
+        ``-score_samples``), walking every tree at once on flat arrays (``portable.py``)."""
+        return self.trees.raw_scores(self._scaled(X))
 
     def score01(self, X: np.ndarray) -> np.ndarray:
         raw = self.raw_scores(X)
@@ -95,31 +87,38 @@ class LoadedModel:
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         return (X - self.center) / self.scale
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything the model scores with, as plain arrays (``portable.save_portable``)."""
+        if self.train_min is None:
+            raise ModelSpecError("a model without its baseline range cannot be shipped")
+        return {
+            **self.trees.arrays(),
+            **{k: np.asarray(getattr(self, k), dtype=np.float64) for k in MODEL_ARRAYS},
+            "calibration": np.array([self.raw_median, self.raw_q999], dtype=np.float64),
+        }
 
-def _average_path_length(n: float | np.ndarray) -> np.ndarray:
-    """c(n): the mean path length of an unsuccessful BST search among n points."""
-    n = np.asarray(n, dtype=np.float64)
-    out = np.zeros_like(n)
-    out[n == 2] = 1.0
-    big = n > 2
-    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
-    return out
 
-
-def _compile_forest(forest) -> list[tuple[object, np.ndarray, np.ndarray]]:
-    """Per fitted tree: its ``tree_``, its feature subset, and each node's path length if it
-    is the leaf reached (edges from the root + c(samples left in the leaf))."""
-    out = []
-    for est, features in zip(forest.estimators_, forest.estimators_features_, strict=True):
-        t = est.tree_
-        depth = np.zeros(t.node_count)
-        for node in range(t.node_count):  # parents precede children in sklearn's node order
-            for child in (t.children_left[node], t.children_right[node]):
-                if child != -1:
-                    depth[child] = depth[node] + 1
-        leaf = depth + _average_path_length(t.n_node_samples)
-        out.append((t, np.asarray(features), leaf))
-    return out
+def load_starter(ref: str) -> LoadedModel:
+    """The shipped starter model, named ``package:resource`` (``models:starter/iforest-
+    starter.npz``, found with importlib.resources so it is read from the installed wheel) or
+    as a file path."""
+    package, sep, resource = ref.partition(":")
+    if sep and "/" not in package:
+        path = Path(str(importlib.resources.files(package).joinpath(resource)))
+    else:
+        path = Path(ref)
+    arrays, card = load_portable(path)
+    median, q999 = arrays["calibration"]
+    return LoadedModel(
+        FlatForest.from_arrays(arrays),
+        *(arrays[k] for k in ("center", "scale")),
+        float(median),
+        float(q999),
+        arrays["baseline_median"],
+        arrays["baseline_mad"],
+        card,
+        *(arrays[k] for k in ("train_min", "train_max", "novelty_unit")),
+    )
 
 
 def load_artifact(path: str | Path) -> LoadedModel:
@@ -150,7 +149,7 @@ def model_from_artifact(art: dict, card: dict, *, source: str = "artifact") -> L
     if art.get(SPEC_HASH_KEY) != SPEC_HASH or list(art["features"]) != list(MODEL_FEATURE_NAMES):
         raise ModelSpecError(f"{source}: artifact feature spec differs from {SPEC_HASH!r}")
     return LoadedModel(
-        art["forest"],
+        FlatForest.from_sklearn(art["forest"]),
         art["center"],
         art["scale"],
         float(art["raw_median"]),
@@ -184,11 +183,14 @@ class AnomalyDetector:
     def __init__(self, cfg: DetectionConfig) -> None:
         self.c = cfg.anomaly
         self.model: LoadedModel | None = None
+        self.source: str | None = None  # "starter model", "stream bootstrap" or "artifact"
         self.models_used = 0
         self.drift: dict | None = None  # the latest window against the training window
         self._mtime: float | None = None
         if self.c.window_min != MODEL_WINDOW_MIN:
             raise ConfigError(f"anomaly.window_min must be the spec's {MODEL_WINDOW_MIN}")
+        if self.c.enabled and self.c.starter_model:
+            self.model, self.source = load_starter(self.c.starter_model), "starter model"
         if self.c.enabled and self.c.model_path is not None:
             self._reload()
 
@@ -198,9 +200,10 @@ class AnomalyDetector:
             return "scoring"
         return "waiting for a model" if self.c.model_path is not None else "bootstrapping"
 
-    def use(self, model: LoadedModel) -> None:
-        """Score with ``model`` from now on (a fit made in this process)."""
-        self.model = model
+    def use(self, model: LoadedModel, source: str = "stream bootstrap") -> None:
+        """Score with ``model`` from now on (a fit made in this process, or a reloaded
+        artifact): it replaces the starter model."""
+        self.model, self.source = model, source
         self.models_used += 1
 
     def _reload(self) -> None:
@@ -212,7 +215,7 @@ class AnomalyDetector:
             # scoring with the model already loaded.
             return
         if mtime != self._mtime:
-            self.use(load_artifact(path))
+            self.use(load_artifact(path), "artifact")
             self._mtime = mtime
 
     def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:

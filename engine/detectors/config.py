@@ -177,6 +177,10 @@ class AnomalyConfig(_Section):
     bootstrap_min_rows: int = Field(200, ge=10)  # benign client-windows before the first fit
     refit_every_min: float = Field(60.0, gt=0)
     capacity: int = Field(20_000, ge=100)
+    # Until the stream's own model exists (bootstrap or online trainer), score with the starter
+    # model shipped in the package (``models/starter/``, trained on the simulator's training
+    # seeds; its card says on what). ``package:resource`` or a path; empty: no starter.
+    starter_model: str = "models:starter/iforest-starter.npz"
 
 
 class DetectionConfig(BaseModel):
