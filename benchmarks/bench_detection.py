@@ -414,15 +414,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.topology:
             from benchmarks.topology import print_topologies, run_topologies
 
-            run["topology"] = run_topologies(args.scale, seed, corpora)
+            run["topology"] = run_topologies(
+                args.scale, seed, corpora, with_ablations=args.ablations
+            )
             print_topologies(run["topology"])
         runs.append(run)
     summary = summarize(runs)
     print_summary(summary)
+    if args.topology and args.ablations:  # issue 15: the model's share per topology
+        from benchmarks.topology import pool_ablation, print_ablation
+
+        summary_ablation = pool_ablation(runs)
+        print_ablation(summary_ablation)
+    else:
+        summary_ablation = None
     if args.json:
         doc = {
             "runs": runs,
             "summary": summary,
+            "ablation_by_topology": summary_ablation,
             "targets": TARGETS,
             "corpora": str(corpora) if corpora else None,
         }

@@ -256,6 +256,7 @@ class Analyzer:
             # which model scores now: the shipped starter until the stream's own exists
             "source": self.anomaly.source,
             "starter_model": self.cfg.anomaly.starter_model or None,
+            "starter_retired": self.anomaly.retired,
             "fits": self.anomaly.models_used,
             "fitted_at": card.get("fitted_at"),
             "training_window": card.get("training_window"),

@@ -38,6 +38,9 @@ class ModelSpecError(ConfigError):
     """The artifact was built for another feature spec (or is not a wafsmith model)."""
 
 
+STARTER = "starter model"
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     trees: FlatForest
@@ -184,13 +187,14 @@ class AnomalyDetector:
         self.c = cfg.anomaly
         self.model: LoadedModel | None = None
         self.source: str | None = None  # "starter model", "stream bootstrap" or "artifact"
+        self.retired: str | None = None  # why the starter model stopped scoring, if it did
         self.models_used = 0
         self.drift: dict | None = None  # the latest window against the training window
         self._mtime: float | None = None
         if self.c.window_min != MODEL_WINDOW_MIN:
             raise ConfigError(f"anomaly.window_min must be the spec's {MODEL_WINDOW_MIN}")
         if self.c.enabled and self.c.starter_model:
-            self.model, self.source = load_starter(self.c.starter_model), "starter model"
+            self.model, self.source = load_starter(self.c.starter_model), STARTER
         if self.c.enabled and self.c.model_path is not None:
             self._reload()
 
@@ -238,6 +242,13 @@ class AnomalyDetector:
         scores, forest, steps = self.model.combined(X, self.c.novelty_steps)
         self.drift = drift(self.model, X, steps, ctx.window_end.isoformat())
         hot = np.flatnonzero(scores >= self.c.min_score)
+        if self.source == STARTER and len(hot) > max(self.c.starter_max_share * len(rows), 3):
+            # Not this site's model: it finds a large share of its clients odd. Stop using it
+            # (and let those clients train the stream's own baseline) rather than challenge them.
+            self.retired = (f"starter model retired at {ctx.window_end.isoformat()}: it flagged "
+                            f"{len(hot)} of {len(rows)} clients scored")
+            self.model, self.source = None, None
+            return []
         if not len(hot):
             return []
         z = self.model.zscores(X[hot])

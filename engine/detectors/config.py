@@ -181,6 +181,9 @@ class AnomalyConfig(_Section):
     # model shipped in the package (``models/starter/``, trained on the simulator's training
     # seeds; its card says on what). ``package:resource`` or a path; empty: no starter.
     starter_model: str = "models:starter/iforest-starter.npz"
+    # A starter that flags more than this share of the clients it scores in one evaluation
+    # (and more than three) is not this site's model: it is retired until the stream's own exists.
+    starter_max_share: float = Field(0.05, gt=0, le=1)
 
 
 class DetectionConfig(BaseModel):
