@@ -131,11 +131,13 @@ def _ablate(batches: list[pa.Table], detectors: list[str] | None = None,
 
 
 def run_topologies(
-    scale: str, seed: int, corpora: Path | None, log=print, with_ablations: bool = False
+    scale: str, seed: int, corpora: Path | None, log=print, with_ablations: bool = False,
+    attack_start_min: float | None = None,
 ) -> dict[str, Any]:
-    from benchmarks.bench_detection import log_batches, parse_objects, run_wafsmith
+    from benchmarks.bench_detection import early, log_batches, parse_objects, run_wafsmith
 
-    cfg = preset(scale, corpora_dir=corpora, second_wave=SECOND_WAVE[scale])
+    cfg = early(preset(scale, corpora_dir=corpora, second_wave=SECOND_WAVE[scale]),
+                attack_start_min)  # fmt: skip
     t0 = time.perf_counter()
     sim = simulate(cfg, seed)
     fronted = front_with_cloudfront(sim)
