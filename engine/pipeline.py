@@ -257,6 +257,7 @@ class Analyzer:
             "source": self.anomaly.source,
             "starter_model": self.cfg.anomaly.starter_model or None,
             "starter_retired": self.anomaly.retired,
+            "starter_scoring": self.anomaly.starter is not None,
             "fits": self.anomaly.models_used,
             "fitted_at": card.get("fitted_at"),
             "training_window": card.get("training_window"),

@@ -185,8 +185,9 @@ class AnomalyDetector:
 
     def __init__(self, cfg: DetectionConfig) -> None:
         self.c = cfg.anomaly
-        self.model: LoadedModel | None = None
-        self.source: str | None = None  # "starter model", "stream bootstrap" or "artifact"
+        self.own: LoadedModel | None = None  # the stream's: bootstrapped, or the artifact
+        self.own_source: str | None = None  # "stream bootstrap" or "artifact"
+        self.starter: LoadedModel | None = None  # the shipped one, until retired
         self.retired: str | None = None  # why the starter model stopped scoring, if it did
         self.models_used = 0
         self.drift: dict | None = None  # the latest window against the training window
@@ -194,9 +195,18 @@ class AnomalyDetector:
         if self.c.window_min != MODEL_WINDOW_MIN:
             raise ConfigError(f"anomaly.window_min must be the spec's {MODEL_WINDOW_MIN}")
         if self.c.enabled and self.c.starter_model:
-            self.model, self.source = load_starter(self.c.starter_model), STARTER
+            self.starter = load_starter(self.c.starter_model)
         if self.c.enabled and self.c.model_path is not None:
             self._reload()
+
+    @property
+    def model(self) -> LoadedModel | None:
+        """The model that leads: the stream's own once it exists, else the starter."""
+        return self.own if self.own is not None else self.starter
+
+    @property
+    def source(self) -> str | None:
+        return self.own_source if self.own is not None else (STARTER if self.starter else None)
 
     @property
     def state(self) -> str:
@@ -206,8 +216,9 @@ class AnomalyDetector:
 
     def use(self, model: LoadedModel, source: str = "stream bootstrap") -> None:
         """Score with ``model`` from now on (a fit made in this process, or a reloaded
-        artifact): it replaces the starter model."""
-        self.model, self.source = model, source
+        artifact). The starter keeps scoring beside it (a client either finds odd is
+        judged; the higher score explains it) unless it was retired."""
+        self.own, self.own_source = model, source
         self.models_used += 1
 
     def _reload(self) -> None:
@@ -230,7 +241,6 @@ class AnomalyDetector:
         fr = ctx.frame(self.c.window_min)
         if not len(fr):
             return []
-        f = fr.columns
         rows = np.flatnonzero(scorable(fr, ctx, self.c.min_requests) & ctx.fresh(fr))
         # Score only clients seen in the newest pane: the others' windows only lost old
         # requests since they were last scored (keeps scoring a small share of the pipeline).
@@ -239,28 +249,41 @@ class AnomalyDetector:
         if not len(rows):
             return []
         X = model_matrix(fr)[rows]
-        scores, forest, steps = self.model.combined(X, self.c.novelty_steps)
-        self.drift = drift(self.model, X, steps, ctx.window_end.isoformat())
+        best: dict[int, ClientVerdict] = {}
+        for model, source in ((self.own, self.own_source), (self.starter, STARTER)):
+            if model is None:
+                continue
+            for i, v in self._judge(model, source, ctx, fr, rows, X).items():
+                if i not in best or v.score > best[i].score:
+                    best[i] = v
+        return [best[i] for i in sorted(best)]
+
+    def _judge(self, m: LoadedModel, source, ctx, fr, rows, X) -> dict[int, ClientVerdict]:
+        """Verdicts of one model on the scored rows, each explained by its top features."""
+        scores, forest, steps = m.combined(X, self.c.novelty_steps)
+        if m is self.model:
+            self.drift = drift(m, X, steps, ctx.window_end.isoformat())
         hot = np.flatnonzero(scores >= self.c.min_score)
-        if self.source == STARTER and len(hot) > max(self.c.starter_max_share * len(rows), 3):
+        if source == STARTER and len(hot) > max(self.c.starter_max_share * len(rows), 3):
             # Not this site's model: it finds a large share of its clients odd. Stop using it
             # (and let those clients train the stream's own baseline) rather than challenge them.
             self.retired = (f"starter model retired at {ctx.window_end.isoformat()}: it flagged "
                             f"{len(hot)} of {len(rows)} clients scored")
-            self.model, self.source = None, None
-            return []
+            self.starter = None
+            return {}
         if not len(hot):
-            return []
-        z = self.model.zscores(X[hot])
-        center, m = self.model.center, self.model
-        out = []
+            return {}
+        z = m.zscores(X[hot])
+        f, center = fr.columns, m.center
+        out = {}
         for k, i in enumerate(hot):
             # the features furthest outside the baseline's range first, then by robust z
             order = np.lexsort((-np.abs(z[k]), -steps[i]))
             top = order[: self.c.explain_top]
             reasons = [
                 f"anomaly score {scores[i]:.2f} (threshold {self.c.min_score:.2f}; isolation "
-                f"forest {forest[i]:.2f}, {steps[i].max():.1f} steps outside the baseline range)"
+                f"forest {forest[i]:.2f}, {steps[i].max():.1f} steps outside the baseline "
+                f"range; {source})"
             ]
             for j in top:
                 name = MODEL_FEATURE_NAMES[j]
@@ -270,16 +293,14 @@ class AnomalyDetector:
                               f"{_num(plain_value(j, m.train_max[j]))}")
                 reasons.append(f"{name} = {_num(f[name][rows[i]])} against {where} "
                                f"({z[k, j]:+.1f} robust z against the baseline)")
-            out.append(
-                ctx.verdict(
-                    fr,
-                    int(rows[i]),
-                    detector=self.name,
-                    kind="anomaly",
-                    score=float(scores[i]),
-                    reasons=reasons,
-                    keys=tuple(MODEL_FEATURE_NAMES[j] for j in top),
-                )
+            out[int(i)] = ctx.verdict(
+                fr,
+                int(rows[i]),
+                detector=self.name,
+                kind="anomaly",
+                score=float(scores[i]),
+                reasons=reasons,
+                keys=tuple(MODEL_FEATURE_NAMES[j] for j in top),
             )
         return out
 
