@@ -264,7 +264,7 @@ class AnomalyDetector:
         if m is self.model:
             self.drift = drift(m, X, steps, ctx.window_end.isoformat())
         hot = np.flatnonzero(scores >= self.c.min_score)
-        if source == STARTER and len(hot) > max(self.c.starter_max_share * len(rows), 3):
+        if source == STARTER and len(hot) >= 10 and len(hot) > self.c.starter_max_share * len(rows):
             # Not this site's model: it finds a large share of its clients odd. Stop using it
             # (and let those clients train the stream's own baseline) rather than challenge them.
             self.retired = (f"starter model retired at {ctx.window_end.isoformat()}: it flagged "

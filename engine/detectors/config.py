@@ -182,8 +182,9 @@ class AnomalyConfig(_Section):
     # seeds; its card says on what). ``package:resource`` or a path; empty: no starter.
     starter_model: str = "models:starter/iforest-starter.npz"
     # A starter that flags more than this share of the clients it scores in one evaluation
-    # (and more than three) is not this site's model: it is retired until the stream's own exists.
-    starter_max_share: float = Field(0.05, gt=0, le=1)
+    # (and at least ten) is not this site's model: it is retired. Not lower: early in a
+    # stream, few clients have enough requests to be judged and attackers can be a quarter.
+    starter_max_share: float = Field(0.5, gt=0, le=1)
 
 
 class DetectionConfig(BaseModel):
