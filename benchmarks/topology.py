@@ -41,6 +41,9 @@ SECOND_WAVE = {
                   ipv6_mobiles=20, ipv6_rotators=3),
     "full": dict(seo_crawlers=19, impersonators=6, flash_crowd=1500, ipv6_households=200,
                  ipv6_mobiles=100, ipv6_rotators=10),
+    # issue 15's attacks no rule targets, beside the second wave (ablation per topology)
+    "norule": dict(seo_crawlers=16, impersonators=3, flash_crowd=300, ipv6_households=40,
+                   ipv6_mobiles=20, ipv6_rotators=3),
     "tiny": dict(seo_crawlers=3, impersonators=1, flash_crowd=30, ipv6_households=5,
                  ipv6_mobiles=3, ipv6_rotators=1),
 }  # fmt: skip
@@ -127,10 +130,42 @@ def _joined_batches(parsed: dict[str, list[pa.Table]], objects: list) -> list[pa
     return out
 
 
-def run_topologies(scale: str, seed: int, corpora: Path | None, log=print) -> dict[str, Any]:
-    from benchmarks.bench_detection import log_batches, parse_objects, run_wafsmith
+def ablation_variants() -> dict[str, dict[str, Any]]:
+    """Issue 15's ablation: the engine with rules only, the anomaly model only, and both
+    (the default; ``both, no starter`` leaves out the shipped starter model, so the model
+    scores only once bootstrapped from the stream)."""
+    from engine.detectors import DETECTORS
 
-    cfg = preset(scale, corpora_dir=corpora, second_wave=SECOND_WAVE[scale])
+    names = list(DETECTORS.names())
+    rules = [n for n in names if n != "anomaly"]
+    return {
+        "rules only": {"detectors": rules},
+        "model only": {"detectors": ["anomaly"]},
+        "both": {},
+        "both, no starter": {"config": {"anomaly": {"starter_model": ""}}},
+    }
+
+
+def _ablate(batches: list[pa.Table], detectors: list[str] | None = None,
+            config: dict | None = None) -> tuple[Any, float]:  # fmt: skip
+    from engine.pipeline import AnalysisConfig, Analyzer
+
+    t0 = time.perf_counter()
+    analyzer = Analyzer(AnalysisConfig.model_validate(config or {}), detectors=detectors)
+    for batch in batches:
+        analyzer.feed(batch)
+    analyzer.finish()
+    return analyzer.result(), time.perf_counter() - t0
+
+
+def run_topologies(
+    scale: str, seed: int, corpora: Path | None, log=print, with_ablations: bool = False,
+    attack_start_min: float | None = None,
+) -> dict[str, Any]:
+    from benchmarks.bench_detection import early, log_batches, parse_objects, run_wafsmith
+
+    cfg = early(preset(scale, corpora_dir=corpora, second_wave=SECOND_WAVE[scale]),
+                attack_start_min)  # fmt: skip
     t0 = time.perf_counter()
     sim = simulate(cfg, seed)
     fronted = front_with_cloudfront(sim)
@@ -177,6 +212,19 @@ def run_topologies(scale: str, seed: int, corpora: Path | None, log=print) -> di
             systems["wafsmith"]["notices"] = analysis.stats.get("notices", [])
         else:
             systems["wafsmith"] = {"error": how}
+        if with_ablations and not name.endswith("/64"):
+            for variant, spec in ablation_variants().items():
+                res, secs = _ablate(batches, **spec)
+                decisions, edges = _expand(res.decisions, edge_viewers)
+                m = score(from_decisions("wafsmith", decisions, index, fmt), sim.labels,
+                          sim.campaigns, sim.requests)  # fmt: skip
+                systems[f"wafsmith: {variant}"] = {
+                    **_summary(m, edges), "ablation": variant, "seconds": round(secs, 3),
+                    "counts": {"tp": m["tp"], "fp": m["fp"], "attack": m["attack_clients"],
+                               "benign": m["benign_clients"],
+                               "kinds": {k: [v["flagged"], v["clients"]]
+                                         for k, v in m["per_kind"].items()}},
+                }  # fmt: skip
         available = {"waf"} if name == "waf-only" else {"alb", "waf", "cloudfront"}
         if name in ("alb-facing", "waf-only", "cloudfront/alb"):  # baselines: once per site
             tables = {
@@ -258,3 +306,84 @@ def print_topologies(run: dict[str, Any], out=print) -> None:
             out(f"{name}: note: {notice}")
         missed = misses(name, w)
         out(f"{name}: wafsmith targets " + ("all met" if not missed else "; ".join(missed)))
+
+
+def pool_ablation(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per topology and ablation variant, the counts pooled over seeds: precision, recall,
+    recall on the attacks no rule targets and per kind, benign FPR, crawler / NAT / CGNAT /
+    edge hits, and the analysis seconds (mean per seed)."""
+    from engine.demo.simulator.norule import KINDS as NORULE_KINDS
+
+    pooled: dict[str, dict[str, dict[str, Any]]] = {}
+    for run in runs:
+        for topo, systems in run.get("topology", {}).get("topologies", {}).items():
+            for m in systems.values():
+                if "ablation" not in m:
+                    continue
+                p = pooled.setdefault(topo, {}).setdefault(m["ablation"], {
+                    "tp": 0, "fp": 0, "attack": 0, "benign": 0, "kinds": {}, "seconds": [],
+                    "crawler_nat_hits": 0, "edges_hit": 0})  # fmt: skip
+                c = m["counts"]
+                for k in ("tp", "fp", "attack", "benign"):
+                    p[k] += c[k]
+                for kind, (hit, n) in c["kinds"].items():
+                    h = p["kinds"].setdefault(kind, [0, 0])
+                    h[0], h[1] = h[0] + hit, h[1] + n
+                p["seconds"].append(m["seconds"])
+                hits = sum(m["benign_hit"].get(k, 0) for k in ("crawler", "seo_crawler",
+                                                               "nat_gateway"))  # fmt: skip
+                p["crawler_nat_hits"] += hits + c["kinds"].get("cgnat", [0])[0]
+                p["edges_hit"] += m["edges_hit"]
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for topo, variants in pooled.items():
+        for variant, p in variants.items():
+            nr = [p["kinds"][k] for k in NORULE_KINDS if k in p["kinds"]]
+            nr_hit, nr_n = sum(h for h, _ in nr), sum(n for _, n in nr)
+            flagged = p["tp"] + p["fp"]
+            out.setdefault(topo, {})[variant] = {
+                "precision": round(p["tp"] / flagged, 4) if flagged else None,
+                "recall": round(p["tp"] / p["attack"], 4) if p["attack"] else None,
+                "norule_recall": round(nr_hit / nr_n, 4) if nr_n else None,
+                "kind_recall": {k: round(h / n, 3) for k, (h, n) in sorted(p["kinds"].items())
+                                if k in NORULE_KINDS and n},
+                "benign_fpr": round(p["fp"] / p["benign"], 6) if p["benign"] else None,
+                "benign_flagged": p["fp"],
+                "crawler_nat_hits": p["crawler_nat_hits"],
+                "edges_hit": p["edges_hit"],
+                "seconds_mean": round(sum(p["seconds"]) / len(p["seconds"]), 2),
+                "seeds": len(p["seconds"]),
+            }
+    return out
+
+
+def print_ablation(pooled: dict[str, dict[str, dict[str, Any]]], out=print) -> None:
+    """Issue 15's table: what the anomaly model adds to the rules per topology, and costs."""
+    from engine.demo.simulator.norule import KINDS as NORULE_KINDS
+
+    if not pooled:
+        return
+    seeds = max(v["seeds"] for t in pooled.values() for v in t.values())
+    out(f"\n== ablation per topology, pooled over {seeds} seed(s): rules only / model only / "
+        "both (+ both without the shipped starter model); noRule = recall on the attacks no "
+        "rule targets; crawl/NAT = crawlers, SEO crawlers, NAT gateways (and CGNAT) flagged")
+    short = {"bola_enumeration": "bola", "cache_busting": "cache", "inventory_bot": "invent",
+             "account_takeover": "ato", "slow_request": "slow"}  # fmt: skip
+    kinds = [k for k in NORULE_KINDS if any(k in v["kind_recall"] for t in pooled.values()
+                                            for v in t.values())]  # fmt: skip
+    head = (f"{'topology':22} {'variant':17} {'prec':>6} {'recall':>6} {'noRule':>6} "
+            + "".join(f"{short.get(k, k[:6]):>7}" for k in kinds)
+            + f" {'FPR':>7} {'FP':>4} {'crawl/NAT':>9} {'edges':>5} {'s/seed':>7}")  # fmt: skip
+    out(head)
+    out("-" * len(head))
+
+    def f(v: Any) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    for topo, variants in pooled.items():
+        for variant, m in variants.items():
+            out(f"{topo:22} {variant:17} {f(m['precision']):>6} {f(m['recall']):>6} "
+                f"{f(m['norule_recall']):>6} "
+                + "".join(f"{f(m['kind_recall'].get(k)):>7}" for k in kinds)
+                + f" {100 * (m['benign_fpr'] or 0):>6.2f}% {m['benign_flagged']:>4} "
+                f"{m['crawler_nat_hits']:>9} {m['edges_hit']:>5} "
+                f"{m['seconds_mean']:>7.1f}")  # fmt: skip

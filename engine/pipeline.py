@@ -255,7 +255,11 @@ class Analyzer:
         card = {} if model is None else model.card
         return {
             "state": self.anomaly.state,
-            "source": "stream bootstrap" if self.trainer is not None else "artifact",
+            # which model scores now: the shipped starter until the stream's own exists
+            "source": self.anomaly.source,
+            "starter_model": self.cfg.anomaly.starter_model or None,
+            "starter_retired": self.anomaly.retired,
+            "starter_scoring": self.anomaly.starter is not None,
             "fits": self.anomaly.models_used,
             "fitted_at": card.get("fitted_at"),
             "training_window": card.get("training_window"),

@@ -109,6 +109,17 @@ def test_version_comes_from_the_package_metadata(installed, tmp_path) -> None:
     assert (reply.returncode, reply.stdout.strip()) == (0, f"wafsmith {VERSION}")
 
 
+def test_the_wheel_ships_the_starter_model_and_scores_with_it(installed, tmp_path) -> None:
+    code = (
+        "from engine.detectors.anomaly import load_starter; "
+        "m = load_starter('models:starter/iforest-starter.npz'); "
+        "print(m.card['format'], float(m.combined(m.center[None, :], 2.5)[0][0]) < 0.5)"
+    )
+    reply = run([str(installed.bin / "python"), "-c", code], cwd=tmp_path)
+    assert reply.returncode == 0, reply.stderr[-2000:]
+    assert reply.stdout.split() == ["wafsmith-iforest-npz/1", "True"]
+
+
 def test_the_packaged_engine_passes_the_image_healthcheck(installed, tmp_path, moto_server):
     """``wafsmith run`` from the wheel: migrations, pattern lists, templates and static files
     are found as package data, and the HEALTHCHECK command succeeds once the loop reports."""

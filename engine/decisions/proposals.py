@@ -137,15 +137,17 @@ class ProposalPolicy:
 
     # --- one client ----------------------------------------------------------------------
     def _client(self, client: str, vs: list[ClientVerdict], is_nat: bool) -> Decision | None:
-        vs = sorted(vs, key=lambda v: -v.score)
-        lead = vs[0]
-        now = lead.window_end
+        now = max(v.window_end for v in vs)
         offences = self._lookup(client)
         if self._covered(client, now):  # the decision in force is not an earlier offence
             offences = max(offences - 1, 0)
-        action, ttl = max(
-            (self._action(v, offences) for v in vs), key=lambda at: (RANK[at[0]], at[1])
-        )
+        # The verdict that sets how far the decision goes leads it (names its detector, gives
+        # the first reason): a rule's block over the anomaly model's capped challenge even
+        # when the model scored higher; then by score.
+        acts = {id(v): self._action(v, offences) for v in vs}
+        vs = sorted(vs, key=lambda v: (-RANK[acts[id(v)][0]], -acts[id(v)][1], -v.score))
+        lead = vs[0]
+        action, ttl = acts[id(lead)]
         if is_nat and RANK[action] > RANK[self.cfg.nat_action]:
             action = self.cfg.nat_action
         if not self._fresh(client, action, now):

@@ -9,6 +9,7 @@ the training baseline (robust z-scores), with their values.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 from engine.core.errors import ConfigError
 from engine.detectors.base import DETECTORS, DetectionContext, fmt, saturating
 from engine.detectors.config import DetectionConfig
+from engine.detectors.portable import MODEL_ARRAYS, FlatForest, load_portable
 from engine.schema import features as F
 from engine.schema.features import (
     MODEL_ARTIFACT_FORMAT,
@@ -36,9 +38,12 @@ class ModelSpecError(ConfigError):
     """The artifact was built for another feature spec (or is not a wafsmith model)."""
 
 
+STARTER = "starter model"
+
+
 @dataclass(frozen=True)
 class LoadedModel:
-    forest: object
+    trees: FlatForest
     center: np.ndarray
     scale: np.ndarray
     raw_median: float
@@ -50,20 +55,10 @@ class LoadedModel:
     train_max: np.ndarray | None = None  # step that counts as leaving it; None: an artifact
     novelty_unit: np.ndarray | None = None  # from before the novelty side existed
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_trees", _compile_forest(self.forest))
-
     def raw_scores(self, X: np.ndarray) -> np.ndarray:
         """The isolation forest's anomaly score 2^(−E[h(x)]/c(ψ)) (sklearn's
-        ``-score_samples``), walking the fitted trees directly: one cheap ``Tree.apply`` per
-        tree instead of sklearn's per-tree dispatch, which dominates at a few rows a call."""
-        Xs = self._scaled(X)
-        depth = np.zeros(len(Xs))
-        for tree, features, leaf_depth in self._trees:
-            part = np.ascontiguousarray(Xs[:, features], dtype=np.float32)
-            depth += leaf_depth[tree.apply(part)]
-        n_trees = len(self._trees)
-        return 2.0 ** (-depth / (n_trees * _average_path_length(self.forest.max_samples_)))
+        ``-score_samples``), walking every tree at once on flat arrays (``portable.py``)."""
+        return self.trees.raw_scores(self._scaled(X))
 
     def score01(self, X: np.ndarray) -> np.ndarray:
         raw = self.raw_scores(X)
@@ -95,31 +90,38 @@ class LoadedModel:
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         return (X - self.center) / self.scale
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything the model scores with, as plain arrays (``portable.save_portable``)."""
+        if self.train_min is None:
+            raise ModelSpecError("a model without its baseline range cannot be shipped")
+        return {
+            **self.trees.arrays(),
+            **{k: np.asarray(getattr(self, k), dtype=np.float64) for k in MODEL_ARRAYS},
+            "calibration": np.array([self.raw_median, self.raw_q999], dtype=np.float64),
+        }
 
-def _average_path_length(n: float | np.ndarray) -> np.ndarray:
-    """c(n): the mean path length of an unsuccessful BST search among n points."""
-    n = np.asarray(n, dtype=np.float64)
-    out = np.zeros_like(n)
-    out[n == 2] = 1.0
-    big = n > 2
-    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
-    return out
 
-
-def _compile_forest(forest) -> list[tuple[object, np.ndarray, np.ndarray]]:
-    """Per fitted tree: its ``tree_``, its feature subset, and each node's path length if it
-    is the leaf reached (edges from the root + c(samples left in the leaf))."""
-    out = []
-    for est, features in zip(forest.estimators_, forest.estimators_features_, strict=True):
-        t = est.tree_
-        depth = np.zeros(t.node_count)
-        for node in range(t.node_count):  # parents precede children in sklearn's node order
-            for child in (t.children_left[node], t.children_right[node]):
-                if child != -1:
-                    depth[child] = depth[node] + 1
-        leaf = depth + _average_path_length(t.n_node_samples)
-        out.append((t, np.asarray(features), leaf))
-    return out
+def load_starter(ref: str) -> LoadedModel:
+    """The shipped starter model, named ``package:resource`` (``models:starter/iforest-
+    starter.npz``, found with importlib.resources so it is read from the installed wheel) or
+    as a file path."""
+    package, sep, resource = ref.partition(":")
+    if sep and "/" not in package:
+        path = Path(str(importlib.resources.files(package).joinpath(resource)))
+    else:
+        path = Path(ref)
+    arrays, card = load_portable(path)
+    median, q999 = arrays["calibration"]
+    return LoadedModel(
+        FlatForest.from_arrays(arrays),
+        *(arrays[k] for k in ("center", "scale")),
+        float(median),
+        float(q999),
+        arrays["baseline_median"],
+        arrays["baseline_mad"],
+        card,
+        *(arrays[k] for k in ("train_min", "train_max", "novelty_unit")),
+    )
 
 
 def load_artifact(path: str | Path) -> LoadedModel:
@@ -150,7 +152,7 @@ def model_from_artifact(art: dict, card: dict, *, source: str = "artifact") -> L
     if art.get(SPEC_HASH_KEY) != SPEC_HASH or list(art["features"]) != list(MODEL_FEATURE_NAMES):
         raise ModelSpecError(f"{source}: artifact feature spec differs from {SPEC_HASH!r}")
     return LoadedModel(
-        art["forest"],
+        FlatForest.from_sklearn(art["forest"]),
         art["center"],
         art["scale"],
         float(art["raw_median"]),
@@ -183,14 +185,28 @@ class AnomalyDetector:
 
     def __init__(self, cfg: DetectionConfig) -> None:
         self.c = cfg.anomaly
-        self.model: LoadedModel | None = None
+        self.own: LoadedModel | None = None  # the stream's: bootstrapped, or the artifact
+        self.own_source: str | None = None  # "stream bootstrap" or "artifact"
+        self.starter: LoadedModel | None = None  # the shipped one, until retired
+        self.retired: str | None = None  # why the starter model stopped scoring, if it did
         self.models_used = 0
         self.drift: dict | None = None  # the latest window against the training window
         self._mtime: float | None = None
         if self.c.window_min != MODEL_WINDOW_MIN:
             raise ConfigError(f"anomaly.window_min must be the spec's {MODEL_WINDOW_MIN}")
+        if self.c.enabled and self.c.starter_model:
+            self.starter = load_starter(self.c.starter_model)
         if self.c.enabled and self.c.model_path is not None:
             self._reload()
+
+    @property
+    def model(self) -> LoadedModel | None:
+        """The model that leads: the stream's own once it exists, else the starter."""
+        return self.own if self.own is not None else self.starter
+
+    @property
+    def source(self) -> str | None:
+        return self.own_source if self.own is not None else (STARTER if self.starter else None)
 
     @property
     def state(self) -> str:
@@ -198,9 +214,11 @@ class AnomalyDetector:
             return "scoring"
         return "waiting for a model" if self.c.model_path is not None else "bootstrapping"
 
-    def use(self, model: LoadedModel) -> None:
-        """Score with ``model`` from now on (a fit made in this process)."""
-        self.model = model
+    def use(self, model: LoadedModel, source: str = "stream bootstrap") -> None:
+        """Score with ``model`` from now on (a fit made in this process, or a reloaded
+        artifact). The starter keeps scoring beside it (a client either finds odd is
+        judged; the higher score explains it) unless it was retired."""
+        self.own, self.own_source = model, source
         self.models_used += 1
 
     def _reload(self) -> None:
@@ -212,7 +230,7 @@ class AnomalyDetector:
             # scoring with the model already loaded.
             return
         if mtime != self._mtime:
-            self.use(load_artifact(path))
+            self.use(load_artifact(path), "artifact")
             self._mtime = mtime
 
     def detect(self, ctx: DetectionContext) -> list[ClientVerdict]:
@@ -223,7 +241,6 @@ class AnomalyDetector:
         fr = ctx.frame(self.c.window_min)
         if not len(fr):
             return []
-        f = fr.columns
         rows = np.flatnonzero(scorable(fr, ctx, self.c.min_requests) & ctx.fresh(fr))
         # Score only clients seen in the newest pane: the others' windows only lost old
         # requests since they were last scored (keeps scoring a small share of the pipeline).
@@ -232,21 +249,41 @@ class AnomalyDetector:
         if not len(rows):
             return []
         X = model_matrix(fr)[rows]
-        scores, forest, steps = self.model.combined(X, self.c.novelty_steps)
-        self.drift = drift(self.model, X, steps, ctx.window_end.isoformat())
+        best: dict[int, ClientVerdict] = {}
+        for model, source in ((self.own, self.own_source), (self.starter, STARTER)):
+            if model is None:
+                continue
+            for i, v in self._judge(model, source, ctx, fr, rows, X).items():
+                if i not in best or v.score > best[i].score:
+                    best[i] = v
+        return [best[i] for i in sorted(best)]
+
+    def _judge(self, m: LoadedModel, source, ctx, fr, rows, X) -> dict[int, ClientVerdict]:
+        """Verdicts of one model on the scored rows, each explained by its top features."""
+        scores, forest, steps = m.combined(X, self.c.novelty_steps)
+        if m is self.model:
+            self.drift = drift(m, X, steps, ctx.window_end.isoformat())
         hot = np.flatnonzero(scores >= self.c.min_score)
+        if source == STARTER and len(hot) >= 10 and len(hot) > self.c.starter_max_share * len(rows):
+            # Not this site's model: it finds a large share of its clients odd. Stop using it
+            # (and let those clients train the stream's own baseline) rather than challenge them.
+            self.retired = (f"starter model retired at {ctx.window_end.isoformat()}: it flagged "
+                            f"{len(hot)} of {len(rows)} clients scored")
+            self.starter = None
+            return {}
         if not len(hot):
-            return []
-        z = self.model.zscores(X[hot])
-        center, m = self.model.center, self.model
-        out = []
+            return {}
+        z = m.zscores(X[hot])
+        f, center = fr.columns, m.center
+        out = {}
         for k, i in enumerate(hot):
             # the features furthest outside the baseline's range first, then by robust z
             order = np.lexsort((-np.abs(z[k]), -steps[i]))
             top = order[: self.c.explain_top]
             reasons = [
                 f"anomaly score {scores[i]:.2f} (threshold {self.c.min_score:.2f}; isolation "
-                f"forest {forest[i]:.2f}, {steps[i].max():.1f} steps outside the baseline range)"
+                f"forest {forest[i]:.2f}, {steps[i].max():.1f} steps outside the baseline "
+                f"range; {source})"
             ]
             for j in top:
                 name = MODEL_FEATURE_NAMES[j]
@@ -256,16 +293,14 @@ class AnomalyDetector:
                               f"{_num(plain_value(j, m.train_max[j]))}")
                 reasons.append(f"{name} = {_num(f[name][rows[i]])} against {where} "
                                f"({z[k, j]:+.1f} robust z against the baseline)")
-            out.append(
-                ctx.verdict(
-                    fr,
-                    int(rows[i]),
-                    detector=self.name,
-                    kind="anomaly",
-                    score=float(scores[i]),
-                    reasons=reasons,
-                    keys=tuple(MODEL_FEATURE_NAMES[j] for j in top),
-                )
+            out[int(i)] = ctx.verdict(
+                fr,
+                int(rows[i]),
+                detector=self.name,
+                kind="anomaly",
+                score=float(scores[i]),
+                reasons=reasons,
+                keys=tuple(MODEL_FEATURE_NAMES[j] for j in top),
             )
         return out
 

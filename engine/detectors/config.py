@@ -185,6 +185,14 @@ class AnomalyConfig(_Section):
     bootstrap_min_rows: int = Field(200, ge=10)  # benign client-windows before the first fit
     refit_every_min: float = Field(60.0, gt=0)
     capacity: int = Field(20_000, ge=100)
+    # Until the stream's own model exists (bootstrap or online trainer), score with the starter
+    # model shipped in the package (``models/starter/``, trained on the simulator's training
+    # seeds; its card says on what). ``package:resource`` or a path; empty: no starter.
+    starter_model: str = "models:starter/iforest-starter.npz"
+    # A starter that flags more than this share of the clients it scores in one evaluation
+    # (and at least ten) is not this site's model: it is retired. Not lower: early in a
+    # stream, few clients have enough requests to be judged and attackers can be a quarter.
+    starter_max_share: float = Field(0.5, gt=0, le=1)
 
 
 class NetworkAggConfig(BaseModel):

@@ -79,7 +79,7 @@ class ModelKeeper:
             "version": f"{card[F.SPEC_HASH_KEY][:12]}@{card[F.CARD_FITTED_AT]}",
             "trained_at": card[F.CARD_FITTED_AT],
             "training_window": card.get("training_window"),
-            "source": "stream bootstrap",
+            "source": detector.source,
             "refit_every_s": self.analyzer.cfg.anomaly.refit_every_min * 60.0,
             "drift": drift,
         }

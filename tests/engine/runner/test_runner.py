@@ -270,3 +270,20 @@ def test_an_idle_source_closes_the_newest_pane_and_its_flood_is_blocked(
     assert engine_block_set(wafv2) == [f"{ATTACKER}/32"]
     assert not runner.analyzer.has_open_panes()
     runner.close()
+
+
+def test_the_status_names_the_starter_model_until_the_stream_has_its_own(demo_aws, tmp_path):
+    settings = Settings(
+        data_dir=tmp_path,
+        aws={"endpoint_url": demo_aws.endpoint_url, "region": demo_aws.region},
+        source={"kind": "sqs", "queue_url": demo_aws.queue_url, "wait_time_s": 0},
+        enforcement={"mode": "dry_run", "web_acl_name": demo_aws.web_acl_name},
+    )
+    runner = EngineRunner.from_settings(
+        settings, clock=FakeClock(START), shield=RecordingShieldFake()
+    )
+    runner.publish_status(force=True)
+    model = read(runner.ledger, EngineStatus).record.model
+    assert model.source == "starter model"  # shipped in the package, until a bootstrap fit
+    assert model.training_window and model.training_window["clients"] > 1000
+    runner.close()
