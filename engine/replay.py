@@ -7,6 +7,12 @@ by older ones. A folder often holds several families: they are interleaved by th
 keys name, and rows are released only once every family still to come has moved past them.
 If unordered keys keep the buffer above its limit, the oldest half is released anyway (later
 rows then count as late: never lost).
+
+When a web ACL's log and the ALB's or CloudFront's log of the same traffic are replayed
+together, each request is in both: the WAF record (the client behind CloudFront, labels,
+actions) and its partner (the status). ``join`` pairs them by request id
+(``engine.parsers.join``) before the buffer, so each request is analysed once, with its
+status. ``"auto"`` joins when the keys' layouts name both families (AWS's own log paths).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from engine.parsers import ParseResult, parse_object
-from engine.parsers.detect import detect_from_key
+from engine.parsers.detect import ALB, CLOUDFRONT, WAF, detect_from_key
+from engine.parsers.join import RequestJoin
 from engine.pipeline import Analyzer
 from engine.schema.request import EVENT_TIME
 from engine.sources import SourceObject, iter_objects
@@ -141,7 +148,7 @@ def _sorted(table: pa.Table) -> pa.Table:
 def replay(
     inputs: list[str], fmt: str, endpoint_url: str | None, analyzer: Analyzer,
     buffer_rows: int = BUFFER_ROWS, timer: Callable[[], float] = time.perf_counter,
-    parse_ahead: bool = True,
+    parse_ahead: bool = True, join: str = "auto",
 ) -> dict:
     """Parse the inputs object by object and feed the analyzer through a ``ReplayBuffer``;
     returns the input statistics (``parse_s``: seconds spent reading and parsing).
@@ -149,13 +156,17 @@ def replay(
     ``parse_ahead``: the next object is read and parsed on a second thread while the
     analyzer works on the current one (decompression and Arrow's CSV reader release the
     GIL, so the two overlap on two cores). Objects still reach the buffer one at a time, in
-    the same order: the decisions are the same either way."""
+    the same order: the decisions are the same either way.
+
+    ``join``: ``"on"``, ``"off"``, or ``"auto"`` (on when the keys name a web ACL's log and an
+    ALB or CloudFront log: see the module docstring); its counts are ``stats["join"]``."""
     stats = {"objects": 0, "bytes_read": 0, "malformed": {}, "formats": {}, "rows_parsed": 0}
     parse_s = [0.0]
     objects = replay_order(
         o for uri in inputs for o in iter_objects(uri, endpoint_url=endpoint_url)
     )
     buffer = ReplayBuffer(buffer_rows, Counter(log_family(o.key) for o in objects))
+    joiner = RequestJoin() if _joins(join, objects) else None
 
     def parse(obj: SourceObject) -> ParseResult:
         t0 = timer()
@@ -173,15 +184,29 @@ def replay(
             stats["formats"][res.format] = stats["formats"].get(res.format, 0) + 1
             for reason, n in res.malformed.items():
                 stats["malformed"][reason] = stats["malformed"].get(reason, 0) + n
-            for table in buffer.push(res.table, log_family(obj.key)):
-                feed(analyzer, table)
+            table = res.table if joiner is None else joiner.feed(res.table)
+            for ready in buffer.push(table, log_family(obj.key)):
+                feed(analyzer, ready)
             bar.update(1)
+        if joiner is not None:
+            for ready in buffer.push(joiner.flush()):
+                feed(analyzer, ready)
+            stats["join"] = vars(joiner.counts)
         for table in buffer.drain():
             feed(analyzer, table)
     analyzer.finish()
     stats["peak_buffered_rows"] = buffer.peak_rows
     stats["parse_s"] = round(parse_s[0], 4)
     return stats
+
+
+def _joins(join: str, objects: list[SourceObject]) -> bool:
+    if join not in ("auto", "on", "off"):
+        raise ValueError(f"join must be auto, on or off, not {join!r}")
+    if join != "auto":
+        return join == "on"
+    formats = {detect_from_key(o.key) for o in objects}
+    return WAF in formats and bool(formats & {ALB, CLOUDFRONT})
 
 
 def _parsed(

@@ -47,6 +47,10 @@ def register(subparsers: Any) -> None:
                    help="the engine's settings TOML (its [detection] table; default: "
                    "$WAFSMITH_CONFIG), or detection settings at the top level + [policy]")
     p.add_argument("--endpoint-url", help="S3 endpoint (e.g. a moto server)")
+    p.add_argument("--join", choices=["auto", "on", "off"], default="auto",
+                   help="pair a web ACL's log with the ALB's or CloudFront's log of the same "
+                        "requests by request id, so WAF records get their status (auto: when "
+                        "the keys are AWS's log paths of both)")  # fmt: skip
     p.add_argument("--engine", choices=["single", "spark"], default="single",
                    help="single process (default) or a Spark job (needs the `spark` extra)")
     p.add_argument("--master", help="Spark master URL (default local[*]; spark://..., yarn)")
@@ -150,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
             result, input_stats = analyze_spark(args, cfg, policy)
         else:
             analyzer = Analyzer(cfg, policy=policy)
-            input_stats = replay(args.inputs, args.format, args.endpoint_url, analyzer)
+            input_stats = replay(
+                args.inputs, args.format, args.endpoint_url, analyzer, join=args.join
+            )
             result = analyzer.result()
     except WafsmithError as exc:
         print(f"wafsmith analyze: {exc}", file=sys.stderr)
