@@ -136,6 +136,9 @@ def model_line(status: dict | None) -> str:
 
 def analyze_spark(args: argparse.Namespace, cfg: AnalysisConfig, policy: ProposalConfig):
     """The same replay as a Spark job (``engine.spark.batch``)."""
+    if args.join == "on":
+        raise ConfigError("--engine spark does not join WAF and ALB/CloudFront logs yet: "
+                          "use the single engine for --join on")  # fmt: skip
     try:
         from engine.spark.batch import SparkJobOptions, analyze_on_spark
         from engine.spark.session import spark_session
