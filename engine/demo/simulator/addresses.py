@@ -173,3 +173,13 @@ class AddressAllocator:
             if ip not in self._used_ips:
                 self._used_ips.add(ip)
                 return ip
+
+
+def address_in_64(rng: np.random.Generator, net: int, alloc) -> str:
+    """A fresh random address (random interface id) in the /64 ``net``, not yet handed out."""
+    while True:
+        iid = int(rng.integers(1, 2**62)) | (int(rng.integers(0, 4)) << 62)  # random IID
+        ip = str(ipaddress.IPv6Address(net | iid))
+        if ip not in alloc._used_ips:
+            alloc._used_ips.add(ip)
+            return ip

@@ -22,7 +22,7 @@ import ipaddress
 import numpy as np
 
 from engine.demo.simulator import benign
-from engine.demo.simulator.addresses import RESIDENTIAL_FIRST
+from engine.demo.simulator.addresses import RESIDENTIAL_FIRST, address_in_64
 from engine.demo.simulator.config import SecondWave
 from engine.demo.simulator.stream import Profile, StreamBuilder
 
@@ -53,13 +53,11 @@ def add(
     who: dict[str, tuple[str, str, str | None, int]] = {}
     if wave.cgnat_addresses:
         who.update(_cgnat(b, alloc, wave, t0, t1))
-    from engine.demo.simulator.populations import _in_64  # one address helper for both
-
     rng = b.rng
     for _ in range(wave.ipv6_site56s):
         for net in _64s_of_new_56(rng, alloc, int(rng.integers(2, 5))):
             for _device in range(int(rng.integers(1, 5))):
-                ip = _in_64(rng, net, alloc)
+                ip = address_in_64(rng, net, alloc)
                 benign.browser(b, prof, ip, t0, t1)
                 who[ip] = ("benign", "ipv6_site56", None, 1)
     for n in range(wave.ipv6_56_rotators):
@@ -69,7 +67,7 @@ def add(
         attempts = int(rng.integers(200, 400))
         times = np.sort(rng.integers(s0, min(t1, s0 + 900_000), size=attempts))
         for t in times:  # every attempt from a fresh address in one of the /56's /64s
-            ip = _in_64(rng, nets[int(rng.integers(len(nets)))], alloc)
+            ip = address_in_64(rng, nets[int(rng.integers(len(nets)))], alloc)
             b.add(ip, np.array([t]), np.array(["/login"], dtype=object), status=401,
                   method="POST", ua=STUFFER_UA, country="US")  # fmt: skip
             who[ip] = ("attack", "ipv6_56_rotating_stuffing", cid, 1)

@@ -26,6 +26,7 @@ import ipaddress
 import numpy as np
 
 from engine.demo.simulator import benign, netagg
+from engine.demo.simulator.addresses import address_in_64
 from engine.demo.simulator.config import SecondWave
 from engine.demo.simulator.stream import Profile, StreamBuilder
 
@@ -70,14 +71,14 @@ def add(
     for _ in range(wave.ipv6_households):
         net = _new_64(rng, alloc)
         for _device in range(int(rng.integers(2, 6))):
-            ip = _in_64(rng, net, alloc)
+            ip = address_in_64(rng, net, alloc)
             benign.browser(b, prof, ip, t0, t1)
             who[ip] = ("benign", "ipv6_household", None, 1)
     for _ in range(wave.ipv6_mobiles):
         net = _new_64(rng, alloc)
         ua = str(prof.user_agents.draw(rng, 1)[0])
         for k in range(int(rng.integers(3, 8))):  # a new address every few minutes
-            ip = _in_64(rng, net, alloc)
+            ip = address_in_64(rng, net, alloc)
             s = t0 + int(k * (t1 - t0) / 8 + rng.integers(0, 60_000))
             benign.browse_session(b, prof, ip, ua, "US", s, min(t1, s + 240_000))
             who[ip] = ("benign", "ipv6_mobile", None, 1)
@@ -88,7 +89,7 @@ def add(
         attempts = int(rng.integers(200, 400))
         times = np.sort(rng.integers(s0, min(t1, s0 + 900_000), size=attempts))
         for t in times:  # every attempt from a fresh address of the /64
-            ip = _in_64(rng, net, alloc)
+            ip = address_in_64(rng, net, alloc)
             b.add(ip, np.array([t]), np.array(["/login"], dtype=object), status=401,
                   method="POST", ua="Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0",
                   country="US")  # fmt: skip
@@ -131,14 +132,5 @@ def _new_64(rng: np.random.Generator, alloc) -> int:
         if key not in alloc._used_ips:
             alloc._used_ips.add(key)
             return net
-
-
-def _in_64(rng: np.random.Generator, net: int, alloc) -> str:
-    while True:
-        iid = int(rng.integers(1, 2**62)) | (int(rng.integers(0, 4)) << 62)  # random IID
-        ip = str(ipaddress.IPv6Address(net | iid))
-        if ip not in alloc._used_ips:
-            alloc._used_ips.add(ip)
-            return ip
 
 
