@@ -25,16 +25,13 @@ import gzip
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 
 from benchmarks.alb_generator import DEFAULT_START, generate_lines
-
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.children import run_child
 
 
 def write_objects(folder: Path, lines: int, objects: int, clients: int) -> int:
@@ -46,23 +43,6 @@ def write_objects(folder: Path, lines: int, objects: int, clients: int) -> int:
         name = f"123456789012_elasticloadbalancing_us-east-1_app.shop.1_{start:%Y%m%dT%H%MZ}.log.gz"
         (folder / name).write_bytes(gzip.compress(body.encode(), compresslevel=6, mtime=0))
     return per * objects
-
-
-def run_child(argv: list[str]) -> dict:
-    """Run a child process; its wall seconds, CPU seconds and peak RSS (MB)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = proc.stdout.read() if proc.stdout else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv} failed with status {status}")
-    return {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
-        "stdout": out.decode(),
-    }
 
 
 # --- child entry points ----------------------------------------------------------------------

@@ -28,7 +28,6 @@ import io
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,13 +37,13 @@ from pathlib import Path
 from isal import igzip
 
 from benchmarks.alb_generator import generate_gzip
+from benchmarks.children import run_child
 from benchmarks.naive_parser import naive
 from engine.core.netaddr import normalize_column
 from engine.parsers import alb, parse_object, slicing, stream
 from engine.parsers.result import Tally
 
 READ = 1 << 20
-REPO = Path(__file__).resolve().parents[1]
 
 
 def floor(data: bytes) -> int:
@@ -93,18 +92,6 @@ def stages(data: bytes) -> dict[str, float]:
             timed("request_split", lambda t=table: alb.split_request(t["request"]))
             timed("to_canonical_total", lambda p=piece: alb.to_canonical(p, tally))
     return {name: round(seconds, 4) for name, seconds in spent.items()}
-
-
-def run_child(argv: list[str]) -> dict[str, float]:
-    """A child process's wall seconds and CPU seconds (user + system, all its threads)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = proc.stderr.read() if proc.stderr else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv} failed with status {status}: {err.decode()[-500:]}")
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
 def processes(data: bytes, repeat: int) -> dict[str, object]:

@@ -20,24 +20,14 @@ from engine.pipeline import AnalysisConfig
 from engine.spark.batch import SparkJobOptions
 from engine.spark.state import client_requests_in_state
 from engine.spark.streaming import SPARK_DIR, BatchSink, start_stream
+from tests.support.spark import wire_bucket
 
 BUCKET = "site-logs"
 
 
 @pytest.fixture()
 def wired(s3, sqs):
-    url = sqs.create_queue(QueueName="objects")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    s3.create_bucket(Bucket=BUCKET)
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET,
-        NotificationConfiguration={
-            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
-        },
-    )
-    return url
+    return wire_bucket(s3, sqs, BUCKET, "objects")
 
 
 def clean_pass(objects) -> dict[str, int]:
