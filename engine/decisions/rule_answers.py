@@ -44,7 +44,7 @@ CAMPAIGN_DETECTORS = ("distributed_stuffing", "login_surge", "distributed_flood"
 
 class RuleAnswerConfig(BaseModel):
     """When a campaign gets a rule instead of (or beside) its address decision, and how the
-    rule is shaped. Thresholds are data: ``[detection.rule_answers]``-style tables load here."""
+    rule is shaped. Thresholds are data: the settings' ``[rule_answers]`` table loads here."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
