@@ -25,6 +25,7 @@ Test hooks (the driver killed mid-batch): ``WAFSMITH_SPARK_HOLD_BATCH=<id>`` and
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 import uuid
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from engine.core.logging import log_event
 from engine.decisions.errors import UnknownDecision
 from engine.decisions.ledger import Ledger
 from engine.decisions.proposals import ProposalConfig
@@ -41,7 +43,12 @@ from engine.spark import partials as wire
 from engine.spark.batch import SparkJobOptions
 from engine.spark.state import DELTA, REPLAY, STATE_CONF, STATE_MINUTES, stateful_partials
 
+log = logging.getLogger("wafsmith.spark")
+
 JOURNAL_DIR = "wafsmith-sqs-journal"
+# How long a stop (SIGTERM) waits for the micro-batch in flight; past it the batch is left
+# uncommitted, as after a crash: the next start replays it from the checkpoint.
+STOP_TIMEOUT_S = 60
 SPARK_DIR = "spark"
 
 
@@ -182,7 +189,8 @@ def run_stream(settings: Any, stop: Any, *, master: str | None = None,
     checkpoint = Path(checkpoint or settings.data_dir / "spark-checkpoint")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.open(settings.resolved_database_url, clock=clock or SYSTEM_CLOCK)
-    spark = spark_session(master, app_name="wafsmith-run", conf=STATE_CONF)
+    conf = {**STATE_CONF, "spark.sql.streaming.stopTimeout": f"{STOP_TIMEOUT_S}s"}
+    spark = spark_session(master, app_name="wafsmith-run", conf=conf)
     endpoint = settings.aws.endpoint_url
     cfg = AnalysisConfig.model_validate(dict(settings.detection))
     hold = os.environ.get("WAFSMITH_SPARK_HOLD_BATCH")
@@ -194,10 +202,17 @@ def run_stream(settings: Any, stop: Any, *, master: str | None = None,
                          checkpoint=checkpoint, endpoint_url=endpoint,
                          visibility_timeout_s=settings.source.visibility_timeout_s,
                          max_objects_per_batch=settings.source.max_objects_per_poll)
+    code = 0
     try:
         while query.isActive and not stop.wait(1.0):
             pass
     finally:
-        query.stop()
-        ledger.close()
-    return 0
+        try:
+            query.stop()  # the batch in flight finishes (at most STOP_TIMEOUT_S) and commits
+        except Exception as exc:  # py4j / Spark's timeout: logged, exit 1, replayed at restart
+            log_event(log, "spark_stop_failed", level=logging.ERROR, error=str(exc)[:500])
+            code = 1
+        finally:
+            ledger.close()
+            spark.stop()  # the JVM, its Python workers and the callback server go with it
+    return code

@@ -97,11 +97,19 @@ def test_wafsmith_run_engine_spark_streams_into_the_ledger(s3, wired, aws_endpoi
         f'[aws]\nendpoint_url = "{aws_endpoint}"\n'
         f'[source]\nkind = "sqs"\nqueue_url = "{wired}"\n'
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "--config", str(config), "--no-api",
-         "--engine", "spark", "--master", "local[1]"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    # stderr to a file, not a pipe: the driver's JVM logs freely, and a pipe nobody drains
+    # while the test waits fills up and blocks the engine mid-write (it then never exits).
+    log = tmp_path / "engine.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "run", "--config", str(config), "--no-api",
+             "--engine", "spark", "--master", "local[1]"],
+            stdout=subprocess.DEVNULL, stderr=sink,
+        )
+
+    def tail() -> str:
+        return log.read_text(encoding="utf-8", errors="replace")[-3000:]
+
     ledger = None
     try:
         deadline = time.monotonic() + 480
@@ -112,9 +120,9 @@ def test_wafsmith_run_engine_spark_streams_into_the_ledger(s3, wired, aws_endpoi
                 ledger = ledger or Ledger.open(f"sqlite:///{db}", clock=SYSTEM_CLOCK)
                 if ledger.list(limit=1).total:
                     break
-        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert proc.poll() is None, tail()
         assert ledger is not None and ledger.list(limit=1).total > 0
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=120)
-    assert code == 0
+    assert code == 0, tail()
