@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,7 @@ from engine.detectors.networks import aggregate_v6
 from engine.features import FeatureConfig, FeatureStore, PanePartial
 from engine.schema.decision import Decision
 from engine.schema.features import MODEL_WINDOW_MIN, FeatureFrame, model_matrix
+from engine.schema.request import SOURCE, SOURCE_ALB, SOURCE_CLOUDFRONT, SOURCE_WAF
 from engine.schema.verdict import ClientVerdict
 
 # Receives (model matrix, hostile mask, window end) at every evaluation: the hook through
@@ -59,14 +60,25 @@ BEHIND_CLOUDFRONT_XFF = (
     "the trusted proxies); IP-set rules must match the forwarded address"
 )
 
+WAF_AND_PARTNER_LOGS = (
+    "a web ACL's log and an ALB or CloudFront log arrive unjoined: requests logged by both "
+    "are counted twice (`wafsmith analyze --join on` pairs them by request id; `wafsmith run` "
+    "does not join yet: give each log family its own engine)"
+)
 
-def topology_notices(edge_rows: int, forwarded_rows: int) -> list[str]:
+
+def topology_notices(
+    edge_rows: int, forwarded_rows: int, rows_by_source: Mapping[str, int] | None = None
+) -> list[str]:
     """What an operator must know about where the logs sit (said once, not per row)."""
     out = []
     if edge_rows:
         out.append(BEHIND_CLOUDFRONT_ALB)
     if forwarded_rows:
         out.append(BEHIND_CLOUDFRONT_XFF)
+    by_source = rows_by_source or {}
+    if by_source.get(SOURCE_WAF) and any(by_source.get(s) for s in (SOURCE_ALB, SOURCE_CLOUDFRONT)):
+        out.append(WAF_AND_PARTNER_LOGS)
     return out
 
 
@@ -103,6 +115,9 @@ class Analyzer:
         self.decisions: list[Decision] = []
         self._verdicts: dict[tuple[str, str], ClientVerdict] = {}
         self._secs: Counter[str] = Counter()
+        # rows by log family as they reach the analysis (after any join): a web ACL's log
+        # beside its ALB's or CloudFront's means doubled requests (see topology_notices)
+        self.rows_by_source: Counter[str] = Counter()
         self._peak_state = (0, 0)  # (bytes, active clients) at the peak
         self._peak_window_cache = 0
         self._evaluations = 0
@@ -137,6 +152,9 @@ class Analyzer:
     def feed(self, table: pa.Table) -> list[Decision]:
         """Fold one canonical table in; returns the decisions its closed panes produced."""
         t0 = self.timer()
+        if table.num_rows:
+            for row in pc.value_counts(table.column(SOURCE)).to_pylist():
+                self.rows_by_source[row["values"]] += row["counts"]
         self.store.add(table)  # one columnar pass, however many panes the table spans
         self._secs["features"] += self.timer() - t0
         # Panes close in event-time order; a window ending at pane p reads only panes <= p,
@@ -270,13 +288,15 @@ class Analyzer:
 
     # --- results -----------------------------------------------------------------------
     def notices(self) -> list[str]:
-        return topology_notices(self.store.stats.edge_rows, self.store.stats.forwarded_rows)
+        s = self.store.stats
+        return topology_notices(s.edge_rows, s.forwarded_rows, self.rows_by_source)
 
     def result(self) -> AnalysisResult:
         s = self.store.stats
         peak_bytes, peak_clients = self._peak_state
         stats: dict[str, Any] = {
             "rows": s.rows,
+            "rows_by_source": dict(sorted(self.rows_by_source.items())),
             "cloudfront_edge_rows": s.edge_rows,
             "cloudfront_forwarded_rows": s.forwarded_rows,
             "notices": self.notices(),

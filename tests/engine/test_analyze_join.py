@@ -15,6 +15,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.parsers import parse_object
+from engine.pipeline import WAF_AND_PARTNER_LOGS
 
 FIXTURES = Path(__file__).resolve().parents[2] / "data" / "fixtures" / "join"
 # The fixtures' files under the keys AWS writes them to (ALB access log; web ACL log).
@@ -50,6 +51,8 @@ def test_aws_log_paths_of_both_are_joined_and_stuffing_is_found(tmp_path):
     waf_rows = rows_of("waf-alb.log.gz")
     assert join["matched"] == waf_rows and join["unmatched"] == 0
     assert doc["stats"]["rows"] == waf_rows  # each request once, not once per log
+    assert doc["stats"]["rows_by_source"] == {"waf": waf_rows}
+    assert WAF_AND_PARTNER_LOGS not in doc["stats"]["notices"]
     assert len(stuffers(doc)) == 1
 
 
@@ -74,8 +77,11 @@ def test_keys_without_a_layout_join_on_request(tmp_path, waf_log, partner_log):
     plain = analyze(folder, tmp_path)  # auto: these names say nothing, so no join
     assert "join" not in plain["stats"]
     assert plain["stats"]["rows"] == rows_of(waf_log) + rows_of(partner_log)
+    # every request counted twice, and the operator is told so and how to avoid it
+    assert plain["stats"]["notices"] == [WAF_AND_PARTNER_LOGS]
     joined = analyze(folder, tmp_path, "--join", "on")
     assert joined["stats"]["join"]["matched"] == rows_of(waf_log)
+    assert joined["stats"]["notices"] == []
     assert joined["stats"]["rows"] == rows_of(waf_log)
     assert len(stuffers(joined)) == 1
     off = analyze(folder, tmp_path, "--join", "off")
