@@ -16,15 +16,8 @@ import pytest
 from engine.cli.main import main
 from engine.parsers import parse_object
 from engine.pipeline import WAF_AND_PARTNER_LOGS
-
-FIXTURES = Path(__file__).resolve().parents[2] / "data" / "fixtures" / "join"
-# The fixtures' files under the keys AWS writes them to (ALB access log; web ACL log).
-AWS_KEYS = {
-    "alb.log.gz": "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/03/02/"
-    "123456789012_elasticloadbalancing_us-east-1_app.shop.1_20260302T1000Z_10.0.0.1_x.log.gz",
-    "waf-alb.log.gz": "AWSLogs/123456789012/WAFLogs/us-east-1/shop-acl/2026/03/02/10/00/"
-    "123456789012_waflogs_us-east-1_shop-acl_20260302T1000Z_x.log.gz",
-}
+from tests.support.join import AWS_KEYS
+from tests.support.join import JOIN_FIXTURES as FIXTURES
 
 
 def analyze(folder: Path, tmp_path: Path, *flags: str) -> dict:

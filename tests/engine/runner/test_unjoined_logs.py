@@ -5,20 +5,13 @@ the status says so, so the operator can split the families before trusting the f
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from engine.core.clock import FakeClock
 from engine.pipeline import WAF_AND_PARTNER_LOGS
 from engine.status import EngineStatus, read
+from tests.support.join import AWS_KEYS as KEYS
+from tests.support.join import JOIN_FIXTURES as JOIN
 from tests.support.runner import START, drain, make_runner
-
-JOIN = Path(__file__).resolve().parents[3] / "data" / "fixtures" / "join"
-KEYS = {
-    "alb.log.gz": "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/03/02/"
-    "123456789012_elasticloadbalancing_us-east-1_app.shop.1_20260302T1000Z_10.0.0.1_x.log.gz",
-    "waf-alb.log.gz": "AWSLogs/123456789012/WAFLogs/us-east-1/shop-acl/2026/03/02/10/00/"
-    "123456789012_waflogs_us-east-1_shop-acl_20260302T1000Z_x.log.gz",
-}
 
 
 def test_status_says_when_waf_and_alb_logs_arrive_unjoined(demo_aws, s3, tmp_path):
