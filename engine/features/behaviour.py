@@ -48,8 +48,10 @@ def signals(
     pidx: np.ndarray,
     login_post: np.ndarray,
     status: np.ndarray,
+    path_h: np.ndarray,
 ) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Per-row counter columns (``COUNTERS``) and (mask, hash) sets (``DISTINCT``)."""
+    """Per-row counter columns (``COUNTERS``) and (mask, hash) sets (``DISTINCT``);
+    ``path_h`` is each row's hash in the ``path`` distinct family."""
     n = len(ts)
     order = np.lexsort((ts, client_idx))
     prev = np.full(n, -1, dtype=np.int64)  # each row's predecessor of the same client
@@ -71,9 +73,12 @@ def signals(
     gaps = np.where(has_prev, ts - ts[p], 0) // GAP_QUANTUM_MS
     gap_h = _mix32(gaps.astype(np.uint64), np.uint64(0x9E3779B97F4A7C15))
 
-    # path + query: hashed per unique path and per unique query, combined per row
+    # path + query: hashed per unique path and per unique query, combined per row. A row
+    # without a query keeps its path hash, so a client that sends none has the very same
+    # bottom-k set in both families and exactly one variant per path (no estimator noise).
     quniq, qidx = _encode(table.column(R.QUERY))
-    target_h = _mix32(hash64(plow)[pidx], hash64(quniq)[qidx])
+    has_query = pc.not_equal(quniq, "").to_numpy(zero_copy_only=False)[qidx]
+    target_h = np.where(has_query, _mix32(hash64(plow)[pidx], hash64(quniq)[qidx]), path_h)
 
     dur = pc.fill_null(table.column(R.DURATION_MS), 0.0).to_numpy(zero_copy_only=False)
     dur = np.clip(np.nan_to_num(dur.astype(np.float64)), 0.0, DURATION_CAP_MS)
@@ -118,6 +123,9 @@ def features(col: dict[str, np.ndarray], est: dict[str, np.ndarray], req: np.nda
         F.ID_STEP_FRAC: col["id_step"] / safe,
         F.GAP_REPEAT: np.maximum(req - 1.0, 0.0) / np.maximum(est["gap"], 1.0),
         F.TARGET_DISTINCT_FRAC: est["target"] / safe,
+        # a cache buster's fresh query on every request of a few pages: hundreds of variants
+        # of each path, where a browser's paths carry one query or none
+        F.QUERY_VARIANTS_PER_PATH: est["target"] / np.maximum(est["path"], 1.0),
         F.LOGIN_SUCCESS_COUNT: col["login_ok"],
         F.SLOW_REQ_FRAC: col["slow"] / safe,
         F.DURATION_MEAN_MS: 10.0 * col["dur_10ms"] / safe,

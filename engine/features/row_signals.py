@@ -183,7 +183,7 @@ def row_signals(
         "fingerprint": (np.ones(n, dtype=bool), fingerprint),
     }
     b_counts, b_hashes = behaviour.signals(
-        table, ts, cidx, plow, pidx, login_post, status.astype(np.int64)
+        table, ts, cidx, plow, pidx, login_post, status.astype(np.int64), path_h
     )
     for name, values in b_counts.items():
         cnt[:, C[name]] = values

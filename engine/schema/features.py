@@ -81,6 +81,7 @@ WAF_ACTED_FRAC = "waf_acted_frac"
 ID_STEP_FRAC = "id_step_frac"  # share of requests walking a numeric id up by 1-3
 GAP_REPEAT = "gap_repeat"  # inter-arrival gaps per distinct gap (100 ms): metronome > 10
 TARGET_DISTINCT_FRAC = "target_distinct_frac"  # distinct path+query per request
+QUERY_VARIANTS_PER_PATH = "query_variants_per_path"  # distinct path+query per distinct path
 LOGIN_SUCCESS_COUNT = "login_success_count"  # successful login POSTs
 SLOW_REQ_FRAC = "slow_req_frac"  # share of requests processed for 5 s or more
 DURATION_MEAN_MS = "duration_mean_ms"  # mean processing time
@@ -143,6 +144,7 @@ ALL_FEATURES: tuple[str, ...] = (
     ID_STEP_FRAC,
     GAP_REPEAT,
     TARGET_DISTINCT_FRAC,
+    QUERY_VARIANTS_PER_PATH,
     LOGIN_SUCCESS_COUNT,
     SLOW_REQ_FRAC,
     DURATION_MEAN_MS,
@@ -219,7 +221,7 @@ def key_pairs(keys: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 # --- the model feature spec and its artifact -----------------------------------------------
-SPEC_VERSION = 2
+SPEC_VERSION = 3
 MODEL_WINDOW_MIN = 15
 MODEL_ARTIFACT_NAME = "iforest"  # <directory>/iforest.joblib + iforest.json (the model card)
 MODEL_ARTIFACT_FORMAT = "wafsmith-iforest/1"
@@ -251,6 +253,7 @@ MODEL_FEATURES: tuple[tuple[str, str], ...] = (
     (ID_STEP_FRAC, "raw"),
     (GAP_REPEAT, "log1p"),
     (TARGET_DISTINCT_FRAC, "raw"),
+    (QUERY_VARIANTS_PER_PATH, "log1p"),
     (QUERY_FRAC, "raw"),
     (ASSET_FRAC, "raw"),
     (LOGIN_SUCCESS_COUNT, "log1p"),

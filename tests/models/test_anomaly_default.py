@@ -42,7 +42,13 @@ def test_analysis_bootstraps_the_model_and_flags_the_odd_client():
 
     flagged = {v.client for v in res.verdicts if v.detector == "anomaly"}
     assert ODD in flagged
-    assert len(flagged - {ODD}) <= 1  # of 160 browsers, at most one looks odd to it
+    # Of 160 browsers, at most two look odd to it: the busiest (50-60 requests against a
+    # training range up to ~52) sit at the forest's edge, and which of them cross 0.55 depends
+    # on the trees (spec v2 flagged one, v3 — one more feature, other random splits — two).
+    # None of them goes further than counting: the policy challenges from 0.6.
+    browsers = flagged - {ODD}
+    assert len(browsers) <= 2
+    assert all(d.action is Action.COUNT for d in res.decisions if d.client in browsers)
     v = next(v for v in res.verdicts if v.client == ODD and v.detector == "anomaly")
     # Explained in the feature's own units, beside the baseline's median.
     assert any("against a baseline median of" in r and "robust z" in r for r in v.reasons[1:])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from engine.features import FeatureConfig, FeatureStore
 from engine.schema import features as F
 from tests.support.traffic import Traffic
@@ -238,3 +241,33 @@ def test_rows_for_a_pane_the_watermark_closed_stay_late_and_do_not_reopen_it():
     store.add(Traffic().add("10.0.0.9", 20).table())
     assert store.stats.late_rows == 1
     assert store.closable(final=True) == [first + 1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(paths=st.lists(st.integers(0, 400), min_size=1, max_size=120))
+def test_a_client_without_queries_has_exactly_one_variant_per_path(paths):
+    """However many distinct paths (beyond the bottom-k size), a client that sends no query
+    string shows exactly one path+query variant per path: no estimator noise the anomaly
+    model could mistake for cache busting."""
+    tr = Traffic()
+    for i, p in enumerate(paths):
+        tr.add("198.51.100.7", 1 + i * 0.4, f"/article/{p}")
+    store = FeatureStore(FeatureConfig(allowed_lateness_s=0))
+    store.add(tr.table())
+    assert frame_of(close_all(store), 60, "198.51.100.7")[F.QUERY_VARIANTS_PER_PATH] == 1.0
+
+
+def test_a_cache_buster_shows_many_query_variants_per_path_and_a_searcher_few():
+    tr = Traffic(6)
+    for i in range(120):  # a fresh random query on one of five pages, every request
+        tr.add("203.0.113.50", 2 + i * 0.4, f"/page/{i % 5}", query=f"cb={i * 7919:x}")
+    tr.browser("198.51.100.8", 0, 50, pages=10)
+    for i in range(8):  # a human typing searches between pages
+        tr.add("198.51.100.8", 3 + i * 6, "/search", query=f"q=term{i}")
+    store = FeatureStore(FeatureConfig(allowed_lateness_s=0))
+    store.add(tr.table())
+    snap = close_all(store)
+    buster = frame_of(snap, 60, "203.0.113.50")[F.QUERY_VARIANTS_PER_PATH]
+    searcher = frame_of(snap, 60, "198.51.100.8")[F.QUERY_VARIANTS_PER_PATH]
+    assert buster > 10  # ~24 variants of each of its 5 pages (a bottom-16 estimate)
+    assert 1.0 < searcher < 3.0
