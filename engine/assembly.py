@@ -8,13 +8,17 @@ The enforcement side (compiler config, reconciler) is built by ``engine.enforcem
 from __future__ import annotations
 
 import importlib
+import json
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from engine.core.clock import Clock
 from engine.core.errors import ConfigError
+from engine.core.logging import log_event
 from engine.decisions import Ledger
+from engine.schema.features import SPEC_HASH, SPEC_HASH_KEY
 from engine.settings import Settings
 from engine.sources import SOURCE_CONFIGS, ProcessedStore, Source
 
@@ -66,6 +70,31 @@ def build_trainer(settings: Settings, *, clock: Clock) -> Any:
 
 def model_directory(settings: Settings) -> Path:
     return settings.model.directory or settings.data_dir / "models"
+
+
+def set_aside_stale_artifact(artifact: Path) -> Path | None:
+    """Move the online trainer's own artifact aside when it was built for another feature
+    spec (an upgrade changed the features): the engine then starts, scores with the starter
+    model and refits from the stream, instead of refusing to start on a file it wrote itself.
+    The old files keep their bytes under ``<name>.spec-<hash>``; returns the card's new path,
+    or None when there was nothing to set aside. A card that cannot be read is left alone
+    (the detector's loader refuses it, naming the file)."""
+    card_path = artifact.with_suffix(".json")
+    try:
+        built_for = json.loads(card_path.read_text(encoding="utf-8")).get(SPEC_HASH_KEY)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if built_for == SPEC_HASH:
+        return None
+    suffix = f".spec-{built_for}"
+    for path in (artifact, card_path):
+        if path.exists():
+            path.replace(path.with_name(path.name + suffix))
+    log_event(
+        logging.getLogger("wafsmith.engine"), "model_artifact_set_aside", level=logging.WARNING,
+        artifact=str(artifact), built_for_spec=built_for, engine_spec=SPEC_HASH,
+    )  # fmt: skip
+    return card_path.with_name(card_path.name + suffix)
 
 
 class LedgerOffences:

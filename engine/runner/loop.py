@@ -24,7 +24,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from engine.assembly import LedgerOffences, build_source, build_trainer, model_directory
+from engine.assembly import (
+    LedgerOffences,
+    build_source,
+    build_trainer,
+    model_directory,
+    set_aside_stale_artifact,
+)
 from engine.core.backoff import Backoff
 from engine.core.clock import Clock
 from engine.core.errors import ConfigError
@@ -165,6 +171,7 @@ class EngineRunner:
         detection_doc = dict(settings.detection)
         if settings.model.enabled:  # score with what the online trainer writes
             artifact = model_directory(settings) / f"{F.MODEL_ARTIFACT_NAME}.joblib"
+            set_aside_stale_artifact(artifact)  # its own file, from before a spec upgrade
             detection_doc["anomaly"] = {
                 **detection_doc.get("anomaly", {}),
                 "enabled": True,

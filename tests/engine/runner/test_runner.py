@@ -251,6 +251,36 @@ def test_the_isolation_forest_is_trained_online_and_reported(demo_aws, s3, tmp_p
     runner.close()
 
 
+def test_an_artifact_of_another_feature_spec_is_set_aside_and_the_engine_starts(
+    demo_aws, tmp_path
+):
+    """After an upgrade that changed the features, the online trainer's own artifact of the
+    old spec must not stop the engine: it is kept aside and the starter scores meanwhile."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "iforest.joblib").write_bytes(b"an artifact of spec v2")
+    (models / "iforest.json").write_text(json.dumps({"feature_spec_hash": "85d1349bbe4d3a87"}))
+    settings = Settings(
+        data_dir=tmp_path,
+        aws={"endpoint_url": demo_aws.endpoint_url, "region": demo_aws.region},
+        source={"kind": "sqs", "queue_url": demo_aws.queue_url, "wait_time_s": 0},
+        enforcement={"mode": "dry_run", "web_acl_name": demo_aws.web_acl_name},
+        model={"enabled": True},
+    )
+    runner = EngineRunner.from_settings(
+        settings, clock=FakeClock(START), shield=RecordingShieldFake()
+    )
+    assert sorted(p.name for p in models.iterdir()) == [
+        "iforest.joblib.spec-85d1349bbe4d3a87", "iforest.json.spec-85d1349bbe4d3a87"
+    ]
+    assert (models / "iforest.joblib.spec-85d1349bbe4d3a87").read_bytes() == (
+        b"an artifact of spec v2"
+    )
+    runner.publish_status(force=True)
+    assert read(runner.ledger, EngineStatus).record.model.source == "starter model"
+    runner.close()
+
+
 def test_an_idle_source_closes_the_newest_pane_and_its_flood_is_blocked(
     demo_aws, s3, wafv2, tmp_path
 ):
