@@ -113,6 +113,7 @@ def aggregate_objects(
         "bytes_read": 0,
         "malformed": Counter(),
         "formats": Counter(),
+        "rows_by_source": Counter(),  # the log families the analysis sees (its notices)
     }
     client = None
     tables = []
@@ -129,6 +130,7 @@ def aggregate_objects(
         stats["formats"][res.format] += 1
         stats["malformed"].update(res.malformed)
         if res.rows:
+            stats["rows_by_source"][res.format] += res.rows
             tables.append(res.table)
     t1 = time.perf_counter()
     store = FeatureStore(features)
@@ -255,6 +257,7 @@ def analyze_on_spark(
     stats, panes = merged_partials(spark, inputs, cfg.features, opts)
     t1 = time.perf_counter()
     analyzer = Analyzer(cfg, policy=policy)
+    analyzer.rows_by_source.update(stats.get("rows_by_source", {}))
     for _pane, blobs in panes:
         analyzer.feed_partials([wire.fold(map(wire.loads, blobs), k, per_client)])
     analyzer.finish()
