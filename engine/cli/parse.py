@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
@@ -75,14 +76,18 @@ class Summary:
             self.poison.append({"uri": uri, "reason": result.poison, "error": result.error})
         self.rows_by_format[result.format] += result.rows
         self.objects_by_format[result.format] += 1
-        if result.rows:
-            span = pc.min_max(result.table.column(EVENT_TIME)).as_py()
-            self.start = min(filter(None, (self.start, span["min"])))
-            self.end = max(filter(None, (self.end, span["max"])))
+        if result.table.num_rows:  # rows kept in the result rather than handed to note_rows
+            self.note_rows(result.table)
         for bad in result.bad_samples[: self.max_samples - len(self.bad_samples)]:
             self.bad_samples.append(
                 {"uri": uri, "line_no": bad.line_no, "reason": bad.reason, "text": bad.text}
             )
+
+    def note_rows(self, table: pa.Table) -> None:
+        """Widen the event-time range to cover ``table`` (one parsed block's rows)."""
+        span = pc.min_max(table.column(EVENT_TIME)).as_py()
+        self.start = min(filter(None, (self.start, span["min"])))
+        self.end = max(filter(None, (self.end, span["max"])))
 
     @property
     def lines(self) -> int:
@@ -192,6 +197,12 @@ def _run(args: argparse.Namespace, clock: Clock) -> int:
 
         writer = pq.ParquetWriter(args.out, REQUEST_SCHEMA)
     started, cpu_started = clock.monotonic(), time.process_time()
+
+    def sink(table: pa.Table) -> None:  # each block's rows, summarised (and written), not kept
+        summary.note_rows(table)
+        if writer is not None:
+            writer.write_table(table)
+
     progress = tqdm(unit="obj", disable=not sys.stderr.isatty(), file=sys.stderr)
     try:
         for uri in args.inputs:
@@ -200,11 +211,9 @@ def _run(args: argparse.Namespace, clock: Clock) -> int:
                     with obj.open() as stream:
                         result = parse_object(
                             stream, fmt=args.format, key=obj.key,
-                            max_bad_samples=args.max_bad_samples, limits=limits,
+                            max_bad_samples=args.max_bad_samples, limits=limits, sink=sink,
                         )  # fmt: skip
                     summary.add(obj.uri, result)
-                    if writer is not None and result.rows:
-                        writer.write_table(result.table)
                     progress.update(1)
                     progress.set_postfix(rows=summary.rows, refresh=False)
             except SourceError as exc:
