@@ -31,12 +31,11 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm import tqdm
 
 from engine.cli.output import nothing_parsed
 from engine.core.clock import SYSTEM_CLOCK, Clock
@@ -85,9 +84,12 @@ class Summary:
 
     def note_rows(self, table: pa.Table) -> None:
         """Widen the event-time range to cover ``table`` (one parsed block's rows)."""
-        span = pc.min_max(table.column(EVENT_TIME)).as_py()
-        self.start = min(filter(None, (self.start, span["min"])))
-        self.end = max(filter(None, (self.end, span["max"])))
+        span = pc.min_max(table.column(EVENT_TIME).cast(pa.int64())).as_py()
+        if span["min"] is None:
+            return
+        first, last = _instant(span["min"]), _instant(span["max"])
+        self.start = first if self.start is None else min(self.start, first)
+        self.end = last if self.end is None else max(self.end, last)
 
     @property
     def lines(self) -> int:
@@ -120,6 +122,17 @@ class Summary:
         if out:
             doc["out"] = out
         return doc
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECONDS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
+_TICK = _MICROSECONDS[REQUEST_SCHEMA.field(EVENT_TIME).type.unit]  # microseconds per tick
+
+
+def _instant(ticks: int) -> datetime:
+    """An event-time value (ticks since the epoch, UTC) as a datetime: built here rather than
+    by pyarrow's ``as_py``, which imports a time-zone database on first use."""
+    return _EPOCH + timedelta(microseconds=ticks * _TICK)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -183,6 +196,16 @@ def without_pandas() -> Iterator[None]:
         sys.meta_path.remove(_NoPandas)  # type: ignore[arg-type]
 
 
+def _progress_bar() -> Any:
+    """A tqdm bar on stderr when it is a terminal, else None: tqdm is imported only then
+    (a dozen milliseconds of start-up that a piped or scheduled run never shows)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(unit="obj", file=sys.stderr)
+
+
 def run(args: argparse.Namespace, clock: Clock = SYSTEM_CLOCK) -> int:
     with without_pandas():
         return _run(args, clock)
@@ -203,7 +226,7 @@ def _run(args: argparse.Namespace, clock: Clock) -> int:
         if writer is not None:
             writer.write_table(table)
 
-    progress = tqdm(unit="obj", disable=not sys.stderr.isatty(), file=sys.stderr)
+    progress = _progress_bar()
     try:
         for uri in args.inputs:
             try:
@@ -214,12 +237,14 @@ def _run(args: argparse.Namespace, clock: Clock) -> int:
                             max_bad_samples=args.max_bad_samples, limits=limits, sink=sink,
                         )  # fmt: skip
                     summary.add(obj.uri, result)
-                    progress.update(1)
-                    progress.set_postfix(rows=summary.rows, refresh=False)
+                    if progress is not None:
+                        progress.update(1)
+                        progress.set_postfix(rows=summary.rows, refresh=False)
             except SourceError as exc:
                 summary.errors.append({"input": uri, "error": str(exc)})
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
         if writer is not None:
             writer.close()
     seconds = clock.monotonic() - started
