@@ -31,8 +31,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from isal import igzip
 
@@ -41,9 +42,11 @@ from benchmarks.children import run_child
 from benchmarks.naive_parser import naive
 from engine.core.netaddr import normalize_column
 from engine.parsers import alb, parse_object, slicing, stream
+from engine.parsers.arrays import is_utf8
 from engine.parsers.result import Tally
 
 READ = 1 << 20
+T = TypeVar("T")
 
 
 def floor(data: bytes) -> int:
@@ -61,24 +64,44 @@ def wafsmith(data: bytes) -> int:
 
 
 def stages(data: bytes) -> dict[str, float]:
-    """CPU seconds of each stage of wafsmith's ALB parse, run one after the other on one
-    thread (in ``parse_object`` decompression overlaps parsing on a second thread)."""
+    """CPU seconds of each stage of wafsmith's ALB parse, on one thread (in ``parse_object``
+    decompression overlaps parsing on a second thread).
+
+    Streamed block by block as ``parse_object`` does, so each stage works on memory the last
+    block freed: materialising every block first would charge the page faults of the whole
+    decompressed object to decompression and splitting. A stage's time excludes the stages
+    it pulls from (splitting excludes the decompression it waits on).
+    """
     spent: dict[str, float] = {}
+
+    def add(name: str, seconds: float) -> None:
+        spent[name] = spent.get(name, 0.0) + seconds
 
     def timed(name: str, fn: Callable[[], object]) -> object:
         t0 = time.process_time()
         out = fn()
-        spent[name] = spent.get(name, 0.0) + time.process_time() - t0
+        add(name, time.process_time() - t0)
         return out
 
+    def pulled(name: str, items: Iterator[T], inner: str | None = None) -> Iterator[T]:
+        """``items``, the time of each ``next`` charged to ``name`` (less ``inner``'s share)."""
+        while True:
+            before = spent.get(inner, 0.0) if inner else 0.0
+            t0 = time.process_time()
+            item = next(items, None)
+            took = time.process_time() - t0
+            add(name, took - ((spent.get(inner, 0.0) - before) if inner else 0.0))
+            if item is None:
+                return
+            yield item
+
     tally = Tally()
-    chunks = timed("decompress", lambda: list(stream.iter_decompressed(data, tally)))
-    blocks = timed(
-        "split_blocks", lambda: list(stream.iter_numbered_blocks(iter(chunks)))
-    )
+    chunks = pulled("decompress", stream.iter_decompressed(data, tally))
+    blocks = pulled("split_blocks", stream.iter_numbered_blocks(chunks), inner="decompress")
     parser = alb.AlbParser(tally)
     for block in blocks:
         width = parser._width(block.data)
+        timed("tokenize_csv_utf8_part", lambda b=block: is_utf8(b.data))
         pieces = timed(
             "tokenize_csv",
             lambda b=block, w=width: parser.reader.read_block(b.data, b.first_line, w, b.lines),

@@ -26,16 +26,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+# Parsing does no linear algebra: when this module loads numpy (through pyarrow), OpenBLAS
+# need not start its thread pool, which costs ~0.06 s of CPU at every ``wafsmith parse``.
+# Only when numpy is not loaded yet, and never over a value the user set.
+if "numpy" not in sys.modules:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm import tqdm
 
 from engine.cli.output import nothing_parsed
 from engine.core.clock import SYSTEM_CLOCK, Clock
@@ -75,14 +82,21 @@ class Summary:
             self.poison.append({"uri": uri, "reason": result.poison, "error": result.error})
         self.rows_by_format[result.format] += result.rows
         self.objects_by_format[result.format] += 1
-        if result.rows:
-            span = pc.min_max(result.table.column(EVENT_TIME)).as_py()
-            self.start = min(filter(None, (self.start, span["min"])))
-            self.end = max(filter(None, (self.end, span["max"])))
+        if result.table.num_rows:  # rows kept in the result rather than handed to note_rows
+            self.note_rows(result.table)
         for bad in result.bad_samples[: self.max_samples - len(self.bad_samples)]:
             self.bad_samples.append(
                 {"uri": uri, "line_no": bad.line_no, "reason": bad.reason, "text": bad.text}
             )
+
+    def note_rows(self, table: pa.Table) -> None:
+        """Widen the event-time range to cover ``table`` (one parsed block's rows)."""
+        span = pc.min_max(table.column(EVENT_TIME).cast(pa.int64())).as_py()
+        if span["min"] is None:
+            return
+        first, last = _instant(span["min"]), _instant(span["max"])
+        self.start = first if self.start is None else min(self.start, first)
+        self.end = last if self.end is None else max(self.end, last)
 
     @property
     def lines(self) -> int:
@@ -115,6 +129,17 @@ class Summary:
         if out:
             doc["out"] = out
         return doc
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECONDS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
+_TICK = _MICROSECONDS[REQUEST_SCHEMA.field(EVENT_TIME).type.unit]  # microseconds per tick
+
+
+def _instant(ticks: int) -> datetime:
+    """An event-time value (ticks since the epoch, UTC) as a datetime: built here rather than
+    by pyarrow's ``as_py``, which imports a time-zone database on first use."""
+    return _EPOCH + timedelta(microseconds=ticks * _TICK)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -178,6 +203,16 @@ def without_pandas() -> Iterator[None]:
         sys.meta_path.remove(_NoPandas)  # type: ignore[arg-type]
 
 
+def _progress_bar() -> Any:
+    """A tqdm bar on stderr when it is a terminal, else None: tqdm is imported only then
+    (a dozen milliseconds of start-up that a piped or scheduled run never shows)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(unit="obj", file=sys.stderr)
+
+
 def run(args: argparse.Namespace, clock: Clock = SYSTEM_CLOCK) -> int:
     with without_pandas():
         return _run(args, clock)
@@ -192,7 +227,13 @@ def _run(args: argparse.Namespace, clock: Clock) -> int:
 
         writer = pq.ParquetWriter(args.out, REQUEST_SCHEMA)
     started, cpu_started = clock.monotonic(), time.process_time()
-    progress = tqdm(unit="obj", disable=not sys.stderr.isatty(), file=sys.stderr)
+
+    def sink(table: pa.Table) -> None:  # each block's rows, summarised (and written), not kept
+        summary.note_rows(table)
+        if writer is not None:
+            writer.write_table(table)
+
+    progress = _progress_bar()
     try:
         for uri in args.inputs:
             try:
@@ -200,17 +241,17 @@ def _run(args: argparse.Namespace, clock: Clock) -> int:
                     with obj.open() as stream:
                         result = parse_object(
                             stream, fmt=args.format, key=obj.key,
-                            max_bad_samples=args.max_bad_samples, limits=limits,
+                            max_bad_samples=args.max_bad_samples, limits=limits, sink=sink,
                         )  # fmt: skip
                     summary.add(obj.uri, result)
-                    if writer is not None and result.rows:
-                        writer.write_table(result.table)
-                    progress.update(1)
-                    progress.set_postfix(rows=summary.rows, refresh=False)
+                    if progress is not None:
+                        progress.update(1)
+                        progress.set_postfix(rows=summary.rows, refresh=False)
             except SourceError as exc:
                 summary.errors.append({"input": uri, "error": str(exc)})
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
         if writer is not None:
             writer.close()
     seconds = clock.monotonic() - started

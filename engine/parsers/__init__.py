@@ -17,7 +17,7 @@ read to its end, so the engine can set it aside).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -82,12 +82,18 @@ def parse_object(
     key: str | None = None,
     max_bad_samples: int = 20,
     limits: ParseLimits | None = None,
+    sink: Callable[[pa.Table], None] | None = None,
 ) -> ParseResult:
     """Parse one log object (bytes or a binary stream; gzip is detected by magic bytes).
 
     ``fmt="auto"`` detects the format from the content, then from the S3 ``key`` layout.
     An explicit ``fmt`` must be a registered parser name. ``limits`` caps the decompressed
     bytes read and the length of a line (``object_too_large``, ``line_too_long``).
+
+    With a ``sink``, each block's rows are handed to it as soon as they are parsed, in order,
+    and not kept: ``result.table`` is then empty and ``result.rows`` counts the rows handed
+    over. A caller that only summarises or writes the rows (``wafsmith parse``) so holds a
+    few blocks in memory instead of the whole object.
     """
     tally = Tally(max_samples=max_bad_samples)
     if fmt != "auto":
@@ -98,6 +104,7 @@ def parse_object(
     blocks = prefetch(iter_numbered_blocks(chunks, limits=limits, tally=damage))
     found, seen, error = UNKNOWN, [0], None
     tables: list[pa.Table] = []
+    handed = 0
     try:
         first = next(blocks, None)
         if first is not None:
@@ -107,9 +114,14 @@ def parse_object(
                 _count_unknown(every, tally)
             else:
                 for table in parse_blocks(PARSERS.get(found), every, tally):
-                    if table.num_rows:
+                    if not table.num_rows:
+                        continue
+                    if sink is None:
                         tables.append(table)
-    except ReadFailed as failed:  # the source failed, not the data: the caller may retry
+                    else:
+                        _hand(sink, table)
+                        handed += table.num_rows
+    except (ReadFailed, SinkFailed) as failed:  # not the data's fault: the caller's to handle
         raise failed.__cause__ from None
     except Exception as exc:  # one object's failure, whatever it is: named, counted, kept
         error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -117,12 +129,25 @@ def parse_object(
     finally:
         blocks.close()
     tally.merge(damage)
-    if not tables and not tally.counts:  # nothing but blank, comment or header lines
+    if not tables and not handed and not tally.counts:  # only blank, comment, header lines
         tally.add(EMPTY_OBJECT, 0)
     result = _result(tables, found, tally, seen[0])
+    result.rows += handed
     result.error = error
     result.repaired = {reason: n for reason, n in sorted(tally.repaired.items()) if n}
     return result
+
+
+class SinkFailed(Exception):
+    """The caller's sink raised (``__cause__``): its error, not the object's, so it is not
+    counted as ``poison_object``."""
+
+
+def _hand(sink: Callable[[pa.Table], None], table: pa.Table) -> None:
+    try:
+        sink(table)
+    except Exception as exc:
+        raise SinkFailed(str(exc)) from exc
 
 
 def _measured(first: Block, rest: Iterator[Block], seen: list[int]) -> Iterator[Block]:

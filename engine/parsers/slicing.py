@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 NOT_FOUND = -1
 
@@ -54,6 +55,36 @@ class Column:
     def delimiters(self, wanted: bytes) -> dict[int, np.ndarray]:
         """Positions of each byte of ``wanted`` (one vectorised compare per byte)."""
         return {byte: self.positions(byte) for byte in wanted}
+
+    def first(self, byte: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Per row, the first ``byte`` in ``[lo, hi)``, or ``NOT_FOUND``: what
+        ``first_in(self.positions(byte), lo, hi)`` answers, without listing every occurrence.
+
+        Row *i* is searched by Arrow's ``find_substring`` (memchr-fast, C++) over a binary
+        array laid on the column's own bytes whose row *i* runs from ``lo[i]`` to the next
+        row's start: offsets that only grow, so nothing is copied, and a hit at or past
+        ``hi[i]`` is discarded. A range outside its row (never produced here) is answered
+        the listing way.
+        """
+        n = len(lo)
+        inside = (lo < hi) & (lo >= self.starts) & (hi <= self.ends)
+        start = np.where(inside, lo, self.starts)
+        offsets = np.empty(n + 1, dtype=np.int64)
+        offsets[:-1] = start
+        offsets[-1] = len(self.data)
+        if len(self.data) < 2**31 - 1:
+            kind, offsets = pa.binary(), offsets.astype(np.int32)
+        else:
+            kind = pa.large_binary()
+        spans = pa.Array.from_buffers(
+            kind, n, [None, pa.py_buffer(offsets), pa.py_buffer(self.data)]
+        )  # fmt: skip
+        at = pc.find_substring(spans, pattern=chr(byte)).to_numpy().astype(np.int64)
+        found = np.where(inside & (at >= 0) & (start + at < hi), start + at, NOT_FOUND)
+        odd = (lo < hi) & ~inside
+        if odd.any():
+            found[odd] = first_in(self.positions(byte), lo[odd], hi[odd])
+        return found
 
     def byte_at(self, where: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """The byte at ``where`` (0 where not ``ok`` or out of the row's bounds)."""
@@ -139,20 +170,19 @@ def split_request(values: pa.Array | pa.ChunkedArray) -> dict[str, pa.Array]:
     """
     col = Column.of(values)
     rs, re_, ok = col.starts, col.ends, col.valid
-    found = col.delimiters(b" :/?")
-    spaces, colons = found[ord(" ")], found[ord(":")]
-    sp1, sp2 = first_in(spaces, rs, re_), last_in(spaces, rs, re_)
+    spaces, colons = col.positions(ord(" ")), col.positions(ord(":"))  # for the last ones
+    sp1, sp2 = col.first(ord(" "), rs, re_), last_in(spaces, rs, re_)
     parts = ok & (sp1 >= 0) & (sp2 > sp1)
     us, ue = sp1 + 1, sp2
     url = parts & (ue > us) & ~col.is_dash(us, ue, parts)
-    colon = first_in(colons, us, ue)
+    colon = col.first(ord(":"), us, ue)
     scheme = url & (colon >= 0)
     scheme &= (col.byte_at(colon + 1, scheme) == ord("/")) & (
         col.byte_at(colon + 2, scheme) == ord("/")
     )
     auth = np.where(scheme, colon + 3, us)
-    query_at = first_in(found[ord("?")], auth, ue)
-    slash = first_in(found[ord("/")], auth, np.where(query_at >= 0, query_at, ue))
+    query_at = col.first(ord("?"), auth, ue)
+    slash = col.first(ord("/"), auth, np.where(query_at >= 0, query_at, ue))
     path_lo = np.where(slash >= 0, slash, np.where(query_at >= 0, query_at, ue))
     path_hi = np.where(query_at >= 0, query_at, ue)
     port_colon = last_in(colons, auth, path_lo)

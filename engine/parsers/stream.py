@@ -201,16 +201,18 @@ def iter_numbered_blocks(
             if end < 0:
                 continue
             skipping, chunk = False, chunk[end:]  # keep its newline: an empty line stands in
-        ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
-        if len(ends) and max(open_line + ends[0], int(np.diff(ends).max(initial=1)) - 1) > max_line:
+        first = chunk.find(b"\n")
+        if first >= 0 and _completes_long_line(chunk, first, open_line, max_line):
             # a line completed in this chunk is too long: cut it out of the whole lines held
+            last = chunk.rfind(b"\n")
             whole = _cut_long_lines(
-                b"".join(pending) + chunk[: ends[-1] + 1], max_line, first_line, dropped
+                b"".join(pending) + chunk[: last + 1], max_line, first_line, dropped
             )
             pending, size, open_line = [whole], len(whole), 0
             newlines = count_lines(whole)
-            chunk, ends = chunk[ends[-1] + 1 :], ends[:0]
-        nl = int(ends[-1]) if len(ends) else -1
+            chunk, first = chunk[last + 1 :], -1
+        nl = chunk.rfind(b"\n") if first >= 0 else -1
+        chunk_newlines = count_lines(chunk) if nl >= 0 else 0
         open_line = open_line + len(chunk) if nl < 0 else len(chunk) - nl - 1
         if open_line > max_line:  # the line still open is too long: keep what precedes it
             head = b"".join(pending) + (chunk[: nl + 1] if nl >= 0 else b"")
@@ -225,7 +227,7 @@ def iter_numbered_blocks(
             continue
         pending.append(chunk)
         size += len(chunk)
-        newlines += len(ends)
+        newlines += chunk_newlines
         if size < block_bytes or nl < 0:
             continue  # no line ends in this chunk: keep reading until one does
         pending[-1] = chunk[: nl + 1]
@@ -243,6 +245,28 @@ def iter_numbered_blocks(
             if not block.endswith(b"\n"):
                 block, newlines = block + b"\n", newlines + 1
             yield Block(first_line, block, newlines)
+
+
+WINDOW_CHECK_MIN_LINE = 8 << 10  # below this cap the windows are too many: numpy checks
+
+
+def _completes_long_line(chunk: bytes, first: int, open_line: int, max_line: int) -> bool:
+    """Whether a line ending in ``chunk`` (its first newline at ``first``, ``open_line`` bytes
+    of its first line held before it) is longer than ``max_line``.
+
+    Usually answered by a few ``find`` calls (memchr) instead of listing every newline: if
+    each window of ``max_line // 2`` bytes between the first and last newline holds one, no
+    two consecutive newlines are more than ``max_line - 1`` bytes apart. Otherwise, or for
+    small caps, the longest line is measured exactly.
+    """
+    if open_line + first > max_line:
+        return True
+    if max_line >= WINDOW_CHECK_MIN_LINE:
+        step, last = max_line // 2, chunk.rfind(b"\n")
+        if all(chunk.find(b"\n", at, at + step) >= 0 for at in range(first + 1, last, step)):
+            return False
+    ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+    return int(np.diff(ends).max(initial=1)) - 1 > max_line
 
 
 def _cut_long_lines(text: bytes, max_line: int, first_line: int, dropped) -> bytes:
