@@ -18,7 +18,7 @@ from tests.support.waf import NOW, WEB_ACL
 
 
 @contextmanager
-def approved_blocks(url: str, clients: Iterable[str]) -> Iterator[Ledger]:
+def approved_blocks(url: str, clients: Iterable[str], detector: str = "test") -> Iterator[Ledger]:
     """A ledger at ``url`` holding one approved hour-long block per client, decided at NOW."""
     with Ledger.open(url, clock=FakeClock(NOW)) as opened:
         for client in clients:
@@ -28,7 +28,7 @@ def approved_blocks(url: str, clients: Iterable[str]) -> Iterator[Ledger]:
                     action=Action.BLOCK,
                     ttl_s=3600,
                     score=0.9,
-                    detector="test",
+                    detector=detector,
                     decided_at=NOW,
                 )
             )
