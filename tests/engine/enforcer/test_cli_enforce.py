@@ -15,6 +15,7 @@ from engine.core.clock import FakeClock
 from engine.decisions.ledger import Ledger
 from engine.schema.decision import Action, Decision, Status
 from engine.status import EnforcementStatus, read
+from tests.support.enforcement import approved_blocks
 from tests.support.waf import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
 
 AT = NOW.isoformat()
@@ -142,19 +143,8 @@ def test_enforce_reads_the_ledger_and_marks_decisions_applied(
 ):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     clock = FakeClock(NOW)
-    with Ledger.open(url, clock=clock) as ledger:
-        for client in ("198.51.100.1", "198.51.100.3"):
-            proposal = Decision(
-                client=client,
-                action=Action.BLOCK,
-                ttl_s=3600,
-                score=0.9,
-                detector="cli",
-                decided_at=NOW,
-            )
-            stored = ledger.propose(proposal)
-            assert stored.id is not None
-            ledger.approve(stored.id, by="analyst@example.com")
+    with approved_blocks(url, ("198.51.100.1", "198.51.100.3"), detector="cli"):
+        pass  # written and closed: the command opens the ledger itself
 
     code, summary = _run(
         capsys,

@@ -7,20 +7,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.core.clock import FakeClock
 from engine.decisions.ledger import Ledger
 from engine.enforcement import (
     build_reconciler,
     compiler_config,
-    enforce_once,
     enforcement_mode,
     reconciler_from_settings,
 )
 from engine.enforcer import Mode
-from engine.schema.decision import Action, Decision, Status
+from engine.schema.decision import Status
 from engine.settings import Settings
 from engine.status import EnforcementStatus, read
-from tests.support.waf import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
+from tests.support.enforcement import approved_blocks, enforce_cycle, enforcement_settings
+from tests.support.waf import NOW, acl_body, all_addresses, ip_set_contents
 
 CLIENTS = ("198.51.100.1", "198.51.100.3")
 
@@ -28,46 +27,14 @@ CLIENTS = ("198.51.100.1", "198.51.100.3")
 @pytest.fixture()
 def ledger(tmp_path) -> Iterator[Ledger]:
     """A SQLite ledger holding two approved block decisions."""
-    with Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", clock=FakeClock(NOW)) as opened:
-        for client in CLIENTS:
-            stored = opened.propose(
-                Decision(
-                    client=client,
-                    action=Action.BLOCK,
-                    ttl_s=3600,
-                    score=0.9,
-                    detector="test",
-                    decided_at=NOW,
-                )
-            )
-            assert stored.id is not None
-            opened.approve(stored.id, by="analyst@example.com")
+    with approved_blocks(f"sqlite:///{tmp_path / 'ledger.db'}", CLIENTS) as opened:
         yield opened
-
-
-def _settings(endpoint: str, **enforcement: object) -> Settings:
-    return Settings(
-        aws={"endpoint_url": endpoint}, enforcement={"web_acl_name": WEB_ACL, **enforcement}
-    )
-
-
-def _enforce(ledger: Ledger, settings: Settings, mode: Mode, clock: FakeClock):
-    reconciler = reconciler_from_settings(settings, clock=clock)
-    assert reconciler is not None
-    return enforce_once(
-        ledger.enforceable(NOW),
-        config=compiler_config(settings),
-        reconciler=reconciler,
-        mode=mode,
-        now=NOW,
-        ledger=ledger,
-    )
 
 
 def test_enforcing_converges_publishes_the_cycle_and_marks_applied(
     aws_endpoint, wafv2, web_acl, ledger, fake_clock
 ):
-    done = _enforce(ledger, _settings(aws_endpoint, mode="enforce"), Mode.ENFORCE, fake_clock)
+    done = enforce_cycle(ledger, enforcement_settings(aws_endpoint, mode="enforce"), fake_clock)
 
     assert done.result is not None and done.result.ok, done.result
     assert all_addresses(ip_set_contents(wafv2)) == {f"{c}/32" for c in CLIENTS}
@@ -83,12 +50,12 @@ def test_an_invalid_document_sends_nothing_and_the_status_says_why(
     aws_endpoint, wafv2, web_acl, ledger, fake_clock
 ):
     # One WCU cannot hold the block rule: the validator refuses the document.
-    settings = _settings(
+    settings = enforcement_settings(
         aws_endpoint, mode="enforce", compiler={"placement": {"rule_group_capacity": 1}}
     )
     before = acl_body(wafv2)
 
-    done = _enforce(ledger, settings, Mode.ENFORCE, fake_clock)
+    done = enforce_cycle(ledger, settings, fake_clock, Mode.ENFORCE)
 
     assert done.result is None and done.violations
     assert wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"] == []
@@ -108,7 +75,7 @@ def test_an_invalid_document_sends_nothing_and_the_status_says_why(
 def test_dry_run_and_count_only_mark_nothing_applied(
     aws_endpoint, wafv2, web_acl, ledger, fake_clock, setting, mode
 ):
-    done = _enforce(ledger, _settings(aws_endpoint, mode=setting), mode, fake_clock)
+    done = enforce_cycle(ledger, enforcement_settings(aws_endpoint, mode=setting), fake_clock, mode)
 
     assert done.result is not None and done.result.ok
     assert done.applied == []

@@ -19,11 +19,11 @@ from engine.cli import enforce as enforce_cli
 from engine.core.clock import FakeClock, SystemClock
 from engine.core.lease import LeaseLost
 from engine.decisions import DatabaseLease, Ledger, db
-from engine.enforcement import compiler_config, enforce_once, reconciler_from_settings
 from engine.enforcer import Boto3WafV2Api, Mode
-from engine.schema.decision import Action, Decision, Status
+from engine.schema.decision import Status
 from engine.settings import Settings
 from engine.status import EnforcementStatus, read
+from tests.support.enforcement import approved_blocks, enforce_cycle, enforcement_settings
 from tests.support.waf import NOW, WEB_ACL, acl_body, all_addresses, ip_set_contents
 
 pytestmark = pytest.mark.postgres
@@ -34,20 +34,7 @@ CLIENTS = ("198.51.100.1", "198.51.100.3", "2001:db8::7")
 @pytest.fixture()
 def ledger(pg_url: str) -> Iterator[Ledger]:
     """A PostgreSQL ledger holding approved block decisions (IPv4 and IPv6: two IP sets)."""
-    with Ledger.open(pg_url, clock=FakeClock(NOW)) as opened:
-        for client in CLIENTS:
-            stored = opened.propose(
-                Decision(
-                    client=client,
-                    action=Action.BLOCK,
-                    ttl_s=3600,
-                    score=0.9,
-                    detector="test",
-                    decided_at=NOW,
-                )
-            )
-            assert stored.id is not None
-            opened.approve(stored.id, by="analyst@example.com")
+    with approved_blocks(pg_url, CLIENTS) as opened:
         yield opened
 
 
@@ -76,24 +63,8 @@ def take_over(old: DatabaseLease, new: DatabaseLease) -> None:
         time.sleep(0.05)
 
 
-def settings(endpoint: str) -> Settings:
-    return Settings(
-        aws={"endpoint_url": endpoint}, enforcement={"web_acl_name": WEB_ACL, "mode": "enforce"}
-    )
-
-
 def enforce(ledger: Ledger, config: Settings, clock: FakeClock, lease: DatabaseLease, **kw: Any):
-    reconciler = reconciler_from_settings(config, clock=clock, fence=lease, **kw)
-    assert reconciler is not None
-    return enforce_once(
-        ledger.enforceable(NOW),
-        config=compiler_config(config),
-        reconciler=reconciler,
-        mode=Mode.ENFORCE,
-        now=NOW,
-        ledger=ledger,
-        fence=lease,
-    )
+    return enforce_cycle(ledger, config, clock, Mode.ENFORCE, fence=lease, **kw)
 
 
 def test_a_stale_holder_writes_nothing_and_the_new_holder_converges(
@@ -102,7 +73,7 @@ def test_a_stale_holder_writes_nothing_and_the_new_holder_converges(
     a, b = leases
     assert a.try_acquire()
     take_over(a, b)
-    config = settings(aws_endpoint)
+    config = enforcement_settings(aws_endpoint, mode="enforce")
 
     with pytest.raises(LeaseLost):
         enforce(ledger, config, fake_clock, a)
@@ -156,7 +127,9 @@ def test_a_lease_lost_mid_cycle_stops_the_writes_at_the_next_one(
     )
 
     with pytest.raises(LeaseLost):
-        enforce(ledger, settings(aws_endpoint), fake_clock, a, wafv2=api)
+        enforce(
+            ledger, enforcement_settings(aws_endpoint, mode="enforce"), fake_clock, a, wafv2=api
+        )
 
     assert api.writes == ["create_ip_set"]  # the one made while it held the lease
     assert len(wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"]) == 1
