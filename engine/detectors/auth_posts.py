@@ -54,9 +54,8 @@ class AuthPostBot:
         poller |= ctx.gate("api_poller", fr)
         hit &= ctx.fresh(fr) & ~ctx.safe(fr, "allowlisted", "verified_crawler", "health_checker")
         hit &= ~poller & ~ctx.gate("nat_gateway", fr)
-        out = []
-        for i in np.flatnonzero(hit):
-            score = float(saturating(posts[i], c.min_auth_posts)) * 0.5 + 0.4
+
+        def explain(i: int) -> tuple[float, list[str]]:
             reasons = [
                 f"{fmt(posts[i])} login POSTs in {c.window_min} min without response codes "
                 f"(threshold {fmt(c.min_auth_posts)})",
@@ -70,24 +69,12 @@ class AuthPostBot:
                     f"the web ACL already blocked or challenged {f[F.WAF_ACTED_FRAC][i]:.0%} "
                     "of its requests (its terminating rules; an address block stops the rest)"
                 )
-            out.append(
-                ctx.verdict(
-                    fr,
-                    i,
-                    detector=self.name,
-                    kind="credential_stuffing",
-                    score=score,
-                    reasons=reasons,
-                    keys=(
-                        F.LOGIN_POST_COUNT,
-                        F.LOGIN_POST_FRAC,
-                        F.ASSET_COUNT,
-                        F.REQ_COUNT,
-                        F.WAF_ACTED_FRAC,
-                    ),
-                )
-            )
-        return out
+            return float(saturating(posts[i], c.min_auth_posts)) * 0.5 + 0.4, reasons
+
+        keys = (F.LOGIN_POST_COUNT, F.LOGIN_POST_FRAC, F.ASSET_COUNT, F.REQ_COUNT, F.WAF_ACTED_FRAC)
+        return ctx.verdicts(
+            fr, hit, explain, detector=self.name, kind="credential_stuffing", keys=keys
+        )
 
 
 @DETECTORS.register("login_surge")

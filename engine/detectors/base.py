@@ -99,6 +99,28 @@ class DetectionContext:
             features=feats,
         )
 
+    def verdicts(
+        self,
+        frame: FeatureFrame,
+        hit: np.ndarray,
+        explain: Callable[[int], tuple[float, list[str]]],
+        *,
+        detector: str,
+        kind: str,
+        keys: tuple[str, ...] = (),
+    ) -> list[ClientVerdict]:
+        """One verdict per row of ``frame`` that the mask ``hit`` selects, in row order:
+        ``explain(row)`` gives its score and reasons. The loop a per-client detector ends
+        with, once its thresholds have been applied to whole columns."""
+        out = []
+        for row in np.flatnonzero(hit):
+            score, reasons = explain(row)
+            verdict = self.verdict(
+                frame, row, detector=detector, kind=kind, score=score, reasons=reasons, keys=keys
+            )
+            out.append(verdict)
+        return out
+
     def member_names(self, frame: FeatureFrame, rows: np.ndarray) -> list[str]:
         """A campaign's member keys, sorted: the order its label and evidence are taken in."""
         return sorted(str(x) for x in self.snapshot.clients[frame.codes[rows]])

@@ -10,8 +10,6 @@ Impersonators (a search engine's user agent from elsewhere) are ``attack_tools``
 
 from __future__ import annotations
 
-import numpy as np
-
 from engine.detectors.base import DETECTORS, DetectionContext, fmt
 from engine.detectors.config import DetectionConfig
 from engine.detectors.gates import crawler_misconduct
@@ -37,8 +35,8 @@ class CrawlerConduct:
         bad = crawler_misconduct(c, self.cfg)
         hit = ctx.gate("verified_crawler", fr) & bad.any(axis=0) & ctx.fresh(fr)
         hit &= ~ctx.gate("allowlisted", fr)
-        out = []
-        for i in np.flatnonzero(hit):
+
+        def explain(i: int) -> tuple[float, list[str]]:
             reasons = ["verified crawler (published networks) breaking its own standards:"]
             if bad[0, i]:
                 reasons.append(
@@ -53,15 +51,7 @@ class CrawlerConduct:
                     f"{fmt(c[F.ROBOTS_DISALLOWED_HITS][i])} requests under robots.txt Disallow"
                 )
             reasons.append("never auto-approved: an analyst decides")
-            out.append(
-                ctx.verdict(
-                    fr,
-                    i,
-                    detector=self.name,
-                    kind=KIND,
-                    score=0.7,
-                    reasons=reasons,
-                    keys=(F.PEAK_REQ_PER_MIN, F.SENSITIVE_PATH_HITS, F.ROBOTS_DISALLOWED_HITS),
-                )
-            )
-        return out
+            return 0.7, reasons
+
+        keys = (F.PEAK_REQ_PER_MIN, F.SENSITIVE_PATH_HITS, F.ROBOTS_DISALLOWED_HITS)
+        return ctx.verdicts(fr, hit, explain, detector=self.name, kind=KIND, keys=keys)

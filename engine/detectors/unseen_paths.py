@@ -58,10 +58,9 @@ class UnseenPaths:
         if not cand.any():
             return []
         share = unseen_share(fr)
-        out = []
-        for i in np.flatnonzero(cand & (share >= c.min_unseen_share)):
-            score = float(saturating(distinct[i], c.min_distinct_paths)) * 0.4 + 0.35
-            reasons = [
+
+        def explain(i: int) -> tuple[float, list[str]]:
+            return float(saturating(distinct[i], c.min_distinct_paths)) * 0.4 + 0.35, [
                 f"{fmt(distinct[i])} distinct paths in {fmt(f[F.REQ_COUNT][i])} requests over "
                 f"{c.window_min} min without response codes "
                 f"(threshold {fmt(c.min_distinct_paths)})",
@@ -69,15 +68,8 @@ class UnseenPaths:
                 f"{c.min_unseen_share:.0%}), {fmt(f[F.ASSET_COUNT][i])} assets: a wordlist, "
                 "not the site's pages",
             ]
-            out.append(
-                ctx.verdict(
-                    fr,
-                    i,
-                    detector=self.name,
-                    kind="vulnerability_scanner",
-                    score=score,
-                    reasons=reasons,
-                    keys=(F.DISTINCT_PATHS, F.REQ_COUNT, F.ASSET_COUNT),
-                )
-            )
-        return out
+
+        return ctx.verdicts(
+            fr, cand & (share >= c.min_unseen_share), explain, detector=self.name,
+            kind="vulnerability_scanner", keys=(F.DISTINCT_PATHS, F.REQ_COUNT, F.ASSET_COUNT),
+        )  # fmt: skip
