@@ -64,8 +64,11 @@ class Column:
         array laid on the column's own bytes whose row *i* runs from ``lo[i]`` to the next
         row's start: offsets that only grow, so nothing is copied, and a hit at or past
         ``hi[i]`` is discarded. A range outside its row (never produced here) is answered
-        the listing way.
+        the listing way. ASCII bytes only: the pattern goes to Arrow as a one-character
+        string, and a character above 127 would be two bytes in UTF-8.
         """
+        if not 0 <= byte < 128:
+            raise ValueError(f"Column.first searches for an ASCII byte, not {byte}")
         n = len(lo)
         inside = (lo < hi) & (lo >= self.starts) & (hi <= self.ends)
         start = np.where(inside, lo, self.starts)

@@ -12,6 +12,7 @@ from unittest import mock
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,3 +69,10 @@ def test_split_request_unchanged(values: pa.Array) -> None:
     assert new.keys() == old.keys()
     for name in new:
         assert new[name].equals(old[name]), name
+
+
+def test_first_refuses_a_byte_arrow_would_not_search_for():
+    """Above 127 the one-character pattern would be two UTF-8 bytes: refused, not mis-found."""
+    col = slicing.Column.of(pa.array(["a\u00e9b"], pa.string()))
+    with pytest.raises(ValueError, match="ASCII byte"):
+        col.first(0xC3, col.starts, col.ends)
