@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.source_sqs import make_queue, queue_arn
+
 WAFSMITH = [sys.executable, "-m", "engine.cli"]
 TIMINGS = ("seconds", "engine", "executor_seconds")
 # What only the single process's streaming replay reports (its buffer and parse time).
@@ -56,10 +58,8 @@ def analyze(inputs: list[str], out: Path, *extra: str) -> dict:
 
 def wire_bucket(s3, sqs, bucket: str, queue: str) -> str:
     """A bucket whose object-created events go to a new queue; returns the queue URL."""
-    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    url = make_queue(sqs, queue)
+    arn = queue_arn(sqs, url)
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
