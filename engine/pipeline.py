@@ -36,7 +36,7 @@ from engine.detectors.networks import aggregate_v6
 from engine.features import FeatureConfig, FeatureStore, PanePartial
 from engine.schema.decision import Decision
 from engine.schema.features import MODEL_WINDOW_MIN, FeatureFrame, model_matrix
-from engine.schema.request import SOURCE, SOURCE_ALB, SOURCE_CLOUDFRONT, SOURCE_WAF
+from engine.schema.request import SOURCE_ALB, SOURCE_CLOUDFRONT, SOURCE_WAF
 from engine.schema.verdict import ClientVerdict
 
 # Receives (model matrix, hostile mask, window end) at every evaluation: the hook through
@@ -115,9 +115,6 @@ class Analyzer:
         self.decisions: list[Decision] = []
         self._verdicts: dict[tuple[str, str], ClientVerdict] = {}
         self._secs: Counter[str] = Counter()
-        # rows by log family as they reach the analysis (after any join): a web ACL's log
-        # beside its ALB's or CloudFront's means doubled requests (see topology_notices)
-        self.rows_by_source: Counter[str] = Counter()
         self._peak_state = (0, 0)  # (bytes, active clients) at the peak
         self._peak_window_cache = 0
         self._evaluations = 0
@@ -152,9 +149,6 @@ class Analyzer:
     def feed(self, table: pa.Table) -> list[Decision]:
         """Fold one canonical table in; returns the decisions its closed panes produced."""
         t0 = self.timer()
-        if table.num_rows:
-            for row in pc.value_counts(table.column(SOURCE)).to_pylist():
-                self.rows_by_source[row["values"]] += row["counts"]
         self.store.add(table)  # one columnar pass, however many panes the table spans
         self._secs["features"] += self.timer() - t0
         # Panes close in event-time order; a window ending at pane p reads only panes <= p,
@@ -289,14 +283,14 @@ class Analyzer:
     # --- results -----------------------------------------------------------------------
     def notices(self) -> list[str]:
         s = self.store.stats
-        return topology_notices(s.edge_rows, s.forwarded_rows, self.rows_by_source)
+        return topology_notices(s.edge_rows, s.forwarded_rows, s.rows_by_source)
 
     def result(self) -> AnalysisResult:
         s = self.store.stats
         peak_bytes, peak_clients = self._peak_state
         stats: dict[str, Any] = {
             "rows": s.rows,
-            "rows_by_source": dict(sorted(self.rows_by_source.items())),
+            "rows_by_source": dict(sorted(s.rows_by_source.items())),
             "cloudfront_edge_rows": s.edge_rows,
             "cloudfront_forwarded_rows": s.forwarded_rows,
             "notices": self.notices(),

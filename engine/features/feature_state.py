@@ -30,12 +30,15 @@ from engine.features.row_signals import row_signals
 from engine.features.window import finalize_windows, pane_keys
 from engine.schema.evidence import PRIORITY, EvidenceSample
 from engine.schema.features import Snapshot
-from engine.schema.request import EVENT_TIME
+from engine.schema.request import EVENT_TIME, SOURCE
 
 
 @dataclass
 class StoreStats:
     rows: int = 0
+    # rows by log family (``source``): a web ACL's log beside its ALB's or CloudFront's, not
+    # joined, means every request twice (``engine.pipeline.topology_notices``)
+    rows_by_source: dict[str, int] = field(default_factory=dict)
     edge_rows: int = 0
     forwarded_rows: int = 0  # viewer read from X-Forwarded-For behind CloudFront
     no_identity_rows: dict[str, int] = field(default_factory=dict)  # reason -> proxied rows
@@ -89,6 +92,9 @@ class FeatureStore:
         if table.num_rows == 0:
             return
         self.stats.rows += table.num_rows
+        for row in pc.value_counts(table.column(SOURCE)).to_pylist():
+            by_source = self.stats.rows_by_source
+            by_source[row["values"]] = by_source.get(row["values"], 0) + row["counts"]
         clients, edge, unknown, forwarded = self.resolver.resolve(table)
         drop = edge.copy()
         self.stats.edge_rows += int(edge.sum())

@@ -113,7 +113,6 @@ def aggregate_objects(
         "bytes_read": 0,
         "malformed": Counter(),
         "formats": Counter(),
-        "rows_by_source": Counter(),  # the log families the analysis sees (its notices)
     }
     client = None
     tables = []
@@ -130,7 +129,6 @@ def aggregate_objects(
         stats["formats"][res.format] += 1
         stats["malformed"].update(res.malformed)
         if res.rows:
-            stats["rows_by_source"][res.format] += res.rows
             tables.append(res.table)
     t1 = time.perf_counter()
     store = FeatureStore(features)
@@ -144,6 +142,7 @@ def aggregate_objects(
     t2 = time.perf_counter()
     stats.update(
         rows=store.stats.rows,
+        rows_by_source=dict(store.stats.rows_by_source),
         edge_rows=store.stats.edge_rows,
         no_identity_rows=dict(store.stats.no_identity_rows),
         executor_seconds={"parse": t1 - t0, "features": t2 - t1},
@@ -257,13 +256,13 @@ def analyze_on_spark(
     stats, panes = merged_partials(spark, inputs, cfg.features, opts)
     t1 = time.perf_counter()
     analyzer = Analyzer(cfg, policy=policy)
-    analyzer.rows_by_source.update(stats.get("rows_by_source", {}))
     for _pane, blobs in panes:
         analyzer.feed_partials([wire.fold(map(wire.loads, blobs), k, per_client)])
     analyzer.finish()
     t2 = time.perf_counter()
     store_stats = analyzer.store.stats
     store_stats.rows = stats.get("rows", 0)
+    store_stats.rows_by_source = dict(stats.get("rows_by_source", {}))
     store_stats.edge_rows = stats.get("edge_rows", 0)
     store_stats.no_identity_rows = dict(stats.get("no_identity_rows", {}))
     input_stats = {

@@ -20,13 +20,13 @@ def test_status_says_when_waf_and_alb_logs_arrive_unjoined(demo_aws, s3, tmp_pat
                   Body=(JOIN / "waf-alb.log.gz").read_bytes())  # fmt: skip
     drain(runner)
     runner.publish_status(force=True)
-    waf_rows = runner.analyzer.rows_by_source["waf"]
+    waf_rows = runner.analyzer.store.stats.rows_by_source["waf"]
     assert waf_rows > 0
     assert read(runner.ledger, EngineStatus).record.notices == ()  # one family: nothing to say
     s3.put_object(Bucket=demo_aws.bucket, Key=KEYS["alb.log.gz"],
                   Body=(JOIN / "alb.log.gz").read_bytes())  # fmt: skip
     drain(runner)
     runner.publish_status(force=True)
-    assert runner.analyzer.rows_by_source["alb"] == waf_rows  # the same requests, again
+    assert runner.analyzer.store.stats.rows_by_source["alb"] == waf_rows  # the same requests, again
     assert read(runner.ledger, EngineStatus).record.notices == (WAF_AND_PARTNER_LOGS,)
     runner.close()
